@@ -1,0 +1,1 @@
+"""The labelling web app (FastAPI): built by the labelling issue."""

@@ -1,0 +1,169 @@
+"""The ingest driver: discover, skip what is known, process on workers, write in batches.
+
+Nothing lost, nothing twice: every batch is one transaction, workers only write
+content-addressed files atomically, and a rerun skips every file already recorded (as a file
+or a reject), so killing ingest at any moment and running it again gives the same catalog.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import select
+
+from rainset.catalog.db import open_catalog
+from rainset.catalog.models import File, IngestRun, Reject
+from rainset.errors import ConfigError
+from rainset.store import Store, exclusive_lock, sweep_tmp
+
+from rainset.ingest import runners
+from rainset.ingest.sources import SourceFile, discover, group_units
+from rainset.ingest.stage import StageOptions, process_unit, worker_init
+from rainset.ingest.writer import BatchCounts, Provenance, write_unit
+
+# Test hook: SIGKILL this process right after committing batch N (see tests/test_ingest_resume.py).
+KILL_ENV = "RAINSET_TEST_KILL_AFTER_BATCH"
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to ingest (the CLI's options)."""
+
+    link: bool = False
+    workers: int = 1
+    engine: str = "local"
+    scheduler: str | None = None
+    batch_size: int | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """The result of one ``rainset ingest`` (its ``--json`` output; keys are stable)."""
+
+    run_id: int
+    store: str
+    sources: list[str]
+    seen: int
+    skipped: int
+    processed: int
+    new_captures: int
+    new_files: int
+    exact_copies: int
+    paired: int
+    rejected: int
+    rejects_by_reason: dict[str, int]
+    bytes_stored: int
+    warnings: int
+    swept_tmp: int
+    seconds: float
+    files_per_second: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _known(store_catalog, files: list[SourceFile]) -> set[str]:  # noqa: ANN001
+    """URIs already recorded: as a capture file, or as a reject of the same size and mtime."""
+    with store_catalog.session() as s:
+        file_uris = set(s.scalars(select(File.uri)))
+        rejects = {(u, sz, mt) for u, sz, mt in s.execute(select(Reject.uri, Reject.size, Reject.mtime))}
+    known = set()
+    for f in files:
+        if f.uri in file_uris or (f.uri, f.size if f.size is not None else 0, f.mtime) in rejects:
+            known.add(f.uri)
+    return known
+
+
+def _stage_options(store: Store, options: IngestOptions) -> StageOptions:
+    s = store.settings
+    return StageOptions(link=options.link, max_pixels=s["max_pixels"], working_min_side=s["working_min_side"],
+                        preview_max_side=s["preview_max_side"], preview_quality=s["preview_quality"])
+
+
+def ingest(store: Store, sources: list[str], options: IngestOptions | None = None,
+           progress: ProgressFn | None = None) -> IngestSummary:
+    """Ingest every file under ``sources`` into ``store``.
+
+    Args:
+        store: the opened store.
+        sources: folders, files or fsspec URLs.
+        options: workers, engine, link mode, provenance.
+        progress: called as ``progress(done, total)`` after each unit.
+
+    Returns:
+        What the run did (also saved on the run's row in ``ingest_runs``).
+    """
+    options = options or IngestOptions()
+    if options.workers < 0:
+        raise ConfigError(f"--workers must be 0 or more, got {options.workers}")
+    batch_size = options.batch_size or store.settings["batch_size"]
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    kill_after = int(os.environ[KILL_ENV]) if os.environ.get(KILL_ENV) else None
+    with exclusive_lock(store, "ingest"):
+        started = time.perf_counter()
+        swept = sweep_tmp(store)
+        catalog = open_catalog(store.db_url)
+        try:
+            files = discover(sources)
+            known = _known(catalog, files)
+            todo = [u for u in group_units([f for f in files if f.uri not in known])]
+            with catalog.session() as s:
+                run = IngestRun(sources=list(sources), status="running",
+                                options={"link": options.link, "workers": options.workers,
+                                         "engine": options.engine, **asdict(options.provenance)})
+                s.add(run)
+                s.flush()
+                run_id = run.id
+            total = sum(len(u) for u in todo)
+            if progress:
+                progress(0, total)
+            results = runners.run(process_unit, todo, engine=options.engine, workers=options.workers,
+                                  scheduler=options.scheduler, initializer=worker_init,
+                                  store=store, options=_stage_options(store, options))
+            counts = BatchCounts()
+            batch: list[tuple] = []
+            batches = done = 0
+            for unit, unit_results in zip(todo, results):
+                batch.append((unit, unit_results))
+                done += len(unit)
+                if sum(len(u) for u, _ in batch) >= batch_size:
+                    counts.add(_write_batch(catalog, batch, run_id, options))
+                    batch, batches = [], batches + 1
+                    if kill_after is not None and batches >= kill_after:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                if progress:
+                    progress(done, total)
+            if batch:
+                counts.add(_write_batch(catalog, batch, run_id, options))
+            seconds = time.perf_counter() - started
+            summary = IngestSummary(
+                run_id=run_id, store=str(store.root), sources=list(sources), seen=len(files),
+                skipped=len(known), processed=total, new_captures=counts.new_captures,
+                new_files=counts.new_files, exact_copies=counts.exact_copies, paired=counts.paired,
+                rejected=sum(counts.rejects.values()), rejects_by_reason=dict(sorted(counts.rejects.items())),
+                bytes_stored=counts.bytes_stored, warnings=counts.warnings, swept_tmp=swept,
+                seconds=round(seconds, 3), files_per_second=round(total / seconds, 2) if seconds > 0 else 0.0,
+            )
+            with catalog.session() as s:
+                row = s.get(IngestRun, run_id)
+                row.status, row.finished_at, row.summary = "done", datetime.now(timezone.utc), summary.to_dict()
+            return summary
+        finally:
+            catalog.close()
+
+
+def _write_batch(catalog, batch: list[tuple], run_id: int, options: IngestOptions) -> BatchCounts:  # noqa: ANN001
+    counts = BatchCounts()
+    with catalog.session() as s:
+        for unit, unit_results in batch:
+            counts.add(write_unit(s, unit, unit_results, run_id=run_id, prov=options.provenance, link=options.link))
+    return counts

@@ -1,0 +1,1 @@
+"""Manifest schema, export, versions, diffs and splits: built by the manifests issue."""

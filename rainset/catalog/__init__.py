@@ -1,0 +1,1 @@
+"""The catalog: SQLAlchemy models, engine set-up, migrations and queries."""

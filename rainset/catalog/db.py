@@ -1,0 +1,135 @@
+"""Engines, sessions and migrations for the catalog (SQLite in WAL mode, or PostgreSQL)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from rainset.errors import CatalogError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid URL>"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API objects
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite connections get WAL mode, foreign keys and a busy timeout."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise CatalogError(f"invalid catalog URL {url!r}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except ImportError as exc:
+            raise CatalogError(
+                f"{safe_url(url)}: the PostgreSQL driver is missing: pip install 'rainset[postgres]'"
+            ) from exc
+    raise CatalogError(f"{safe_url(url)}: unsupported catalog database (use SQLite or PostgreSQL)")
+
+
+def _alembic_config(connection):  # noqa: ANN001, ANN202
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration this rainset knows."""
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(None)
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the catalog at ``engine`` is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Migrate the catalog to the newest schema."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+
+
+@dataclass
+class Catalog:
+    """An open catalog: its engine and a session factory."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    url: str
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose work is committed at the end of the block, rolled back on error."""
+        with self.sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def create_catalog(url: str) -> Catalog:
+    """Create (or migrate) the catalog at ``url`` and return it open."""
+    return open_catalog(url, migrate=True)
+
+
+def open_catalog(url: str, *, migrate: bool = True) -> Catalog:
+    """Open the catalog at ``url``, migrating an older schema when ``migrate`` is set."""
+    engine = make_engine(url)
+    try:
+        rev = current_revision(engine)
+        if rev != head_revision():
+            if not migrate:
+                raise CatalogError(f"{safe_url(url)}: catalog is at revision {rev}, needs {head_revision()}")
+            upgrade(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        raise CatalogError(f"{safe_url(url)}: cannot open catalog: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise CatalogError(f"{safe_url(url)}: catalog error: {exc}") from exc
+    return Catalog(engine, sessionmaker(engine, expire_on_commit=False), url)

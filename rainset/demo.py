@@ -1,0 +1,69 @@
+"""``rainset demo``: generated captures → a temporary store → ingest, with a report of what happened.
+
+Later stages (dedupe, labels, export, shards, training) extend this flow as they land.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from rainset.ingest import IngestOptions, IngestSummary, Provenance, ingest
+from rainset.status import StoreStatus, store_status
+from rainset.store import init_store
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo did (its ``--json`` output)."""
+
+    root: str
+    captures_dir: str
+    store: str
+    generated_files: int
+    generate_seconds: float
+    expected_rejects: dict[str, int]
+    ingest: IngestSummary
+    status: StoreStatus
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        s, st = self.ingest, self.status
+        got = {k: v for k, v in st.rejects_by_reason.items()}
+        return [
+            f"generated {self.generated_files} files in {self.captures_dir} ({self.generate_seconds:.1f} s)",
+            f"ingested: {s.new_captures} captures from {s.new_files} files ({s.paired} RAW+JPEG pairs, "
+            f"{s.exact_copies} exact copies) in {s.seconds:.1f} s, {s.files_per_second:.1f} files/s",
+            f"rejected: {s.rejected} files {got} (expected {self.expected_rejects})",
+            f"store: {self.store}",
+            f"try:   rainset --help;  rainset status --store {self.store}",
+        ]
+
+
+def run_demo(root: Path | None = None, *, n_captures: int = 60, workers: int = 2, seed: int = 0,
+             progress: Callable[[int, int], None] | None = None) -> DemoResult:
+    """Generate ``n_captures`` shots (plus copies, pairs and broken files) and ingest them into a new store."""
+    from rainset.synth import generate_dataset
+
+    base = Path(root) if root else Path(tempfile.mkdtemp(prefix="rainset-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    captures = base / "captures"
+    t0 = time.perf_counter()
+    truth = generate_dataset(captures, n_captures, seed=seed)
+    gen_s = time.perf_counter() - t0
+    expected: dict[str, int] = {}
+    for f in truth.files:
+        if f.expected_reject:
+            expected[f.expected_reject] = expected.get(f.expected_reject, 0) + 1
+    store = init_store(base / "store")
+    summary = ingest(store, [str(captures)],
+                     IngestOptions(workers=workers, provenance=Provenance("rainset-demo", "CC0-1.0", "rainset")),
+                     progress=progress)
+    return DemoResult(root=str(base), captures_dir=str(captures), store=str(store.root),
+                      generated_files=len(truth.files), generate_seconds=round(gen_s, 2),
+                      expected_rejects=dict(sorted(expected.items())), ingest=summary, status=store_status(store))

@@ -1,0 +1,63 @@
+"""Exceptions raised by the rainset library.
+
+Library code raises these with a message that names the file (or store) and the reason;
+only ``rainset.cli`` turns them into exit codes and one-line messages.
+"""
+
+from __future__ import annotations
+
+# Reject reasons recorded in the catalog's ``rejects`` table. Scripts read them: keep them stable.
+REJECT_REASONS: dict[str, str] = {
+    "unsupported-format": "not an image format rainset reads (by content and extension)",
+    "missing-decoder": "a format that needs an optional extra that is not installed (e.g. HEIC: rainset[heif])",
+    "empty-file": "zero bytes",
+    "truncated": "the file ends before its image data does (or holds metadata only)",
+    "decode-failed": "the decoder could not read the image data",
+    "blank-frame": "decoded to a blank, constant or mostly-zero frame",
+    "too-large": "the header declares more pixels than the store's max_pixels setting",
+    "unreadable": "the file could not be opened or read (permissions, dangling link, I/O error)",
+    "not-a-regular-file": "a FIFO, socket or device: never opened",
+}
+
+
+class RainsetError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class StoreError(RainsetError):
+    """A store is missing, already exists, is locked, or is malformed."""
+
+
+class CatalogError(RainsetError):
+    """The catalog database cannot be opened, migrated or written."""
+
+
+class ConfigError(RainsetError):
+    """A setting or command-line option has an invalid value."""
+
+
+class SourceError(RainsetError):
+    """An ingest source (folder, file, URL) cannot be listed at all."""
+
+
+class RejectError(RainsetError):
+    """One input file cannot become a capture; it becomes a ``rejects`` row instead.
+
+    Attributes:
+        reason: one of ``REJECT_REASONS``.
+        detail: a human sentence saying what exactly was wrong.
+        path: the file, when known where the error is raised.
+    """
+
+    def __init__(self, reason: str, detail: str, path: str | None = None) -> None:
+        if reason not in REJECT_REASONS:
+            raise ValueError(f"unknown reject reason {reason!r}")
+        self.reason = reason
+        self.detail = detail
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}{reason}: {detail}")
+
+    def with_path(self, path: str) -> "RejectError":
+        """Return the same error naming ``path``."""
+        return RejectError(self.reason, self.detail, path)

@@ -1,0 +1,50 @@
+"""Shared test fixtures.
+
+Tests that need an outside part (../shared/fixtures, PostgreSQL, Chromium) skip with a visible
+reason when it is missing; under ``CI=true`` they fail instead, so acceptance is never skipped
+silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the calling test, or fail it when running under CI=true."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"required under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The real-file fixtures folder ../shared/fixtures (read-only)."""
+    if not (FIXTURES / "SOURCES.md").is_file():
+        skip_or_fail(f"real-file fixtures not found at {FIXTURES}")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for this test session (skips, or fails under CI=true, when impossible)."""
+    from tests import pgserver
+
+    try:
+        server = pgserver.start()
+    except RuntimeError as exc:
+        skip_or_fail(f"cannot start PostgreSQL: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    return pg_server.new_database()
