@@ -21,7 +21,7 @@ from rainset.errors import RainsetError
 app = typer.Typer(help="Curate real rainy captures into a versioned deraining dataset.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 err = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="The store (else $RAINSET_STORE, else the "
                                                   "current folder or its parents).", show_default=False)]
