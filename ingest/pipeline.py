@@ -70,15 +70,25 @@ class IngestSummary:
         return asdict(self)
 
 
-def _known(store_catalog, files: list[SourceFile]) -> set[str]:  # noqa: ANN001
-    """URIs already recorded: as a capture file, or as a reject of the same size and mtime."""
-    with store_catalog.session() as s:
+def _known(catalog, files: list[SourceFile]) -> set[str]:  # noqa: ANN001
+    """URIs already recorded: as a capture file, or as a reject of the same size and mtime.
+
+    A source that cannot tell a file's size or mtime (some HTTP servers) matches on the URI alone.
+    """
+    with catalog.session() as s:
         file_uris = set(s.scalars(select(File.uri)))
-        rejects = {(u, sz, mt) for u, sz, mt in s.execute(select(Reject.uri, Reject.size, Reject.mtime))}
+        rejects: dict[str, list[tuple[int | None, float | None]]] = {}
+        for uri, size, mtime in s.execute(select(Reject.uri, Reject.size, Reject.mtime)):
+            rejects.setdefault(uri, []).append((size, mtime))
     known = set()
     for f in files:
-        if f.uri in file_uris or (f.uri, f.size if f.size is not None else 0, f.mtime) in rejects:
+        if f.uri in file_uris:
             known.add(f.uri)
+            continue
+        for size, mtime in rejects.get(f.uri, ()):
+            if (f.size is None or size == f.size or (f.problem and size == 0)) and (f.mtime is None or mtime == f.mtime):
+                known.add(f.uri)
+                break
     return known
 
 
