@@ -82,7 +82,7 @@ def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileRe
     return FileResult(
         uri=src.uri, size=len(data), mtime=src.mtime, sha256=sha, format=frame.format, exif=exif,
         width=frame.width, height=frame.height, bit_depth=frame.bit_depth, decoder=frame.decoder,
-        hashes=hashes, quality=quality, stored=not options.link, warnings=exif.warnings,
+        hashes=hashes, quality=quality, stored=not options.link, warnings=exif.warnings + frame.warnings,
     )
 
 
@@ -92,8 +92,17 @@ def process_unit(unit: tuple[SourceFile, ...], store: Store, options: StageOptio
 
 
 def worker_init() -> None:
-    """Set up a worker process: one OpenCV thread (its pool deadlocks in forked workers)."""
+    """Set up a worker process: one OpenCV thread (its pool deadlocks in forked workers).
+
+    The C decoders (libjpeg, libpng, LibRaw) print warnings straight to file descriptor 2, over
+    the driver's progress bar; in a worker they go to /dev/null. What they mean is recorded on
+    the file (a reject reason or a warning); Python errors still reach the driver as exceptions.
+    """
     import cv2
 
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if os.environ.get("RAINSET_WORKER_STDERR") != "1":
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)

@@ -8,6 +8,7 @@ commands so that ``rainset --help`` starts fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,7 +96,8 @@ def ingest(sources: Annotated[list[str], typer.Argument(help="Folders, files or 
            license: Annotated[Optional[str], typer.Option("--license", help="Provenance: licence of the captures.")] = None,
            owner: Annotated[Optional[str], typer.Option("--owner", help="Provenance: who owns the captures.")] = None,
            link: Annotated[bool, typer.Option("--link", help="Record references instead of copying originals into objects/.")] = False,
-           workers: Annotated[int, typer.Option("--workers", help="Local worker processes (0 or 1: in this process).")] = 1,
+           workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes (0 or 1: in this "
+                                                          "process; default: one per CPU core).", show_default=False)] = None,
            engine: Annotated[str, typer.Option("--engine", help="local or dask.")] = "local",
            scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (default: a LocalCluster).")] = None,
            batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Results per catalog transaction (default: store setting).")] = None,
@@ -105,6 +107,8 @@ def ingest(sources: Annotated[list[str], typer.Argument(help="Folders, files or 
 
     with edge():
         st = _store(store)
+        if workers is None:
+            workers = os.cpu_count() or 1
         opts = IngestOptions(link=link, workers=workers, engine=engine, scheduler=scheduler, batch_size=batch_size,
                              provenance=Provenance(source_name, license, owner))
         with progress_bar("ingest", not (quiet or as_json)) as bar:

@@ -49,6 +49,7 @@ class Frame:
         bit_depth: bits per channel of the source (8, 12, 14, 16).
         format: ``jpeg``, ``png``, ``tiff``, ``raw`` or ``heic``.
         decoder: the decode path used, e.g. ``jpeg-reduced-4``, ``raw-thumb``, ``raw-half``.
+        warnings: what the decoder noticed but survived (e.g. a JPEG whose data ends early).
     """
 
     image: np.ndarray
@@ -57,6 +58,7 @@ class Frame:
     bit_depth: int
     format: str
     decoder: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

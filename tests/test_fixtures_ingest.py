@@ -125,3 +125,5 @@ def test_known_files(ingested) -> None:
               "exif-samples/jpg/tests/87_OSError.jpg")
     for path in broken:  # broken EXIF does not stop anything: a capture, with what could be read
         assert path in files
+    corrupted = captures[files["exif-samples/jpg/corrupted.jpg"].capture_id]
+    assert any("grey fill" in w for w in corrupted.warnings)  # kept, with the damage recorded

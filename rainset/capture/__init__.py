@@ -1,0 +1,130 @@
+"""The decoding layer of ingest: sniff, read EXIF, decode one working frame per file.
+
+``decode_working`` is THE decode path used for hashing, quality and preview; ``decode_full``
+is the full-resolution decode used later by the trainer, derain and the 100% zoom. Both raise
+:class:`rainset.errors.RejectError` rather than return a junk frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rainset.capture.checks import check_grey_fill, check_not_blank
+from rainset.capture.exif import read_exif
+from rainset.capture.orient import apply_orientation, oriented_size
+from rainset.capture.preview import make_preview
+from rainset.capture.sniff import RAW_EXTENSIONS, sniff_format
+from rainset.errors import RejectError
+from rainset.records import Frame
+
+__all__ = [
+    "RAW_EXTENSIONS",
+    "decode_full",
+    "decode_working",
+    "make_preview",
+    "read_exif",
+    "sniff_format",
+]
+
+_RASTER = ("jpeg", "png", "tiff")
+
+
+def _precheck(data: bytes, fmt: str) -> None:
+    if not data:
+        raise RejectError("empty-file", "zero bytes")
+    if fmt not in (*_RASTER, "raw", "heic"):
+        raise RejectError("unsupported-format", f"format {fmt!r} is not one rainset reads")
+
+
+def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, min_side: int) -> Frame:
+    from rainset.capture.raster import shrink
+
+    warnings: tuple[str, ...] = ()
+    if fmt in _RASTER:
+        from rainset.capture.raster import decode_raster_working
+
+        img, w, h, depth, decoder = decode_raster_working(data, fmt, max_pixels, min_side)
+        warnings = check_grey_fill(img) if fmt == "jpeg" else ()
+        img = apply_orientation(img, orientation)
+        w, h = oriented_size(w, h, orientation)
+    elif fmt == "raw":
+        from rainset.capture.raw import decode_raw_working
+
+        img, w, h, depth, decoder = decode_raw_working(
+            data, orientation=orientation, max_pixels=max_pixels, min_side=min_side
+        )
+    else:
+        from rainset.capture.heic import decode_heic_working
+
+        full, depth = decode_heic_working(data, max_pixels=max_pixels)
+        h, w = full.shape[:2]  # libheif applies the HEIF irot/imir transforms itself
+        img, decoder = shrink(full, min_side), "heic"
+    check_not_blank(img)
+    return Frame(image=np.ascontiguousarray(img), width=w, height=h, bit_depth=depth, format=fmt, decoder=decoder,
+                 warnings=warnings)
+
+
+def decode_working(
+    data: bytes, name: str, fmt: str, *, orientation: int | None, max_pixels: int, min_side: int = 1000
+) -> Frame:
+    """Decode the working image of one file: reduced, upright RGB uint8, checked.
+
+    Args:
+        data: the whole file.
+        name: the file name (for messages).
+        fmt: the format from :func:`sniff_format`.
+        orientation: EXIF orientation 1..8 (from :func:`read_exif`), None when absent. HEIC
+            ignores it (libheif applies the container's own transforms).
+        max_pixels: reject headers declaring more pixels than this, before decoding.
+        min_side: the working image keeps a long side of at least this (when the file has it).
+
+    Returns:
+        The Frame; ``width``/``height`` are the full-resolution size after orientation.
+
+    Raises:
+        RejectError: with a reason from ``rainset.errors.REJECT_REASONS``, naming ``name``.
+    """
+    try:
+        _precheck(data, fmt)
+        return _working(data, fmt, orientation, max_pixels, min_side)
+    except RejectError as exc:
+        if exc.path is not None:
+            raise
+        raise exc.with_path(name) from exc
+
+
+def _full(data: bytes, fmt: str, orientation: int | None, max_pixels: int) -> np.ndarray:
+    from rainset.capture.raster import to_uint8
+
+    if fmt in _RASTER:
+        from rainset.capture.raster import decode_raster_full
+
+        img = apply_orientation(decode_raster_full(data, fmt, max_pixels), orientation)
+    elif fmt == "raw":
+        from rainset.capture.raw import decode_raw_full
+
+        img = decode_raw_full(data, max_pixels=max_pixels)
+    else:
+        from rainset.capture.heic import decode_heic_full
+
+        img = decode_heic_full(data, max_pixels=max_pixels)
+    check_not_blank(to_uint8(img))
+    return np.ascontiguousarray(img)
+
+
+def decode_full(data: bytes, name: str, fmt: str, *, orientation: int | None, max_pixels: int) -> np.ndarray:
+    """Decode one file at full resolution: upright RGB, uint8 or uint16.
+
+    uint16 for 16-bit PNG/TIFF, 10/12-bit HEIC (scaled to 16 bits) and RAW (full LibRaw
+    demosaic, ``output_bps=16``); uint8 otherwise. Same checks as :func:`decode_working`.
+
+    Raises:
+        RejectError: with a reason from ``rainset.errors.REJECT_REASONS``, naming ``name``.
+    """
+    try:
+        _precheck(data, fmt)
+        return _full(data, fmt, orientation, max_pixels)
+    except RejectError as exc:
+        if exc.path is not None:
+            raise
+        raise exc.with_path(name) from exc

@@ -1,0 +1,249 @@
+"""Read the EXIF fields rainset uses into an :class:`~rainset.records.ExifRecord`.
+
+Broken EXIF never raises: the record is partial and ``warnings`` says what went wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from rainset.records import ExifRecord
+
+# What exifread (and our own conversions) raise on malformed input. No bare except.
+EXIF_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    struct.error,
+    ZeroDivisionError,
+    OverflowError,
+    UnicodeDecodeError,
+    AttributeError,
+    RecursionError,
+    MemoryError,
+    EOFError,
+)
+
+_SERIAL_KEYS = (
+    "EXIF BodySerialNumber",
+    "Image BodySerialNumber",
+    "Image CameraSerialNumber",
+    "EXIF CameraSerialNumber",
+    "MakerNote SerialNumber",
+    "MakerNote InternalSerialNumber",
+)
+_TIME_RE = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_OFFSET_RE = re.compile(r"^[+-]\d{2}:\d{2}$")
+
+
+def _jpeg_exif_head(data: bytes) -> bytes:
+    """Return the bytes of a JPEG before its first SOS marker (all of EXIF, none of the scan)."""
+    pos = 2
+    n = len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # SOS
+            return data[:pos]
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        seg_len = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if seg_len < 2:
+            break
+        pos += 2 + seg_len
+    # Malformed marker stream: the EXIF APP1 is at most 64 KiB and comes first.
+    return data[: min(n, 1 << 20)]
+
+
+def _clean_str(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value).replace("\x00", " ").strip()
+    return text or None
+
+
+def _first(tags: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        for prefix in ("EXIF ", "Image "):
+            tag = tags.get(prefix + name)
+            if tag is not None:
+                return tag
+    return None
+
+
+def _ratio_to_float(value: Any) -> float:
+    """A float from an exifread Ratio/int; ZeroDivisionError on a zero denominator."""
+    den = getattr(value, "den", None)
+    if den is not None:
+        if den == 0:
+            raise ZeroDivisionError("ratio with zero denominator")
+        return value.num / den
+    return float(value)
+
+
+def _format_time(raw: str | None, subsec: str | None, offset: str | None) -> str | None:
+    if raw is None:
+        return None
+    m = _TIME_RE.match(raw)
+    if m is None:
+        raise ValueError(f"unparseable date/time {raw!r}")
+    y, mo, d, hh, mm, ss = (int(g) for g in m.groups())
+    if y == 0 or not (1 <= mo <= 12 and 1 <= d <= 31 and hh <= 24 and mm <= 59 and ss <= 60):
+        raise ValueError(f"invalid date/time {raw!r}")
+    text = f"{y:04d}-{mo:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
+    if subsec:
+        text += f".{subsec}"
+    if offset:
+        text += offset
+    return text
+
+
+def _gps_coord(tags: dict[str, Any], key: str, ref_key: str, negative: str) -> float | None:
+    tag = tags.get(key)
+    if tag is None:
+        return None
+    parts = [_ratio_to_float(v) for v in tag.values]
+    if not parts:
+        return None
+    while len(parts) < 3:
+        parts.append(0.0)
+    deg = parts[0] + parts[1] / 60.0 + parts[2] / 3600.0
+    ref = tags.get(ref_key)
+    ref_text = _clean_str(ref.values if isinstance(ref.values, str) else ref.printable) if ref else None
+    if ref_text and ref_text.upper().startswith(negative):
+        deg = -deg
+    return deg
+
+
+def _gps_alt(tags: dict[str, Any]) -> float | None:
+    tag = tags.get("GPS GPSAltitude")
+    if tag is None:
+        return None
+    alt = _ratio_to_float(tag.values[0])
+    ref = tags.get("GPS GPSAltitudeRef")
+    if ref is not None and ref.values and ref.values[0] == 1:
+        alt = -alt
+    return alt
+
+
+def _string_field(tags: dict[str, Any], *names: str) -> str | None:
+    tag = _first(tags, *names)
+    if tag is None:
+        return None
+    return _clean_str(tag.values if isinstance(tag.values, (str, bytes)) else tag.printable)
+
+
+def _number(tags: dict[str, Any], *names: str) -> float | None:
+    tag = _first(tags, *names)
+    if tag is None or not tag.values or isinstance(tag.values, (str, bytes)):
+        return None
+    return _ratio_to_float(tag.values[0])
+
+
+def _extract(tags: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Every field in its own guard, so one bad tag spoils only itself."""
+    out: dict[str, Any] = {}
+    warnings: list[str] = []
+
+    def field(name: str, fn: Callable[[], Any]) -> None:
+        try:
+            out[name] = fn()
+        except EXIF_ERRORS as exc:
+            warnings.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    field("make", lambda: _string_field(tags, "Make"))
+    field("model", lambda: _string_field(tags, "Model"))
+    field("serial", lambda: next((s for k in _SERIAL_KEYS if (s := _serial(tags, k))), None))
+    field("lens", lambda: _string_field(tags, "LensModel"))
+    field("subsec", lambda: _string_field(tags, "SubSecTimeOriginal", "SubSecTimeDigitized", "SubSecTime"))
+    field("offset", lambda: _valid_offset(_string_field(tags, "OffsetTimeOriginal", "OffsetTime")))
+    field(
+        "capture_time",
+        lambda: _format_time(
+            _string_field(tags, "DateTimeOriginal")
+            or _string_field(tags, "DateTimeDigitized")
+            or _string_field(tags, "DateTime"),
+            out.get("subsec"),
+            out.get("offset"),
+        ),
+    )
+    # Cameras write 0 for "unknown" (manual lens, no ISO): keep None, not a bogus zero.
+    field("exposure_time", lambda: _positive(_number(tags, "ExposureTime")))
+    field("f_number", lambda: _positive(_number(tags, "FNumber")))
+    field("iso", lambda: _int_or_none(_positive(_number(tags, "ISOSpeedRatings", "PhotographicSensitivity", "ISO"))))
+    field("focal_length", lambda: _positive(_number(tags, "FocalLength")))
+    field("orientation", lambda: _orientation(_number(tags, "Orientation")))
+    field("gps_lat", lambda: _gps_coord(tags, "GPS GPSLatitude", "GPS GPSLatitudeRef", "S"))
+    field("gps_lon", lambda: _gps_coord(tags, "GPS GPSLongitude", "GPS GPSLongitudeRef", "W"))
+    field("gps_alt", lambda: _gps_alt(tags))
+    return out, warnings
+
+
+def _serial(tags: dict[str, Any], key: str) -> str | None:
+    tag = tags.get(key)
+    if tag is None:
+        return None
+    return _clean_str(tag.values if isinstance(tag.values, (str, bytes)) else tag.printable)
+
+
+def _valid_offset(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if not _OFFSET_RE.match(text):
+        raise ValueError(f"invalid UTC offset {text!r}")
+    return text
+
+
+def _positive(value: float | None) -> float | None:
+    return value if value is not None and value > 0 else None
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _orientation(value: float | None) -> int | None:
+    if value is None:
+        return None
+    o = int(value)
+    if not 1 <= o <= 8:
+        raise ValueError(f"orientation {o} outside 1..8")
+    return o
+
+
+def read_exif(data: bytes, fmt: str, name: str) -> ExifRecord:
+    """Parse the EXIF block of one file; never raises on broken EXIF.
+
+    Args:
+        data: the whole file.
+        fmt: the format from :func:`sniff_format` (``jpeg`` parses only the bytes before SOS).
+        name: the file name, for warnings.
+
+    Returns:
+        An ExifRecord; fields that are missing or unparseable are None, and ``warnings``
+        names each problem.
+    """
+    import exifread
+    from exifread.core.exceptions import ExifError
+
+    logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
+    head = _jpeg_exif_head(data) if fmt == "jpeg" and data[:2] == b"\xff\xd8" else data
+    try:
+        tags = exifread.process_file(io.BytesIO(head), details=False, extract_thumbnail=False)
+    except (*EXIF_ERRORS, ExifError) as exc:
+        return ExifRecord(warnings=(f"{name}: EXIF unreadable: {type(exc).__name__}: {exc}",))
+    if not tags:
+        return ExifRecord()
+    fields, warnings = _extract(tags)
+    return ExifRecord(**fields, warnings=tuple(f"{name}: {w}" for w in warnings))

@@ -1,0 +1,131 @@
+"""Decode camera RAW files with rawpy (LibRaw), trusting nothing it says about stubs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from rainset.capture.checks import check_pixels, reduce_factor
+from rainset.capture.orient import apply_orientation
+from rainset.capture.raster import decode_jpeg, shrink
+from rainset.errors import RejectError
+
+# A real RAW holds at least this many bytes per raw pixel (lossy-compressed ones ~0.2, lossless >= 1):
+# below it the file is a metadata-only stub or cut short, and LibRaw would return zeros or junk.
+MIN_BYTES_PER_RAW_PIXEL = 0.05
+# rawpy sizes.flip -> the EXIF orientation it stands for.
+_FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
+
+
+@contextmanager
+def _libraw_errors() -> Iterator[None]:
+    """Map rawpy exceptions to RejectError."""
+    import rawpy
+
+    try:
+        yield
+    except rawpy.LibRawFileUnsupportedError as exc:
+        raise RejectError("decode-failed", f"unsupported or not a RAW file ({exc})") from exc
+    except rawpy.LibRawIOError as exc:
+        raise RejectError("truncated", f"LibRaw read past the end of the data: truncated or metadata-only file ({exc})") from exc
+    except rawpy.LibRawDataError as exc:
+        raise RejectError("decode-failed", f"LibRaw found corrupt or unsupported raw data ({exc})") from exc
+    except rawpy.LibRawTooBigError as exc:
+        raise RejectError("too-large", f"LibRaw: image too big for processing ({exc})") from exc
+    except (rawpy.LibRawError, rawpy.NotSupportedError) as exc:
+        raise RejectError("decode-failed", f"LibRaw: {type(exc).__name__}: {exc}") from exc
+
+
+def _open_checked(raw: Any, data_len: int, max_pixels: int) -> None:
+    """Size checks on an opened RAW, before unpacking anything."""
+    sizes = raw.sizes
+    check_pixels(sizes.width, sizes.height, max_pixels)
+    raw_pixels = sizes.raw_width * sizes.raw_height
+    if raw_pixels <= 0:
+        raise RejectError("decode-failed", "LibRaw reports an empty raw image")
+    if data_len < MIN_BYTES_PER_RAW_PIXEL * raw_pixels:
+        raise RejectError(
+            "truncated",
+            f"{data_len} bytes for a {sizes.raw_width}x{sizes.raw_height} raw image "
+            f"({data_len / raw_pixels:.4f} bytes/pixel < {MIN_BYTES_PER_RAW_PIXEL}): metadata-only stub or truncated",
+        )
+
+
+def _bit_depth(raw: Any) -> int:
+    white = int(getattr(raw, "white_level", 0) or 0)
+    return min(16, max(8, white.bit_length())) if white > 0 else 16
+
+
+def _full_size(raw: Any) -> tuple[int, int]:
+    """Visible (width, height) after LibRaw's flip."""
+    s = raw.sizes
+    return (s.height, s.width) if s.flip in (5, 6) else (s.width, s.height)
+
+
+def _thumbnail(raw: Any, min_side: int, orientation: int | None) -> np.ndarray | None:
+    """The embedded preview as upright RGB uint8, if it has a long side >= min_side."""
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError, rawpy.LibRawError):
+        return None
+    if orientation is None:
+        orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
+    if thumb.format == rawpy.ThumbFormat.BITMAP:
+        img = np.ascontiguousarray(thumb.data[:, :, :3])
+        if max(img.shape[:2]) < min_side:
+            return None
+        return apply_orientation(shrink(img, min_side), orientation)
+    data = bytes(thumb.data)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    if max(w, h) < min_side:
+        return None
+    try:
+        img = decode_jpeg(data, w, h, reduce_factor(w, h, min_side))
+    except RejectError:
+        return None
+    return apply_orientation(img, orientation)
+
+
+def decode_raw_working(data: bytes, *, orientation: int | None, max_pixels: int, min_side: int) -> tuple[np.ndarray, int, int, int, str]:
+    """Working decode of a RAW: the embedded preview when big enough, else a half-size demosaic.
+
+    Returns:
+        (upright rgb uint8, full width, full height after orientation, bit_depth, decoder name).
+    """
+    import rawpy
+
+    with _libraw_errors(), rawpy.imread(io.BytesIO(data)) as raw:
+        _open_checked(raw, len(data), max_pixels)
+        width, height = _full_size(raw)
+        thumb = _thumbnail(raw, min_side, orientation)
+        if thumb is not None:
+            img, decoder = thumb, "raw-thumb"
+        else:
+            img = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+            img, decoder = shrink(np.ascontiguousarray(img), min_side), "raw-half"
+        depth = _bit_depth(raw)
+    if (img.shape[0] > img.shape[1]) != (height > width) and width != height:
+        width, height = height, width
+    return img, width, height, depth, decoder
+
+
+def decode_raw_full(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Full-resolution demosaic of a RAW to upright RGB uint16 (LibRaw applies the flip)."""
+    import rawpy
+
+    with _libraw_errors(), rawpy.imread(io.BytesIO(data)) as raw:
+        _open_checked(raw, len(data), max_pixels)
+        img = raw.postprocess(use_camera_wb=True, output_bps=16)
+    return np.ascontiguousarray(img)

@@ -1,0 +1,53 @@
+"""Perceptual and pixel hashes of a working frame."""
+
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+
+from rainset.records import Frame, Hashes
+
+THUMB_SIZE = (64, 48)  # (width, height)
+PIXEL_HASH_SIZE = 32
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+
+
+def compute_hashes(frame: Frame) -> Hashes:
+    """Hash one working frame.
+
+    Args:
+        frame: the working frame (RGB uint8, upright).
+
+    Returns:
+        Hashes: 64-bit pHash and dHash (imagehash, 16 hex digits) of the grey image; a pixel
+        hash (sha256 hex[:32] of the RGB image at 32×32, INTER_AREA, quantised >>2, so the same
+        pixels in another container hash alike); and a 64×48 grey thumbnail (uint8 bytes).
+    """
+    import imagehash
+    from PIL import Image
+
+    grey = _grey(frame.image)
+    pil = Image.fromarray(grey, mode="L")
+    phash = str(imagehash.phash(pil))
+    dhash = str(imagehash.dhash(pil))
+    small = cv2.resize(frame.image, (PIXEL_HASH_SIZE, PIXEL_HASH_SIZE), interpolation=cv2.INTER_AREA)
+    quantised = np.ascontiguousarray(small >> 2, dtype=np.uint8)
+    pixel_hash = hashlib.sha256(quantised.tobytes()).hexdigest()[:32]
+    thumb = cv2.resize(grey, THUMB_SIZE, interpolation=cv2.INTER_AREA)
+    return Hashes(phash=phash, dhash=dhash, pixel_hash=pixel_hash, thumb=np.ascontiguousarray(thumb).tobytes())
+
+
+def hamming(a: str, b: str) -> int:
+    """Number of differing bits between two 64-bit hashes written as 16 hex digits.
+
+    Raises:
+        ValueError: when either string is not 16 hex digits.
+    """
+    if len(a) != 16 or len(b) != 16:
+        raise ValueError(f"expected two 16-hex-digit hashes, got {a!r} and {b!r}")
+    return (int(a, 16) ^ int(b, 16)).bit_count()

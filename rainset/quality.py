@@ -1,0 +1,44 @@
+"""Quality measures of a working frame: they become flags later, never drops."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from rainset.records import Frame, Quality
+
+SHARPNESS_SIDE = 512
+CLIP_LOW = 2
+CLIP_HIGH = 253
+
+
+def measure_quality(frame: Frame) -> Quality:
+    """Measure sharpness, clipping and size of one working frame.
+
+    Args:
+        frame: the working frame (RGB uint8, upright).
+
+    Returns:
+        Quality: ``sharpness`` is the variance of the Laplacian of the grey image resized to a
+        long side of 512 (so it does not depend on the working size); ``clip_low``/``clip_high``
+        are the fractions of grey pixels <= 2 and >= 253; ``megapixels`` is the full-resolution
+        width × height / 1e6.
+    """
+    img = frame.image
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    h, w = grey.shape[:2]
+    scale = SHARPNESS_SIDE / max(h, w)
+    if scale != 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        small = cv2.resize(grey, size, interpolation=interp)
+    else:
+        small = grey
+    sharpness = float(cv2.Laplacian(small, cv2.CV_64F).var())
+    n = float(grey.size)
+    return Quality(
+        sharpness=sharpness,
+        clip_low=float(np.count_nonzero(grey <= CLIP_LOW)) / n,
+        clip_high=float(np.count_nonzero(grey >= CLIP_HIGH)) / n,
+        megapixels=frame.width * frame.height / 1e6,
+    )
