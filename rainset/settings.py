@@ -33,8 +33,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("preview_max_side", int, 1024, "Long side of the JPEG previews in previews/."),
     Setting("preview_quality", int, 85, "JPEG quality of the previews."),
     Setting("batch_size", int, 64, "Ingest results written to the catalog per transaction."),
-    Setting("pair_window_s", float, 0.0,
-            "RAW+JPEG of one shot in different folders pair when serial matches and capture times differ by at most this."),
     Setting("annotators_per_capture", int, 2, "How many annotators label each capture (K)."),
     Setting("near_duplicate_threshold", int, 6, "Hamming distance on 64-bit perceptual hashes that makes a near-duplicate candidate."),
     Setting("taxonomy", list,

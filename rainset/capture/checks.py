@@ -154,8 +154,8 @@ def grey_fill_rows(img: np.ndarray) -> int:
 def check_grey_fill(img: np.ndarray, max_fraction: float = 0.5) -> tuple[str, ...]:
     """Warn about a grey-filled bottom band; reject as 'truncated' when it is most of the frame."""
     rows = grey_fill_rows(img)
-    if rows == 0:
-        return ()
+    if rows == 0 or rows == img.shape[0]:
+        return ()  # none, or a constant frame: the blank-frame check decides
     fraction = rows / img.shape[0]
     message = (f"JPEG data ends early: the bottom {rows} of {img.shape[0]} decoded rows "
                f"({100 * fraction:.1f}%) are grey fill")
