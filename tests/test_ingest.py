@@ -140,3 +140,45 @@ def test_status_counts(synth, tmp_path: Path) -> None:
     assert st.exact_copies == len(truth.by_kind("exact-copy"))
     assert st.bytes == sum((root / t.path).stat().st_size for t in truth.files if not t.expected_reject)
     assert st.runs == 1 and st.runs_unfinished == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_ingest_twice_adds_nothing_on_each_backend(synth, tmp_path: Path, backend: str,
+                                                   request: pytest.FixtureRequest) -> None:
+    root, _ = synth
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    store = init_store(tmp_path / "s", url)
+    first = ingest(store, [str(root)])
+    before = snapshot(store)
+    again = ingest(store, [str(root)])
+    assert first.new_captures > 0 and again.processed == 0 and again.new_files == again.rejected == 0
+    assert snapshot(store) == before
+
+
+def test_hostile_inputs_become_rejects_and_nothing_hangs(tmp_path: Path) -> None:
+    import os
+
+    import cv2
+    import numpy as np
+
+    src = tmp_path / "card"
+    src.mkdir()
+    img = (np.indices((300, 400)).sum(axis=0) % 251).astype(np.uint8)
+    good = cv2.imencode(".jpg", np.dstack([img, img[::-1], img]))[1].tobytes()
+    hostile = os.fsencode(str(src)) + b"/\xff\xfe rain; rm -rf ~ `x` $(y) \n.jpg"
+    with open(hostile, "wb") as fh:
+        fh.write(good)
+    (src / "IMG_0001.CR2").write_bytes(np.random.default_rng(1).bytes(50_000))
+    (src / "zero.NEF").write_bytes(b"")
+    (src / "gone.jpg").symlink_to(src / "nowhere.jpg")
+    (src / "loop").symlink_to(src)
+    os.mkfifo(src / "pipe.jpg")
+    store = init_store(tmp_path / "s")
+    summary = ingest(store, [str(src)], IngestOptions(workers=2))
+    rejects = {Path(r.uri).name: r.reason for r in _rows(store, Reject)}
+    assert rejects == {"IMG_0001.CR2": "decode-failed", "zero.NEF": "empty-file", "gone.jpg": "unreadable",
+                       "pipe.jpg": "not-a-regular-file"}
+    (f,) = _rows(store, File)
+    assert f.uri.endswith("\\xff\\xfe rain; rm -rf ~ `x` $(y) \n.jpg")
+    assert store.object_path(f.sha256).read_bytes() == good
+    assert summary.seen == 5 and ingest(store, [str(src)]).processed == 0
