@@ -134,40 +134,50 @@ def _pid_after(seconds: float) -> int:
     return os.getpid()
 
 
-def time_pool(fn: Callable[[str], Any], init: Callable[[], None], paths: list[str], workers: int) -> dict:
-    """Images/s of ``fn`` over ``paths`` on ``workers`` spawned processes, warm.
+def start_pool(init: Callable[[], None], workers: int) -> ProcessPoolExecutor:
+    """``workers`` spawned processes that have all run ``init`` (imports + one file) and one task."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init)
+    seen: set[int] = set()
+    while len(seen) < workers:
+        seen.update(f.result() for f in [pool.submit(_pid_after, 0.2) for _ in range(workers)])
+    return pool
 
-    Every worker has run ``init`` (imports + one file) and one task before the clock starts;
-    only the ordered map over the files is timed.
-    """
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init) as pool:
-        seen: set[int] = set()
-        while len(seen) < workers:
-            seen.update(f.result() for f in [pool.submit(_pid_after, 0.2) for _ in range(workers)])
-        t0 = time.perf_counter()
-        results = list(pool.map(fn, paths, chunksize=1))
-        seconds = time.perf_counter() - t0
+
+def time_map(pool: ProcessPoolExecutor, fn: Callable[[str], Any], paths: list[str]) -> float:
+    """Seconds for the ordered map of ``fn`` over ``paths`` on a warm pool (start-up not timed)."""
+    t0 = time.perf_counter()
+    results = list(pool.map(fn, paths, chunksize=1))
+    seconds = time.perf_counter() - t0
     if any(r is None for r in results):
         raise RuntimeError("a file failed to hash")
-    return {"seconds": round(seconds, 3), "images_per_second": round(len(paths) / seconds, 3),
-            "processes": workers, "start": "spawn, warmed up, start-up not timed"}
+    return seconds
 
 
-def time_real_imagededup(phash_cls: Any, folder: Path, n: int, workers: int) -> dict:
+def _rates(n: int, seconds: list[float]) -> dict:
+    rates = [n / s for s in seconds]
+    return {"images_per_second": round(statistics.median(rates), 3),
+            "seconds": round(statistics.median(seconds), 3),
+            "rounds_images_per_second": [round(r, 2) for r in rates]}
+
+
+def time_real_imagededup(phash_cls: Any, folder: Path, n: int, workers: int, repeat: int) -> dict:
     """Call imagededup itself: PHash().encode_images(folder, num_enc_workers=workers)."""
     encoder = phash_cls(verbose=False)
     encoder.encode_images(image_dir=str(folder), num_enc_workers=workers)  # warm-up (imports, cache)
-    t0 = time.perf_counter()
-    hashes = encoder.encode_images(image_dir=str(folder), num_enc_workers=workers)
-    seconds = time.perf_counter() - t0
-    if len(hashes) != n:
-        raise RuntimeError(f"imagededup hashed {len(hashes)} of {n} files")
-    return {"seconds": round(seconds, 3), "images_per_second": round(n / seconds, 3), "processes": workers,
+    seconds = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        hashes = encoder.encode_images(image_dir=str(folder), num_enc_workers=workers)
+        seconds.append(time.perf_counter() - t0)
+        if len(hashes) != n:
+            raise RuntimeError(f"imagededup hashed {len(hashes)} of {n} files")
+    return {**_rates(n, seconds), "processes": workers,
             "start": "imagededup's own multiprocessing.Pool (fork), pool start-up timed"}
 
 
-def time_ingest(images: Path, store_dir: Path, workers: int) -> dict:
+def time_ingest(images: Path, store_dir: Path, workers: int) -> float:
+    """Wall seconds of one ingest() into a fresh store (removed afterwards)."""
     from rainset.ingest import IngestOptions, ingest
     from rainset.store import init_store
 
@@ -177,9 +187,8 @@ def time_ingest(images: Path, store_dir: Path, workers: int) -> dict:
     seconds = time.perf_counter() - t0
     if summary.rejected or summary.new_files != summary.processed:
         raise RuntimeError(f"ingest rejected files: {summary.rejects_by_reason}")
-    return {"files": summary.processed, "seconds": round(seconds, 3),
-            "images_per_second": round(summary.processed / seconds, 3),
-            "summary_files_per_second": summary.files_per_second, "bytes_stored": summary.bytes_stored}
+    shutil.rmtree(store_dir, ignore_errors=True)
+    return seconds
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,38 +353,59 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
     megabytes = sum(os.path.getsize(p) for p in paths) / 1e6
     os.environ["RAINSET_BENCH_WARMUP"] = paths[0]  # read by the pool initializers (spawned children)
 
+    load_before = os.getloadavg()[0]
     phash_cls = _real_imagededup()
-    if phash_cls is not None:
-        _say(args, "(a) baseline: imagededup PHash().encode_images (the real package)")
-        baseline = time_real_imagededup(phash_cls, images, n, workers)
-        baseline["implementation"] = "imagededup PHash().encode_images (installed package)"
-    else:
-        _say(args, "(a) baseline: imagededup is not importable (needs torch + torchvision); "
-                   "running a copy of its PHash per-file code")
-        baseline = time_pool(imagededup_phash_file, _baseline_init, paths, workers)
-        baseline["implementation"] = ("copy of imagededup 0.3.3.post2 PHash.encode_image: Pillow open + full "
-                                      "decode, RGB LANCZOS resize to 32x32, grey, scipy DCT, median")
-    _say(args, "    %.2f images/s" % baseline["images_per_second"])
+    hash_pool = start_pool(_rainset_init, workers)
+    try:
+        if phash_cls is not None:
+            _say(args, "(a) baseline: imagededup PHash().encode_images (the real package), %d rounds" % args.repeat)
+            baseline = time_real_imagededup(phash_cls, images, n, workers, args.repeat)
+            baseline["implementation"] = "imagededup PHash().encode_images (installed package)"
+            _say(args, "(b) rainset hashing path: read, sniff, decode_working, compute_hashes")
+            hashing = {**_rates(n, [time_map(hash_pool, rainset_hash_file, paths) for _ in range(args.repeat)]),
+                       "processes": workers}
+        else:
+            _say(args, "(a) baseline: imagededup is not importable (it needs torch + torchvision); "
+                       "running a copy of its PHash per-file code")
+            _say(args, "(b) rainset hashing path: read, sniff, decode_working, compute_hashes")
+            _say(args, "    (a) and (b) alternate, %d rounds each" % args.repeat)
+            base_pool = start_pool(_baseline_init, workers)
+            try:
+                a_s, b_s = [], []
+                for _ in range(args.repeat):
+                    a_s.append(time_map(base_pool, imagededup_phash_file, paths))
+                    b_s.append(time_map(hash_pool, rainset_hash_file, paths))
+            finally:
+                base_pool.shutdown()
+            baseline = {**_rates(n, a_s), "processes": workers,
+                        "start": "spawned, warmed up, start-up not timed",
+                        "implementation": ("copy of imagededup 0.3.3.post2 PHash.encode_image: Pillow open + full "
+                                           "decode, RGB LANCZOS resize to 32x32, grey, scipy DCT, median")}
+            hashing = {**_rates(n, b_s), "processes": workers}
+    finally:
+        hash_pool.shutdown()
+    hashing["start"] = "spawned, warmed up, start-up not timed"
+    _say(args, "    baseline %.2f images/s, hashing path %.2f images/s (medians)"
+         % (baseline["images_per_second"], hashing["images_per_second"]))
 
-    _say(args, "(b) rainset hashing path: read, sniff, decode_working, compute_hashes")
-    hashing = time_pool(rainset_hash_file, _rainset_init, paths, workers)
-    _say(args, "    %.2f images/s" % hashing["images_per_second"])
-
-    _say(args, "(c) rainset ingest into fresh stores: 2 files (start-up), then all %d" % n)
+    _say(args, "(c) rainset ingest into fresh stores, %d rounds of: 2 files (start-up), all %d" % (args.repeat, n))
     two = out / "images-2"
     shutil.rmtree(two, ignore_errors=True)
     two.mkdir()
     for p in paths[:2]:
         shutil.copyfile(p, two / os.path.basename(p))
-    for d in ("store-2", "store-n"):
-        shutil.rmtree(out / d, ignore_errors=True)
-    small = time_ingest(two, out / "store-2", workers)
-    full = time_ingest(images, out / "store-n", workers)
-    steady = (n - 2) / (full["seconds"] - small["seconds"]) if full["seconds"] > small["seconds"] else float("nan")
-    full["startup_2_files_seconds"] = small["seconds"]
-    full["steady_images_per_second"] = round(steady, 3)
-    _say(args, "    %.2f images/s wall (2-file ingest: %.2f s), steady-state estimate %.2f images/s"
-         % (full["images_per_second"], small["seconds"], steady))
+    t2s, tns = [], []
+    for r in range(args.repeat):
+        t2s.append(time_ingest(two, out / "store-2", workers))
+        tns.append(time_ingest(images, out / "store-n", workers))
+    steadies = [(n - 2) / (tn - t2) for t2, tn in zip(t2s, tns) if tn > t2]
+    steady = statistics.median(steadies) if steadies else float("nan")
+    full = {**_rates(n, tns), "processes": workers, "startup_2_files_seconds": round(statistics.median(t2s), 3),
+            "rounds_2_files_seconds": [round(t, 2) for t in t2s],
+            "steady_images_per_second": round(steady, 3)}
+    _say(args, "    %.2f images/s wall (2-file ingest: %.2f s), steady-state estimate %.2f images/s (medians)"
+         % (full["images_per_second"], full["startup_2_files_seconds"], steady))
+    load_after = os.getloadavg()[0]
 
     _say(args, "per-stage profile (in-process, %d files)" % min(args.profile_files, n))
     profile = profile_stages(paths[1:1 + args.profile_files], out / "profile-store")
@@ -390,6 +420,8 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
         "images": {"n": n, "size": "4000x3000", "quality": 90, "megabytes": round(megabytes, 1),
                    "folder": str(images), "page_cache": "warm (just generated or reused)"},
         "workers": workers,
+        "repeat": args.repeat,
+        "load_average_1min": {"before": round(load_before, 2), "after": round(load_after, 2)},
         "baseline": baseline,
         "hashing": hashing,
         "ingest": full,
@@ -414,7 +446,8 @@ def render(r: dict) -> str:
         f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
         f"OpenCV {m['opencv']}, Pillow {m['pillow']}, imagehash {m['imagehash']}",
         f"images:  {r['images']['n']} JPEGs 4000x3000 q90, {r['images']['megabytes']} MB, page cache warm; "
-        f"{r['workers']} processes on every path",
+        f"{r['workers']} processes on every path; median of {r['repeat']} rounds; load average before "
+        f"{r['load_average_1min']['before']}, after {r['load_average_1min']['after']}",
         "",
         f"{'path':<58}{'images/s':>10}{'seconds':>10}",
         f"{'(a) baseline: ' + ('imagededup PHash' if 'installed' in b['implementation'] else 'imagededup PHash code (copy)'):<58}"
@@ -423,6 +456,10 @@ def render(r: dict) -> str:
         f"{'(c) rainset ingest() wall, incl. worker start-up':<58}{i['images_per_second']:>10.2f}{i['seconds']:>10.2f}",
         f"{'    ingest() of 2 files (start-up + 1 file per worker)':<58}{'':>10}{i['startup_2_files_seconds']:>10.2f}",
         f"{'    ingest steady state, (n-2)/(T_n - T_2)':<58}{i['steady_images_per_second']:>10.2f}",
+        "",
+        "rounds, images/s: baseline %s, hashing %s, ingest %s; 2-file ingest seconds %s"
+        % (b["rounds_images_per_second"], h["rounds_images_per_second"], i["rounds_images_per_second"],
+           i["rounds_2_files_seconds"]),
         "",
         f"hashing / baseline       = {ratios['hashing_over_baseline']:.2f}x   (target >= 4)    "
         f"{t['hashing_over_baseline >= 4']}",
@@ -456,9 +493,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="working folder; its generated images (OUT/images) are kept and reused by "
                                   "the next run (default: a temporary folder, removed unless --keep)")
     ap.add_argument("--keep", action="store_true", help="keep everything: images, stores")
+    ap.add_argument("--repeat", type=int, default=3, help="timed rounds of each path; medians are reported "
+                                                           "(default 3)")
     ap.add_argument("--profile-files", type=int, default=4, help="files in the per-stage profile (default 4)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        raise SystemExit("--repeat must be at least 1")
     if args.workers < 2:
         raise SystemExit("--workers must be at least 2 (the pools are process pools)")
     result = run(args)

@@ -1,6 +1,27 @@
-"""Ingest pipelines: source discovery (local, fsspec), the per-file stage, local and Dask runners."""
+"""Ingest pipelines: source discovery (local, fsspec), the per-file stage, local and Dask runners.
 
-from rainset.ingest.pipeline import IngestOptions, IngestSummary, ingest
-from rainset.ingest.writer import Provenance
+The names below load lazily: worker processes import ``rainset.ingest.stage`` and must not pay
+for the driver's imports (SQLAlchemy, the catalog) on start-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rainset.ingest.pipeline import IngestOptions, IngestSummary, ingest
+    from rainset.ingest.writer import Provenance
 
 __all__ = ["IngestOptions", "IngestSummary", "Provenance", "ingest"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("IngestOptions", "IngestSummary", "ingest"):
+        from rainset.ingest import pipeline
+
+        return getattr(pipeline, name)
+    if name == "Provenance":
+        from rainset.ingest.writer import Provenance
+
+        return Provenance
+    raise AttributeError(f"module 'rainset.ingest' has no attribute {name!r}")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import File, IngestRun, Reject
@@ -127,6 +127,8 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             known = _known(catalog, files)
             todo = [u for u in group_units([f for f in files if f.uri not in known])]
             with catalog.session() as s:
+                # We hold the ingest lock: a run still marked running was killed.
+                s.execute(update(IngestRun).where(IngestRun.status == "running").values(status="interrupted"))
                 run = IngestRun(sources=list(sources), status="running",
                                 options={"link": options.link, "workers": options.workers,
                                          "engine": options.engine, **asdict(options.provenance)})

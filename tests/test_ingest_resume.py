@@ -79,7 +79,7 @@ def test_kill_after_batch_n_then_resume_matches_uninterrupted(new_store, capture
         assert snapshot(store) == expected, f"resume after a kill at batch {n} differs"
         cat = open_catalog(store.db_url)
         with cat.session() as s:
-            assert [r.status for r in s.scalars(select(IngestRun).order_by(IngestRun.id))] == ["running", "done"]
+            assert [r.status for r in s.scalars(select(IngestRun).order_by(IngestRun.id))] == ["interrupted", "done"]
         cat.close()
 
 

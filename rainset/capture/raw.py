@@ -21,6 +21,12 @@ MIN_BYTES_PER_RAW_PIXEL = 0.05
 _FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
 
 
+def _why(exc: BaseException) -> str:
+    """LibRaw's message as text (rawpy passes it as bytes)."""
+    arg = exc.args[0] if exc.args else ""
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg or exc)
+
+
 @contextmanager
 def _libraw_errors() -> Iterator[None]:
     """Map rawpy exceptions to RejectError."""
@@ -29,15 +35,15 @@ def _libraw_errors() -> Iterator[None]:
     try:
         yield
     except rawpy.LibRawFileUnsupportedError as exc:
-        raise RejectError("decode-failed", f"unsupported or not a RAW file ({exc})") from exc
+        raise RejectError("decode-failed", f"unsupported or not a RAW file (LibRaw: {_why(exc)})") from exc
     except rawpy.LibRawIOError as exc:
-        raise RejectError("truncated", f"LibRaw read past the end of the data: truncated or metadata-only file ({exc})") from exc
+        raise RejectError("truncated", f"LibRaw read past the end of the data: truncated or metadata-only file ({_why(exc)})") from exc
     except rawpy.LibRawDataError as exc:
-        raise RejectError("decode-failed", f"LibRaw found corrupt or unsupported raw data ({exc})") from exc
+        raise RejectError("decode-failed", f"LibRaw found corrupt or unsupported raw data ({_why(exc)})") from exc
     except rawpy.LibRawTooBigError as exc:
-        raise RejectError("too-large", f"LibRaw: image too big for processing ({exc})") from exc
+        raise RejectError("too-large", f"LibRaw: image too big for processing ({_why(exc)})") from exc
     except (rawpy.LibRawError, rawpy.NotSupportedError) as exc:
-        raise RejectError("decode-failed", f"LibRaw: {type(exc).__name__}: {exc}") from exc
+        raise RejectError("decode-failed", f"LibRaw: {type(exc).__name__}: {_why(exc)}") from exc
 
 
 def _open_checked(raw: Any, data_len: int, max_pixels: int) -> None:
