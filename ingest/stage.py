@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 from dataclasses import dataclass
 
 from rainset.errors import RejectError
@@ -16,6 +17,15 @@ from rainset.records import FileResult
 from rainset.store import Store, put_object, write_atomic
 
 from rainset.ingest.sources import SourceFile
+
+
+def _decoder_errors() -> tuple[type[BaseException], ...]:
+    import cv2
+
+    return (cv2.error, ValueError, OverflowError, MemoryError, EOFError, struct.error, OSError)
+
+
+DECODER_ERRORS = _decoder_errors()
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileRe
                                max_pixels=options.max_pixels, min_side=options.working_min_side)
     except RejectError as exc:
         return _reject(src, exc.reason, exc.detail, size=len(data), sha=sha)
+    except DECODER_ERRORS as exc:  # a decoder failing in a way the capture layer did not foresee
+        return _reject(src, "decode-failed", f"{type(exc).__name__}: {exc}", size=len(data), sha=sha)
     hashes = compute_hashes(frame)
     quality = measure_quality(frame)
     preview_path = store.preview_path(sha)

@@ -182,3 +182,21 @@ def test_hostile_inputs_become_rejects_and_nothing_hangs(tmp_path: Path) -> None
     assert f.uri.endswith("\\xff\\xfe rain; rm -rf ~ `x` $(y) \n.jpg")
     assert store.object_path(f.sha256).read_bytes() == good
     assert summary.seen == 5 and ingest(store, [str(src)]).processed == 0
+
+
+def test_raw_and_jpeg_in_different_folders_pair_by_serial_and_time(synth, tmp_path: Path) -> None:
+    import shutil
+
+    root, truth = synth
+    pair = truth.by_kind("raw-pair")[0]
+    (tmp_path / "jpg").mkdir()
+    (tmp_path / "raw").mkdir()
+    shutil.copy(root / pair.duplicate_of, tmp_path / "jpg" / "shot.jpg")
+    shutil.copy(root / pair.path, tmp_path / "raw" / "DSC_renamed.dng")
+    other = truth.by_kind("capture")[-2]
+    shutil.copy(root / other.path, tmp_path / "jpg" / "other.jpg")
+    store = init_store(tmp_path / "s")
+    summary = ingest(store, [str(tmp_path / "jpg"), str(tmp_path / "raw")])
+    assert (summary.new_captures, summary.new_files, summary.paired) == (2, 3, 1)
+    files = {Path(f.uri).name: f for f in _rows(store, File)}
+    assert files["shot.jpg"].capture_id == files["DSC_renamed.dng"].capture_id != files["other.jpg"].capture_id
