@@ -23,7 +23,7 @@ from rainset.store import Store, exclusive_lock, sweep_tmp
 
 from rainset.ingest import runners
 from rainset.ingest.sources import SourceFile, discover, group_units
-from rainset.ingest.stage import StageOptions, process_unit, worker_init
+from rainset.ingest.stage import StageOptions, dask_worker_init, process_unit, worker_init
 from rainset.ingest.writer import BatchCounts, Provenance, write_unit
 
 # Test hook: SIGKILL this process right after committing batch N (see tests/test_ingest_resume.py).
@@ -140,6 +140,7 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
                 progress(0, total)
             results = runners.run(process_unit, todo, engine=options.engine, workers=options.workers,
                                   scheduler=options.scheduler, initializer=worker_init,
+                                  dask_initializer=dask_worker_init,
                                   store=store, options=_stage_options(store, options))
             counts = BatchCounts()
             batch: list[tuple] = []

@@ -75,13 +75,16 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
 
 def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", workers: int = 1,
         scheduler: str | None = None, initializer: Callable[[], None] | None = None,
-        **kwargs: Any) -> Iterator[Any]:
-    """Apply ``fn(item, **kwargs)`` to every item, yielding results in order."""
+        dask_initializer: Callable[[], None] | None = None, **kwargs: Any) -> Iterator[Any]:
+    """Apply ``fn(item, **kwargs)`` to every item, yielding results in order.
+
+    ``initializer`` runs once in each local worker process, ``dask_initializer`` on each Dask worker.
+    """
     bound = partial(fn, **kwargs) if kwargs else fn
     if engine == "local":
         if workers <= 1:
             return run_inline(bound, items)
         return run_local(bound, items, workers, initializer)
     if engine == "dask":
-        return run_dask(bound, items, scheduler, workers, initializer)
+        return run_dask(bound, items, scheduler, workers, dask_initializer)
     raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'dask'")

@@ -103,18 +103,25 @@ def process_unit(unit: tuple[SourceFile, ...], store: Store, options: StageOptio
     return tuple(process_file(src, store, options) for src in unit)
 
 
-def worker_init() -> None:
+def worker_init(quiet_stderr: bool = True) -> None:
     """Set up a worker process: one OpenCV thread (its pool deadlocks in forked workers).
 
     The C decoders (libjpeg, libpng, LibRaw) print warnings straight to file descriptor 2, over
-    the driver's progress bar; in a worker they go to /dev/null. What they mean is recorded on
-    the file (a reject reason or a warning); Python errors still reach the driver as exceptions.
+    the driver's progress bar; with ``quiet_stderr`` (local pool workers, which print nothing
+    else) they go to /dev/null. What they mean is recorded on the file (a reject reason or a
+    warning), and Python errors still reach the driver as exceptions. Dask workers keep their
+    stderr: it carries the cluster's own logs.
     """
     import cv2
 
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if os.environ.get("RAINSET_WORKER_STDERR") != "1":
+    if quiet_stderr and os.environ.get("RAINSET_WORKER_STDERR") != "1":
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
+
+
+def dask_worker_init() -> None:
+    """``worker_init`` for Dask workers: threads only, logs untouched."""
+    worker_init(quiet_stderr=False)
