@@ -164,9 +164,4 @@ def group_units(files: list[SourceFile]) -> list[tuple[SourceFile, ...]]:
     return [tuple(groups[k]) for k in order]
 
 
-def is_local(path: str) -> bool:
-    """True for a path on this machine (not an fsspec URL)."""
-    return "://" not in path or path.startswith("file://")
-
-
-__all__ = ["SourceFile", "discover", "group_units", "walk_local", "walk_fsspec", "display_path", "is_local"]
+__all__ = ["SourceFile", "discover", "group_units", "walk_local", "walk_fsspec", "display_path"]
