@@ -125,7 +125,7 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
         try:
             files = discover(sources)
             known = _known(catalog, files)
-            todo = [u for u in group_units([f for f in files if f.uri not in known])]
+            todo = group_units([f for f in files if f.uri not in known])
             with catalog.session() as s:
                 # We hold the ingest lock: a run still marked running was killed.
                 s.execute(update(IngestRun).where(IngestRun.status == "running").values(status="interrupted"))
@@ -144,13 +144,14 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
                                   store=store, options=_stage_options(store, options))
             counts = BatchCounts()
             batch: list[tuple] = []
-            batches = done = 0
+            batches = done = in_batch = 0
             for unit, unit_results in zip(todo, results):
                 batch.append((unit, unit_results))
                 done += len(unit)
-                if sum(len(u) for u, _ in batch) >= batch_size:
+                in_batch += len(unit)
+                if in_batch >= batch_size:
                     counts.add(_write_batch(catalog, batch, run_id, options))
-                    batch, batches = [], batches + 1
+                    batch, batches, in_batch = [], batches + 1, 0
                     if kill_after is not None and batches >= kill_after:
                         os.kill(os.getpid(), signal.SIGKILL)
                 if progress:

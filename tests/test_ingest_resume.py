@@ -62,12 +62,18 @@ def _files_count(store) -> int:
         cat.close()
 
 
-@pytest.mark.timeout(600)
-def test_kill_after_batch_n_then_resume_matches_uninterrupted(new_store, captures: Path) -> None:
+def _uninterrupted(new_store, captures: Path) -> dict:
+    """The snapshot of a store ingested in one uninterrupted run: what every resume must match."""
     reference = new_store()
     assert _run(_ingest_cmd(reference, captures)) == 0
     expected = snapshot(reference)
     assert expected["files"] and expected["rejects"]
+    return expected
+
+
+@pytest.mark.timeout(600)
+def test_kill_after_batch_n_then_resume_matches_uninterrupted(new_store, captures: Path) -> None:
+    expected = _uninterrupted(new_store, captures)
     for n, workers in ((1, 1), (4, 2), (7, 1)):
         store = new_store()
         rc = _run(_ingest_cmd(store, captures, workers), {KILL_ENV: str(n)})
@@ -85,9 +91,7 @@ def test_kill_after_batch_n_then_resume_matches_uninterrupted(new_store, capture
 
 @pytest.mark.timeout(600)
 def test_kill_from_outside_then_resume(new_store, captures: Path) -> None:
-    reference = new_store()
-    assert _run(_ingest_cmd(reference, captures)) == 0
-    expected = snapshot(reference)
+    expected = _uninterrupted(new_store, captures)
     store = new_store()
     proc = subprocess.Popen(_ingest_cmd(store, captures), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
