@@ -19,9 +19,14 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# PostgreSQL for the catalog tests, when we may install it (root) and it is missing.
-# Without it those tests skip with a reason (and fail under CI=true).
+# PostgreSQL for the catalog tests and Chromium for the browser tests, when we may install
+# them (root) and they are missing. Without them those tests skip with a reason (and fail under CI=true).
 system-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium (Debian package) for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium not installed and not root: the browser tests will be skipped"; fi
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing PostgreSQL (Debian package) for the catalog tests"; \

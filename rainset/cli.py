@@ -182,6 +182,10 @@ def demo(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to
         out.print(line, highlight=False)
 
 
+# Commands of the later stages live in rainset/commands/, one module per area.
+from rainset.commands import annotate, dedupe, manifests, nlcl  # noqa: E402,F401
+
+
 def main() -> None:
     """Entry point of the ``rainset`` script."""
     app()

@@ -48,3 +48,31 @@ def pg_server():
 def pg_url(pg_server) -> str:
     """The URL of a new, empty PostgreSQL database."""
     return pg_server.new_database()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Real headless Chromium (Debian's) driven by Playwright; skips, or fails under CI=true, without it."""
+    if not Path(CHROMIUM).exists():
+        skip_or_fail(f"Chromium not found at {CHROMIUM} (make test installs it when run as root)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        skip_or_fail(f"playwright not installed: {exc}")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def artifacts_dir(request) -> Path:
+    """A folder for test artifacts (screenshots): test-artifacts/<test name>/ in the repository."""
+    path = REPO / "test-artifacts" / request.node.name.replace("/", "_")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

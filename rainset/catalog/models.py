@@ -202,3 +202,7 @@ class Version(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "name", name="uq_versions_kind_name"),)
+
+
+# Tables of the later stages live beside this module, one file per stage.
+from rainset.catalog import dedupe_tables, labels_tables, manifest_tables  # noqa: E402,F401

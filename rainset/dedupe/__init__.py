@@ -1,0 +1,1 @@
+"""Dedupe: exact and near-duplicate clusters, bursts, scene groups, representatives, corrections."""

@@ -1,0 +1,1 @@
+"""Labels: users, queues, consensus, agreement, interchange."""

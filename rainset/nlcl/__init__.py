@@ -1,0 +1,1 @@
+"""NLCL reference trainer: unsupervised non-local contrastive deraining."""
