@@ -61,3 +61,27 @@ class RejectError(RainsetError):
     def with_path(self, path: str) -> "RejectError":
         """Return the same error naming ``path``."""
         return RejectError(self.reason, self.detail, path)
+
+
+class DedupeError(RainsetError):
+    """Dedupe or grouping cannot proceed (unknown capture in a correction, bad threshold, …)."""
+
+
+class LabelError(RainsetError):
+    """A label, queue or interchange operation is invalid (unknown rain type, unknown capture, …)."""
+
+
+class AuthError(RainsetError):
+    """A token or session is missing, invalid, or lacks the role needed."""
+
+
+class FilterError(RainsetError):
+    """A ``--where`` expression is not a filter over known columns."""
+
+
+class ManifestError(RainsetError):
+    """A manifest version cannot be exported, read or compared (exists already, missing, damaged)."""
+
+
+class TrainError(RainsetError):
+    """Training, evaluation or inference cannot proceed (bad config, bad checkpoint, no images)."""

@@ -75,6 +75,7 @@ class Capture(Base):
     gps_lon: Mapped[float | None] = mapped_column(Float)
     gps_alt: Mapped[float | None] = mapped_column(Float)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)  # quality flags, filled by dedupe
     status: Mapped[str] = mapped_column(String(16), default="active")
     removed_reason: Mapped[str | None] = mapped_column(Text)
     created_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))

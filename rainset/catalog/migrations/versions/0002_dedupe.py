@@ -15,8 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('captures', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('flags', sa.JSON(), nullable=False, server_default='[]'))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('captures', schema=None) as batch_op:
+        batch_op.drop_column('flags')
