@@ -35,6 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("batch_size", int, 64, "Ingest results written to the catalog per transaction."),
     Setting("annotators_per_capture", int, 2, "How many annotators label each capture (K)."),
     Setting("near_duplicate_threshold", int, 6, "Hamming distance on 64-bit perceptual hashes that makes a near-duplicate candidate."),
+    Setting("burst_seconds", float, 5.0, "Captures from one camera body (serial) at most this many seconds apart form a burst."),
     Setting("taxonomy", list,
             ["drizzle", "heavy", "streak", "fog-mixed", "no-rain", "not-usable", "unsure"],
             "Rain-type labels, in key order (1..n in the labelling UI)."),

@@ -1,5 +1,48 @@
-"""Catalog tables of the labels stage (imported by rainset.catalog.models so that Base.metadata is complete)."""
+"""Catalog tables of the labels stage (imported by rainset.catalog.models so that Base.metadata is complete).
+
+- ``assignments``: the queue's slots. A capture labelled by K annotators has K slots; an annotator
+  takes one by inserting a row. The database enforces the two queue rules on its own, so that
+  concurrent annotators are safe: one row per (capture, slot) — two annotators never take the same
+  slot — and one row per (capture, user) — an annotator never gets a capture twice.
+- ``label_timings``: how long an annotator looked at a capture before labelling it (milliseconds),
+  one row per ``labels`` row that has a timing (the ``labels`` table itself stays as it is).
+"""
 
 from __future__ import annotations
 
-from rainset.catalog.models import Base  # noqa: F401
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rainset.catalog.models import Base, utcnow
+
+
+class Assignment(Base):
+    """One annotator holding one of the K queue slots of one capture."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
+    slot: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("capture_id", "slot", name="uq_assignments_capture_slot"),
+        UniqueConstraint("capture_id", "user_id", name="uq_assignments_capture_user"),
+    )
+
+
+class LabelTiming(Base):
+    """Time spent on one label row (the annotator's speed statistics read it)."""
+
+    __tablename__ = "label_timings"
+
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"), primary_key=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+# The kinds of rows of the ``labels`` table (models.Label.kind).
+LABEL_KINDS = ("label", "undo", "adjudication")

@@ -1,5 +1,251 @@
-"""CLI commands: annotate."""
+"""CLI commands of the labels stage: ``rainset users …`` and ``rainset labels …``.
+
+(``rainset annotate serve``, the web app, lives in ``rainset.annotate_ui.serve_cli``.)
+"""
 
 from __future__ import annotations
 
-from rainset.cli import app  # noqa: F401
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+
+from rainset.cli import JsonOpt, QuietOpt, StoreOpt, _store, app, edge, out, print_json, progress_bar
+from rainset.errors import LabelError
+
+users_app = typer.Typer(help="Accounts of the labelling web UI: annotators, reviewers, admins.", no_args_is_help=True)
+labels_app = typer.Typer(help="Labels: agreement, review queue, Label Studio interchange, bulk labels.",
+                         no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(labels_app, name="labels")
+
+FormatOpt = Annotated[str, typer.Option("--format", help="Interchange format (only 'labelstudio').")]
+
+
+@contextmanager
+def _session(store_path: Optional[Path]) -> Iterator[tuple[Any, Any]]:
+    """The store and a catalog session committed at the end of the block."""
+    from rainset.catalog.db import open_catalog
+
+    store = _store(store_path)
+    catalog = open_catalog(store.db_url)
+    try:
+        with catalog.session() as session:
+            yield store, session
+    finally:
+        catalog.close()
+
+
+def _taxonomy(store: Any) -> dict[str, Any]:
+    from rainset.labels.taxonomy import store_taxonomy
+
+    tax = store_taxonomy(store)
+    return {"taxonomy": list(tax.rain_types), "taxonomy_version": tax.version}
+
+
+def _check_format(fmt: str) -> None:
+    if fmt != "labelstudio":
+        raise LabelError(f"--format {fmt!r}: the only interchange format is 'labelstudio'")
+
+
+@users_app.command("add")
+def users_add(name: Annotated[str, typer.Argument(help="User name: 1-64 letters, digits, '.', '_' or '-'.")],
+              role: Annotated[str, typer.Option("--role", help="annotator, reviewer or admin.")] = "annotator",
+              store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a user and print its sign-in token (shown once, stored hashed)."""
+    from rainset.labels.users import add_user
+
+    with edge(), _session(store) as (_, s):
+        user = add_user(s, name, role)
+    if as_json:
+        print_json({"id": user.id, "name": user.name, "role": user.role, "token": user.token})
+    else:
+        out.print(f"created {user.role} {user.name}; token (shown once, keep it secret):", highlight=False)
+        out.print(user.token, highlight=False)
+
+
+@users_app.command("token")
+def users_token(name: Annotated[str, typer.Argument(help="The user.")], store: StoreOpt = None,
+                as_json: JsonOpt = False) -> None:
+    """Give a user a new token (the old one stops working) and print it once."""
+    from rainset.labels.users import reset_token
+
+    with edge(), _session(store) as (_, s):
+        user = reset_token(s, name)
+    if as_json:
+        print_json({"id": user.id, "name": user.name, "role": user.role, "token": user.token})
+    else:
+        out.print(f"new token for {user.name} (shown once):", highlight=False)
+        out.print(user.token, highlight=False)
+
+
+@users_app.command("list")
+def users_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """List users, their roles and whether they are disabled."""
+    from dataclasses import asdict
+
+    from rainset.labels.users import user_rows
+
+    with edge(), _session(store) as (_, s):
+        rows = user_rows(s)
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    for r in rows:
+        out.print(f"{r.name:<24} {r.role:<10} {'disabled' if r.disabled else 'enabled':<9} {r.created_at}",
+                  highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="The user.")], store: StoreOpt = None,
+                  as_json: JsonOpt = False) -> None:
+    """Disable a user: their token and sessions stop working; their labels stay."""
+    from rainset.labels.users import disable_user
+
+    with edge(), _session(store) as (_, s):
+        user = disable_user(s, name)
+    if as_json:
+        print_json({"id": user.id, "name": user.name, "role": user.role, "disabled": True})
+    else:
+        out.print(f"disabled {user.name}", highlight=False)
+
+
+@labels_app.command("export")
+def labels_export(fmt: FormatOpt = "labelstudio",
+                  output: Annotated[Optional[Path], typer.Option("--out", help="Write the tasks here "
+                                                                 "(default: standard output).")] = None,
+                  image_prefix: Annotated[str, typer.Option("--image-prefix", help="Put before each preview's "
+                                                            "store-relative path, e.g. a URL serving the store.")] = "",
+                  labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Only captures with labels.")] = False,
+                  config: Annotated[Optional[Path], typer.Option("--config", help="Also write Label Studio's "
+                                                                 "labelling interface (XML) here.")] = None,
+                  store: StoreOpt = None, quiet: QuietOpt = False) -> None:
+    """Export one Label Studio task per capture, with its current labels as annotations."""
+    from rainset.labels.interchange import export_labelstudio, labelstudio_config
+    from rainset.store import write_atomic
+
+    with edge():
+        _check_format(fmt)
+        with _session(store) as (st, s):
+            tasks = export_labelstudio(s, st, image_prefix=image_prefix, labelled_only=labelled_only)
+            text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
+            if config is not None:
+                write_atomic(st, config.resolve(), labelstudio_config(_taxonomy(st)["taxonomy"]).encode("utf-8"))
+            if output is None:
+                sys.stdout.write(text)
+            else:
+                write_atomic(st, output.resolve(), text.encode("utf-8"))
+    if output is not None and not quiet:
+        n = sum(len(t["annotations"]) for t in tasks)
+        out.print(f"wrote {len(tasks)} tasks with {n} annotations to {output}", highlight=False)
+
+
+@labels_app.command("import")
+def labels_import(path: Annotated[Path, typer.Argument(help="A Label Studio JSON export (list of tasks).")],
+                  fmt: FormatOpt = "labelstudio",
+                  as_user: Annotated[Optional[str], typer.Option("--as", help="Record every annotation as this "
+                                                                 "existing user, ignoring completed_by.")] = None,
+                  create_users: Annotated[bool, typer.Option("--create-users/--no-create-users",
+                                                             help="Create users named by completed_by that do "
+                                                             "not exist (as annotators; reviewers for "
+                                                             "ground-truth annotations).")] = True,
+                  store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Import Label Studio annotations as label rows (appended; nothing is overwritten)."""
+    from rainset.labels.interchange import import_labelstudio
+
+    with edge():
+        _check_format(fmt)
+        try:
+            tasks = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LabelError(f"{path}: cannot read Label Studio JSON: {exc}") from exc
+        with _session(store) as (st, s):
+            summary = import_labelstudio(s, tasks, as_user=as_user, create_users=create_users, **_taxonomy(st))
+    if as_json:
+        print_json(summary.to_dict())
+    elif not quiet:
+        out.print(f"{summary.tasks} tasks, {summary.annotations} annotations: {summary.labelled} labels and "
+                  f"{summary.adjudicated} adjudications added, {summary.skipped} skipped", highlight=False)
+        if summary.users_created:
+            out.print(f"created users: {', '.join(summary.users_created)} (give them tokens with "
+                      f"'rainset users token NAME')", highlight=False)
+
+
+@labels_app.command("set")
+def labels_set(label: Annotated[str, typer.Argument(help="The rain type, one of the store's taxonomy.")],
+               where: Annotated[str, typer.Option("--where", help="Filter over capture columns, e.g. "
+                                                  "\"source_name = 'clear-days'\".")],
+               as_user: Annotated[str, typer.Option("--as", help="The existing user the labels are recorded as.")],
+               attr: Annotated[Optional[list[str]], typer.Option("--attr", help="An attribute to add (repeatable): "
+                                                                 "night, lens-droplets, splash.")] = None,
+               store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Label every capture a filter matches at once, recorded as ordinary labels of one user."""
+    from rainset.labels.bulk import set_labels
+
+    with edge(), _session(store) as (st, s):
+        with progress_bar("label", not (quiet or as_json)) as bar:
+            summary = set_labels(s, label, where, as_user, attributes=attr or (), progress=bar, **_taxonomy(st))
+    if as_json:
+        print_json(summary.to_dict())
+    elif not quiet:
+        out.print(f"{summary.matched} captures matched: {summary.labelled} labelled {label!r} as {as_user}, "
+                  f"{summary.skipped} already were", highlight=False)
+
+
+@labels_app.command("agreement")
+def labels_agreement(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Agreement between annotators: Krippendorff's alpha, confusion matrix, per-annotator speed and agreement."""
+    from rainset.labels.agreement import agreement_report
+
+    with edge(), _session(store) as (_, s):
+        report = agreement_report(s)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    for line in agreement_lines(report):
+        out.print(line, highlight=False)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def agreement_lines(report: Any) -> list[str]:
+    """The human-readable agreement report."""
+    lines = [f"captures labelled {report.n_captures}, with 2+ labels {report.n_pairable}, "
+             f"disagreements {report.n_disagreements}, adjudicated {report.n_adjudicated}",
+             f"Krippendorff's alpha (nominal): {_fmt(report.overall_alpha)}"]
+    lines += [f"  {label:<12} {_fmt(alpha)}" for label, alpha in report.per_label.items()]
+    if report.confusion:
+        names = list(report.confusion)
+        lines.append("confusion (pairs of labels on the same capture):")
+        lines.append(" " * 14 + "".join(f"{n[:9]:>10}" for n in names))
+        lines += [f"  {a:<12}" + "".join(f"{report.confusion[a][b]:>10}" for b in names) for a in names]
+    lines.append("annotator            labels  median s  agreement")
+    lines += [f"  {a.name:<18} {a.labels:>6} {_fmt(a.median_seconds):>9} {_fmt(a.agreement_with_consensus):>10}"
+              for a in report.per_annotator]
+    return lines
+
+
+@labels_app.command("review")
+def labels_review(limit: Annotated[int, typer.Option("--limit", help="Show at most this many (0: all).")] = 50,
+                  store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """The review queue: captures whose labels disagree and that no reviewer has adjudicated."""
+    from dataclasses import asdict
+
+    from rainset.labels.agreement import review_queue
+
+    with edge(), _session(store) as (_, s):
+        queue = review_queue(s)
+    shown = queue[:limit] if limit > 0 else queue
+    if as_json:
+        print_json({"total": len(queue), "captures": [asdict(c) for c in shown]})
+        return
+    out.print(f"{len(queue)} captures to review", highlight=False)
+    for c in shown:
+        votes = ", ".join(f"{r.user}: {r.rain_type}" for r in c.labels)
+        out.print(f"  {c.capture_id}  {'no majority' if c.needs_review else 'majority ' + str(c.rain_type)}  "
+                  f"({votes})", highlight=False)

@@ -1,5 +1,145 @@
-"""CLI commands: manifests."""
+"""CLI commands: export, versions, diff, leakage, report, remove, gc (thin shells over rainset.manifests)."""
 
 from __future__ import annotations
 
-from rainset.cli import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rainset.cli import JsonOpt, QuietOpt, StoreOpt, _store, app, edge, out, print_json
+
+
+def _say(lines: list[str], quiet: bool) -> None:
+    if not quiet:
+        for line in lines:
+            out.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def export(name: Annotated[str, typer.Argument(help="Name of the new version (letters, digits, '.', '_', '-').")],
+           where: Annotated[Optional[str], typer.Option("--where", help="Filter on manifest columns, e.g. "
+                                                        "\"rain_type in ('heavy','streak') and iso >= 800\".")] = None,
+           include_unlabelled: Annotated[bool, typer.Option("--include-unlabelled",
+                                                            help="Also export captures without a consensus label.")] = False,
+           redact: Annotated[Optional[list[str]], typer.Option("--redact", help="Drop columns: gps (gps_lat, gps_lon, "
+                                                               "gps_alt), serial; comma-separated or repeated.")] = None,
+           seed: Annotated[int, typer.Option("--seed", help="Split seed (a new seed re-draws every split).")] = 0,
+           ratios: Annotated[str, typer.Option("--ratios", help="train,validation,test shares.")] = "80,10,10",
+           rows_per_file: Annotated[int, typer.Option("--rows-per-file", help="Rows per Parquet file.")] = 50_000,
+           store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Export an immutable, named manifest version (Parquet + version.json)."""
+    with edge():
+        from rainset.manifests.export import export_manifest
+        from rainset.manifests.splits import parse_ratios
+
+        result = export_manifest(_store(store), name, where=where, include_unlabelled=include_unlabelled,
+                                 redact=redact or (), seed=seed, ratios=parse_ratios(ratios),
+                                 rows_per_file=rows_per_file)
+    print_json(result.to_dict()) if as_json else _say(result.lines(), quiet)
+
+
+@app.command()
+def versions(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """List the exported manifest versions, oldest first."""
+    with edge():
+        from rainset.manifests.versions import list_versions, open_version
+
+        s = _store(store)
+        infos = [open_version(s, n).info for n in list_versions(s)]
+    rows = [{"name": i["name"], "parent": i.get("parent"), "created_at": i.get("created_at"),
+             "samples": i.get("samples"), "schema_version": i.get("schema_version")} for i in infos]
+    if as_json:
+        print_json(rows)
+    else:
+        _say([f"{r['name']}\t{r['samples']} samples\t{r['created_at']}\tparent {r['parent'] or '-'}" for r in rows]
+             or ["no manifest versions yet"], False)
+
+
+@app.command()
+def diff(a: Annotated[str, typer.Argument(help="The older version.")],
+         b: Annotated[str, typer.Argument(help="The newer version.")],
+         store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """What changed from version A to version B: added, removed, relabelled, moved, label counts."""
+    with edge():
+        from rainset.manifests.diff import diff_versions
+
+        result = diff_versions(_store(store), a, b)
+    print_json(result.to_dict()) if as_json else _say(result.lines(), False)
+
+
+@app.command()
+def leakage(target: Annotated[str, typer.Argument(help="A manifest version name, or a Parquet file or folder "
+                                                  "with a phash column.")],
+            threshold: Annotated[Optional[int], typer.Option("--threshold", help="Hamming distance in bits "
+                                                             "(default: the store's near_duplicate_threshold, else 6).")] = None,
+            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Report near-duplicate pairs that sit in different splits (exit code 2 when any)."""
+    with edge():
+        from rainset.errors import StoreError
+        from rainset.manifests.leakage import check_leakage
+
+        path, source, limit = Path(target), target, threshold
+        if not path.exists():
+            s = _store(store)
+            path = s.root / "manifests" / target / "data"
+            limit = s.settings["near_duplicate_threshold"] if threshold is None else threshold
+        elif threshold is None:
+            try:
+                limit = _store(store).settings["near_duplicate_threshold"]
+            except StoreError:
+                limit = 6
+        result = check_leakage(path, int(limit), source)
+    print_json(result.to_dict()) if as_json else _say(result.lines(), False)
+    if not result.ok:
+        raise typer.Exit(2)
+
+
+@app.command()
+def report(name: Annotated[Optional[str], typer.Argument(help="The version (default: the newest).")] = None,
+           out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
+           store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Write a self-contained HTML report of a version (plots and galleries embedded)."""
+    with edge():
+        from rainset.manifests.report import write_report
+
+        result = write_report(_store(store), name, out_file)
+    print_json(result.to_dict()) if as_json else _say(result.lines(), quiet)
+
+
+@app.command()
+def remove(captures: Annotated[list[str], typer.Argument(help="Capture ids to remove.")],
+           reason: Annotated[str, typer.Option("--reason", help="Why (licence withdrawn, a face, a plate, …).")],
+           store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Exclude captures from every later export and shard, with a reason."""
+    with edge():
+        from rainset.manifests.removal import remove_captures
+
+        result = remove_captures(_store(store), captures, reason)
+    print_json(result.to_dict()) if as_json else _say(result.lines(), quiet)
+
+
+@app.command()
+def gc(yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
+       store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete the objects and previews of removed captures that no kept capture needs."""
+    with edge():
+        from rainset.manifests.removal import gc_apply, gc_plan
+
+        s = _store(store)
+        plan = gc_plan(s)
+        n = len(plan.objects) + len(plan.previews)
+        if n and not yes and not as_json:
+            out.print(f"{len(plan.objects)} objects and {len(plan.previews)} previews ({plan.bytes} bytes) of removed "
+                      f"captures are needed by no kept capture.", highlight=False)
+            if not typer.confirm("Delete them?", default=False):
+                raise typer.Exit(1)
+        elif n and not yes:
+            from rainset.errors import ConfigError
+
+            raise ConfigError("gc --json cannot ask for confirmation; add --yes")
+        deleted = gc_apply(s, plan) if n else 0
+    if as_json:
+        print_json({**plan.to_dict(), "deleted": deleted})
+    else:
+        _say([f"deleted {deleted} files ({plan.kept_shared} contents of removed captures kept: still needed)"], False)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable
 
 from sqlalchemy import select
@@ -57,10 +58,19 @@ class CaptureLabels:
     adjudicated_by: str | None = None
 
 
+def _iso_utc(when: datetime | None) -> str:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which the catalog writes in UTC."""
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat()
+
+
 def _record(row: Label, user: User) -> LabelRecord:
     return LabelRecord(label_id=row.id, user=user.name, role=user.role, rain_type=row.rain_type,
                        attributes=tuple(sorted(row.attributes or ())), taxonomy_version=row.taxonomy_version,
-                       created_at=row.created_at.isoformat() if row.created_at else "")
+                       created_at=_iso_utc(row.created_at))
 
 
 def _majority_attributes(agreeing: list[LabelRecord]) -> tuple[str, ...]:

@@ -1,0 +1,276 @@
+"""The JSON API: every page's twin, and what the labelling screen's script calls.
+
+Routes are thin: they check who is asking, call ``rainset.labels`` (and the capture look-ups of
+:mod:`rainset.annotate_ui.captures`), and return the library's dataclasses as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from rainset.labels.agreement import AgreementReport, agreement_report, review_queue
+from rainset.labels.consensus import CaptureLabels, LabelRecord, current_labels
+from rainset.labels.queue import Progress, QueueItem, next_capture, peek_next, progress
+from rainset.labels.record import adjudicate, my_labels, record_label, undo_last
+from rainset.labels.taxonomy import ATTRIBUTES
+from rainset.labels.users import NewUser, UserInfo, UserRow, add_user, authenticate, disable_user, user_rows
+
+from rainset.annotate_ui.captures import CaptureView, capture_view, original_of, preview_file
+from rainset.annotate_ui.deps import ApiUser, Principal, SessionDep, SettingsDep, allow, check_same_site
+from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
+from rainset.annotate_ui.tiles import TileGrid
+
+REVIEWERS = ("reviewer", "admin")
+PREVIEW_CACHE = "private, max-age=3600"
+JPEG = {"content": {"image/jpeg": {}}, "description": "a JPEG image"}
+
+router = APIRouter(prefix="/api")
+
+
+class TokenIn(BaseModel):
+    """A user's token, as printed by ``rainset users add``."""
+
+    token: str = Field(min_length=1, max_length=512)
+
+
+class LabelIn(BaseModel):
+    """One label from the labelling screen."""
+
+    capture_id: str = Field(max_length=64)
+    rain_type: str = Field(max_length=64)
+    attributes: list[str] = Field(default_factory=list, max_length=16)
+    duration_ms: int | None = Field(default=None, ge=0, le=24 * 3600 * 1000)
+
+
+class DecisionIn(BaseModel):
+    """A reviewer's decision on a capture."""
+
+    rain_type: str = Field(max_length=64)
+    attributes: list[str] = Field(default_factory=list, max_length=16)
+
+
+class UserIn(BaseModel):
+    """A user to create."""
+
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+
+
+@dataclass(frozen=True)
+class Me:
+    """The signed-in user and the vocabulary of the labelling screen."""
+
+    user: UserInfo
+    via: str
+    csrf_token: str | None
+    taxonomy: tuple[str, ...]
+    taxonomy_version: int
+    attributes: tuple[str, ...]
+    attribute_keys: dict[str, str]
+    annotators_per_capture: int
+
+
+@dataclass(frozen=True)
+class LabelScreen:
+    """Twin of the labelling page: who, the vocabulary, progress and the capture up next."""
+
+    me: Me
+    progress: Progress
+    current: QueueItem | None
+
+
+@dataclass(frozen=True)
+class NextCapture:
+    """The capture claimed for the user now (None when their queue is empty) and their progress."""
+
+    item: QueueItem | None
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class Undone:
+    """The capture whose label an undo retracted (None when there was nothing to undo)."""
+
+    capture_id: str | None
+
+
+@dataclass(frozen=True)
+class CaptureDetail:
+    """Twin of the capture page: the capture and the caller's own label of it."""
+
+    capture: CaptureView
+    my_label: LabelRecord | None
+
+
+RESERVED_KEYS = frozenset("uz?")
+
+
+def attribute_keys(attributes: tuple[str, ...]) -> dict[str, str]:
+    """The key toggling each attribute: its first letter not taken by another one or by u, z, ?."""
+    keys: dict[str, str] = {}
+    for name in attributes:
+        free = [c for c in name.lower() if c.isalpha() and c not in RESERVED_KEYS and c not in keys.values()]
+        if free:
+            keys[name] = free[0]
+    return keys
+
+
+def me_of(principal: Principal, settings: SettingsDep) -> Me:
+    return Me(principal.user, principal.via, principal.csrf, settings.taxonomy, settings.taxonomy_version,
+              ATTRIBUTES, attribute_keys(ATTRIBUTES), settings.k)
+
+
+def set_session_cookie(response: Response, request: Request, user: UserInfo) -> str:
+    """Sign ``user`` in on ``response``; returns the new session's CSRF token."""
+    settings = request.app.state.settings
+    value = make_cookie(request.app.state.secret, user.id)
+    response.set_cookie(COOKIE_NAME, value, max_age=int(settings.session_hours * 3600), path="/",
+                        secure=settings.cookie_secure, httponly=True, samesite="strict")
+    return csrf_token(request.app.state.secret, value)
+
+
+@router.post("/session", response_model=Me, dependencies=[Depends(check_same_site)],
+             summary="Sign in with a token: sets the session cookie")
+def sign_in(body: TokenIn, request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> Me:
+    user = authenticate(session, body.token)
+    csrf = set_session_cookie(response, request, user)
+    return me_of(Principal(user, "cookie", csrf), settings)
+
+
+@router.delete("/session", status_code=204, summary="Sign out: clears the session cookie")
+def sign_out(principal: ApiUser, response: Response) -> None:
+    response.delete_cookie(COOKIE_NAME, path="/")
+
+
+@router.get("/me", response_model=Me, summary="The signed-in user and the label vocabulary")
+def me(principal: ApiUser, settings: SettingsDep) -> Me:
+    return me_of(principal, settings)
+
+
+@router.get("/label", response_model=LabelScreen, summary="Twin of the labelling page")
+def label_screen(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> LabelScreen:
+    user = principal.user
+    return LabelScreen(me_of(principal, settings), progress(session, user, k=settings.k),
+                       peek_next(session, user, k=settings.k, after=None))
+
+
+@router.post("/queue/next", response_model=NextCapture, summary="Claim (or get back) the capture to label now")
+def queue_next(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> NextCapture:
+    item = next_capture(session, principal.user, k=settings.k)
+    return NextCapture(item, progress(session, principal.user, k=settings.k))
+
+
+@router.get("/queue/peek", response_model=QueueItem | None, summary="The capture likely to come after one (prefetch)")
+def queue_peek(principal: ApiUser, session: SessionDep, settings: SettingsDep,
+               after: Annotated[str | None, Query(max_length=64)] = None) -> QueueItem | None:
+    return peek_next(session, principal.user, k=settings.k, after=after)
+
+
+@router.get("/progress", response_model=Progress, summary="Done, held and claimable captures of the caller")
+def my_progress(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> Progress:
+    return progress(session, principal.user, k=settings.k)
+
+
+@router.post("/labels", response_model=LabelRecord, status_code=201, summary="Label a capture")
+def post_label(body: LabelIn, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> LabelRecord:
+    capture_view(session, body.capture_id)
+    return record_label(session, principal.user, body.capture_id, body.rain_type, body.attributes,
+                        taxonomy=settings.taxonomy, taxonomy_version=settings.taxonomy_version,
+                        duration_ms=body.duration_ms)
+
+
+@router.post("/labels/undo", response_model=Undone, summary="Retract the caller's latest label")
+def post_undo(principal: ApiUser, session: SessionDep) -> Undone:
+    return Undone(undo_last(session, principal.user))
+
+
+@router.get("/labels/mine", response_model=dict[str, LabelRecord], summary="The caller's own labels")
+def get_my_labels(principal: ApiUser, session: SessionDep,
+                  capture_id: Annotated[list[str] | None, Query(max_length=500)] = None) -> dict[str, LabelRecord]:
+    return my_labels(session, principal.user, capture_id)
+
+
+@router.get("/captures/{capture_id}", response_model=CaptureDetail, summary="Twin of the capture page")
+def get_capture(capture_id: str, principal: ApiUser, session: SessionDep) -> CaptureDetail:
+    view = capture_view(session, capture_id)
+    return CaptureDetail(view, my_labels(session, principal.user, [capture_id]).get(capture_id))
+
+
+@router.get("/captures/{capture_id}/labels", response_model=CaptureLabels,
+            summary="Everyone's labels of a capture (reviewers and admins)")
+def get_capture_labels(capture_id: str, principal: ApiUser, session: SessionDep) -> CaptureLabels:
+    allow(principal, *REVIEWERS)
+    capture_view(session, capture_id)
+    found = current_labels(session, [capture_id]).get(capture_id)
+    return found or CaptureLabels(capture_id, None, (), None, None, False, ())
+
+
+@router.get("/captures/{capture_id}/preview.jpg", response_class=FileResponse, responses={200: JPEG},
+            summary="The capture's preview, fitted to the screen by the page")
+def get_preview(capture_id: str, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    path = preview_file(settings.store, session, capture_id)
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": PREVIEW_CACHE})
+
+
+@router.get("/captures/{capture_id}/zoom", response_model=TileGrid,
+            summary="The tile grid of the 100 % view (decodes the original on the server)")
+def get_zoom(capture_id: str, principal: ApiUser, session: SessionDep, request: Request) -> TileGrid:
+    store = request.app.state.settings.store
+    capture_view(session, capture_id)
+    return request.app.state.tiles.grid(capture_id, lambda: original_of(store, session, capture_id))
+
+
+@router.get("/captures/{capture_id}/tiles/{col}/{row}.jpg", response_class=Response, responses={200: JPEG},
+            summary="One tile of the 100 % view")
+def get_tile(capture_id: str, col: int, row: int, principal: ApiUser, session: SessionDep,
+             request: Request) -> Response:
+    store = request.app.state.settings.store
+    capture_view(session, capture_id)
+    data = request.app.state.tiles.tile(capture_id, col, row, lambda: original_of(store, session, capture_id))
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": PREVIEW_CACHE})
+
+
+@router.get("/review", response_model=list[CaptureLabels], summary="Twin of the review page: disagreements")
+def get_review(principal: ApiUser, session: SessionDep) -> list[CaptureLabels]:
+    allow(principal, *REVIEWERS)
+    return review_queue(session)
+
+
+@router.post("/review/{capture_id}", response_model=CaptureLabels, summary="Adjudicate a capture (reviewers)")
+def post_review(capture_id: str, body: DecisionIn, principal: ApiUser, session: SessionDep,
+                settings: SettingsDep) -> CaptureLabels:
+    reviewer = allow(principal, *REVIEWERS)
+    capture_view(session, capture_id)
+    return adjudicate(session, reviewer, capture_id, body.rain_type, body.attributes,
+                      taxonomy=settings.taxonomy, taxonomy_version=settings.taxonomy_version)
+
+
+@router.get("/agreement", response_model=AgreementReport, summary="Twin of the agreement page")
+def get_agreement(principal: ApiUser, session: SessionDep) -> AgreementReport:
+    allow(principal, *REVIEWERS)
+    return agreement_report(session)
+
+
+@router.get("/users", response_model=list[UserRow], summary="Twin of the users page (admins)")
+def get_users(principal: ApiUser, session: SessionDep) -> list[UserRow]:
+    allow(principal, "admin")
+    return user_rows(session)
+
+
+@router.post("/users", response_model=NewUser, status_code=201, summary="Create a user; its token is shown once")
+def post_user(body: UserIn, principal: ApiUser, session: SessionDep) -> NewUser:
+    allow(principal, "admin")
+    return add_user(session, body.name, body.role)
+
+
+@router.post("/users/{name}/disable", response_model=UserInfo, summary="Disable a user (admins)")
+def post_disable(name: str, principal: ApiUser, session: SessionDep) -> UserInfo:
+    allow(principal, "admin")
+    if name == principal.user.name:
+        raise HTTPException(400, "an admin cannot disable themselves")
+    return disable_user(session, name)

@@ -1,0 +1,151 @@
+"""The app factory: ``create_app(AppSettings(store=…))`` builds the labelling web app.
+
+Nothing happens at import time: the catalog is opened and the session secret read when the
+factory runs, and the catalog is closed when the server shuts down.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rainset.catalog.db import open_catalog
+from rainset.errors import AuthError, LabelError, RainsetError, RejectError
+
+from rainset.annotate_ui.config import AppSettings, store_secret
+from rainset.annotate_ui.deps import LoginRequired
+from rainset.annotate_ui.security import SECURITY_HEADERS
+from rainset.annotate_ui.tiles import TileServer
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def label_error_status(exc: LabelError) -> int:
+    """The HTTP status of a library LabelError: 404 unknown thing, 403 not yours, 409 exists, else 400."""
+    text = str(exc)
+    if text.startswith(("no capture", "no user", "no tile")) or "preview is missing" in text:
+        return 404
+    if "not in" in text and "queue" in text:
+        return 403
+    if "already exists" in text:
+        return 409
+    return 400
+
+
+def exposure(value: float | None) -> str:
+    """An exposure time as photographers write it: 1/250 s, 0.8 s, 2 s."""
+    if value is None:
+        return "–"
+    if 0 < value < 0.5:
+        return f"1/{round(1 / value)} s"
+    return f"{value:g} s"
+
+
+def fnumber(value: float | None) -> str:
+    return "–" if value is None else f"f/{value:g}"
+
+
+def focal(value: float | None) -> str:
+    return "–" if value is None else f"{value:g} mm"
+
+
+def make_templates() -> Jinja2Templates:
+    """The page templates, autoescaped, with the EXIF formatting filters."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"), autoescape=True)
+    env.filters.update(exposure=exposure, fnumber=fnumber, focal=focal)
+    return Jinja2Templates(env=env)
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    if _wants_html(request):
+        templates: Jinja2Templates = request.app.state.templates
+        return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
+                                                                  "principal": None},
+                                          status_code=status, headers=headers)
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> Response:
+        signed_in = "invalid token" not in str(exc) and "missing token" not in str(exc)
+        return _error(request, 403 if signed_in else 401, str(exc))
+
+    @app.exception_handler(LabelError)
+    async def label_error(request: Request, exc: LabelError) -> Response:
+        return _error(request, label_error_status(exc), str(exc))
+
+    @app.exception_handler(RejectError)
+    async def reject_error(request: Request, exc: RejectError) -> Response:
+        return _error(request, 422, f"the original cannot be decoded: {exc}")
+
+    @app.exception_handler(RainsetError)
+    async def rainset_error(request: Request, exc: RainsetError) -> Response:
+        return _error(request, 500, str(exc))
+
+
+def create_app(settings: AppSettings) -> FastAPI:
+    """Build the web app for one store.
+
+    Args:
+        settings: the store and the server's options (see :class:`AppSettings`).
+
+    Returns:
+        The FastAPI application; serve it with uvicorn (``rainset annotate serve``).
+    """
+    from rainset.annotate_ui import api, pages
+
+    catalog = open_catalog(settings.store.db_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        catalog.close()
+
+    app = FastAPI(title="rainset annotate", version="1", lifespan=lifespan,
+                  description="Label rainy captures: the JSON twin of every page of the labelling web app. "
+                              "Sign in with a session cookie (POST /api/session) or 'Authorization: Bearer TOKEN'.")
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.state.secret = store_secret(settings.store)
+    app.state.tiles = TileServer(settings.tile_size, settings.full_cache, settings.store.settings["max_pixels"])
+    app.state.templates = make_templates()
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/api/") and "cache-control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    _install_handlers(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
+    return app
+
+
+__all__ = ["create_app", "label_error_status"]

@@ -1,0 +1,94 @@
+"""Catalog look-ups the web app needs about one capture: what to show, where its images are.
+
+Images are always found by capture id through the catalog, never from a path the client sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rainset.catalog.models import Capture, File
+from rainset.errors import LabelError
+from rainset.store import Store
+
+CAPTURE_ID = re.compile(r"c[0-9a-f]{24}")
+KEY_EXIF = ("exposure_time", "f_number", "iso", "focal_length", "make", "model", "lens", "capture_time")
+
+
+@dataclass(frozen=True)
+class CaptureView:
+    """One capture as the pages show it: size, format, key EXIF and the names of its files."""
+
+    capture_id: str
+    width: int
+    height: int
+    format: str
+    preview_sha256: str
+    exif: dict[str, str | float | int | None] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Original:
+    """Where the representative original of a capture is, and how to decode it."""
+
+    location: str
+    name: str
+    format: str
+    orientation: int | None
+    is_url: bool
+
+
+def _capture(session: Session, capture_id: str) -> Capture:
+    row = session.get(Capture, capture_id) if CAPTURE_ID.fullmatch(capture_id or "") else None
+    if row is None:
+        raise LabelError(f"no capture with id {capture_id!r}")
+    return row
+
+
+def key_exif(row: Capture) -> dict[str, str | float | int | None]:
+    """The EXIF fields an annotator needs (exposure time matters for streaks)."""
+    return {name: getattr(row, name) for name in KEY_EXIF}
+
+
+def capture_view(session: Session, capture_id: str) -> CaptureView:
+    """The capture ``capture_id`` for display.
+
+    Raises:
+        LabelError: when there is no such capture (the id is checked before any look-up).
+    """
+    row = _capture(session, capture_id)
+    names = session.scalars(select(File.uri).where(File.capture_id == row.id).order_by(File.id)).all()
+    return CaptureView(row.id, row.width, row.height, row.format, row.representative_sha256, key_exif(row),
+                       tuple(Path(n).name for n in names), row.status)
+
+
+def preview_file(store: Store, session: Session, capture_id: str) -> Path:
+    """The preview JPEG of a capture (raises LabelError when the capture or its preview is missing)."""
+    row = _capture(session, capture_id)
+    path = store.preview_path(row.representative_sha256)
+    if not path.is_file():
+        raise LabelError(f"capture {capture_id}: its preview is missing from the store")
+    return path
+
+
+def original_of(store: Store, session: Session, capture_id: str) -> Original:
+    """The representative original of a capture: the stored object, else the linked file."""
+    row = _capture(session, capture_id)
+    files = session.scalars(select(File).where(File.capture_id == row.id,
+                                               File.sha256 == row.representative_sha256).order_by(File.id)).all()
+    if not files:
+        raise LabelError(f"capture {capture_id}: no file holds its representative content")
+    copy = next((f for f in files if f.storage == "copy"), None)
+    chosen = copy or files[0]
+    orientation = (chosen.exif or {}).get("orientation")
+    orientation = orientation if isinstance(orientation, int) else None
+    if copy is not None:
+        return Original(str(store.object_path(copy.sha256)), Path(copy.uri).name, copy.format, orientation, False)
+    return Original(chosen.uri, Path(chosen.uri).name, chosen.format, orientation, "://" in chosen.uri)

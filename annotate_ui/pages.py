@@ -1,0 +1,146 @@
+"""The HTML pages (Jinja2, autoescaped). Each has a JSON twin in :mod:`rainset.annotate_ui.api`.
+
+Forms post back here with the session's CSRF token in a hidden ``csrf_token`` field; the
+labelling screen's script uses the JSON API with the ``X-CSRF-Token`` header instead.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from rainset.errors import AuthError, LabelError
+from rainset.labels.agreement import agreement_report, review_queue
+from rainset.labels.consensus import current_labels
+from rainset.labels.queue import peek_next, progress
+from rainset.labels.record import adjudicate, my_labels
+from rainset.labels.taxonomy import ATTRIBUTES
+from rainset.labels.users import add_user, authenticate, disable_user, user_rows
+
+from rainset.annotate_ui.api import REVIEWERS, me_of, set_session_cookie
+from rainset.annotate_ui.captures import capture_view
+from rainset.annotate_ui.deps import PageUser, Principal, SessionDep, SettingsDep, allow, check_same_site
+from rainset.annotate_ui.security import COOKIE_NAME
+
+PAGE_TWINS = {
+    "/label": "/api/label",
+    "/captures/{capture_id}": "/api/captures/{capture_id}",
+    "/review": "/api/review",
+    "/agreement": "/api/agreement",
+    "/admin/users": "/api/users",
+}
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+def render(request: Request, name: str, principal: Principal | None, status_code: int = 200,
+           **context: Any) -> Response:
+    templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, {"principal": principal, **context}, status_code=status_code)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never another site (open redirect)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/label"
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/label", status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query parameter's name
+    return render(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login", dependencies=[Depends(check_same_site)])
+def login(request: Request, session: SessionDep, token: Annotated[str, Form(max_length=512)],
+          next: Annotated[str, Form(max_length=512)] = "/label") -> Response:  # noqa: A002
+    try:
+        user = authenticate(session, token)
+    except AuthError as exc:
+        return render(request, "login.html", None, status_code=401, next=_safe_next(next), error=str(exc))
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    set_session_cookie(response, request, user)
+    return response
+
+
+@router.post("/logout")
+def logout(principal: PageUser) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@router.get("/label")
+def label_page(request: Request, principal: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
+    user = principal.user
+    current = peek_next(session, user, k=settings.k, after=None)
+    files = capture_view(session, current.capture_id).files if current else ()
+    me = me_of(principal, settings)
+    return render(request, "label.html", principal, me=me, attribute_keys=me.attribute_keys, current=current,
+                  files=files, progress=progress(session, user, k=settings.k))
+
+
+@router.get("/captures/{capture_id}")
+def capture_page(capture_id: str, request: Request, principal: PageUser, session: SessionDep) -> Response:
+    view = capture_view(session, capture_id)
+    mine = my_labels(session, principal.user, [capture_id]).get(capture_id)
+    return render(request, "capture.html", principal, capture=view, my_label=mine)
+
+
+@router.get("/review")
+def review_page(request: Request, principal: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
+    allow(principal, *REVIEWERS)
+    return render(request, "review.html", principal, items=review_queue(session), taxonomy=settings.taxonomy,
+                  attributes=ATTRIBUTES, done=request.query_params.get("done"))
+
+
+@router.post("/review/{capture_id}")
+def review_decide(capture_id: str, principal: PageUser, session: SessionDep, settings: SettingsDep,
+                  rain_type: Annotated[str, Form(max_length=64)],
+                  attributes: Annotated[list[str], Form()] = []) -> Response:  # noqa: B006 - FastAPI default
+    reviewer = allow(principal, *REVIEWERS)
+    capture_view(session, capture_id)
+    adjudicate(session, reviewer, capture_id, rain_type, attributes, taxonomy=settings.taxonomy,
+               taxonomy_version=settings.taxonomy_version)
+    return RedirectResponse(f"/review?done={capture_id}", status_code=303)
+
+
+@router.get("/agreement")
+def agreement_page(request: Request, principal: PageUser, session: SessionDep) -> Response:
+    allow(principal, *REVIEWERS)
+    return render(request, "agreement.html", principal, report=agreement_report(session),
+                  labelled=len(current_labels(session)))
+
+
+@router.get("/admin/users")
+def users_page(request: Request, principal: PageUser, session: SessionDep) -> Response:
+    allow(principal, "admin")
+    return render(request, "users.html", principal, users=user_rows(session), created=None, error=None)
+
+
+@router.post("/admin/users")
+def users_add(request: Request, principal: PageUser, session: SessionDep,
+              name: Annotated[str, Form(max_length=64)], role: Annotated[str, Form(max_length=16)]) -> Response:
+    allow(principal, "admin")
+    try:
+        created = add_user(session, name, role)
+    except LabelError as exc:
+        return render(request, "users.html", principal, status_code=400, users=user_rows(session), created=None,
+                      error=str(exc))
+    session.commit()
+    return render(request, "users.html", principal, users=user_rows(session), created=created, error=None)
+
+
+@router.post("/admin/users/{name}/disable")
+def users_disable(name: str, principal: PageUser, session: SessionDep) -> Response:
+    allow(principal, "admin")
+    if name != principal.user.name:
+        disable_user(session, name)
+    return RedirectResponse("/admin/users", status_code=303)

@@ -1,0 +1,203 @@
+"""``rainset export``: an immutable, named manifest version.
+
+The version is built under ``STORE/tmp/`` and renamed into ``STORE/manifests/NAME/`` inside the
+catalog transaction that records it in ``versions``; the unique (kind, name) constraint decides a
+race, so two exports of one name leave one complete version and a clear error, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from rainset.catalog.db import open_catalog
+from rainset.catalog.manifest_tables import SplitAssignment, SplitMove
+from rainset.catalog.models import Version
+from rainset.errors import ConfigError, ManifestError
+from rainset.manifests.rows import CatalogRows, filter_view, load_rows
+from rainset.manifests.schema import REDACT, SCHEMA_VERSION, SPLITS, arrow_schema, filter_types
+from rainset.manifests.splits import DEFAULT_RATIOS
+from rainset.store import Store
+from rainset.verify import _sha256_of
+from rainset.where import compile_where
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``rainset export`` wrote (its ``--json`` output)."""
+
+    name: str
+    path: str
+    parent: str | None
+    samples: int
+    counts: dict[str, dict[str, int]]
+    files: tuple[str, ...]
+    new_assignments: int
+    moves: int
+    redacted: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        per = ", ".join(f"{s} {c['total']}" for s, c in self.counts.items())
+        return [f"exported {self.name}: {self.samples} samples ({per}) in {len(self.files)} files",
+                f"parent: {self.parent or '-'}; new split assignments: {self.new_assignments}; moved: {self.moves}",
+                f"path: {self.path}"]
+
+
+def validate_name(name: str) -> str:
+    """A version name: letters, digits, '.', '_', '-'; starts with a letter or digit; at most 100."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ManifestError(f"invalid version name {name!r}: use letters, digits, '.', '_' and '-', "
+                            "starting with a letter or digit (no slashes), at most 100 characters")
+    return name
+
+
+def parse_redact(items: Sequence[str]) -> tuple[str, ...]:
+    """``["gps", "serial"]`` (or ``"gps,serial"`` items) → the column names to drop."""
+    groups = [g.strip() for item in items for g in item.split(",") if g.strip()]
+    for g in groups:
+        if g not in REDACT:
+            raise ConfigError(f"--redact {g!r}: unknown; choose from {', '.join(REDACT)}")
+    return tuple(col for g in dict.fromkeys(groups) for col in REDACT[g])
+
+
+def _select(data: CatalogRows, where: str | None, include_unlabelled: bool) -> list[dict[str, Any]]:
+    test = compile_where(where, filter_types()) if where else None
+    rows = [r for r in data.rows if include_unlabelled or r["rain_type"] is not None]
+    if test is not None:
+        rows = [r for r in rows if test(filter_view(r))]
+    return rows
+
+
+def _write_data(folder: Path, rows: list[dict[str, Any]], drop: tuple[str, ...], rows_per_file: int) -> list[dict]:
+    """``data/{split}-{i:05d}-of-{n:05d}.parquet`` files; returns [{path, sha256, rows, bytes}]."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(drop)
+    data_dir = folder / "data"
+    data_dir.mkdir(parents=True)
+    written = []
+    for split in SPLITS:
+        part = sorted((r for r in rows if r["split"] == split), key=lambda r: r["sample_id"])
+        n = -(-len(part) // rows_per_file)
+        for i in range(n):
+            chunk = part[i * rows_per_file:(i + 1) * rows_per_file]
+            table = pa.Table.from_pylist([{k: v for k, v in r.items() if k not in drop} for r in chunk], schema=schema)
+            path = data_dir / f"{split}-{i:05d}-of-{n:05d}.parquet"
+            pq.write_table(table, path, compression="zstd")
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+            written.append({"path": f"data/{path.name}", "sha256": _sha256_of(str(path), False),
+                            "rows": len(chunk), "bytes": path.stat().st_size})
+    return written
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    counts: dict[str, dict[str, Any]] = {}
+    for split in SPLITS:
+        part = [r for r in rows if r["split"] == split]
+        labels = Counter(r["rain_type"] or "(unlabelled)" for r in part)
+        counts[split] = {"total": len(part), "labels": dict(sorted(labels.items()))}
+    return counts
+
+
+def _record(session: Any, name: str, parent: str | None, info: dict, data: CatalogRows) -> None:
+    """Insert the version row first (the race arbiter), then the new split records and moves."""
+    session.add(Version(name=name, kind="manifest", parent=parent, path=f"manifests/{name}", info=info))
+    session.flush()
+    for cid in data.plan.new:
+        session.add(SplitAssignment(capture_id=cid, seed=data.seed, split=data.plan.splits[cid],
+                                    group_key=data.plan.group_of[cid]))
+    for move in data.plan.moves:
+        row = session.get(SplitAssignment, (move.capture_id, data.seed))
+        row.split = move.to_split
+        session.add(SplitMove(capture_id=move.capture_id, seed=data.seed, from_split=move.from_split,
+                              to_split=move.to_split, reason=move.reason))
+    session.flush()
+
+
+def export_manifest(store: Store, name: str, *, where: str | None = None, include_unlabelled: bool = False,
+                    redact: Sequence[str] = (), seed: int = 0,
+                    ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS, rows_per_file: int = 50_000) -> ExportResult:
+    """Export the catalog's active captures as the immutable manifest version ``name``.
+
+    Raises:
+        ManifestError: bad or existing name, or another export of the name won the race.
+        FilterError: ``where`` is not a filter over manifest columns.
+        ConfigError: unknown ``redact`` group or bad ``rows_per_file``.
+    """
+    validate_name(name)
+    drop = parse_redact(redact)
+    if rows_per_file < 1:
+        raise ConfigError(f"rows per file must be at least 1, got {rows_per_file}")
+    if where:
+        compile_where(where, filter_types())  # fail before any work
+    final = store.root / "manifests" / name
+    catalog = open_catalog(store.db_url)
+    try:
+        with catalog.session() as s:
+            if final.exists() or s.scalar(select(Version.id).where(Version.kind == "manifest", Version.name == name)):
+                raise ManifestError(f"manifest version {name!r} already exists; versions are immutable, pick a new name")
+            parent = s.scalar(select(Version.name).where(Version.kind == "manifest").order_by(Version.id.desc()).limit(1))
+            data = load_rows(s, seed, ratios)
+        rows = _select(data, where, include_unlabelled)
+        build = store.tmp_dir / f"export-{name}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            files = _write_data(build, rows, drop, rows_per_file)
+            created = datetime.now(timezone.utc).isoformat()
+            counts = _counts(rows)
+            info = {"name": name, "parent": parent, "created_at": created, "schema_version": SCHEMA_VERSION,
+                    "taxonomy_version": store.settings["taxonomy_version"], "taxonomy": store.settings["taxonomy"],
+                    "samples": len(rows), "counts": counts, "files": files, "redacted": list(drop),
+                    "moves": [asdict(m) for m in data.plan.moves],
+                    "settings": {"where": where, "include_unlabelled": include_unlabelled,
+                                 "redact": list(dict.fromkeys(g.strip() for r in redact for g in r.split(",") if g.strip())),
+                                 "seed": seed, "ratios": dict(ratios), "rows_per_file": rows_per_file,
+                                 "near_duplicate_threshold": store.settings["near_duplicate_threshold"]}}
+            (build / "version.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            _commit(catalog, build, final, name, parent, info, data)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+    finally:
+        catalog.close()
+    return ExportResult(name, str(final), parent, len(rows), counts,
+                        tuple(f["path"] for f in files), len(data.plan.new), len(data.plan.moves), drop)
+
+
+def _commit(catalog: Any, build: Path, final: Path, name: str, parent: str | None, info: dict,
+            data: CatalogRows) -> None:
+    """Record the version and move its folder into place, all or nothing."""
+    summary = {k: info[k] for k in ("created_at", "schema_version", "samples", "counts", "settings", "redacted")}
+    moved = False
+    try:
+        with catalog.session() as s:
+            _record(s, name, parent, summary, data)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                raise ManifestError(f"manifest version {name!r} already exists at {final}")
+            os.rename(build, final)  # one step: readers never see a partial version
+            moved = True
+    except (IntegrityError, OperationalError) as exc:
+        raise ManifestError(f"manifest version {name!r} was exported concurrently by another process; "
+                            f"this export was discarded ({type(exc.orig).__name__})") from exc
+    except BaseException:
+        if moved:
+            shutil.rmtree(final, ignore_errors=True)
+        raise

@@ -1,0 +1,264 @@
+"""``rainset report``: one self-contained HTML page about a manifest version.
+
+Every plot is a matplotlib PNG embedded as base64 and every thumbnail too; the page has inline CSS
+only, no script, no external reference, so it opens offline and can be mailed around.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from rainset.catalog.db import open_catalog
+from rainset.catalog.models import Hash
+from rainset.manifests.schema import SPLITS
+from rainset.manifests.versions import latest_version, open_version
+from rainset.store import Store, write_atomic
+
+PLOTS = ("labels-per-split", "cameras-lenses", "exposure-iso", "capture-hour", "quality-flags", "agreement-matrix")
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}figure{margin:1em 0}
+figure img{max-width:100%}.gallery{display:flex;flex-wrap:wrap;gap:.5em}.tile{width:170px;font-size:.75em}
+.tile img{width:160px;height:auto;display:block;background:#eee}.cluster{margin-bottom:1em}"""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    path: str
+    version: str
+    samples: int
+    plots: tuple[str, ...]
+    cluster_tiles: int
+    disagreement_tiles: int
+    bytes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        return [f"report of {self.version} ({self.samples} samples, {len(self.plots)} plots, "
+                f"{self.cluster_tiles + self.disagreement_tiles} thumbnails): {self.path}"]
+
+
+def _figure(draw: Callable[[Any], None], size: tuple[float, float] = (8, 4)) -> str:
+    """Run ``draw(fig)`` on a fresh figure; the PNG as a data URI."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=90)
+    draw(fig)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _empty(ax: Any, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what}", ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def _labels_per_split(rows: list[dict]) -> Callable[[Any], None]:
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        labels = sorted({r["rain_type"] or "(unlabelled)" for r in rows})
+        if not labels:
+            return _empty(ax, "samples")
+        width = 0.8 / len(SPLITS)
+        for k, split in enumerate(SPLITS):
+            c = Counter(r["rain_type"] or "(unlabelled)" for r in rows if r["split"] == split)
+            ax.bar([i + k * width for i in range(len(labels))], [c[lab] for lab in labels], width, label=split)
+        ax.set_xticks([i + width for i in range(len(labels))], labels, rotation=20)
+        ax.set_ylabel("samples")
+        ax.legend()
+    return draw
+
+
+def _cameras(rows: list[dict]) -> Callable[[Any], None]:
+    def draw(fig: Any) -> None:
+        for ax, key, title in zip(fig.subplots(1, 2), ("camera", "lens"), ("cameras", "lenses")):
+            c = Counter((" ".join(x for x in (r.get("make"), r.get("model")) if x) or "(unknown)") if key == "camera"
+                        else (r.get("lens") or "(unknown)") for r in rows).most_common(12)
+            if not c:
+                _empty(ax, title)
+                continue
+            ax.barh([k for k, _ in c][::-1], [v for _, v in c][::-1])
+            ax.set_title(title)
+    return draw
+
+
+def _exposure_iso(rows: list[dict]) -> Callable[[Any], None]:
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        pts = [r for r in rows if r.get("exposure_time") and r.get("iso")]
+        if not pts:
+            return _empty(ax, "exposure time and ISO")
+        for label in sorted({r["rain_type"] or "(unlabelled)" for r in pts}):
+            sel = [r for r in pts if (r["rain_type"] or "(unlabelled)") == label]
+            ax.scatter([r["exposure_time"] for r in sel], [r["iso"] for r in sel], s=14, alpha=0.7, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("exposure time (s)")
+        ax.set_ylabel("ISO")
+        ax.legend(fontsize=7)
+    return draw
+
+
+def _hour(value: str | None) -> int | None:
+    if value and len(value) >= 13 and value[10] in "T " and value[11:13].isdigit():
+        return int(value[11:13])
+    return None
+
+
+def _capture_hour(rows: list[dict]) -> Callable[[Any], None]:
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        c = Counter(h for h in (_hour(r.get("capture_time")) for r in rows) if h is not None)
+        if not c:
+            return _empty(ax, "capture times")
+        ax.bar(range(24), [c[h] for h in range(24)])
+        ax.set_xlabel("hour of capture (camera local time)")
+        ax.set_ylabel("samples")
+    return draw
+
+
+def _flags(rows: list[dict]) -> Callable[[Any], None]:
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        c = Counter(f for r in rows for f in (r.get("flags") or []))
+        c["(none)"] = sum(1 for r in rows if not r.get("flags"))
+        ax.bar(list(c), list(c.values()))
+        ax.set_ylabel("samples")
+        ax.tick_params(axis="x", rotation=20)
+    return draw
+
+
+def agreement_matrix(rows: list[dict]) -> tuple[list[str], list[list[int]]]:
+    """Counts of label pairs given to one capture by two annotators (symmetric)."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    for r in rows:
+        for a, b in combinations([lab["rain_type"] for lab in r.get("labels") or []], 2):
+            pairs[(a, b)] += 1
+            if a != b:
+                pairs[(b, a)] += 1
+    names = sorted({k for pair in pairs for k in pair})
+    return names, [[pairs[(a, b)] for b in names] for a in names]
+
+
+def _agreement(rows: list[dict]) -> Callable[[Any], None]:
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        names, matrix = agreement_matrix(rows)
+        if not names:
+            return _empty(ax, "captures with two or more labels")
+        im = ax.imshow(matrix, cmap="Blues")
+        ax.set_xticks(range(len(names)), names, rotation=30)
+        ax.set_yticks(range(len(names)), names)
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+        fig.colorbar(im, ax=ax)
+        ax.set_title("label pairs from two annotators of one capture")
+    return draw
+
+
+def _thumbs(store: Store, shas: list[str]) -> dict[str, str]:
+    """sha256 → data URI of a small JPEG (from the preview, else the hash thumbnail)."""
+    import cv2
+    import numpy as np
+
+    out: dict[str, str] = {}
+    missing = []
+    for sha in dict.fromkeys(shas):
+        img = cv2.imread(str(store.preview_path(sha)), cv2.IMREAD_REDUCED_COLOR_4)
+        if img is None:
+            missing.append(sha)
+            continue
+        scale = 160 / max(img.shape[:2])
+        img = cv2.resize(img, None, fx=min(1.0, scale), fy=min(1.0, scale), interpolation=cv2.INTER_AREA)
+        out[sha] = "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", img)[1].tobytes()).decode()
+    if missing:
+        catalog = open_catalog(store.db_url)
+        with catalog.session() as s:
+            for sha, thumb in s.execute(select(Hash.sha256, Hash.thumb).where(Hash.sha256.in_(missing))):
+                grey = np.frombuffer(thumb, np.uint8)
+                if grey.size == 64 * 48:
+                    out[sha] = "data:image/png;base64," + base64.b64encode(
+                        cv2.imencode(".png", grey.reshape(48, 64))[1].tobytes()).decode()
+        catalog.close()
+    return out
+
+
+def _tile(row: dict, uri: str | None, caption: str) -> str:
+    img = f'<img alt="{html.escape(row["sample_id"])}" src="{uri}">' if uri else "<div>(no image)</div>"
+    return f'<div class="tile">{img}{html.escape(caption)}</div>'
+
+
+def _galleries(store: Store, rows: list[dict]) -> tuple[str, str, int, int]:
+    clusters: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("cluster_id"):
+            clusters.setdefault(r["cluster_id"], []).append(r)
+    top = sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:6]
+    disagree = [r for r in rows if r.get("needs_review") or (r.get("agreement") is not None and r["agreement"] < 1)]
+    disagree = sorted(disagree, key=lambda r: (r.get("agreement") or 0, r["sample_id"]))[:24]
+    thumbs = _thumbs(store, [r["sha256"] for _, m in top for r in m[:8]] + [r["sha256"] for r in disagree])
+    parts = []
+    for key, members in top:
+        tiles = "".join(_tile(r, thumbs.get(r["sha256"]), f'{r["sample_id"]} {r["split"]}') for r in members[:8])
+        parts.append(f'<div class="cluster"><h3>{html.escape(key)} ({len(members)} samples)</h3>'
+                     f'<div class="gallery">{tiles}</div></div>')
+    n_clusters = sum(min(8, len(m)) for _, m in top)
+    dis = "".join(_tile(r, thumbs.get(r["sha256"]), " / ".join(f'{lab["user"]}: {lab["rain_type"]}'
+                                                                for lab in r.get("labels") or [])) for r in disagree)
+    return ("".join(parts) or "<p>no duplicate clusters</p>",
+            f'<div class="gallery">{dis}</div>' if dis else "<p>no disagreements</p>", n_clusters, len(disagree))
+
+
+def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
+    """The HTML text of the report of version ``name`` and what it holds."""
+    version = open_version(store, name)
+    rows = version.rows()
+    builders = (_labels_per_split, _cameras, _exposure_iso, _capture_hour, _flags, _agreement)
+    titles = ("Label distribution per split", "Cameras and lenses", "Exposure time vs ISO, by rain type",
+              "Capture hour", "Quality flags", "Agreement matrix")
+    figures = "".join(f'<h2>{t}</h2><figure data-plot="{p}"><img alt="{p}" src="{_figure(b(rows))}"></figure>'
+                      for p, t, b in zip(PLOTS, titles, builders))
+    clusters, disagreements, n_c, n_d = _galleries(store, rows)
+    info = version.info
+    counts = "".join(f"<tr><th>{html.escape(s)}</th><td>{c['total']}</td></tr>" for s, c in info.get("counts", {}).items())
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>rainset report: {html.escape(name)}</title>
+<style>{CSS}</style></head><body>
+<h1>rainset report: {html.escape(name)}</h1>
+<p>{len(rows)} samples · created {html.escape(str(info.get("created_at")))} · parent
+{html.escape(str(info.get("parent") or "-"))} · schema v{info.get("schema_version")} ·
+taxonomy v{info.get("taxonomy_version")}</p>
+<table><tr><th>split</th><th>samples</th></tr>{counts}</table>
+{figures}
+<h2>Largest duplicate clusters</h2><section data-gallery="clusters">{clusters}</section>
+<h2>Disagreements</h2><section data-gallery="disagreements">{disagreements}</section>
+</body></html>
+"""
+    return page, ReportResult("", name, len(rows), PLOTS, n_c, n_d, len(page.encode()))
+
+
+def write_report(store: Store, name: str | None, out: Path) -> ReportResult:
+    """Write the report of version ``name`` (default: the newest) to ``out`` atomically."""
+    name = name or latest_version(store)
+    page, result = render_report(store, name)
+    out = Path(out).expanduser().resolve()
+    write_atomic(store, out, page.encode("utf-8"))
+    return ReportResult(str(out), result.version, result.samples, result.plots, result.cluster_tiles,
+                        result.disagreement_tiles, result.bytes)

@@ -1,0 +1,115 @@
+"""Manifest rows from the catalog: captures, files, hashes, groups, labels and recorded splits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rainset.catalog.manifest_tables import SplitAssignment
+from rainset.catalog.models import Capture, File, Group, GroupMember, Hash
+from rainset.labels.consensus import current_labels
+from rainset.manifests.splits import DEFAULT_RATIOS, SplitPlan, assign_splits, components
+
+GROUP_COLUMNS = {"cluster": "cluster_id", "burst": "burst_id", "scene": "scene_id"}
+
+
+@dataclass(frozen=True)
+class CatalogRows:
+    """Rows of every active capture (before any filter) and the split plan that placed them."""
+
+    rows: tuple[dict[str, Any], ...]
+    plan: SplitPlan
+    seed: int
+
+
+def as_utc(value: datetime | None) -> datetime:
+    """SQLite gives naive datetimes back: they are UTC."""
+    if value is None:
+        return datetime.fromtimestamp(0, timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _representatives(session: Session) -> dict[str, File]:
+    reps: dict[str, File] = {}
+    for f in session.scalars(select(File).join(Capture, Capture.id == File.capture_id)
+                             .where(File.sha256 == Capture.representative_sha256).order_by(File.id)):
+        reps.setdefault(f.capture_id, f)
+    return reps
+
+
+def _groups(session: Session) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
+    """capture → {cluster_id/burst_id/scene_id: key}, and the links that join leakage groups."""
+    keys: dict[str, dict[str, str]] = {}
+    members: dict[int, list[str]] = {}
+    rows = session.execute(select(Group.id, Group.kind, Group.info, GroupMember.capture_id)
+                           .join(GroupMember, GroupMember.group_id == Group.id).order_by(Group.id))
+    for gid, kind, info, capture_id in rows:
+        members.setdefault(gid, []).append(capture_id)
+        column = GROUP_COLUMNS.get(kind)
+        if column:
+            key = (info or {}).get("key") or f"{kind}-{gid}"
+            keys.setdefault(capture_id, {})[column] = str(key)
+    links = [(m[0], other) for m in members.values() for other in m[1:]]
+    return keys, links
+
+
+def recorded_splits(session: Session, seed: int) -> dict[str, str]:
+    rows = session.execute(select(SplitAssignment.capture_id, SplitAssignment.split).where(SplitAssignment.seed == seed))
+    return {cid: split for cid, split in rows}
+
+
+def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS) -> CatalogRows:
+    """Every active capture as a manifest row (all columns), with splits planned for ``seed``."""
+    captures = {c.id: c for c in session.scalars(select(Capture).order_by(Capture.id))}
+    reps = _representatives(session)
+    hashes = {h.sha256: h for h in session.execute(select(Hash.sha256, Hash.phash, Hash.dhash))}
+    keys, links = _groups(session)
+    age = {cid: as_utc(c.created_at) for cid, c in captures.items()}
+    groups = components(captures, [(a, b) for a, b in links if a in captures and b in captures])
+    plan = assign_splits(groups, age, recorded_splits(session, seed), seed, ratios)
+    active = [c for c in captures.values() if c.status == "active"]
+    labels = current_labels(session, [c.id for c in active])
+    rows = []
+    for c in active:
+        rep = reps.get(c.id)
+        h = hashes.get(c.representative_sha256)
+        lab = labels.get(c.id)
+        rows.append({
+            "sample_id": c.id, "sha256": c.representative_sha256,
+            "file_name": os.path.basename(rep.uri.rstrip("/")) if rep else "",
+            "path": f"objects/{c.representative_sha256[:2]}/{c.representative_sha256}"
+            if rep is None or rep.storage == "copy" else None,
+            "source_uri": rep.uri if rep else "",
+            "source_name": c.source_name, "license": c.license, "owner": c.owner, "format": c.format,
+            "width": c.width, "height": c.height, "bit_depth": c.bit_depth,
+            "make": c.make, "model": c.model, "serial": c.serial, "lens": c.lens,
+            "capture_time": c.capture_time, "subsec": c.subsec, "time_offset": c.time_offset,
+            "exposure_time": c.exposure_time, "f_number": c.f_number, "iso": c.iso,
+            "focal_length": c.focal_length, "orientation": c.orientation,
+            "gps_lat": c.gps_lat, "gps_lon": c.gps_lon, "gps_alt": c.gps_alt,
+            "phash": h.phash if h else None, "dhash": h.dhash if h else None,
+            "flags": sorted(c.flags or []),
+            "cluster_id": keys.get(c.id, {}).get("cluster_id"), "burst_id": keys.get(c.id, {}).get("burst_id"),
+            "scene_id": keys.get(c.id, {}).get("scene_id"),
+            "leakage_group": plan.group_of[c.id], "split": plan.splits[c.id],
+            "rain_type": lab.rain_type if lab else None,
+            "attributes": list(lab.attributes) if lab else [],
+            "agreement": lab.agreement if lab else None,
+            "label_source": lab.source if lab else None,
+            "needs_review": bool(lab.needs_review) if lab else False,
+            "labels": [{"user": r.user, "role": r.role, "rain_type": r.rain_type, "attributes": list(r.attributes),
+                        "created_at": r.created_at} for r in lab.labels] if lab else [],
+            "ingested_at": age[c.id],
+        })
+    return CatalogRows(tuple(rows), plan, seed)
+
+
+def filter_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as ``--where`` sees it: timestamps as ISO text."""
+    return {**row, "ingested_at": row["ingested_at"].isoformat()}

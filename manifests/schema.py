@@ -1,0 +1,157 @@
+"""The manifest schema: one Arrow schema in code, a JSON Schema generated from it and checked in.
+
+``COLUMNS`` is the single source: the Arrow schema, the JSON Schema file
+(``manifests/manifest.schema.json``), the ``--where`` column types and the column table in
+docs/manifests.md all come from it. Bump ``SCHEMA_VERSION`` whenever a column changes, then run
+``python -m rainset.manifests.schema`` to rewrite the JSON Schema file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
+SPLITS = ("train", "validation", "test")
+# --redact groups: what each drops (datasets that leave the team)
+REDACT = {"gps": ("gps_lat", "gps_lon", "gps_alt"), "serial": ("serial",)}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One manifest column: name, logical type, whether it may be null, and what it holds."""
+
+    name: str
+    type: str  # string | int32 | int64 | float64 | bool | timestamp | list<string> | labels
+    nullable: bool
+    help: str
+
+
+COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("sample_id", "string", False, "Stable capture id (never changes, whichever file is the representative)."),
+    ColumnSpec("sha256", "string", False, "SHA-256 of the representative original."),
+    ColumnSpec("file_name", "string", False, "File name of the representative original as ingested."),
+    ColumnSpec("path", "string", True, "Store-relative path of the original (objects/ab/<sha256>); null for link-mode files."),
+    ColumnSpec("source_uri", "string", False, "Where the representative original was ingested from (path or URL)."),
+    ColumnSpec("source_name", "string", True, "Name of the source (provenance)."),
+    ColumnSpec("license", "string", True, "Licence of the capture (provenance)."),
+    ColumnSpec("owner", "string", True, "Owner of the capture (provenance)."),
+    ColumnSpec("format", "string", False, "jpeg, png, tiff, raw or heic."),
+    ColumnSpec("width", "int32", False, "Full-resolution width in pixels, orientation applied."),
+    ColumnSpec("height", "int32", False, "Full-resolution height in pixels, orientation applied."),
+    ColumnSpec("bit_depth", "int32", False, "Bits per channel of the original."),
+    ColumnSpec("make", "string", True, "EXIF camera make."),
+    ColumnSpec("model", "string", True, "EXIF camera model."),
+    ColumnSpec("serial", "string", True, "EXIF camera body serial number (dropped by --redact serial)."),
+    ColumnSpec("lens", "string", True, "EXIF lens model."),
+    ColumnSpec("capture_time", "string", True, "EXIF capture time, ISO 8601 local time with sub-seconds and offset when known."),
+    ColumnSpec("subsec", "string", True, "EXIF SubSecTimeOriginal."),
+    ColumnSpec("time_offset", "string", True, "EXIF OffsetTimeOriginal (e.g. +02:00)."),
+    ColumnSpec("exposure_time", "float64", True, "EXIF exposure time in seconds."),
+    ColumnSpec("f_number", "float64", True, "EXIF aperture (f-number)."),
+    ColumnSpec("iso", "int32", True, "EXIF ISO speed."),
+    ColumnSpec("focal_length", "float64", True, "EXIF focal length in mm."),
+    ColumnSpec("orientation", "int32", True, "EXIF orientation tag (1-8) of the original."),
+    ColumnSpec("gps_lat", "float64", True, "EXIF GPS latitude in degrees (dropped by --redact gps)."),
+    ColumnSpec("gps_lon", "float64", True, "EXIF GPS longitude in degrees (dropped by --redact gps)."),
+    ColumnSpec("gps_alt", "float64", True, "EXIF GPS altitude in metres (dropped by --redact gps)."),
+    ColumnSpec("phash", "string", True, "64-bit perceptual hash (DCT) of the representative, 16 hex digits."),
+    ColumnSpec("dhash", "string", True, "64-bit difference hash of the representative, 16 hex digits."),
+    ColumnSpec("flags", "list<string>", False, "Quality flags (blur, clipping, ...) set by rainset dedupe."),
+    ColumnSpec("cluster_id", "string", True, "Key of the near-duplicate cluster the capture belongs to (null: none)."),
+    ColumnSpec("burst_id", "string", True, "Key of the burst the capture belongs to (null: none)."),
+    ColumnSpec("scene_id", "string", True, "Key of the same-scene group the capture belongs to (null: none)."),
+    ColumnSpec("leakage_group", "string", False, "Oldest capture id of the leakage group (clusters, bursts and scenes joined); one split per group."),
+    ColumnSpec("split", "string", False, "train, validation or test."),
+    ColumnSpec("rain_type", "string", True, "Consensus rain type (null: unlabelled or no consensus)."),
+    ColumnSpec("attributes", "list<string>", False, "Consensus attributes (night, lens-droplets, splash, ...)."),
+    ColumnSpec("agreement", "float64", True, "Share of annotators agreeing with the consensus (null with fewer than two labels)."),
+    ColumnSpec("label_source", "string", True, "How the consensus was reached: adjudication, unanimous, majority or single."),
+    ColumnSpec("needs_review", "bool", False, "Labelled, but without a majority: waits for a reviewer."),
+    ColumnSpec("labels", "labels", False, "Every annotator's current label: list of {user, role, rain_type, attributes, created_at}."),
+    ColumnSpec("ingested_at", "timestamp", False, "When the capture was first ingested (UTC)."),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+
+def _arrow_type(kind: str) -> Any:
+    import pyarrow as pa
+
+    simple = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
+              "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "list<string>": pa.list_(pa.string())}
+    if kind in simple:
+        return simple[kind]
+    if kind == "labels":
+        return pa.list_(pa.struct([("user", pa.string()), ("role", pa.string()), ("rain_type", pa.string()),
+                                   ("attributes", pa.list_(pa.string())), ("created_at", pa.string())]))
+    raise ValueError(f"unknown column type {kind!r}")
+
+
+def arrow_schema(drop: tuple[str, ...] = ()) -> Any:
+    """The manifest's ``pyarrow.Schema`` (without the ``drop`` columns), schema version in its metadata."""
+    import pyarrow as pa
+
+    fields = [pa.field(c.name, _arrow_type(c.type), nullable=c.nullable, metadata={"description": c.help})
+              for c in COLUMNS if c.name not in drop]
+    return pa.schema(fields, metadata={"rainset.schema_version": str(SCHEMA_VERSION)})
+
+
+def filter_types() -> dict[str, type]:
+    """Column name → Python type for ``compile_where`` (timestamps compare as ISO text)."""
+    py = {"string": str, "int32": int, "int64": int, "float64": float, "bool": bool, "timestamp": str,
+          "list<string>": list, "labels": list}
+    return {c.name: py[c.type] for c in COLUMNS}
+
+
+def _json_type(kind: str) -> dict[str, Any]:
+    if kind == "labels":
+        item = {"type": "object", "additionalProperties": False,
+                "required": ["user", "role", "rain_type", "attributes", "created_at"],
+                "properties": {"user": {"type": "string"}, "role": {"type": "string"},
+                               "rain_type": {"type": "string"},
+                               "attributes": {"type": "array", "items": {"type": "string"}},
+                               "created_at": {"type": "string"}}}
+        return {"type": "array", "items": item}
+    if kind == "list<string>":
+        return {"type": "array", "items": {"type": "string"}}
+    if kind == "timestamp":
+        return {"type": "string", "format": "date-time"}
+    return {"type": {"string": "string", "int32": "integer", "int64": "integer", "float64": "number",
+                     "bool": "boolean"}[kind]}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one manifest row, generated from ``COLUMNS``."""
+    props: dict[str, Any] = {}
+    for c in COLUMNS:
+        spec = _json_type(c.type)
+        if c.nullable:
+            spec["type"] = [spec["type"], "null"]
+        props[c.name] = {**spec, "description": c.help, "x-arrow-type": c.type}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://rainset.invalid/manifest/v{SCHEMA_VERSION}.schema.json",
+        "title": "rainset manifest row",
+        "x-schema-version": SCHEMA_VERSION,
+        "type": "object",
+        "additionalProperties": False,
+        "required": [c.name for c in COLUMNS if c.name not in {x for g in REDACT.values() for x in g}],
+        "properties": props,
+    }
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def write_json_schema(path: Path = SCHEMA_FILE) -> Path:
+    """Rewrite the checked-in JSON Schema file from ``COLUMNS``."""
+    path.write_text(json_schema_text(), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    print(write_json_schema())

@@ -1,0 +1,133 @@
+"""Rebuild the ``groups``/``group_members`` tables from stored pairs, bursts and corrections.
+
+Cheap (no image is read): ``rainset dedupe`` calls it after each search, and every correction
+command calls it so that the groups reflect the correction at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from rainset.catalog.dedupe_tables import DedupePair
+from rainset.catalog.models import Capture, File, Group, GroupMember, Hash
+from rainset.dedupe.bursts import Shot, find_bursts
+from rainset.dedupe.clusters import UnionFind, build_clusters
+from rainset.dedupe.corrections import constraints
+from rainset.dedupe.representative import Candidate, choose_representative
+
+KINDS = ("cluster", "burst", "scene")
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """What the grouping produced."""
+
+    clusters: int
+    clustered_captures: int
+    bursts: int
+    scenes: int
+    split_components: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Cap:
+    id: str
+    sha: str
+    is_raw: bool
+    pixels: int
+    phash: int
+    pixel_hash: str
+    serial: str | None
+    capture_time: str | None
+    subsec: str | None
+
+
+def group_key(kind: str, members: list[str]) -> str:
+    """The stable id of a group: its kind and its smallest member capture id."""
+    return f"{kind}-{min(members)}"
+
+
+def load_captures(session: Session) -> dict[str, _Cap]:
+    """Active captures with the hashes of their representative file."""
+    rows = session.execute(
+        select(Capture.id, Capture.representative_sha256, Capture.format, Capture.width, Capture.height,
+               Hash.phash, Hash.pixel_hash, Capture.serial, Capture.capture_time, Capture.subsec)
+        .join(Hash, Hash.sha256 == Capture.representative_sha256).where(Capture.status == "active"))
+    return {r[0]: _Cap(r[0], r[1], r[2] == "raw", int(r[3]) * int(r[4]), int(r[5], 16), r[6], r[7], r[8], r[9])
+            for r in rows}
+
+
+def exact_groups(caps: dict[str, _Cap]) -> list[list[str]]:
+    """Captures whose decoded pixels hash alike (same pixels, another container), ≥ 2 each."""
+    by_pixels: dict[str, list[str]] = defaultdict(list)
+    for c in caps.values():
+        by_pixels[c.pixel_hash].append(c.id)
+    return [sorted(v) for v in by_pixels.values() if len(v) > 1]
+
+
+def _sharpness(session: Session, shas: set[str]) -> dict[str, float]:
+    rows = session.execute(select(File.sha256, File.sharpness).where(File.sha256.in_(shas)))
+    return {sha: float(s or 0.0) for sha, s in rows}
+
+
+def _write(session: Session, kind: str, members: list[str], relations: dict[str, str],
+           rep: str | None, info: dict) -> None:
+    g = Group(kind=kind, info={"key": group_key(kind, members), "size": len(members), **info})
+    session.add(g)
+    session.flush()
+    session.add_all(GroupMember(group_id=g.id, capture_id=m, relation=relations[m], is_representative=(m == rep))
+                    for m in members)
+
+
+def regroup(session: Session, threshold: int, burst_seconds: float) -> GroupStats:
+    """Recompute clusters, bursts and scene groups and replace them in the catalog."""
+    caps = load_captures(session)
+    cons = constraints(session)
+    exact = exact_groups(caps)
+    exact_pairs = {frozenset((g[0], m)) for g in exact for m in g[1:]}
+    exact_all = {frozenset((a, b)) for g in exact for i, a in enumerate(g) for b in g[i + 1:]}
+    pairs = [p for p in session.scalars(select(DedupePair)) if p.a in caps and p.b in caps]
+    near = sorted(((p.distance, p.a, p.b) for p in pairs if p.relation in ("exact", "near-duplicate")))
+    edges = [tuple(sorted(e)) for e in exact_pairs] + [(a, b) for _, a, b in near]
+    must = [p for p in cons.must.values() if p[0] in caps and p[1] in caps]
+    result = build_clusters(edges, {k: c.phash for k, c in caps.items()}, threshold,
+                            cannot=cons.cannot, exact=exact_all, must=must)
+    bursts = find_bursts([Shot(c.id, c.serial, c.capture_time, c.subsec) for c in caps.values()], burst_seconds)
+    scene_uf = UnionFind()
+    for group in (*result.clusters, *bursts):
+        for m in group[1:]:
+            scene_uf.union(group[0], m)
+    for p in pairs:
+        if p.relation == "same-scene":
+            scene_uf.union(p.a, p.b)
+    old = select(Group.id).where(Group.kind.in_(KINDS))
+    session.execute(delete(GroupMember).where(GroupMember.group_id.in_(old)))
+    session.execute(delete(Group).where(Group.kind.in_(KINDS)))
+    members_all = {m for c in result.clusters for m in c}
+    sharp = _sharpness(session, {caps[m].sha for m in members_all})
+    picks = {m: i for i, m in enumerate(cons.representatives)}
+    cluster_key: dict[str, str] = {}
+    for cluster in result.clusters:
+        override = max((m for m in cluster if m in picks), key=lambda m: picks[m], default=None)
+        rep = choose_representative([Candidate(m, caps[m].is_raw, caps[m].pixels, sharp.get(caps[m].sha, 0.0))
+                                     for m in cluster], override)
+        rel = {m: "exact" if caps[m].pixel_hash == caps[rep].pixel_hash else "near-duplicate" for m in cluster}
+        rel[rep] = "exact" if all(rel[m] == "exact" for m in cluster if m != rep) else "near-duplicate"
+        _write(session, "cluster", list(cluster), rel, rep,
+               {"representative": rep, "override": override is not None})
+        for m in cluster:
+            cluster_key[m] = group_key("cluster", list(cluster))
+    for burst in bursts:
+        _write(session, "burst", burst, {m: "burst" for m in burst}, None, {})
+    scenes = scene_uf.groups()
+    for scene in scenes:
+        keys = sorted({cluster_key[m] for m in scene if m in cluster_key})
+        _write(session, "scene", scene, {m: "same-scene" for m in scene}, None, {"clusters": keys})
+    return GroupStats(len(result.clusters), len(members_all), len(bursts), len(scenes), result.split_components)

@@ -1,0 +1,289 @@
+"""Label Studio interchange: tasks out, annotations in (its task JSON with ``choices`` results).
+
+A task per active capture::
+
+    {"data": {"image": "<prefix>previews/ab/<sha256>.jpg", "capture_id": "...", "source_name": "..."},
+     "annotations": [{"completed_by": "ann", "ground_truth": false, "created_at": "...", "lead_time": 2.4,
+                      "rainset_taxonomy_version": 1,
+                      "result": [{"from_name": "rain_type", "to_name": "image", "type": "choices",
+                                  "value": {"choices": ["heavy"]}},
+                                 {"from_name": "attributes", "to_name": "image", "type": "choices",
+                                  "value": {"choices": ["night"]}}]}]}
+
+Each user's effective label is one annotation; a reviewer's adjudication is an annotation with
+``ground_truth: true``. :func:`labelstudio_config` writes the matching labelling interface.
+
+Import appends label rows (never changes one). The capture is found by ``data.capture_id``, else
+by a 64-hex preview hash in ``data.image``; the user by ``completed_by`` (a name, or an object
+with ``username`` or ``email``) unless ``as_user`` is given. Users named there that do not exist
+are created as annotators (reviewers for ground-truth annotations) with a token nobody knows:
+``rainset users token NAME`` gives them one. Annotations equal to the user's current label (or
+the current adjudication) are skipped, so importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+from xml.sax.saxutils import quoteattr
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rainset.catalog.labels_tables import LabelTiming
+from rainset.catalog.models import Capture, Label, User
+from rainset.errors import LabelError
+from rainset.labels.consensus import _iso_utc, current_labels
+from rainset.labels.taxonomy import ATTRIBUTES, check_label
+from rainset.labels.users import check_name, hash_token
+
+RAIN_CONTROL, ATTR_CONTROL, IMAGE = "rain_type", "attributes", "image"
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did."""
+
+    tasks: int
+    annotations: int
+    labelled: int
+    adjudicated: int
+    skipped: int
+    users_created: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def labelstudio_config(taxonomy: Sequence[str]) -> str:
+    """Label Studio's labelling interface (XML) for these rain types and our attributes."""
+    rain = "\n".join(f"    <Choice value={quoteattr(t)}/>" for t in taxonomy)
+    attrs = "\n".join(f"    <Choice value={quoteattr(a)}/>" for a in ATTRIBUTES)
+    return (f'<View>\n  <Image name="{IMAGE}" value="$image"/>\n'
+            f'  <Choices name="{RAIN_CONTROL}" toName="{IMAGE}" choice="single" showInline="true" required="true">\n'
+            f'{rain}\n  </Choices>\n'
+            f'  <Choices name="{ATTR_CONTROL}" toName="{IMAGE}" choice="multiple" showInline="true">\n'
+            f'{attrs}\n  </Choices>\n</View>\n')
+
+
+def _result(rain_type: str, attributes: Iterable[str]) -> list[dict[str, Any]]:
+    out = [{"from_name": RAIN_CONTROL, "to_name": IMAGE, "type": "choices", "value": {"choices": [rain_type]}}]
+    attrs = list(attributes)
+    if attrs:
+        out.append({"from_name": ATTR_CONTROL, "to_name": IMAGE, "type": "choices", "value": {"choices": attrs}})
+    return out
+
+
+def _durations(session: Session) -> dict[int, int]:
+    return {label_id: ms for label_id, ms in session.execute(select(LabelTiming.label_id, LabelTiming.duration_ms))}
+
+
+def export_labelstudio(session: Session, store: Any, *, image_prefix: str = "",
+                       labelled_only: bool = False) -> list[dict[str, Any]]:
+    """One Label Studio task per active capture (ingest order), with its current labels as annotations.
+
+    Args:
+        store: the store (previews' paths are given relative to its root).
+        image_prefix: put before each preview's store-relative path (e.g. a URL serving the store).
+        labelled_only: leave out captures without any label.
+    """
+    labels = current_labels(session)
+    durations = _durations(session)
+    adjudications = {row.capture_id: row for row in
+                     session.scalars(select(Label).where(Label.kind == "adjudication").order_by(Label.id))}
+    tasks = []
+    for cap in session.scalars(select(Capture).where(Capture.status == "active")
+                               .order_by(Capture.created_at, Capture.id)):
+        current = labels.get(cap.id)
+        annotations = []
+        for rec in current.labels if current else ():
+            ann = {"completed_by": rec.user, "ground_truth": False, "created_at": rec.created_at,
+                   "rainset_taxonomy_version": rec.taxonomy_version, "result": _result(rec.rain_type, rec.attributes)}
+            if rec.label_id in durations:
+                ann["lead_time"] = durations[rec.label_id] / 1000
+            annotations.append(ann)
+        if current is not None and current.source == "adjudication":
+            row = adjudications[cap.id]
+            annotations.append({"completed_by": current.adjudicated_by, "ground_truth": True,
+                                "created_at": _iso_utc(row.created_at),
+                                "rainset_taxonomy_version": row.taxonomy_version,
+                                "result": _result(current.rain_type, current.attributes)})
+        if labelled_only and not annotations:
+            continue
+        preview = store.preview_path(cap.representative_sha256).relative_to(store.root).as_posix()
+        tasks.append({"data": {"image": f"{image_prefix}{preview}", "capture_id": cap.id,
+                               "source_name": cap.source_name}, "annotations": annotations})
+    return tasks
+
+
+def _choices(result: Any, control: str, where: str) -> list[str] | None:
+    if not isinstance(result, list):
+        raise LabelError(f"{where}: 'result' must be a list")
+    found = None
+    for item in result:
+        if not isinstance(item, dict):
+            raise LabelError(f"{where}: every result must be an object")
+        if item.get("from_name") == control and item.get("type") == "choices":
+            choices = (item.get("value") or {}).get("choices")
+            if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+                raise LabelError(f"{where}: {control!r} choices must be a list of strings")
+            found = (found or []) + choices
+    return found
+
+
+def _who(completed_by: Any, where: str) -> str:
+    name = completed_by
+    if isinstance(completed_by, dict):
+        name = completed_by.get("username") or (completed_by.get("email") or "").split("@")[0] or None
+    if not isinstance(name, str) or not name:
+        raise LabelError(f"{where}: 'completed_by' must name a user (or use --as USER); got {completed_by!r}")
+    return name
+
+
+def _when(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+class _Importer:
+    """Resolves captures and users of one import, and creates missing users once."""
+
+    def __init__(self, session: Session, as_user: str | None, create_users: bool) -> None:
+        self.session = session
+        self.create_users = create_users
+        self.users = {u.name: u for u in session.scalars(select(User))}
+        self.created: list[str] = []
+        self.fixed = None
+        if as_user is not None:
+            if as_user not in self.users:
+                raise LabelError(f"--as: no user named {as_user!r} (create it with 'rainset users add')")
+            self.fixed = self._user(as_user, "annotator", "--as")
+
+    def _user(self, name: str, role: str, where: str) -> User:
+        user = self.users.get(name)
+        if user is None:
+            if not self.create_users:
+                raise LabelError(f"{where}: no user named {name!r} (create it with 'rainset users add')")
+            check_name(name)
+            user = User(name=name, role=role, token_hash=hash_token(secrets.token_urlsafe(32)), disabled=False)
+            self.session.add(user)
+            self.session.flush()
+            self.users[name] = user
+            self.created.append(name)
+        if user.disabled:
+            raise LabelError(f"{where}: user {name!r} is disabled")
+        return user
+
+    def user_for(self, ann: dict[str, Any], where: str) -> User:
+        if self.fixed is not None:
+            return self.fixed
+        role = "reviewer" if ann.get("ground_truth") else "annotator"
+        return self._user(_who(ann.get("completed_by"), where), role, where)
+
+    def capture_for(self, task: dict[str, Any], where: str) -> str:
+        data = task.get("data")
+        if not isinstance(data, dict):
+            raise LabelError(f"{where}: a task needs a 'data' object")
+        cid = data.get("capture_id")
+        if isinstance(cid, str) and self.session.get(Capture, cid) is not None:
+            return cid
+        match = _SHA.search(str(data.get("image", "")))
+        if match:
+            found = self.session.scalars(select(Capture.id).where(Capture.representative_sha256 == match.group())).first()
+            if found:
+                return found
+        raise LabelError(f"{where}: no capture in this store matches capture_id {cid!r} or image {data.get('image')!r}")
+
+
+def import_labelstudio(session: Session, tasks: Any, *, taxonomy: Sequence[str], taxonomy_version: int,
+                       as_user: str | None = None, create_users: bool = True) -> ImportSummary:
+    """Append the annotations of Label Studio ``tasks`` as label rows (see the module docstring).
+
+    Args:
+        tasks: the parsed JSON: a list of tasks (or one task object).
+        taxonomy: rain types accepted; every annotation must use one of them.
+        taxonomy_version: recorded when an annotation does not carry ``rainset_taxonomy_version``.
+        as_user: record every annotation as this existing user, ignoring ``completed_by``.
+        create_users: create users named by ``completed_by`` that do not exist (else an error).
+
+    Raises:
+        LabelError: a malformed task or annotation, an unknown capture, rain type or attribute, or an
+            unknown user with ``create_users`` off. Nothing is written then (the caller's transaction
+            rolls back).
+    """
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise LabelError("Label Studio import: expected a list of tasks")
+    imp = _Importer(session, as_user, create_users)
+    n_ann = labelled = adjudicated = skipped = 0
+    for i, task in enumerate(tasks):
+        where = f"task {i}"
+        if not isinstance(task, dict):
+            raise LabelError(f"{where}: a task must be an object")
+        capture_id = imp.capture_for(task, where)
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            raise LabelError(f"{where}: 'annotations' must be a list")
+        # Labels first, adjudications last (they decide), each group in time order.
+        order = sorted(range(len(annotations)), key=lambda j: (bool((annotations[j] or {}).get("ground_truth")),
+                                                                 str((annotations[j] or {}).get("created_at") or "")))
+        for j in order:
+            ann, where_a = annotations[j], f"{where}, annotation {j}"
+            if not isinstance(ann, dict):
+                raise LabelError(f"{where_a}: an annotation must be an object")
+            n_ann += 1
+            if ann.get("was_cancelled"):
+                skipped += 1
+                continue
+            kind = _append_annotation(session, imp, capture_id, ann, where_a, taxonomy, taxonomy_version)
+            labelled += kind == "label"
+            adjudicated += kind == "adjudication"
+            skipped += kind is None
+    return ImportSummary(len(tasks), n_ann, labelled, adjudicated, skipped, tuple(imp.created))
+
+
+def _append_annotation(session: Session, imp: _Importer, capture_id: str, ann: dict[str, Any], where: str,
+                       taxonomy: Sequence[str], taxonomy_version: int) -> str | None:
+    """Append one annotation's row; its kind, or None when it is empty or changes nothing."""
+    rain = _choices(ann.get("result") or [], RAIN_CONTROL, where)
+    if not rain:
+        return None
+    if len(rain) != 1:
+        raise LabelError(f"{where}: one rain type expected, got {rain}")
+    attrs = check_label(rain[0], _choices(ann.get("result") or [], ATTR_CONTROL, where) or (), taxonomy)
+    user = imp.user_for(ann, where)
+    kind = "adjudication" if ann.get("ground_truth") else "label"
+    if kind == "adjudication" and user.role not in ("reviewer", "admin"):
+        raise LabelError(f"{where}: ground-truth annotation by {user.name!r}, who is an annotator, not a reviewer")
+    current = current_labels(session, [capture_id]).get(capture_id)
+    if current is not None:
+        if kind == "adjudication" and current.source == "adjudication" and \
+                (current.rain_type, current.attributes, current.adjudicated_by) == (rain[0], attrs, user.name):
+            return None
+        if kind == "label" and any((r.user, r.rain_type, r.attributes) == (user.name, rain[0], attrs)
+                                   for r in current.labels):
+            return None
+    version = ann.get("rainset_taxonomy_version", taxonomy_version)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise LabelError(f"{where}: rainset_taxonomy_version must be an integer, got {version!r}")
+    row = Label(capture_id=capture_id, user_id=user.id, rain_type=rain[0], attributes=list(attrs), kind=kind,
+                taxonomy_version=version)
+    when = _when(ann.get("created_at"))
+    if when is not None:
+        row.created_at = when
+    session.add(row)
+    session.flush()
+    lead = ann.get("lead_time")
+    if kind == "label" and isinstance(lead, (int, float)) and not isinstance(lead, bool) and 0 <= lead <= 86400:
+        session.add(LabelTiming(label_id=row.id, duration_ms=int(round(lead * 1000))))
+    return kind

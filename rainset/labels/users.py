@@ -1,0 +1,183 @@
+"""Accounts and roles: annotators label, reviewers adjudicate, admins manage users and queues.
+
+A user signs in with a token printed once by ``rainset users add``. Tokens are 256-bit random
+strings (:func:`secrets.token_urlsafe`); the catalog keeps only their SHA-256, which is enough
+for high-entropy secrets (no salt or slow hash needed: there is nothing to guess), and every
+comparison is constant-time (:func:`hmac.compare_digest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rainset.catalog.models import User
+from rainset.errors import AuthError, LabelError
+
+Role = Literal["annotator", "reviewer", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A signed-in (or looked-up) user: what the web app and the label functions need."""
+
+    id: int
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A user just created, with the token shown once and never stored in clear."""
+
+    id: int
+    name: str
+    role: str
+    token: str
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One line of ``rainset users list``."""
+
+    id: int
+    name: str
+    role: str
+    disabled: bool
+    created_at: str
+
+
+def hash_token(token: str) -> str:
+    """The hex SHA-256 stored for ``token``."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` when it is a valid user name (1-64 of ``A-Z a-z 0-9 . _ -``), else raise LabelError."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise LabelError(f"invalid user name {name!r}: use 1 to 64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def check_role(role: str) -> str:
+    """Return ``role`` when it is one of :data:`ROLES`, else raise LabelError."""
+    if role not in ROLES:
+        raise LabelError(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
+    return role
+
+
+def _info(user: User) -> UserInfo:
+    return UserInfo(user.id, user.name, user.role)
+
+
+def _by_name(session: Session, name: str) -> User:
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        raise LabelError(f"no user named {name!r}")
+    return user
+
+
+def add_user(session: Session, name: str, role: str) -> NewUser:
+    """Create a user and return it with its token (the only time the token is available).
+
+    Raises:
+        LabelError: invalid name or role, or the name is taken (disabled users keep their name).
+    """
+    check_name(name)
+    check_role(role)
+    if session.scalars(select(User.id).where(User.name == name)).first() is not None:
+        raise LabelError(f"user {name!r} already exists")
+    token = secrets.token_urlsafe(32)
+    user = User(name=name, role=role, token_hash=hash_token(token), disabled=False)
+    session.add(user)
+    session.flush()
+    return NewUser(user.id, user.name, user.role, token)
+
+
+def reset_token(session: Session, name: str) -> NewUser:
+    """Give user ``name`` a new token (the old one stops working) and return it once."""
+    user = _by_name(session, name)
+    token = secrets.token_urlsafe(32)
+    user.token_hash = hash_token(token)
+    session.flush()
+    return NewUser(user.id, user.name, user.role, token)
+
+
+def authenticate(session: Session, token: str) -> UserInfo:
+    """The enabled user holding ``token``.
+
+    Every stored hash is compared in constant time, so the answer's timing says nothing about
+    which hashes exist.
+
+    Raises:
+        AuthError: no token, an unknown token, or the user is disabled.
+    """
+    if not token or not isinstance(token, str):
+        raise AuthError("missing token")
+    wanted = hash_token(token)
+    found: User | None = None
+    for user in session.scalars(select(User)):
+        if hmac.compare_digest(user.token_hash, wanted):
+            found = user
+    if found is None:
+        raise AuthError("invalid token")
+    if found.disabled:
+        raise AuthError(f"user {found.name!r} is disabled")
+    return _info(found)
+
+
+def get_user(session: Session, user_id: int) -> UserInfo:
+    """The enabled user with this id (the web app's session cookie holds it).
+
+    Raises:
+        AuthError: no such user, or disabled since the session began.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise AuthError(f"no user with id {user_id}")
+    if user.disabled:
+        raise AuthError(f"user {user.name!r} is disabled")
+    return _info(user)
+
+
+def find_user(session: Session, name: str) -> UserInfo:
+    """The user named ``name`` (enabled or not); LabelError when there is none."""
+    return _info(_by_name(session, name))
+
+
+def list_users(session: Session, *, include_disabled: bool = False) -> list[UserInfo]:
+    """Enabled users (all users with ``include_disabled``), by name."""
+    query = select(User).order_by(User.name)
+    if not include_disabled:
+        query = query.where(User.disabled.is_(False))
+    return [_info(u) for u in session.scalars(query)]
+
+
+def user_rows(session: Session) -> list[UserRow]:
+    """Every user with its state, by name (``rainset users list``)."""
+    return [UserRow(u.id, u.name, u.role, bool(u.disabled), u.created_at.isoformat() if u.created_at else "")
+            for u in session.scalars(select(User).order_by(User.name))]
+
+
+def disable_user(session: Session, name: str) -> UserInfo:
+    """Disable user ``name``: its token and sessions stop working; its labels stay."""
+    user = _by_name(session, name)
+    user.disabled = True
+    session.flush()
+    return _info(user)
+
+
+def require_role(user: UserInfo, *roles: str) -> UserInfo:
+    """Return ``user`` when its role is one of ``roles``, else raise AuthError."""
+    if user.role not in roles:
+        raise AuthError(f"user {user.name!r} is {user.role}; this needs {' or '.join(roles)}")
+    return user

@@ -1,0 +1,173 @@
+"""The training configuration: one dataclass, two presets, ``key=value`` overrides.
+
+Every field carries its help text (``metadata["help"]``): the docs and ``rainset train nlcl
+--help-config`` are generated from it, and a test fails when docs/trainer.md misses a field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from rainset.errors import ConfigError
+
+
+def _f(default: Any, help: str) -> Any:  # noqa: A002
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (saved in the run folder and in every checkpoint)."""
+
+    rainy: str = _f("", "folder of rainy training images (any size; random crops are taken)")
+    clean: str = _f("", "folder of unpaired clean images (the clean pool)")
+    out: str = _f("runs/nlcl", "run folder: config.json, metrics.csv, samples/, checkpoint.pt")
+    steps: int = _f(100_000, "number of optimisation steps (each: one generator and one discriminator update)")
+    batch_size: int = _f(1, "crops per step and per process (DDP: per GPU)")
+    crop: int = _f(256, "crop side in pixels (images smaller than this are upscaled)")
+    lr: float = _f(2e-4, "Adam learning rate of every network")
+    beta1: float = _f(0.5, "Adam beta1")
+    beta2: float = _f(0.999, "Adam beta2")
+    gen_channels: int = _f(32, "generator width")
+    gen_blocks: int = _f(16, "residual blocks per generator")
+    disc_channels: int = _f(64, "channels of the first discriminator block")
+    disc_layers: int = _f(3, "PatchGAN depth (strided blocks after the first)")
+    head_dim: int = _f(256, "projection head width and embedding size")
+    contrastive: bool = _f(True, "non-local sampling and both contrastive losses (false: the convolution floor)")
+    window: int = _f(40, "non-local search window side")
+    patch: int = _f(16, "patch side of the non-local search")
+    k_b: int = _f(8, "patches kept on B around each anchor (positives)")
+    k_r: int = _f(128, "patches kept on R around each anchor (negatives)")
+    anchors: int = _f(1, "anchors per image per step")
+    layer_levels: tuple[int, ...] = _f((0, 1, 2), "discriminator blocks whose features feed the layer-contrastive loss")
+    tau: float = _f(0.07, "SupCon temperature (symmetric form)")
+    asymmetric: bool = _f(False, "asymmetric layer-contrastive loss: tau_b/tau_r and weight_b/weight_r per anchor class")
+    tau_b: float = _f(0.1, "temperature of B (image) anchors, asymmetric form")
+    tau_r: float = _f(0.05, "temperature of R (rain) anchors, asymmetric form")
+    weight_b: float = _f(1.0, "weight of the B-anchor mean, asymmetric form")
+    weight_r: float = _f(1.0, "weight of the R-anchor mean, asymmetric form")
+    nce_layers: tuple[int, ...] = _f((0, 2, 4), "G_B layers used by PatchNCE (0: first conv, i: after block i)")
+    nce_locations: int = _f(256, "PatchNCE locations per image")
+    nce_tau: float = _f(0.07, "PatchNCE temperature")
+    nce_identity: bool = _f(True, "PatchNCE identity term on clean images (G_B(C) against C)")
+    lambda_gan: float = _f(1.0, "weight of the LSGAN generator loss")
+    lambda_layer: float = _f(1.0, "weight of the layer-contrastive loss")
+    lambda_location: float = _f(1.0, "weight of the location-contrastive loss")
+    lambda_consistency: float = _f(1.0, "weight of the consistency loss mean (B + R - O)^2")
+    lambda_sparsity: float = _f(0.1, "weight of the sparsity loss mean |O - B|")
+    seed: int = _f(0, "seed of weights, crops, anchors and PatchNCE locations")
+    device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    amp: bool = _f(True, "mixed precision (float16 autocast + GradScaler); CUDA only, ignored on CPU")
+    workers: int = _f(2, "DataLoader worker processes (0: load in the training process)")
+    log_every: int = _f(50, "steps between metric rows in metrics.csv (and TensorBoard)")
+    sample_every: int = _f(1000, "steps between sample grids (rainy | derained | rain layer) in samples/")
+    ckpt_every: int = _f(1000, "steps between checkpoints (one is always written at the end)")
+    max_minutes: float = _f(0.0, "stop (with a checkpoint) after this many minutes; 0: no limit")
+    resume: bool = _f(True, "continue from out/checkpoint.pt when it exists")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Fields that may change between a run and its resumption; every other field must match.
+RESUMABLE = frozenset({"steps", "out", "device", "amp", "workers", "log_every", "sample_every", "ckpt_every",
+                       "max_minutes", "resume", "rainy", "clean"})
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The published settings: full model, 256² crops, batch 1, k_B 8 / k_R 128, tau 0.07, Adam 2e-4 (0.5, 0.999).
+    "paper": {},
+    # Seconds on a laptop CPU: small crops, few blocks, few steps, everything logged.
+    "cpu-smoke": dict(steps=8, batch_size=2, crop=64, gen_blocks=2, disc_channels=16, head_dim=64, window=32,
+                      patch=8, k_b=4, k_r=32, nce_layers=(0, 1, 2), nce_locations=64, device="cpu", workers=0,
+                      log_every=1, sample_every=4, ckpt_every=4),
+}
+
+
+def _parse(name: str, kind: Any, text: str) -> Any:
+    kind_s = str(kind)
+    try:
+        if kind_s in ("bool", "<class 'bool'>"):
+            low = text.strip().lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return low in ("true", "1", "yes")
+        if kind_s in ("int", "<class 'int'>"):
+            return int(text)
+        if kind_s in ("float", "<class 'float'>"):
+            return float(text)
+        if kind_s.startswith("tuple"):
+            return tuple(int(x) for x in text.replace("(", "").replace(")", "").split(",") if x.strip())
+        return text
+    except ValueError:
+        raise ConfigError(f"config field {name}: cannot read {text!r} as {kind_s}") from None
+
+
+def make_config(preset: str = "paper", overrides: list[str] | dict[str, Any] | None = None) -> TrainConfig:
+    """The preset with ``key=value`` overrides applied, validated.
+
+    Raises:
+        ConfigError: unknown preset or field, unreadable value, or inconsistent settings.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    kinds = {f.name: f.type for f in fields(TrainConfig)}
+    values: dict[str, Any] = dict(PRESETS[preset])
+    items = overrides.items() if isinstance(overrides, dict) else [_split(o) for o in overrides or []]
+    for key, value in items:
+        if key not in kinds:
+            raise ConfigError(f"unknown config field {key!r} (see docs/trainer.md for the list)")
+        values[key] = _parse(key, kinds[key], value) if isinstance(value, str) else value
+    cfg = TrainConfig(**values)
+    validate(cfg)
+    return cfg
+
+
+def _split(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not key=value")
+    key, value = item.split("=", 1)
+    return key.strip(), value
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise ConfigError naming the field when a setting cannot work."""
+    positive = ("steps", "batch_size", "crop", "gen_channels", "gen_blocks", "disc_channels", "disc_layers",
+                "head_dim", "window", "patch", "k_b", "k_r", "anchors", "nce_locations", "log_every",
+                "sample_every", "ckpt_every")
+    for name in positive:
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"config field {name} must be positive, got {getattr(cfg, name)}")
+    for name in ("tau", "tau_b", "tau_r", "nce_tau", "lr"):
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"config field {name} must be positive, got {getattr(cfg, name)}")
+    if cfg.contrastive:
+        if cfg.window > cfg.crop:
+            raise ConfigError(f"config field window ({cfg.window}) must not exceed crop ({cfg.crop})")
+        if cfg.patch > cfg.window:
+            raise ConfigError(f"config field patch ({cfg.patch}) must not exceed window ({cfg.window})")
+        room = (cfg.window - cfg.patch + 1) ** 2
+        for name in ("k_b", "k_r"):
+            if getattr(cfg, name) > room:
+                raise ConfigError(f"config field {name} ({getattr(cfg, name)}) exceeds the {room} patch positions "
+                                  f"of a {cfg.window}² window")
+        if not cfg.nce_layers or any(i < 0 or i > cfg.gen_blocks for i in cfg.nce_layers):
+            raise ConfigError(f"config field nce_layers {cfg.nce_layers} must name layers 0..{cfg.gen_blocks}")
+        if not cfg.layer_levels or any(i < 0 or i > cfg.disc_layers for i in cfg.layer_levels):
+            raise ConfigError(f"config field layer_levels {cfg.layer_levels} must name blocks 0..{cfg.disc_layers}")
+    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
+        raise ConfigError(f"config field device: {cfg.device!r} is not auto, cpu, cuda or cuda:N")
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Rebuild a config saved with :meth:`TrainConfig.to_dict` (lists back to tuples)."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+    return TrainConfig(**values)
+
+
+def config_table() -> list[tuple[str, str, str]]:
+    """(name, default, help) of every field, in declaration order."""
+    return [(f.name, json.dumps(f.default), f.metadata["help"]) for f in fields(TrainConfig)]

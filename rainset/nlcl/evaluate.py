@@ -1,0 +1,157 @@
+"""Evaluation: PSNR and SSIM on paired sets (RGB and the Y channel, as deraining papers report),
+and a no-reference rain-streak measure for real rain without ground truth.
+
+SSIM follows Wang et al. 2004 with an 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03,
+population statistics, averaged over the image without the 5-pixel border; that is what
+``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False)`` computes, and the tests check we agree with it.
+
+No-reference measure ("streak energy"): no BRISQUE package installs and runs offline here (the
+``brisque`` wheel ships its model but fails on current NumPy), so we use our own, documented in
+docs/trainer.md: thin bright near-vertical structures are what rain adds, so we take the luminance
+minus its horizontal morphological opening of width ``length`` (the opening keeps everything wider
+than a streak: a white top-hat), keep the positive part, smooth it along the vertical, and report the mean in 1/1000 of full
+scale. Lower is less rain; it is a relative measure for comparing inputs and outputs of the
+same scenes, not an absolute quality score.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from rainset.errors import TrainError
+
+_C1, _C2 = (0.01) ** 2, (0.03) ** 2
+
+
+def to_y(rgb01: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma on the 16–235 scale (MATLAB ``rgb2ycbcr``), from RGB in [0, 1]."""
+    r, g, b = rgb01[..., 0], rgb01[..., 1], rgb01[..., 2]
+    return 16.0 + 65.481 * r + 128.553 * g + 24.966 * b
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB (``inf`` for identical images)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
+
+
+def _gauss(x: np.ndarray) -> np.ndarray:
+    k = np.exp(-0.5 * (np.arange(-5, 6) / 1.5) ** 2)
+    k = (k / k.sum()).astype(np.float64)
+    return cv2.sepFilter2D(x, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean SSIM of two H×W or H×W×C images (channels averaged)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        raise TrainError(f"SSIM needs equal shapes, got {a.shape} and {b.shape}")
+    if a.ndim == 3:
+        return float(np.mean([ssim(a[..., c], b[..., c], data_range) for c in range(a.shape[2])]))
+    c1, c2 = _C1 * data_range ** 2, _C2 * data_range ** 2
+    mu_a, mu_b = _gauss(a), _gauss(b)
+    va = _gauss(a * a) - mu_a ** 2
+    vb = _gauss(b * b) - mu_b ** 2
+    cov = _gauss(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+    return float(s[5:-5, 5:-5].mean())
+
+
+def streak_energy(rgb01: np.ndarray, length: int = 9) -> float:
+    """No-reference rain-streak energy of an RGB image in [0, 1] (see the module docstring)."""
+    y = (to_y(rgb01).astype(np.float32) - 16.0) / 219.0
+    ky = max(3, length | 1)
+    background = cv2.dilate(cv2.erode(y, np.ones((1, ky), np.uint8)), np.ones((1, ky), np.uint8))
+    thin = np.clip(y - background, 0, None)
+    along = cv2.blur(thin, (1, ky))  # streaks are long: keep what persists along the vertical
+    return float(along.mean() * 1000.0)
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """Scores of one image (PSNR/SSIM are None without ground truth)."""
+
+    name: str
+    psnr_rgb: float | None
+    ssim_rgb: float | None
+    psnr_y: float | None
+    ssim_y: float | None
+    streak: float
+
+
+def score_image(name: str, pred: np.ndarray, truth: np.ndarray | None) -> ImageScores:
+    """All measures for one image (RGB in [0, 1]); PSNR/SSIM only with a truth of the same size."""
+    if truth is None:
+        return ImageScores(name, None, None, None, None, round(streak_energy(pred), 4))
+    if truth.shape != pred.shape:
+        raise TrainError(f"{name}: prediction {pred.shape[1]}×{pred.shape[0]} and truth "
+                         f"{truth.shape[1]}×{truth.shape[0]} differ in size")
+    py, ty = to_y(pred), to_y(truth)
+    return ImageScores(name, round(psnr(pred, truth, 1.0), 4), round(ssim(pred, truth, 1.0), 5),
+                       round(psnr(py, ty, 255.0), 4), round(ssim(py, ty, 255.0), 5), round(streak_energy(pred), 4))
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Per-image scores and their means (``rainset evaluate --json``)."""
+
+    images: tuple[ImageScores, ...]
+    mean: dict[str, float | None]
+
+    def to_dict(self) -> dict:
+        return {"images": [asdict(s) for s in self.images], "mean": self.mean}
+
+
+def _key(path: Path) -> str:
+    digits = re.findall(r"\d+", path.stem)
+    return (digits[-1].lstrip("0") or "0") if digits else path.stem
+
+
+def pair_files(pred: list[Path], truth: list[Path]) -> list[tuple[Path, Path]]:
+    """Pair by file stem, else by the last number in the name (``rain-001`` ↔ ``norain-001``)."""
+    by_stem = {p.stem: p for p in truth}
+    if all(p.stem in by_stem for p in pred):
+        return [(p, by_stem[p.stem]) for p in pred]
+    by_num: dict[str, Path] = {}
+    for t in truth:
+        if _key(t) in by_num:
+            raise TrainError(f"{t}: two truth images share the number {_key(t)}; name them like the inputs")
+        by_num[_key(t)] = t
+    missing = [p.name for p in pred if _key(p) not in by_num]
+    if missing:
+        raise TrainError(f"no ground truth for {', '.join(missing[:5])} (pair by equal names or numbers)")
+    return [(p, by_num[_key(p)]) for p in pred]
+
+
+def summarise(scores: list[ImageScores]) -> EvalReport:
+    """Means over images of every score that all images have."""
+    mean: dict[str, float | None] = {}
+    for key in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "streak"):
+        vals = [getattr(s, key) for s in scores]
+        mean[key] = None if any(v is None for v in vals) else round(float(np.mean(vals)), 4)
+    return EvalReport(tuple(scores), mean)
+
+
+def evaluate_images(inputs: list[Path], truth: list[Path] | None = None, *,
+                    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> EvalReport:
+    """Score images (optionally after ``transform``, e.g. deraining) against paired truth images."""
+    from rainset.nlcl.data import read_image
+
+    pairs: list[tuple[Path, Path | None]] = list(pair_files(inputs, truth)) if truth else [(p, None) for p in inputs]
+    scores = []
+    for i, (p, t) in enumerate(pairs):
+        img, _ = read_image(p)
+        if transform is not None:
+            img = transform(img)
+        scores.append(score_image(p.name, img, read_image(t)[0] if t is not None else None))
+        if progress is not None:
+            progress(i + 1, len(pairs))
+    return summarise(scores)
