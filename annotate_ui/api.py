@@ -21,7 +21,7 @@ from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import NewUser, UserInfo, UserRow, add_user, authenticate, disable_user, user_rows
 
 from rainset.annotate_ui.captures import CaptureView, capture_view, original_of, preview_file
-from rainset.annotate_ui.deps import ApiUser, Principal, SessionDep, SettingsDep, allow, check_same_site
+from rainset.annotate_ui.deps import ApiUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
 from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
 from rainset.annotate_ui.tiles import TileGrid
 
@@ -136,6 +136,7 @@ def set_session_cookie(response: Response, request: Request, user: UserInfo) -> 
 
 @router.post("/session", response_model=Me, dependencies=[Depends(check_same_site)],
              summary="Sign in with a token: sets the session cookie")
+@reads
 def sign_in(body: TokenIn, request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> Me:
     user = authenticate(session, body.token)
     csrf = set_session_cookie(response, request, user)
@@ -153,6 +154,7 @@ def me(principal: ApiUser, settings: SettingsDep) -> Me:
 
 
 @router.get("/label", response_model=LabelScreen, summary="Twin of the labelling page")
+@reads
 def label_screen(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> LabelScreen:
     user = principal.user
     return LabelScreen(me_of(principal, settings), progress(session, user, k=settings.k),
@@ -160,23 +162,27 @@ def label_screen(principal: ApiUser, session: SessionDep, settings: SettingsDep)
 
 
 @router.post("/queue/next", response_model=NextCapture, summary="Claim (or get back) the capture to label now")
+@writes
 def queue_next(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> NextCapture:
     item = next_capture(session, principal.user, k=settings.k)
     return NextCapture(item, progress(session, principal.user, k=settings.k))
 
 
 @router.get("/queue/peek", response_model=QueueItem | None, summary="The capture likely to come after one (prefetch)")
+@reads
 def queue_peek(principal: ApiUser, session: SessionDep, settings: SettingsDep,
                after: Annotated[str | None, Query(max_length=64)] = None) -> QueueItem | None:
     return peek_next(session, principal.user, k=settings.k, after=after)
 
 
 @router.get("/progress", response_model=Progress, summary="Done, held and claimable captures of the caller")
+@reads
 def my_progress(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> Progress:
     return progress(session, principal.user, k=settings.k)
 
 
 @router.post("/labels", response_model=LabelRecord, status_code=201, summary="Label a capture")
+@writes
 def post_label(body: LabelIn, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> LabelRecord:
     capture_view(session, body.capture_id)
     return record_label(session, principal.user, body.capture_id, body.rain_type, body.attributes,
@@ -185,17 +191,20 @@ def post_label(body: LabelIn, principal: ApiUser, session: SessionDep, settings:
 
 
 @router.post("/labels/undo", response_model=Undone, summary="Retract the caller's latest label")
+@writes
 def post_undo(principal: ApiUser, session: SessionDep) -> Undone:
     return Undone(undo_last(session, principal.user))
 
 
 @router.get("/labels/mine", response_model=dict[str, LabelRecord], summary="The caller's own labels")
+@reads
 def get_my_labels(principal: ApiUser, session: SessionDep,
                   capture_id: Annotated[list[str] | None, Query(max_length=500)] = None) -> dict[str, LabelRecord]:
     return my_labels(session, principal.user, capture_id)
 
 
 @router.get("/captures/{capture_id}", response_model=CaptureDetail, summary="Twin of the capture page")
+@reads
 def get_capture(capture_id: str, principal: ApiUser, session: SessionDep) -> CaptureDetail:
     view = capture_view(session, capture_id)
     return CaptureDetail(view, my_labels(session, principal.user, [capture_id]).get(capture_id))
@@ -203,6 +212,7 @@ def get_capture(capture_id: str, principal: ApiUser, session: SessionDep) -> Cap
 
 @router.get("/captures/{capture_id}/labels", response_model=CaptureLabels,
             summary="Everyone's labels of a capture (reviewers and admins)")
+@reads
 def get_capture_labels(capture_id: str, principal: ApiUser, session: SessionDep) -> CaptureLabels:
     allow(principal, *REVIEWERS)
     capture_view(session, capture_id)
@@ -212,6 +222,7 @@ def get_capture_labels(capture_id: str, principal: ApiUser, session: SessionDep)
 
 @router.get("/captures/{capture_id}/preview.jpg", response_class=FileResponse, responses={200: JPEG},
             summary="The capture's preview, fitted to the screen by the page")
+@reads
 def get_preview(capture_id: str, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> FileResponse:
     path = preview_file(settings.store, session, capture_id)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": PREVIEW_CACHE})
@@ -219,6 +230,7 @@ def get_preview(capture_id: str, principal: ApiUser, session: SessionDep, settin
 
 @router.get("/captures/{capture_id}/zoom", response_model=TileGrid,
             summary="The tile grid of the 100 % view (decodes the original on the server)")
+@reads
 def get_zoom(capture_id: str, principal: ApiUser, session: SessionDep, request: Request) -> TileGrid:
     store = request.app.state.settings.store
     capture_view(session, capture_id)
@@ -227,6 +239,7 @@ def get_zoom(capture_id: str, principal: ApiUser, session: SessionDep, request: 
 
 @router.get("/captures/{capture_id}/tiles/{col}/{row}.jpg", response_class=Response, responses={200: JPEG},
             summary="One tile of the 100 % view")
+@reads
 def get_tile(capture_id: str, col: int, row: int, principal: ApiUser, session: SessionDep,
              request: Request) -> Response:
     store = request.app.state.settings.store
@@ -236,12 +249,14 @@ def get_tile(capture_id: str, col: int, row: int, principal: ApiUser, session: S
 
 
 @router.get("/review", response_model=list[CaptureLabels], summary="Twin of the review page: disagreements")
+@reads
 def get_review(principal: ApiUser, session: SessionDep) -> list[CaptureLabels]:
     allow(principal, *REVIEWERS)
     return review_queue(session)
 
 
 @router.post("/review/{capture_id}", response_model=CaptureLabels, summary="Adjudicate a capture (reviewers)")
+@writes
 def post_review(capture_id: str, body: DecisionIn, principal: ApiUser, session: SessionDep,
                 settings: SettingsDep) -> CaptureLabels:
     reviewer = allow(principal, *REVIEWERS)
@@ -251,24 +266,28 @@ def post_review(capture_id: str, body: DecisionIn, principal: ApiUser, session: 
 
 
 @router.get("/agreement", response_model=AgreementReport, summary="Twin of the agreement page")
+@reads
 def get_agreement(principal: ApiUser, session: SessionDep) -> AgreementReport:
     allow(principal, *REVIEWERS)
     return agreement_report(session)
 
 
 @router.get("/users", response_model=list[UserRow], summary="Twin of the users page (admins)")
+@reads
 def get_users(principal: ApiUser, session: SessionDep) -> list[UserRow]:
     allow(principal, "admin")
     return user_rows(session)
 
 
 @router.post("/users", response_model=NewUser, status_code=201, summary="Create a user; its token is shown once")
+@writes
 def post_user(body: UserIn, principal: ApiUser, session: SessionDep) -> NewUser:
     allow(principal, "admin")
     return add_user(session, body.name, body.role)
 
 
 @router.post("/users/{name}/disable", response_model=UserInfo, summary="Disable a user (admins)")
+@writes
 def post_disable(name: str, principal: ApiUser, session: SessionDep) -> UserInfo:
     allow(principal, "admin")
     if name == principal.user.name:

@@ -6,7 +6,8 @@ factory runs, and the catalog is closed when the server shuts down.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+import threading
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -14,7 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rainset.catalog.db import open_catalog
 from rainset.errors import AuthError, LabelError, RainsetError, RejectError
@@ -105,6 +108,30 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(request, 500, str(exc))
 
 
+class SecurityHeaders:
+    """ASGI middleware: security headers on every response; ``Cache-Control: no-store`` on the API's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"].startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if is_api:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: AppSettings) -> FastAPI:
     """Build the web app for one store.
 
@@ -128,19 +155,12 @@ def create_app(settings: AppSettings) -> FastAPI:
                               "Sign in with a session cookie (POST /api/session) or 'Authorization: Bearer TOKEN'.")
     app.state.settings = settings
     app.state.catalog = catalog
+    app.state.write_gate = threading.Lock() if catalog.engine.dialect.name == "sqlite" else nullcontext()
     app.state.secret = store_secret(settings.store)
     app.state.tiles = TileServer(settings.tile_size, settings.full_cache, settings.store.settings["max_pixels"])
     app.state.templates = make_templates()
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith("/api/") and "cache-control" not in response.headers:
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
+    app.add_middleware(SecurityHeaders)
     _install_handlers(app)
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -8,8 +8,9 @@ requests signed in by cookie must come from this origin and carry the session's 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Annotated, Iterator
+from typing import Annotated, Any, AsyncIterator, Callable, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
@@ -47,14 +48,59 @@ class Principal:
     csrf: str | None  # the session's CSRF token (cookie sign-in only)
 
 
-def get_settings(request: Request) -> AppSettings:
+async def get_settings(request: Request) -> AppSettings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A catalog session for one request, committed before the response is sent."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A catalog session for one request (async: creating one does no I/O, so it costs no thread).
+
+    The routes end their own transactions in their worker thread (:func:`in_one_hop`); what is
+    left here on exit is closing an idle session.
+    """
     with request.app.state.catalog.session() as session:
+        session.info["write_gate"] = request.app.state.write_gate
         yield session
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def in_one_hop(write: bool) -> Callable[[F], F]:
+    """Decorate a sync route taking ``session``: its database work ends (commit) in its own thread.
+
+    FastAPI runs a route and the exit of its dependencies in different worker threads; a
+    transaction left open between them would hold a pooled connection, and on SQLite the write
+    lock, while waiting for a thread. State-changing routes (``write=True``) also pass through the
+    app's write gate: on SQLite one writing transaction at a time in this process, so that a
+    transaction never finds its snapshot overtaken by another writer (SQLITE_BUSY).
+    """
+
+    def decorate(endpoint: F) -> F:
+        @functools.wraps(endpoint)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            session: Session = kwargs["session"]
+            if not write:
+                try:
+                    return endpoint(*args, **kwargs)
+                finally:
+                    session.commit()
+            with session.info["write_gate"]:
+                try:
+                    result = endpoint(*args, **kwargs)
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+            return result
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+reads = in_one_hop(write=False)
+writes = in_one_hop(write=True)
 
 
 SettingsDep = Annotated[AppSettings, Depends(get_settings)]
@@ -125,8 +171,21 @@ async def guard_writes(request: Request, principal: Principal) -> None:
         raise HTTPException(403, "missing or wrong CSRF token")
 
 
+def _identify_and_release(request: Request, session: Session) -> Principal | None:
+    """``identify``, then hand the connection back to the pool before the next thread hop.
+
+    FastAPI runs each sync dependency and the route in separate worker threads; a request that
+    kept its connection while waiting for a thread could starve the pool (and deadlock it under
+    load). Between hops a request holds no connection: the session takes one again when used.
+    """
+    try:
+        return identify(request, session)
+    finally:
+        session.commit()
+
+
 def _api_identity(request: Request, session: SessionDep) -> Principal:
-    principal = identify(request, session)
+    principal = _identify_and_release(request, session)
     if principal is None:
         raise HTTPException(401, "sign in first: session cookie or 'Authorization: Bearer TOKEN'",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -135,7 +194,7 @@ def _api_identity(request: Request, session: SessionDep) -> Principal:
 
 def _page_identity(request: Request, session: SessionDep) -> Principal:
     try:
-        principal = identify(request, session)
+        principal = _identify_and_release(request, session)
     except HTTPException as exc:
         if exc.status_code == 401:
             raise LoginRequired(request.url.path) from exc

@@ -21,7 +21,7 @@ from rainset.labels.users import add_user, authenticate, disable_user, user_rows
 
 from rainset.annotate_ui.api import REVIEWERS, me_of, set_session_cookie
 from rainset.annotate_ui.captures import capture_view
-from rainset.annotate_ui.deps import PageUser, Principal, SessionDep, SettingsDep, allow, check_same_site
+from rainset.annotate_ui.deps import PageUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
 from rainset.annotate_ui.security import COOKIE_NAME
 
 PAGE_TWINS = {
@@ -59,6 +59,7 @@ def login_form(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 
 @router.post("/login", dependencies=[Depends(check_same_site)])
+@reads
 def login(request: Request, session: SessionDep, token: Annotated[str, Form(max_length=512)],
           next: Annotated[str, Form(max_length=512)] = "/label") -> Response:  # noqa: A002
     try:
@@ -78,6 +79,7 @@ def logout(principal: PageUser) -> Response:
 
 
 @router.get("/label")
+@reads
 def label_page(request: Request, principal: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
     user = principal.user
     current = peek_next(session, user, k=settings.k, after=None)
@@ -88,6 +90,7 @@ def label_page(request: Request, principal: PageUser, session: SessionDep, setti
 
 
 @router.get("/captures/{capture_id}")
+@reads
 def capture_page(capture_id: str, request: Request, principal: PageUser, session: SessionDep) -> Response:
     view = capture_view(session, capture_id)
     mine = my_labels(session, principal.user, [capture_id]).get(capture_id)
@@ -95,6 +98,7 @@ def capture_page(capture_id: str, request: Request, principal: PageUser, session
 
 
 @router.get("/review")
+@reads
 def review_page(request: Request, principal: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
     allow(principal, *REVIEWERS)
     return render(request, "review.html", principal, items=review_queue(session), taxonomy=settings.taxonomy,
@@ -102,6 +106,7 @@ def review_page(request: Request, principal: PageUser, session: SessionDep, sett
 
 
 @router.post("/review/{capture_id}")
+@writes
 def review_decide(capture_id: str, principal: PageUser, session: SessionDep, settings: SettingsDep,
                   rain_type: Annotated[str, Form(max_length=64)],
                   attributes: Annotated[list[str], Form()] = []) -> Response:  # noqa: B006 - FastAPI default
@@ -113,6 +118,7 @@ def review_decide(capture_id: str, principal: PageUser, session: SessionDep, set
 
 
 @router.get("/agreement")
+@reads
 def agreement_page(request: Request, principal: PageUser, session: SessionDep) -> Response:
     allow(principal, *REVIEWERS)
     return render(request, "agreement.html", principal, report=agreement_report(session),
@@ -120,12 +126,14 @@ def agreement_page(request: Request, principal: PageUser, session: SessionDep) -
 
 
 @router.get("/admin/users")
+@reads
 def users_page(request: Request, principal: PageUser, session: SessionDep) -> Response:
     allow(principal, "admin")
     return render(request, "users.html", principal, users=user_rows(session), created=None, error=None)
 
 
 @router.post("/admin/users")
+@writes
 def users_add(request: Request, principal: PageUser, session: SessionDep,
               name: Annotated[str, Form(max_length=64)], role: Annotated[str, Form(max_length=16)]) -> Response:
     allow(principal, "admin")
@@ -139,6 +147,7 @@ def users_add(request: Request, principal: PageUser, session: SessionDep,
 
 
 @router.post("/admin/users/{name}/disable")
+@writes
 def users_disable(name: str, principal: PageUser, session: SessionDep) -> Response:
     allow(principal, "admin")
     if name != principal.user.name:

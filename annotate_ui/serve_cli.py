@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from rainset.cli import StoreOpt, _store, edge, err
+from rainset.cli import StoreOpt, _store, app, edge, err
 
 annotate = typer.Typer(help="The labelling web app: serve it to annotators and reviewers.", no_args_is_help=True)
+app.add_typer(annotate, name="annotate")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rainset.catalog.db import open_catalog
@@ -118,25 +118,54 @@ def _counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return counts
 
 
+class _SplitsChanged(Exception):
+    """Another export recorded splits of the same captures meanwhile: plan again."""
+
+
 def _record(session: Any, name: str, parent: str | None, info: dict, data: CatalogRows) -> None:
     """Insert the version row first (the race arbiter), then the new split records and moves."""
     session.add(Version(name=name, kind="manifest", parent=parent, path=f"manifests/{name}", info=info))
-    session.flush()
-    for cid in data.plan.new:
-        session.add(SplitAssignment(capture_id=cid, seed=data.seed, split=data.plan.splits[cid],
-                                    group_key=data.plan.group_of[cid]))
-    for move in data.plan.moves:
-        row = session.get(SplitAssignment, (move.capture_id, data.seed))
-        row.split = move.to_split
-        session.add(SplitMove(capture_id=move.capture_id, seed=data.seed, from_split=move.from_split,
-                              to_split=move.to_split, reason=move.reason))
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise ManifestError(f"manifest version {name!r} was exported concurrently by another process; "
+                            "this export was discarded") from exc
+    try:
+        now = datetime.now(timezone.utc)
+        records = [{"capture_id": cid, "seed": data.seed, "split": data.plan.splits[cid],
+                    "group_key": data.plan.group_of[cid], "assigned_at": now} for cid in data.plan.new]
+        for lo in range(0, len(records), 5000):
+            session.execute(insert(SplitAssignment), records[lo:lo + 5000])
+        for move in data.plan.moves:
+            row = session.get(SplitAssignment, (move.capture_id, data.seed))
+            if row is None or row.split != move.from_split:
+                raise _SplitsChanged(move.capture_id)
+            row.split = move.to_split
+            session.add(SplitMove(capture_id=move.capture_id, seed=data.seed, from_split=move.from_split,
+                                  to_split=move.to_split, reason=move.reason))
+        session.flush()
+    except IntegrityError as exc:
+        raise _SplitsChanged(str(exc.orig)) from exc
+
+
+@dataclass(frozen=True)
+class _Options:
+    where: str | None
+    include_unlabelled: bool
+    redact: tuple[str, ...]  # the groups asked for
+    drop: tuple[str, ...]  # the columns they drop
+    seed: int
+    ratios: tuple[tuple[str, float], ...]
+    rows_per_file: int
 
 
 def export_manifest(store: Store, name: str, *, where: str | None = None, include_unlabelled: bool = False,
                     redact: Sequence[str] = (), seed: int = 0,
                     ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS, rows_per_file: int = 50_000) -> ExportResult:
     """Export the catalog's active captures as the immutable manifest version ``name``.
+
+    When another export records splits of the same new captures at the same moment, the export
+    plans again from the records (up to three times), so concurrent exports agree on every split.
 
     Raises:
         ManifestError: bad or existing name, or another export of the name won the race.
@@ -149,36 +178,46 @@ def export_manifest(store: Store, name: str, *, where: str | None = None, includ
         raise ConfigError(f"rows per file must be at least 1, got {rows_per_file}")
     if where:
         compile_where(where, filter_types())  # fail before any work
-    final = store.root / "manifests" / name
+    groups = tuple(dict.fromkeys(g.strip() for r in redact for g in r.split(",") if g.strip()))
+    opts = _Options(where, include_unlabelled, groups, drop, seed, tuple(ratios), rows_per_file)
     catalog = open_catalog(store.db_url)
     try:
-        with catalog.session() as s:
-            if final.exists() or s.scalar(select(Version.id).where(Version.kind == "manifest", Version.name == name)):
-                raise ManifestError(f"manifest version {name!r} already exists; versions are immutable, pick a new name")
-            parent = s.scalar(select(Version.name).where(Version.kind == "manifest").order_by(Version.id.desc()).limit(1))
-            data = load_rows(s, seed, ratios)
-        rows = _select(data, where, include_unlabelled)
-        build = store.tmp_dir / f"export-{name}-{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            files = _write_data(build, rows, drop, rows_per_file)
-            created = datetime.now(timezone.utc).isoformat()
-            counts = _counts(rows)
-            info = {"name": name, "parent": parent, "created_at": created, "schema_version": SCHEMA_VERSION,
-                    "taxonomy_version": store.settings["taxonomy_version"], "taxonomy": store.settings["taxonomy"],
-                    "samples": len(rows), "counts": counts, "files": files, "redacted": list(drop),
-                    "moves": [asdict(m) for m in data.plan.moves],
-                    "settings": {"where": where, "include_unlabelled": include_unlabelled,
-                                 "redact": list(dict.fromkeys(g.strip() for r in redact for g in r.split(",") if g.strip())),
-                                 "seed": seed, "ratios": dict(ratios), "rows_per_file": rows_per_file,
-                                 "near_duplicate_threshold": store.settings["near_duplicate_threshold"]}}
-            (build / "version.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            _commit(catalog, build, final, name, parent, info, data)
-        finally:
-            shutil.rmtree(build, ignore_errors=True)
+        for _ in range(3):
+            try:
+                return _export_once(store, catalog, name, opts)
+            except _SplitsChanged:
+                continue
+        raise ManifestError(f"split records kept changing under concurrent exports; export {name!r} again")
     finally:
         catalog.close()
-    return ExportResult(name, str(final), parent, len(rows), counts,
-                        tuple(f["path"] for f in files), len(data.plan.new), len(data.plan.moves), drop)
+
+
+def _export_once(store: Store, catalog: Any, name: str, opts: _Options) -> ExportResult:
+    final = store.root / "manifests" / name
+    with catalog.session() as s:
+        if final.exists() or s.scalar(select(Version.id).where(Version.kind == "manifest", Version.name == name)):
+            raise ManifestError(f"manifest version {name!r} already exists; versions are immutable, pick a new name")
+        parent = s.scalar(select(Version.name).where(Version.kind == "manifest").order_by(Version.id.desc()).limit(1))
+        data = load_rows(s, opts.seed, opts.ratios)
+    rows = _select(data, opts.where, opts.include_unlabelled)
+    build = store.tmp_dir / f"export-{name}-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        files = _write_data(build, rows, opts.drop, opts.rows_per_file)
+        counts = _counts(rows)
+        info = {"name": name, "parent": parent, "created_at": datetime.now(timezone.utc).isoformat(),
+                "schema_version": SCHEMA_VERSION, "taxonomy_version": store.settings["taxonomy_version"],
+                "taxonomy": store.settings["taxonomy"], "samples": len(rows), "counts": counts, "files": files,
+                "redacted": list(opts.drop), "moves": [asdict(m) for m in data.plan.moves],
+                "settings": {"where": opts.where, "include_unlabelled": opts.include_unlabelled,
+                             "redact": list(opts.redact), "seed": opts.seed, "ratios": dict(opts.ratios),
+                             "rows_per_file": opts.rows_per_file,
+                             "near_duplicate_threshold": store.settings["near_duplicate_threshold"]}}
+        (build / "version.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _commit(catalog, build, final, name, parent, info, data)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return ExportResult(name, str(final), parent, len(rows), counts, tuple(f["path"] for f in files),
+                        len(data.plan.new), len(data.plan.moves), opts.drop)
 
 
 def _commit(catalog: Any, build: Path, final: Path, name: str, parent: str | None, info: dict,
@@ -192,11 +231,16 @@ def _commit(catalog: Any, build: Path, final: Path, name: str, parent: str | Non
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():
                 raise ManifestError(f"manifest version {name!r} already exists at {final}")
-            os.rename(build, final)  # one step: readers never see a partial version
+            try:
+                os.rename(build, final)  # one step: readers never see a partial version
+            except OSError as exc:
+                raise ManifestError(f"cannot move the built version into {final}: {exc.strerror or exc} "
+                                    "(an ingest sweeping tmp/ meanwhile?); export again") from exc
             moved = True
     except (IntegrityError, OperationalError) as exc:
-        raise ManifestError(f"manifest version {name!r} was exported concurrently by another process; "
-                            f"this export was discarded ({type(exc.orig).__name__})") from exc
+        if moved:
+            shutil.rmtree(final, ignore_errors=True)
+        raise ManifestError(f"cannot record manifest version {name!r}: {exc.orig}") from exc
     except BaseException:
         if moved:
             shutil.rmtree(final, ignore_errors=True)

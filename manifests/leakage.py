@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rainset.errors import ManifestError
+from rainset.store import Store
 
 
 @dataclass(frozen=True)
@@ -111,3 +112,14 @@ def check_leakage(path: Path, threshold: int, source: str | None = None) -> Leak
     ids, hashes, splits = _read(path)
     leaks = find_leaks(ids, hashes, splits, threshold)
     return LeakageResult(source or str(path), len(ids), threshold, tuple(leaks))
+
+
+def check_version_leakage(store: Store, name: str, threshold: int | None = None) -> LeakageResult:
+    """Cross-split pairs of the manifest version ``name`` (default threshold: the store's setting)."""
+    from rainset.manifests.versions import open_version
+
+    version = open_version(store, name)
+    limit = store.settings["near_duplicate_threshold"] if threshold is None else threshold
+    if not version.data_files():
+        return LeakageResult(name, 0, limit, ())
+    return check_leakage(version.path / "data", limit, name)

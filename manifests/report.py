@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 from itertools import combinations
@@ -21,7 +22,8 @@ from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Hash
 from rainset.manifests.schema import SPLITS
 from rainset.manifests.versions import latest_version, open_version
-from rainset.store import Store, write_atomic
+from rainset.errors import ManifestError
+from rainset.store import Store
 
 PLOTS = ("labels-per-split", "cameras-lenses", "exposure-iso", "capture-hour", "quality-flags", "agreement-matrix")
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -181,7 +183,8 @@ def _thumbs(store: Store, shas: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     missing = []
     for sha in dict.fromkeys(shas):
-        img = cv2.imread(str(store.preview_path(sha)), cv2.IMREAD_REDUCED_COLOR_4)
+        preview = store.preview_path(sha)
+        img = cv2.imread(str(preview), cv2.IMREAD_REDUCED_COLOR_4) if preview.is_file() else None
         if img is None:
             missing.append(sha)
             continue
@@ -237,7 +240,8 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
                       for p, t, b in zip(PLOTS, titles, builders))
     clusters, disagreements, n_c, n_d = _galleries(store, rows)
     info = version.info
-    counts = "".join(f"<tr><th>{html.escape(s)}</th><td>{c['total']}</td></tr>" for s, c in info.get("counts", {}).items())
+    split_counts = info.get("counts", {})
+    counts = "".join(f"<tr><th>{s}</th><td>{split_counts[s]['total']}</td></tr>" for s in SPLITS if s in split_counts)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rainset report: {html.escape(name)}</title>
 <style>{CSS}</style></head><body>
@@ -259,6 +263,17 @@ def write_report(store: Store, name: str | None, out: Path) -> ReportResult:
     name = name or latest_version(store)
     page, result = render_report(store, name)
     out = Path(out).expanduser().resolve()
-    write_atomic(store, out, page.encode("utf-8"))
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")  # same folder: the rename stays atomic
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(page.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise ManifestError(f"{out}: cannot write the report: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return ReportResult(str(out), result.version, result.samples, result.plots, result.cluster_tiles,
                         result.disagreement_tiles, result.bytes)

@@ -35,9 +35,10 @@ def as_utc(value: datetime | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _representatives(session: Session) -> dict[str, File]:
-    reps: dict[str, File] = {}
-    for f in session.scalars(select(File).join(Capture, Capture.id == File.capture_id)
+def _representatives(session: Session) -> dict[str, Any]:
+    """capture id → (uri, storage) of its representative file (the first with that content)."""
+    reps: dict[str, Any] = {}
+    for f in session.execute(select(File.capture_id, File.uri, File.storage).join(Capture, Capture.id == File.capture_id)
                              .where(File.sha256 == Capture.representative_sha256).order_by(File.id)):
         reps.setdefault(f.capture_id, f)
     return reps
@@ -66,7 +67,7 @@ def recorded_splits(session: Session, seed: int) -> dict[str, str]:
 
 def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS) -> CatalogRows:
     """Every active capture as a manifest row (all columns), with splits planned for ``seed``."""
-    captures = {c.id: c for c in session.scalars(select(Capture).order_by(Capture.id))}
+    captures = {c.id: c for c in session.execute(select(Capture.__table__).order_by(Capture.id))}
     reps = _representatives(session)
     hashes = {h.sha256: h for h in session.execute(select(Hash.sha256, Hash.phash, Hash.dhash))}
     keys, links = _groups(session)

@@ -99,14 +99,14 @@ class CliServer:
             self.proc.wait(timeout=10)
 
 
-SERVE = "from rainset.annotate_ui.serve_cli import annotate; annotate(prog_name='rainset annotate')"
+SERVE = "import rainset.annotate_ui.serve_cli; from rainset.cli import app; app(prog_name='rainset')"
 
 
 def start_cli_server(store: Store, *extra: str) -> CliServer:
     """Start the serve command in a subprocess and wait until it answers."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--store", str(store.root), "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "annotate", "serve", "--store", str(store.root), "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning", *extra],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"

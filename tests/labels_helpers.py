@@ -21,3 +21,29 @@ def add_captures(session, n: int, *, prefix: str = "c", source: str = "src", sta
         ids.append(cid)
     session.flush()
     return ids
+
+
+def claim_until_empty(url: str, user_id: int, k: int, barrier, results) -> None:  # noqa: ANN001
+    """Process worker: claim and label captures until the queue is empty; put the claimed ids on ``results``."""
+    from rainset.catalog.db import open_catalog
+    from rainset.labels.queue import next_capture
+    from rainset.labels.record import record_label
+    from rainset.labels.users import get_user
+
+    catalog = open_catalog(url, migrate=False)
+    claimed: list[str] = []
+    try:
+        barrier.wait(60)
+        while True:
+            with catalog.session() as s:
+                user = get_user(s, user_id)
+                item = next_capture(s, user, k=k)
+                if item is None:
+                    break
+                record_label(s, user, item.capture_id, "heavy", taxonomy=["heavy"], taxonomy_version=1)
+                claimed.append(item.capture_id)
+        results.put((user_id, claimed, None))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        results.put((user_id, claimed, repr(exc)))
+    finally:
+        catalog.close()

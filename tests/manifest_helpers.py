@@ -92,14 +92,14 @@ def add_labels(store: Store, labels: dict[str, list[tuple[str, str, list[str]]]]
 
 
 def labelled_store(root: Path, n: int = 40, db_url: str | None = None) -> tuple[Store, list[str]]:
-    """A store with ``n`` captures, two annotators each (a few disagreeing), one cluster and one burst."""
+    """A store with ``n`` captures, two annotators each (a few disagreeing), a cluster, a burst and a scene."""
     store = init_store(root, db_url)
     ids = add_captures(store, 0, n)
     labels = {}
     for i, cid in enumerate(ids):
         a = RAIN[i % len(RAIN)]
-        b = a if i % 6 else RAIN[(i + 1) % len(RAIN)]
-        labels[cid] = [("ann", a, ["night"] if i % 4 == 0 else []), ("bob", b, [])]
+        b = a if i % 6 and i % 10 != 7 else RAIN[(i + 1) % len(RAIN)]  # 7, 17, …: no majority
+        labels[cid] = [("ann", a, ["night"] if i % 4 == 0 else []), ("bob", b, ["night"] if i % 8 == 0 else [])]
         if i % 6 == 0:
             labels[cid].append(("cy", a, []))
     add_labels(store, labels)
@@ -107,3 +107,11 @@ def labelled_store(root: Path, n: int = 40, db_url: str | None = None) -> tuple[
     add_group(store, "burst", "burst-0", ids[2:5])
     add_group(store, "scene", "scene-0", ids[10:12])
     return store, ids
+
+
+def representative_sha(store: Store, cid: str) -> str:
+    catalog = open_catalog(store.db_url)
+    with catalog.session() as s:
+        value = s.get(Capture, cid).representative_sha256
+    catalog.close()
+    return value

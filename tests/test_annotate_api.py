@@ -287,3 +287,16 @@ def test_labelling_and_adjudication_on_postgresql(tmp_path, pg_url):
 def test_app_settings_are_explicit(env):
     settings = AppSettings(store=env.store)
     assert settings.cookie_secure and replace(settings, cookie_secure=False).taxonomy == tuple(env.store.settings["taxonomy"])
+
+
+def test_demo_stage_serves_every_page_over_http(env):
+    from rainset.annotate_ui.demo import DEMO_USER, demo_stage
+
+    result = demo_stage(env.store)
+    assert result.ok, result.statuses
+    opened = {p for p in result.statuses}
+    assert {p for p in [*PAGE_TWINS, *PAGE_TWINS.values()] if "{" not in p} <= opened
+    assert any(p.endswith("/tiles/0/0.jpg") for p in opened) and any(p.endswith("/preview.jpg") for p in opened)
+    assert result.url.startswith("http://127.0.0.1:") and result.median_ms > 0
+    assert result.to_dict()["ok"] and DEMO_USER in "\n".join(result.lines())
+    assert env.client.get("/api/me", headers={"Authorization": f"Bearer {result.token}"}).json()["user"]["role"] == "admin"

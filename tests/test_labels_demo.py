@@ -85,6 +85,8 @@ def test_cli_users_and_labels(tmp_path: Path) -> None:
     assert code == 1 and "missing.json" in stderr
     code, stdout, _ = _run("users", "list", "--json", *st)
     assert [u["name"] for u in json.loads(stdout)] == ["boss"]
+    code, stdout, _ = _run("labels", "release", "--older-than", "1", "--json", *st)
+    assert code == 0 and json.loads(stdout) == {"released": 0}
     code, _, _ = _run("users", "disable", "boss", *st)
     assert code == 0
     code, stdout, _ = _run("users", "list", "--json", *st)

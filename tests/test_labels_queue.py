@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rainset.catalog.db import open_catalog
 from rainset.catalog.labels_tables import Assignment, LabelTiming
@@ -326,3 +326,51 @@ def test_adjudication_is_reviewers_only_and_becomes_consensus(catalog) -> None:
         assert (after.rain_type, after.attributes, after.source, after.adjudicated_by) == \
             ("heavy", ("splash",), "adjudication", "rev")
         assert not after.needs_review and after.agreement == 0.5
+
+
+@pytest.mark.timeout(180)
+def test_concurrent_claims_from_separate_processes(catalog) -> None:
+    """Four processes (spawned, each with its own engine) drain the queue at once."""
+    import multiprocessing as mp
+
+    from tests.labels_helpers import claim_until_empty
+
+    n_procs, n_caps, k = 4, 10, 2
+    users = _users(catalog, *[(f"p{i}", "annotator") for i in range(n_procs)])
+    with catalog.session() as s:
+        ids = add_captures(s, n_caps)
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(n_procs), ctx.Queue()
+    procs = [ctx.Process(target=claim_until_empty, args=(catalog.url, u.id, k, barrier, results)) for u in users]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=150) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert [err for _, _, err in outcomes if err] == []
+    claims = Counter(c for _, caps, _ in outcomes for c in caps)
+    assert claims == {cid: k for cid in ids}
+    assert all(len(caps) == len(set(caps)) for _, caps, _ in outcomes)
+    with catalog.session() as s:
+        assert s.scalar(select(func.count()).select_from(Assignment)) == n_caps * k
+
+
+def test_release_frees_unlabelled_claims_only(catalog) -> None:
+    from rainset.labels.queue import release_claims
+
+    a, b, c = _users(catalog, ("a", "annotator"), ("b", "annotator"), ("c", "annotator"))
+    with catalog.session() as s:
+        (first, second) = add_captures(s, 2)
+        ua, ub, uc = (get_user(s, u.id) for u in (a, b, c))
+        record_label(s, ua, next_capture(s, ua, k=2).capture_id, "heavy", **KW)  # a labels first
+        assert next_capture(s, ua, k=2).capture_id == second  # a holds second, unlabelled
+        assert next_capture(s, ub, k=2).capture_id == first  # b holds first, unlabelled
+        assert next_capture(s, uc, k=2).capture_id == second  # c takes the other slot of second
+        assert release_claims(s, older_than_s=3600) == 0  # all claims are fresh
+        with pytest.raises(LabelError, match="no user named 'zed'"):
+            release_claims(s, user="zed")
+        assert release_claims(s, user="b", older_than_s=0) == 1
+        assert release_claims(s) == 2  # a's and c's open claims on second; a's label on first stays
+        rows = s.execute(select(Assignment.capture_id, Assignment.user_id)).all()
+        assert [(r.capture_id, r.user_id) for r in rows] == [(first, ua.id)]
+        assert my_labels(s, ua)[first].rain_type == "heavy"

@@ -195,6 +195,22 @@ def labels_set(label: Annotated[str, typer.Argument(help="The rain type, one of 
                   f"{summary.skipped} already were", highlight=False)
 
 
+@labels_app.command("release")
+def labels_release(user: Annotated[Optional[str], typer.Option("--user", help="Only this user's claims.")] = None,
+                   older_than: Annotated[Optional[float], typer.Option("--older-than", help="Only claims made more "
+                                                                       "than this many hours ago.")] = None,
+                   store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Free queue slots held without a label (e.g. by an annotator who left), so others can take them."""
+    from rainset.labels.queue import release_claims
+
+    with edge(), _session(store) as (_, s):
+        n = release_claims(s, user=user, older_than_s=None if older_than is None else older_than * 3600)
+    if as_json:
+        print_json({"released": n})
+    elif not quiet:
+        out.print(f"released {n} unlabelled claim(s)", highlight=False)
+
+
 @labels_app.command("agreement")
 def labels_agreement(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Agreement between annotators: Krippendorff's alpha, confusion matrix, per-annotator speed and agreement."""

@@ -77,19 +77,19 @@ def leakage(target: Annotated[str, typer.Argument(help="A manifest version name,
     """Report near-duplicate pairs that sit in different splits (exit code 2 when any)."""
     with edge():
         from rainset.errors import StoreError
-        from rainset.manifests.leakage import check_leakage
+        from rainset.manifests.leakage import check_leakage, check_version_leakage
 
-        path, source, limit = Path(target), target, threshold
+        path = Path(target)
         if not path.exists():
-            s = _store(store)
-            path = s.root / "manifests" / target / "data"
-            limit = s.settings["near_duplicate_threshold"] if threshold is None else threshold
-        elif threshold is None:
-            try:
-                limit = _store(store).settings["near_duplicate_threshold"]
-            except StoreError:
-                limit = 6
-        result = check_leakage(path, int(limit), source)
+            result = check_version_leakage(_store(store), target, threshold)
+        else:
+            limit = threshold
+            if limit is None:
+                try:
+                    limit = _store(store).settings["near_duplicate_threshold"]
+                except StoreError:
+                    limit = 6
+            result = check_leakage(path, int(limit))
     print_json(result.to_dict()) if as_json else _say(result.lines(), False)
     if not result.ok:
         raise typer.Exit(2)

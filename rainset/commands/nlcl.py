@@ -1,5 +1,140 @@
-"""CLI commands: nlcl."""
+"""CLI commands of the NLCL reference trainer: ``train nlcl``, ``evaluate``, ``derain``.
+
+torch is imported inside the commands only (it is the optional ``train`` extra).
+"""
 
 from __future__ import annotations
 
-from rainset.cli import app  # noqa: F401
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rainset.cli import JsonOpt, QuietOpt, app, edge, out, print_json, progress_bar
+
+train_app = typer.Typer(help="Train models (the NLCL reference trainer).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.pt written by 'rainset train nlcl'.")]
+TileOpt = Annotated[int, typer.Option("--tile", help="Tile side for full-resolution inference.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
+
+
+def _require_torch() -> None:
+    from rainset.errors import TrainError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise TrainError("torch is not installed; install the trainer with: pip install 'rainset[train]'") from None
+
+
+@train_app.command("nlcl")
+def train_nlcl(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Config overrides as key=value "
+                                                             "(every field: docs/trainer.md).", show_default=False)] = None,
+    rainy: Annotated[Optional[Path], typer.Option("--rainy", help="Folder of rainy images.")] = None,
+    clean: Annotated[Optional[Path], typer.Option("--clean", help="Folder of unpaired clean images.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: the preset's, runs/nlcl).",
+                                                    show_default=False)] = None,
+    preset: Annotated[str, typer.Option("--preset", help="paper (published settings) or cpu-smoke.")] = "paper",
+    show_config: Annotated[bool, typer.Option("--show-config", help="Print the resolved config and exit.")] = False,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Train NLCL (unsupervised deraining) on a rainy folder and an unpaired clean folder; resumes from the run folder."""
+    with edge():
+        _require_torch()
+        from rainset.nlcl.config import make_config
+        from rainset.nlcl.train import train
+
+        extra = list(overrides or [])
+        extra += [f"rainy={rainy}"] if rainy else []
+        extra += [f"clean={clean}"] if clean else []
+        extra += [f"out={out_dir}"] if out_dir else []
+        cfg = make_config(preset, extra)
+        if show_config:
+            print_json(cfg.to_dict())
+            return
+        with progress_bar("train nlcl", not (quiet or as_json)) as bar:
+            result = train(cfg, progress=bar)
+    if as_json:
+        print_json(result.to_dict())
+    elif not quiet:
+        last = result.history[-1] if result.history else {}
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds", "step_seconds"))
+        out.print(f"trained steps {result.start_step + 1}..{result.step} in {result.seconds:.1f} s; run folder "
+                  f"{result.run_dir}", highlight=False)
+        if losses:
+            out.print(f"  last losses: {losses}", highlight=False)
+        out.print(f"  checkpoint: {result.checkpoint}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    inputs: Annotated[list[Path], typer.Argument(help="Images or folders to score (derained outputs, or rainy "
+                                                 "inputs with --checkpoint).")],
+    truth: Annotated[Optional[Path], typer.Option("--truth", help="Folder of clean ground truth, paired by name "
+                                                  "or by the number in the name.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Derain the inputs with this "
+                                                       "checkpoint first (nothing is written).")] = None,
+    tile: TileOpt = 512, device: DeviceOpt = "auto",
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """PSNR and SSIM (RGB and Y channel) against ground truth, and the no-reference streak energy."""
+    with edge():
+        _require_torch()
+        from rainset.nlcl.derain import derain_array, expand_inputs, load_generator
+        from rainset.nlcl.evaluate import evaluate_images
+        from rainset.nlcl.train import pick_device
+
+        files = expand_inputs(list(inputs))
+        truth_files = expand_inputs([truth]) if truth else None
+        transform = None
+        if checkpoint is not None:
+            dev = pick_device(device)
+            gen = load_generator(checkpoint, dev)
+
+            def transform(img):  # noqa: ANN001, ANN202
+                return derain_array(gen, img, tile=tile, device=dev)
+        with progress_bar("evaluate", not (quiet or as_json)) as bar:
+            report = evaluate_images(files, truth_files, transform=transform, progress=bar)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if quiet:
+        return
+    keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "streak")
+    out.print(f"{'image':<28} " + " ".join(f"{k:>9}" for k in keys), highlight=False)
+    for s in report.images:
+        vals = [getattr(s, k) for k in keys]
+        out.print(f"{s.name[:28]:<28} " + " ".join(f"{'-' if v is None else f'{v:.4f}':>9}" for v in vals),
+                  highlight=False)
+    out.print(f"{'mean':<28} " + " ".join(f"{'-' if report.mean[k] is None else f'{report.mean[k]:.4f}':>9}"
+                                          for k in keys), highlight=False)
+
+
+@app.command()
+def derain(
+    inputs: Annotated[list[Path], typer.Argument(help="Rainy images or folders of them (8- or 16-bit).")],
+    checkpoint: CheckpointOpt,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the derained images (same names).")],
+    tile: TileOpt = 512,
+    blend: Annotated[int, typer.Option("--blend", help="Overlap of neighbouring tiles, blended linearly.")] = 32,
+    device: DeviceOpt = "auto",
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Derain full-resolution captures through overlapping tiles (G_B of a checkpoint)."""
+    with edge():
+        _require_torch()
+        from rainset.nlcl.derain import derain_files
+
+        t0 = time.perf_counter()
+        with progress_bar("derain", not (quiet or as_json)) as bar:
+            written = derain_files(checkpoint, list(inputs), out_dir, tile=tile, blend=blend, device=device,
+                                   progress=bar)
+        seconds = time.perf_counter() - t0
+    if as_json:
+        print_json({"outputs": [str(p) for p in written], "count": len(written), "seconds": round(seconds, 3)})
+    elif not quiet:
+        out.print(f"derained {len(written)} images into {out_dir} in {seconds:.1f} s", highlight=False)

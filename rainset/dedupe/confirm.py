@@ -27,7 +27,7 @@ import numpy as np
 
 COMPARE_SIDE = 384
 PIXEL_TOLERANCE = 10.0
-NEAR_MAX_SCORE = 0.025
+NEAR_MAX_SCORE = 0.005
 BLUR_SIGMA = 0.8
 SCENE_MIN_CORR = 0.6
 _BORDER = 4
@@ -115,8 +115,6 @@ def compare_frames(a: np.ndarray, b: np.ndarray, side: int = COMPARE_SIDE) -> Co
     fitted = (warped - x.mean()) * gain + y.mean()
     brighter, darker = _tolerant_difference(af, fitted.astype(np.float32))
     n = float(mask.sum())
-    pos = float(np.count_nonzero(brighter[mask] > PIXEL_TOLERANCE)) / n
-    neg = float(np.count_nonzero(darker[mask] > PIXEL_TOLERANCE)) / n
     score = float(np.count_nonzero(np.maximum(brighter, darker)[mask] > PIXEL_TOLERANCE)) / n
     if score <= NEAR_MAX_SCORE:
         return Comparison("near-duplicate", score, corr)

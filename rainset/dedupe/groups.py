@@ -131,3 +131,41 @@ def regroup(session: Session, threshold: int, burst_seconds: float) -> GroupStat
         keys = sorted({cluster_key[m] for m in scene if m in cluster_key})
         _write(session, "scene", scene, {m: "same-scene" for m in scene}, None, {"clusters": keys})
     return GroupStats(len(result.clusters), len(members_all), len(bursts), len(scenes), result.split_components)
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """A group member as listed by ``rainset groups``."""
+
+    capture_id: str
+    relation: str
+    representative: bool
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A group as listed by ``rainset groups``."""
+
+    key: str
+    kind: str
+    members: tuple[MemberView, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def list_groups(session: Session, kind: str | None = None) -> list[GroupView]:
+    """The current groups (optionally of one kind), sorted by kind then key."""
+    if kind is not None and kind not in KINDS:
+        from rainset.errors import DedupeError
+
+        raise DedupeError(f"unknown group kind {kind!r}; expected one of {', '.join(KINDS)}")
+    q = select(Group.id, Group.kind, Group.info, GroupMember.capture_id, GroupMember.relation,
+               GroupMember.is_representative).join(GroupMember, GroupMember.group_id == Group.id)
+    q = q.where(Group.kind == kind) if kind else q.where(Group.kind.in_(KINDS))
+    by_group: dict[int, tuple[str, str, list[MemberView]]] = {}
+    for gid, gkind, info, cid, rel, rep in session.execute(q):
+        by_group.setdefault(gid, (gkind, (info or {}).get("key", str(gid)), []))[2].append(MemberView(cid, rel, bool(rep)))
+    views = [GroupView(key, k, tuple(sorted(ms, key=lambda m: (not m.representative, m.capture_id))))
+             for k, key, ms in by_group.values()]
+    return sorted(views, key=lambda g: (KINDS.index(g.kind), g.key))

@@ -23,6 +23,9 @@ from rainset.errors import DedupeError
 
 MAX_CHUNK_BITS = 22
 _PROBES_PER_BLOCK = 1 << 21  # query × pattern probes per vectorised step
+_MAX_ENTRIES = 1 << 26  # index entries per chunk (int32 each)
+_CANDIDATE_COST = 15.0
+_ENTRY_COST = 15.0
 
 
 def hex_to_u64(values: list[str] | tuple[str, ...]) -> np.ndarray:
@@ -56,21 +59,36 @@ def _chunk_bits(m: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(m)]
 
 
-def plan_chunks(n: int, radius: int) -> int:
-    """Number of chunks that minimises the expected probe + candidate work for ``n`` hashes."""
-    best, best_cost = None, float("inf")
+def _ball(bits: int, radius: int) -> int:
+    return sum(comb(bits, k) for k in range(min(radius, bits) + 1))
+
+
+def plan_chunks(n: int, radius: int) -> tuple[int, int]:
+    """(chunks, index-side flip radius) that minimise the expected work for a self-join of ``n`` hashes.
+
+    Within a chunk, hashes at most ``s`` bits apart are found by storing each hash under every
+    key within ``si`` bits (the index side) and probing every key within ``s - si`` bits (the
+    query side): ``si = 0`` is plain multi-index hashing; ``si = s // 2`` meets in the middle,
+    far fewer probes for more entries (it wins while the buckets stay sparse).
+    """
+    best, best_cost = (1, 0), float("inf")
     for m in range(max(1, -(-64 // MAX_CHUNK_BITS)), 65):
         bits = _chunk_bits(m)
         if max(bits) > MAX_CHUNK_BITS:
             continue
         s = radius // m
-        cost = 0.0
-        for b in bits:
-            patterns = sum(comb(b, k) for k in range(min(s, b) + 1))
-            cost += patterns * (1.0 + n / 2.0 ** b)
-        if cost < best_cost:
-            best, best_cost = m, cost
-    assert best is not None
+        for si in sorted({0, s // 2}):
+            cost = 0.0
+            for b in bits:
+                entries = max(n, 1) * _ball(b, si)
+                probes = _ball(b, s - si)
+                # measured weights: a candidate costs ~15 probes, an index entry ~15 (sorting)
+                cost += n * probes * (1.0 + _CANDIDATE_COST * entries / 2.0 ** b) + _ENTRY_COST * entries + 2.0 ** b
+
+            if entries > _MAX_ENTRIES:
+                continue
+            if cost < best_cost:
+                best, best_cost = (m, si), cost
     return best
 
 
@@ -89,36 +107,46 @@ class Pairs:
 class HashIndex:
     """An immutable multi-index over a uint64 array of hashes, for radius ≤ ``radius``."""
 
-    def __init__(self, hashes: np.ndarray, radius: int, chunks: int | None = None) -> None:
+    def __init__(self, hashes: np.ndarray, radius: int, chunks: int | None = None, index_flips: int = 0) -> None:
         """Build the index.
 
         Args:
             hashes: uint64 array (positions are the ids the searches return).
             radius: the largest Hamming distance searches will ask for (0..32).
-            chunks: number of chunks; default from :func:`plan_chunks`.
+            chunks: number of chunks (with ``index_flips``); default both from :func:`plan_chunks`.
+            index_flips: bits flipped on the index side (0..radius // chunks), with ``chunks``.
         """
         if not 0 <= radius <= 32:
             raise DedupeError(f"Hamming radius must be between 0 and 32, got {radius}")
         self.hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         self.radius = radius
-        m = chunks or plan_chunks(len(self.hashes), radius)
+        m, si = plan_chunks(len(self.hashes), radius) if chunks is None else (chunks, index_flips)
+        if not 1 <= m <= 64 or max(_chunk_bits(m)) > MAX_CHUNK_BITS:
+            raise DedupeError(f"chunks must be between {-(-64 // MAX_CHUNK_BITS)} and 64, got {m}")
+        if not 0 <= si <= radius // m:
+            raise DedupeError(f"index_flips must be between 0 and {radius // m}, got {si}")
         self.bits = _chunk_bits(m)
         self.shifts = [sum(self.bits[:k]) for k in range(m)]
         self.sub_radius = radius // m
-        idx_type = np.int32 if len(self.hashes) < 2**31 else np.int64
+        self.index_flips = si
+        n = len(self.hashes)
+        idx_type = np.int32 if n < 2**31 else np.int64
         self.order: list[np.ndarray] = []
         self.offsets: list[np.ndarray] = []
-        self.patterns: list[np.ndarray] = []
-        self.bitmaps: list[np.ndarray] = []  # occupancy, 1 bit per bucket: stays in cache
+        self.patterns: list[np.ndarray] = []  # query-side flips
+        self.occupied: list[np.ndarray] = []  # one bool per bucket: a small table, mostly in cache
         for b, sh in zip(self.bits, self.shifts):
-            keys = self._chunk(self.hashes, b, sh)
-            counts = np.bincount(keys.astype(np.int64), minlength=1 << b)
-            offsets = np.zeros((1 << b) + 1, idx_type)
+            base = self._chunk(self.hashes, b, sh)
+            flips = _flip_patterns(b, min(si, b))
+            keys = (base[None, :] ^ flips[:, None]).astype(np.uint32).ravel()
+            counts = np.bincount(keys, minlength=1 << b)
+            offsets = np.zeros((1 << b) + 1, np.int64 if keys.size >= 2**31 else np.int32)
             np.cumsum(counts, out=offsets[1:])
             self.offsets.append(offsets)
-            self.bitmaps.append(np.packbits(counts > 0, bitorder="little"))
-            self.order.append(np.argsort(keys, kind="stable").astype(idx_type))
-            self.patterns.append(_flip_patterns(b, min(self.sub_radius, b)))
+            self.occupied.append(counts > 0)
+            order = np.argsort(keys, kind="stable")
+            self.order.append((order % max(n, 1)).astype(idx_type) if flips.size > 1 else order.astype(idx_type))
+            self.patterns.append(_flip_patterns(b, min(self.sub_radius - si, b)))
 
     @staticmethod
     def _chunk(h: np.ndarray, bits: int, shift: int) -> np.ndarray:
@@ -127,21 +155,32 @@ class HashIndex:
     def __len__(self) -> int:
         return int(self.hashes.size)
 
-    def _probe(self, q: np.ndarray, c: int, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidate (query position, index position) pairs from chunk ``c`` for queries ``q``."""
+    def _probe(self, q: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates from chunk ``c`` for queries ``q``: (query position, index position, query flip)."""
         b, sh, pats = self.bits[c], self.shifts[c], self.patterns[c]
         keys = (self._chunk(q, b, sh)[:, None] ^ pats[None, :]).astype(np.uint32).ravel()
-        occupied = (self.bitmaps[c][keys >> np.uint32(3)] >> (keys & np.uint32(7)).astype(np.uint8)) & np.uint8(1)
-        hit = np.flatnonzero(occupied)
+        hit = np.flatnonzero(np.take(self.occupied[c], keys))
         if hit.size == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
+            e = np.empty(0, np.int64)
+            return e, e, np.empty(0, np.uint64)
         keys = keys[hit].astype(np.int64)
-        starts = self.offsets[c][keys].astype(np.int64)
-        lens = self.offsets[c][keys + 1].astype(np.int64) - starts
+        starts = np.take(self.offsets[c], keys).astype(np.int64)
+        lens = np.take(self.offsets[c], keys + 1).astype(np.int64) - starts
         qpos = np.repeat(hit // pats.size, lens)
+        flip = np.repeat(pats[hit % pats.size], lens)
         ends = np.cumsum(lens)
         within = np.arange(int(ends[-1]), dtype=np.int64) - np.repeat(ends - lens, lens)
-        return qpos, self.order[c][np.repeat(starts, lens) + within].astype(np.int64)
+        return qpos, self.order[c][np.repeat(starts, lens) + within].astype(np.int64), flip
+
+    def _canonical_flip(self, diff: np.ndarray) -> np.ndarray:
+        """The query-side share of a chunk difference: its lowest ``sub_radius - index_flips`` set bits."""
+        rest = diff.copy()
+        canon = np.zeros_like(diff)
+        for _ in range(self.sub_radius - self.index_flips):
+            low = rest & (~rest + np.uint64(1))
+            canon |= low
+            rest ^= low
+        return canon
 
     def search(self, queries: np.ndarray, radius: int | None = None, *, self_join: bool = False,
                query_ids: np.ndarray | None = None) -> Pairs:
@@ -175,7 +214,7 @@ class HashIndex:
         for lo in range(0, q.size, step):
             qb = q[lo:lo + step]
             for c in range(m):
-                qp, jp = self._probe(qb, c, r)
+                qp, jp, flip = self._probe(qb, c)
                 if qp.size == 0:
                     continue
                 gi = qid[lo + qp]
@@ -185,10 +224,12 @@ class HashIndex:
                         keep &= ~is_query[jp] | (gi < jp)
                     elif query_ids is None:
                         keep &= gi < jp
-                    qp, jp, gi = qp[keep], jp[keep], gi[keep]
+                    qp, jp, gi, flip = qp[keep], jp[keep], gi[keep], flip[keep]
                 x = qb[qp] ^ self.hashes[jp]
                 d = popcount(x)
                 keep = d <= r
+                if self.index_flips:  # a pair meets under several flip splits: keep the canonical one
+                    keep &= flip == self._canonical_flip(self._chunk(x, self.bits[c], self.shifts[c]))
                 for c2 in range(c):  # found already by an earlier chunk
                     keep &= popcount(self._chunk(x, self.bits[c2], self.shifts[c2])) > s
                 out_i.append(gi[keep])

@@ -1,5 +1,8 @@
 """The ``rainset dedupe`` driver: search new captures, confirm candidates, regroup, flag.
 
+The index is searched to twice the threshold (:func:`scene_radius`): pairs within the threshold
+are duplicate candidates; pairs beyond it can only become same-scene links.
+
 Incremental: ``dedupe_indexed`` records which captures were queried (at which representative
 file and threshold). A run builds the multi-index from every stored hash but queries only the
 captures not yet recorded, confirms only the pairs they take part in, then rebuilds the groups
@@ -48,6 +51,11 @@ class DedupeResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def scene_radius(threshold: int) -> int:
+    """The wider pHash radius searched for same-scene links (heavy rain moves the hash more)."""
+    return min(32, 2 * threshold)
 
 
 def _reset_if_threshold_changed(session: Session, threshold: int) -> bool:
@@ -147,9 +155,10 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
             low = low_new | _low_entropy_known(session, set(caps) - set(new))
             ids = sorted(cid for cid in caps if cid not in low)
             pos = {cid: i for i, cid in enumerate(ids)}
-            index = HashIndex(np.array([caps[c].phash for c in ids], np.uint64), t)
+            scene_t = scene_radius(t)
+            index = HashIndex(np.array([caps[c].phash for c in ids], np.uint64), scene_t)
             qids = np.array([pos[c] for c in new if c in pos], np.int64)
-            found = index.search(index.hashes[qids], t, self_join=True, query_ids=qids)
+            found = index.search(index.hashes[qids], scene_t, self_join=True, query_ids=qids)
             compare = _confirmer(store, session)
             relations: Counter[str] = Counter()
             total = len(found)
@@ -159,6 +168,8 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
                     rel, score, corr = "exact", 0.0, 1.0
                 else:
                     rel, score, corr = compare(caps[a].sha, caps[b].sha)
+                if d > t and rel in ("exact", "near-duplicate"):  # beyond the dedupe threshold: scene link only
+                    rel = "same-scene"
                 session.add(DedupePair(a=a, b=b, distance=int(d), relation=rel, score=score, corr=corr))
                 relations[rel] += 1
                 if progress and (k % 50 == 0 or k + 1 == total):
@@ -174,3 +185,44 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
     return DedupeResult(threshold=t, captures=len(caps), queried=len(new), full_rebuild=full, low_entropy=len(low),
                         candidates=total, relations=dict(sorted(relations.items())), groups=stats,
                         flagged=dict(sorted(flagged.items())), seconds=round(time.perf_counter() - t0, 3))
+
+
+@dataclass(frozen=True)
+class DedupeDemo:
+    """What the dedupe stage of ``rainset demo`` did."""
+
+    result: DedupeResult
+    largest_cluster: list[str]
+    representative: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        r, g = self.result, self.result.groups
+        rel = ", ".join(f"{k}: {v}" for k, v in r.relations.items()) or "none"
+        flags = ", ".join(f"{k}: {v}" for k, v in r.flagged.items()) or "none"
+        return [
+            f"dedupe: {r.candidates} candidate pairs ({rel}) among {r.captures} captures in {r.seconds:.1f} s",
+            f"groups: {g.clusters} duplicate clusters ({g.clustered_captures} captures), {g.bursts} bursts, "
+            f"{g.scenes} scene groups; quality flags: {flags}",
+            "try:   rainset groups --kind cluster;  rainset groups representative CAPTURE",
+        ]
+
+
+def demo_stage(store: Store) -> DedupeDemo:
+    """Run dedupe on the demo store and describe the largest duplicate cluster."""
+    from rainset.dedupe.groups import list_groups
+
+    result = dedupe(store)
+    catalog = open_catalog(store.db_url)
+    try:
+        with catalog.session() as session:
+            clusters = list_groups(session, "cluster")
+    finally:
+        catalog.close()
+    if not clusters:
+        return DedupeDemo(result, [], None)
+    big = max(clusters, key=lambda g: (len(g.members), g.key))
+    rep = next(m.capture_id for m in big.members if m.representative)
+    return DedupeDemo(result, [m.capture_id for m in big.members], rep)

@@ -37,6 +37,7 @@ from rainset.catalog.labels_tables import LabelTiming
 from rainset.catalog.models import Capture, Label, User
 from rainset.errors import LabelError
 from rainset.labels.consensus import _iso_utc, current_labels
+from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import ATTRIBUTES, check_label
 from rainset.labels.users import check_name, hash_token
 
@@ -276,6 +277,8 @@ def _append_annotation(session: Session, imp: _Importer, capture_id: str, ann: d
     version = ann.get("rainset_taxonomy_version", taxonomy_version)
     if isinstance(version, bool) or not isinstance(version, int):
         raise LabelError(f"{where}: rainset_taxonomy_version must be an integer, got {version!r}")
+    if kind == "label":
+        hold_slot(session, capture_id, user.id)
     row = Label(capture_id=capture_id, user_id=user.id, rain_type=rain[0], attributes=list(attrs), kind=kind,
                 taxonomy_version=version)
     when = _when(ann.get("created_at"))

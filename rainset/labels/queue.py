@@ -6,14 +6,18 @@ the database refuses a second row for the same (capture, slot) or (capture, user
 uses ``ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL alike, so the surrounding transaction is
 never aborted), and a refused claim simply retries on the next free slot or capture.
 
-Which captures are queued, in order of ingest (``created_at``, then id):
+Which captures are queued, in order of capture id (ids derive from content, so this is a stable
+order that mixes sources and cameras, and the database walks it on the primary key):
 
 - active captures (``captures.status == "active"``) without an adjudication;
 - never assigned to, nor labelled by, this annotator;
-- with fewer than K annotators already: assigned ones, plus those who labelled it without an
-  assignment (bulk labels, imports);
+- with fewer than K labellers already;
 - not a non-representative member of a near-duplicate cluster (``groups.kind == "cluster"``):
   once dedupe has run, one capture per cluster is queued; before, every capture is.
+
+Every label row comes with an assignment of its writer (:func:`hold_slot`): labels written
+outside the queue (bulk labels, imports, a reviewer labelling directly) take the next slot number,
+beyond K if the capture is full, so "labellers of a capture" is one indexed count.
 
 An annotator first gets back what they hold and have not labelled (or have undone), oldest
 claim first, so an undo brings the capture back. :func:`peek_next` looks one capture ahead
@@ -24,9 +28,10 @@ without claiming it (for prefetching its preview); the claim happens when it is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, func, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from rainset.catalog.labels_tables import Assignment
@@ -66,56 +71,95 @@ class Progress:
 
 
 def _queueable() -> ColumnElement[bool]:
-    """Active captures without adjudication that are not hidden by a near-duplicate cluster."""
+    """Active captures without adjudication that are not hidden by a near-duplicate cluster.
+
+    (Uncorrelated ``NOT IN`` lists: the database builds each once per query, then probes it.)
+    """
     hidden = (select(GroupMember.capture_id).join(Group, Group.id == GroupMember.group_id)
-              .where(GroupMember.capture_id == Capture.id, Group.kind == "cluster",
-                     GroupMember.is_representative.is_(False)).exists())
-    adjudicated = exists().where(Label.capture_id == Capture.id, Label.kind == "adjudication")
-    return (Capture.status == "active") & ~hidden & ~adjudicated
+              .where(Group.kind == "cluster", GroupMember.is_representative.is_(False)))
+    adjudicated = select(Label.capture_id).where(Label.kind == "adjudication")
+    return (Capture.status == "active") & Capture.id.not_in(hidden) & Capture.id.not_in(adjudicated)
 
 
-def _taken(capture_id: Any) -> tuple[Any, Any]:
-    """Scalar subqueries: (assignments of the capture, labellers of it without an assignment)."""
-    assigned = select(func.count()).select_from(Assignment).where(Assignment.capture_id == capture_id)
-    extra = (select(func.count(func.distinct(Label.user_id)))
-             .where(Label.capture_id == capture_id, Label.kind == "label",
-                    ~exists().where(Assignment.capture_id == Label.capture_id, Assignment.user_id == Label.user_id)))
-    return assigned.scalar_subquery(), extra.scalar_subquery()
+def _slots_taken() -> Any:
+    """Subquery: per capture with any assignment, how many slots are taken."""
+    return (select(Assignment.capture_id.label("capture_id"), func.count().label("n"))
+            .group_by(Assignment.capture_id).subquery())
 
 
-def _claimable(user_id: int, k: int) -> Select:
-    """Captures this user may claim a slot of, in queue order."""
-    assigned, extra = _taken(Capture.id)
-    mine = or_(exists().where(Assignment.capture_id == Capture.id, Assignment.user_id == user_id),
-               exists().where(Label.capture_id == Capture.id, Label.user_id == user_id))
-    return (select(Capture).where(_queueable(), ~mine, assigned + extra < k)
-            .order_by(Capture.created_at, Capture.id))
+@cache
+def _claimable() -> Select:
+    """Captures user ``:uid`` may claim a slot of, with fewer than ``:k`` taken, in queue order."""
+    taken = _slots_taken()
+    uid = bindparam("uid", type_=Integer)
+    mine = union(select(Assignment.capture_id).where(Assignment.user_id == uid),
+                 select(Label.capture_id).where(Label.user_id == uid))
+    return (select(Capture).outerjoin(taken, taken.c.capture_id == Capture.id)
+            .where(_queueable(), Capture.id.not_in(mine),
+                   func.coalesce(taken.c.n, 0) < bindparam("k", type_=Integer))
+            .order_by(Capture.id))
 
 
-def _pending(user_id: int) -> Select:
-    """Captures assigned to this user that they have not labelled (or whose label they undid), oldest claim first."""
-    last = (select(Label.capture_id, func.max(Label.id).label("last_id"))
-            .where(Label.user_id == user_id, Label.kind.in_(("label", "undo")))
-            .group_by(Label.capture_id).subquery())
+def _open_claims(for_user: bool) -> Select:
+    """Assignments whose holder has no effective label on the capture (never labelled, or undone).
+
+    With ``for_user``, only those of user ``:uid``.
+    """
+    last = (select(Label.capture_id, Label.user_id, func.max(Label.id).label("last_id"))
+            .where(Label.kind.in_(("label", "undo"))).group_by(Label.capture_id, Label.user_id))
+    if for_user:
+        last = last.where(Label.user_id == bindparam("uid", type_=Integer))
+    last = last.subquery()
     latest = aliased(Label)
-    return (select(Capture).join(Assignment, Assignment.capture_id == Capture.id)
-            .outerjoin(last, last.c.capture_id == Capture.id).outerjoin(latest, latest.id == last.c.last_id)
-            .where(Assignment.user_id == user_id, or_(last.c.last_id.is_(None), latest.kind == "undo"),
-                   _queueable())
-            .order_by(Assignment.id))
+    query = (select(Assignment)
+             .outerjoin(last, and_(last.c.capture_id == Assignment.capture_id, last.c.user_id == Assignment.user_id))
+             .outerjoin(latest, latest.id == last.c.last_id)
+             .where(or_(last.c.last_id.is_(None), latest.kind == "undo")))
+    return query.where(Assignment.user_id == bindparam("uid", type_=Integer)) if for_user else query
 
 
-def _done(session: Session, user_id: int) -> int:
-    """Captures holding an effective label of this user."""
+@cache
+def _pending() -> Select:
+    """Captures assigned to user ``:uid`` that they have not labelled (or undid), oldest claim first."""
+    return (_open_claims(True).join(Capture, Capture.id == Assignment.capture_id).where(_queueable())
+            .with_only_columns(Capture).order_by(Assignment.id))
+
+
+@cache
+def _first(query: str, skip: bool) -> Select:
+    """The first capture of ``_pending`` or ``_claimable``; with ``skip``, other than ``:after``."""
+    base = _pending() if query == "pending" else _claimable()
+    return (base.where(Capture.id != bindparam("after", type_=String)) if skip else base).limit(1)
+
+
+@cache
+def _counter(query: str) -> Select:
+    """How many captures ``_pending`` or ``_claimable`` holds."""
+    base = _pending() if query == "pending" else _claimable()
+    return select(func.count()).select_from(base.order_by(None).subquery())
+
+
+@cache
+def _done_query() -> Select:
+    """Captures holding an effective label of user ``:uid``."""
     last = (select(func.max(Label.id).label("last_id"))
-            .where(Label.user_id == user_id, Label.kind.in_(("label", "undo")))
+            .where(Label.user_id == bindparam("uid", type_=Integer), Label.kind.in_(("label", "undo")))
             .group_by(Label.capture_id).subquery())
-    return session.scalar(select(func.count()).select_from(Label).join(last, Label.id == last.c.last_id)
-                          .where(Label.kind == "label")) or 0
+    return select(func.count()).select_from(Label).join(last, Label.id == last.c.last_id).where(Label.kind == "label")
 
 
-def _count(session: Session, query: Select) -> int:
-    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+def _count(session: Session, query: str, user_id: int, k: int) -> int:
+    if query == "done":
+        return session.scalar(_done_query(), {"uid": user_id}) or 0
+    params = {"uid": user_id} if query == "pending" else {"uid": user_id, "k": k}
+    return session.scalar(_counter(query), params) or 0
+
+
+def _find(session: Session, query: str, user_id: int, k: int, after: str | None = None) -> Capture | None:
+    params: dict[str, Any] = {"uid": user_id} if query == "pending" else {"uid": user_id, "k": k}
+    if after is not None:
+        params["after"] = after
+    return session.scalars(_first(query, after is not None), params).first()
 
 
 def _insert_ignoring_conflicts(session: Session, values: dict[str, Any]) -> bool:
@@ -132,19 +176,34 @@ def _insert_ignoring_conflicts(session: Session, values: dict[str, Any]) -> bool
 
 
 def _try_claim(session: Session, capture_id: str, user_id: int, k: int) -> bool:
-    """Take the lowest free slot of a capture; False when it filled up meanwhile."""
+    """Take the lowest free slot below ``k`` of a capture; False when it filled up meanwhile."""
     used = set(session.scalars(select(Assignment.slot).where(Assignment.capture_id == capture_id)))
-    _, extra = _taken(capture_id)
-    capacity = k - (session.scalar(select(extra)) or 0)
-    free = [s for s in range(capacity) if s not in used]
-    if not free:
+    free = [slot for slot in range(k) if slot not in used]
+    if len(used) >= k or not free:
         return False
     return _insert_ignoring_conflicts(session, {"capture_id": capture_id, "slot": free[0], "user_id": user_id})
 
 
+def hold_slot(session: Session, capture_id: str, user_id: int) -> None:
+    """Make sure ``user_id`` holds a slot of the capture (before writing a label outside the queue).
+
+    Takes the next slot number after the highest one, even beyond K: such labels (bulk, import,
+    a reviewer's own) count among the capture's labellers but never take an annotator's claim away.
+    """
+    for _ in range(MAX_CLAIM_TRIES):
+        if session.scalar(select(Assignment.id).where(Assignment.capture_id == capture_id,
+                                                      Assignment.user_id == user_id)) is not None:
+            return
+        top = session.scalar(select(func.max(Assignment.slot)).where(Assignment.capture_id == capture_id))
+        slot = 0 if top is None else top + 1
+        if _insert_ignoring_conflicts(session, {"capture_id": capture_id, "slot": slot, "user_id": user_id}):
+            return
+    raise LabelError(f"could not record a slot of capture {capture_id} after {MAX_CLAIM_TRIES} tries; try again")
+
+
 def _item(session: Session, capture: Capture, user_id: int, k: int, position_offset: int = 0) -> QueueItem:
-    done = _done(session, user_id)
-    left = _count(session, _pending(user_id)) + _count(session, _claimable(user_id, k))
+    done = _count(session, "done", user_id, k)
+    left = _count(session, "pending", user_id, k) + _count(session, "claimable", user_id, k)
     return QueueItem(capture_id=capture.id, preview_sha256=capture.representative_sha256, width=capture.width,
                      height=capture.height, format=capture.format,
                      exif={f: getattr(capture, f) for f in EXIF_FIELDS},
@@ -167,10 +226,10 @@ def next_capture(session: Session, user: UserInfo, *, k: int) -> QueueItem | Non
     """
     _check_k(k)
     for _ in range(MAX_CLAIM_TRIES):
-        held = session.scalars(_pending(user.id).limit(1)).first()
+        held = _find(session, "pending", user.id, k)
         if held is not None:
             return _item(session, held, user.id, k)
-        candidate = session.scalars(_claimable(user.id, k).limit(1)).first()
+        candidate = _find(session, "claimable", user.id, k)
         if candidate is None:
             return None
         if _try_claim(session, candidate.id, user.id, k):
@@ -184,10 +243,8 @@ def peek_next(session: Session, user: UserInfo, *, k: int, after: str | None) ->
     Someone else may fill it before the user asks for it; :func:`next_capture` then moves on.
     """
     _check_k(k)
-    for query in (_pending(user.id), _claimable(user.id, k)):
-        if after is not None:
-            query = query.where(Capture.id != after)
-        capture = session.scalars(query.limit(1)).first()
+    for query in ("pending", "claimable"):
+        capture = _find(session, query, user.id, k, after)
         if capture is not None:
             return _item(session, capture, user.id, k, position_offset=1 if after is not None else 0)
     return None
@@ -196,6 +253,37 @@ def peek_next(session: Session, user: UserInfo, *, k: int, after: str | None) ->
 def progress(session: Session, user: UserInfo, *, k: int) -> Progress:
     """How far ``user`` is: captures labelled, held but unlabelled, and still claimable."""
     _check_k(k)
-    return Progress(done=_done(session, user.id), assigned=_count(session, _pending(user.id)),
-                    remaining_in_store=_count(session, _claimable(user.id, k)))
+    return Progress(done=_count(session, "done", user.id, k), assigned=_count(session, "pending", user.id, k),
+                    remaining_in_store=_count(session, "claimable", user.id, k))
 
+
+def release_claims(session: Session, *, user: str | None = None, older_than_s: float | None = None) -> int:
+    """Free queue slots held without a label (an annotator who left), so others can take them.
+
+    Args:
+        user: only this user's claims (a name); all users' when None.
+        older_than_s: only claims made more than this many seconds ago.
+
+    Returns:
+        How many claims were released. The holders never get those captures back only if they
+        labelled them before (and undid it); otherwise they may claim them again.
+    """
+    from datetime import timedelta
+
+    from rainset.catalog.models import User, utcnow
+
+    query, params = _open_claims(False), {}
+    if user is not None:
+        user_id = session.scalar(select(User.id).where(User.name == user))
+        if user_id is None:
+            raise LabelError(f"no user named {user!r}")
+        query, params = _open_claims(True), {"uid": user_id}
+    if older_than_s is not None:
+        if older_than_s < 0:
+            raise LabelError(f"older than must not be negative, got {older_than_s}")
+        query = query.where(Assignment.created_at < utcnow() - timedelta(seconds=older_than_s))
+    rows = list(session.scalars(query, params))
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    return len(rows)

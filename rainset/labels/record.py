@@ -21,6 +21,7 @@ from rainset.catalog.labels_tables import Assignment, LabelTiming
 from rainset.catalog.models import Capture, Label, User
 from rainset.errors import LabelError
 from rainset.labels.consensus import CaptureLabels, LabelRecord, _record, current_labels
+from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import check_label
 from rainset.labels.users import ROLES, UserInfo, require_role
 
@@ -69,6 +70,7 @@ def append_label(session: Session, user: UserInfo, capture_id: str, rain_type: s
     if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int)
                                     or not 0 <= duration_ms <= MAX_DURATION_MS):
         raise LabelError(f"duration_ms must be an integer from 0 to {MAX_DURATION_MS}, got {duration_ms!r}")
+    hold_slot(session, capture_id, user.id)
     row = _append(session, user, capture_id, rain_type, attrs, "label", taxonomy_version)
     if duration_ms is not None:
         session.add(LabelTiming(label_id=row.id, duration_ms=duration_ms))

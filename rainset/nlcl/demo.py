@@ -84,24 +84,18 @@ def demo_stage(base_dir: str | Path, *, steps: int = 6, images: int = 4, seed: i
         images: generated images per folder.
         seed: seed of the data and the run.
     """
-    import torch
-
     from rainset.nlcl.config import make_config
     from rainset.nlcl.derain import derain_files
-    from rainset.nlcl.evaluate import psnr
     from rainset.nlcl.data import read_image
+    from rainset.nlcl.evaluate import psnr
     from rainset.nlcl.train import train
 
     base = Path(base_dir)
     folders = make_folders(base / "nlcl-data", images, (96, 80), seed=seed)
     cfg = make_config("cpu-smoke", dict(rainy=folders.rainy, clean=folders.clean, out=str(base / "nlcl-run"),
                                         steps=steps, seed=seed, sample_every=steps, ckpt_every=steps))
-    threads = torch.get_num_threads()
     t0 = time.perf_counter()
-    try:
-        result = train(cfg)
-    finally:
-        torch.set_num_threads(threads)
+    result = train(cfg)
     seconds = time.perf_counter() - t0
     sample = Path(folders.rainy) / "0000.png"
     outputs = derain_files(result.checkpoint, [sample], base / "nlcl-derained")

@@ -77,7 +77,8 @@ def nearest_patches(layer: torch.Tensor, anchor_rows: torch.Tensor, anchor_cols:
     rows = (wy[:, None] + span)[:, :, None]          # (N, window, 1)
     cols = (wx[:, None] + span)[:, None, :]          # (N, 1, window)
     batch = torch.arange(n, device=layer.device)[:, None, None]
-    win = layer[batch, :, rows, cols].permute(0, 3, 1, 2).float()   # (N, C, window, window)
+    win = layer[batch, :, rows, cols].permute(0, 3, 1, 2)            # (N, C, window, window)
+    win = win.to(torch.promote_types(win.dtype, torch.float32))      # float16 layers: search in float32
     patches = F.unfold(win, patch)                   # (N, C·patch², P), P = side²
     side = window - patch + 1
     own = (anchor_rows - wy) * side + (anchor_cols - wx)

@@ -64,10 +64,12 @@ class TrainResult:
     step: int
     seconds: float
     history: tuple[dict[str, float], ...]
+    param_digest: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": self.run_dir, "checkpoint": self.checkpoint, "start_step": self.start_step,
-                "step": self.step, "seconds": self.seconds, "last": self.history[-1] if self.history else {}}
+                "step": self.step, "seconds": self.seconds, "last": self.history[-1] if self.history else {},
+                "param_digest": self.param_digest}
 
 
 def pick_device(name: str) -> torch.device:
@@ -93,6 +95,17 @@ def build_models(cfg: TrainConfig, device: torch.device | str = "cpu") -> Models
     return Models(gen, disc, torch.optim.Adam(gen.parameters(), cfg.lr, betas=betas),
                   torch.optim.Adam(disc.parameters(), cfg.lr, betas=betas),
                   torch.amp.GradScaler("cuda", enabled=amp), torch.amp.GradScaler("cuda", enabled=amp), device, amp)
+
+
+def param_digest(*modules: torch.nn.Module) -> str:
+    """SHA-256 of every parameter's bytes: equal digests mean bit-identical weights (DDP ranks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for mod in modules:
+        for p in mod.parameters():
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
@@ -237,7 +250,9 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
     data = StepBatches(rainy, clean, cfg.crop, cfg.batch_size, cfg.seed, rank, cfg.steps + 1)
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start + 1, cfg.steps + 1),
                                          num_workers=cfg.workers, worker_init_fn=worker_init,
-                                         pin_memory=device.type == "cuda")
+                                         pin_memory=device.type == "cuda",
+                                         # spawn: a forked worker can hang in OpenCV's or OpenMP's thread pool
+                                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
     t0 = time.perf_counter()
     history: list[dict[str, float]] = []
     step = start
@@ -266,7 +281,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
         log.close()
     if world > 1:
         dist.barrier()
-    return TrainResult(str(run_dir), str(ckpt), start, step, round(time.perf_counter() - t0, 3), tuple(history))
+    return TrainResult(str(run_dir), str(ckpt), start, step, round(time.perf_counter() - t0, 3), tuple(history),
+                       param_digest(m.gen, m.disc))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,37 @@
+"""The manifest stage of the demo on a real ingested store (generated captures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rainset.catalog.db import open_catalog
+from rainset.catalog.models import Capture
+from rainset.demo import run_demo
+from rainset.manifests.demo import demo_stage
+from rainset.manifests.versions import check_files, open_version
+from rainset.store import open_store
+
+
+@pytest.mark.timeout(240)
+def test_demo_stage_on_an_ingested_store(tmp_path: Path) -> None:
+    demo = run_demo(tmp_path / "demo", n_captures=24, workers=1)
+    store = open_store(demo.store)
+    result = demo_stage(store)
+    catalog = open_catalog(store.db_url)
+    with catalog.session() as s:
+        active = s.query(Capture).filter_by(status="active").count()
+    catalog.close()
+    assert active > 0 and result.export.samples == active
+    version = open_version(store, "demo-v1")
+    assert check_files(version) == []
+    rows = version.rows()
+    assert all(r["phash"] and len(r["phash"]) == 16 and r["path"] for r in rows)
+    assert all((store.root / r["path"]).is_file() for r in rows)  # copy mode: the objects are there
+    assert result.leakage.rows == active
+    report = Path(result.report.path)
+    assert report == store.root / "report-demo-v1.html" and report.stat().st_size == result.report.bytes
+    assert any("exported demo-v1" in line for line in result.lines())
+    json.dumps(result.to_dict(), default=str)
