@@ -86,10 +86,15 @@ class LabelScreen:
 
 @dataclass(frozen=True)
 class NextCapture:
-    """The capture claimed for the user now (None when their queue is empty) and their progress."""
+    """The capture claimed for the user now and their progress: labelled so far, and in all.
+
+    ``done`` and ``total`` come from the item (``position - 1`` and ``total``); with an empty
+    queue (``item`` None) from :func:`rainset.labels.queue.progress`.
+    """
 
     item: QueueItem | None
-    progress: Progress
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,10 @@ def label_screen(principal: ApiUser, session: SessionDep, settings: SettingsDep)
 @writes
 def queue_next(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> NextCapture:
     item = next_capture(session, principal.user, k=settings.k)
-    return NextCapture(item, progress(session, principal.user, k=settings.k))
+    if item is not None:
+        return NextCapture(item, item.position - 1, item.total)
+    left = progress(session, principal.user, k=settings.k)
+    return NextCapture(None, left.done, left.done + left.assigned + left.remaining_in_store)
 
 
 @router.get("/queue/peek", response_model=QueueItem | None, summary="The capture likely to come after one (prefetch)")
@@ -184,7 +192,6 @@ def my_progress(principal: ApiUser, session: SessionDep, settings: SettingsDep) 
 @router.post("/labels", response_model=LabelRecord, status_code=201, summary="Label a capture")
 @writes
 def post_label(body: LabelIn, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> LabelRecord:
-    capture_view(session, body.capture_id)
     return record_label(session, principal.user, body.capture_id, body.rain_type, body.attributes,
                         taxonomy=settings.taxonomy, taxonomy_version=settings.taxonomy_version,
                         duration_ms=body.duration_ms)
@@ -288,8 +295,10 @@ def post_user(body: UserIn, principal: ApiUser, session: SessionDep) -> NewUser:
 
 @router.post("/users/{name}/disable", response_model=UserInfo, summary="Disable a user (admins)")
 @writes
-def post_disable(name: str, principal: ApiUser, session: SessionDep) -> UserInfo:
+def post_disable(name: str, principal: ApiUser, session: SessionDep, request: Request) -> UserInfo:
     allow(principal, "admin")
     if name == principal.user.name:
         raise HTTPException(400, "an admin cannot disable themselves")
-    return disable_user(session, name)
+    disabled = disable_user(session, name)
+    request.app.state.identities.clear()
+    return disabled

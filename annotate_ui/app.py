@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rainset.catalog.db import open_catalog
 from rainset.errors import AuthError, LabelError, RainsetError, RejectError
 
+from rainset.annotate_ui.auth import IdentityCache
 from rainset.annotate_ui.config import AppSettings, store_secret
 from rainset.annotate_ui.deps import LoginRequired
 from rainset.annotate_ui.security import SECURITY_HEADERS
@@ -157,6 +158,7 @@ def create_app(settings: AppSettings) -> FastAPI:
     app.state.catalog = catalog
     app.state.write_gate = threading.Lock() if catalog.engine.dialect.name == "sqlite" else nullcontext()
     app.state.secret = store_secret(settings.store)
+    app.state.identities = IdentityCache(settings.identity_ttl_s)
     app.state.tiles = TileServer(settings.tile_size, settings.full_cache, settings.store.settings["max_pixels"])
     app.state.templates = make_templates()
 

@@ -25,6 +25,8 @@ class AppSettings:
         full_cache: how many full-resolution decodes the tile server keeps in memory.
         allowed_origins: extra ``scheme://host[:port]`` origins accepted on state-changing
             requests (a reverse proxy's public origin); the server's own origin always is.
+        identity_ttl_s: how long a signed-in user's account is remembered between catalog
+            look-ups (a user disabled from the command line loses access within this time).
     """
 
     store: Store
@@ -33,6 +35,7 @@ class AppSettings:
     tile_size: int = 512
     full_cache: int = 4
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    identity_ttl_s: float = 5.0
 
     @property
     def taxonomy(self) -> tuple[str, ...]:

@@ -13,22 +13,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator, Callable, TypeVar
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from rainset.errors import AuthError
-from rainset.labels.users import UserInfo, authenticate, get_user, require_role
+from rainset.labels.users import UserInfo, require_role
 
+from rainset.annotate_ui.auth import look_up, read_credentials
 from rainset.annotate_ui.config import AppSettings
-from rainset.annotate_ui.security import (
-    COOKIE_NAME,
-    CSRF_FIELD,
-    CSRF_HEADER,
-    UNSAFE_METHODS,
-    check_csrf,
-    cross_site_reason,
-    csrf_token,
-    read_cookie,
-)
+from rainset.annotate_ui.security import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, UNSAFE_METHODS, check_csrf, cross_site_reason
 
 
 class LoginRequired(Exception):
@@ -107,38 +100,23 @@ SettingsDep = Annotated[AppSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "the Authorization header must be 'Bearer TOKEN'",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return token.strip()
-
-
-def identify(request: Request, session: Session) -> Principal | None:
+async def identify(request: Request) -> Principal | None:
     """The principal of a request, None when it carries no credentials at all.
+
+    The user is taken from the app's identity cache, else looked up in a worker thread.
 
     Raises:
         HTTPException: 401 for a bad bearer token or a cookie whose user is gone or disabled.
     """
-    token = _bearer(request)
-    if token is not None:
-        try:
-            return Principal(authenticate(session, token), "bearer", None)
-        except AuthError as exc:
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
-    secret = request.app.state.secret
-    cookie = read_cookie(secret, request.cookies.get(COOKIE_NAME), request.app.state.settings.session_hours * 3600)
-    if cookie is None:
+    creds = read_credentials(request)
+    if creds is None:
         return None
-    try:
-        user = get_user(session, cookie.user_id)
-    except AuthError as exc:
-        raise HTTPException(401, str(exc)) from exc
-    return Principal(user, "cookie", csrf_token(secret, cookie.value))
+    cache = request.app.state.identities
+    user = cache.get(creds.key)
+    if user is None:
+        user = await run_in_threadpool(look_up, request, creds)
+        cache.put(creds.key, user)
+    return Principal(user, creds.via, creds.csrf)
 
 
 async def _presented_csrf(request: Request) -> str | None:
@@ -171,47 +149,26 @@ async def guard_writes(request: Request, principal: Principal) -> None:
         raise HTTPException(403, "missing or wrong CSRF token")
 
 
-def _identify_and_release(request: Request, session: Session) -> Principal | None:
-    """``identify``, then hand the connection back to the pool before the next thread hop.
-
-    FastAPI runs each sync dependency and the route in separate worker threads; a request that
-    kept its connection while waiting for a thread could starve the pool (and deadlock it under
-    load). Between hops a request holds no connection: the session takes one again when used.
-    """
-    try:
-        return identify(request, session)
-    finally:
-        session.commit()
-
-
-def _api_identity(request: Request, session: SessionDep) -> Principal:
-    principal = _identify_and_release(request, session)
+async def api_principal(request: Request) -> Principal:
+    """The signed-in principal of an API request (401 without credentials; 403 on a CSRF failure)."""
+    principal = await identify(request)
     if principal is None:
         raise HTTPException(401, "sign in first: session cookie or 'Authorization: Bearer TOKEN'",
                             headers={"WWW-Authenticate": "Bearer"})
+    await guard_writes(request, principal)
     return principal
 
 
-def _page_identity(request: Request, session: SessionDep) -> Principal:
+async def page_principal(request: Request) -> Principal:
+    """The signed-in principal of a page; sends the browser to /login when there is none."""
     try:
-        principal = _identify_and_release(request, session)
+        principal = await identify(request)
     except HTTPException as exc:
         if exc.status_code == 401:
             raise LoginRequired(request.url.path) from exc
         raise
     if principal is None:
         raise LoginRequired(request.url.path)
-    return principal
-
-
-async def api_principal(request: Request, principal: Annotated[Principal, Depends(_api_identity)]) -> Principal:
-    """The signed-in principal of an API request (401 without credentials; 403 on a CSRF failure)."""
-    await guard_writes(request, principal)
-    return principal
-
-
-async def page_principal(request: Request, principal: Annotated[Principal, Depends(_page_identity)]) -> Principal:
-    """The signed-in principal of a page; sends the browser to /login when there is none."""
     await guard_writes(request, principal)
     return principal
 

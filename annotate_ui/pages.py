@@ -148,8 +148,9 @@ def users_add(request: Request, principal: PageUser, session: SessionDep,
 
 @router.post("/admin/users/{name}/disable")
 @writes
-def users_disable(name: str, principal: PageUser, session: SessionDep) -> Response:
+def users_disable(name: str, request: Request, principal: PageUser, session: SessionDep) -> Response:
     allow(principal, "admin")
     if name != principal.user.name:
         disable_user(session, name)
+        request.app.state.identities.clear()
     return RedirectResponse("/admin/users", status_code=303)

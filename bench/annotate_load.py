@@ -53,6 +53,12 @@ class Annotator:
     errors: list[str] = field(default_factory=list)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -226,13 +232,18 @@ def check_catalog(store, annotators: list[Annotator]) -> dict:
             "duplicated": sum(n - 1 for n in per_user_capture.values() if n > 1)}
 
 
-async def drive(store, base: str, args) -> dict:
+async def drive(store, base: str, args, server_pid: int) -> dict:
     taxonomy = list(store.settings["taxonomy"])
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
     open_users = add_annotators(store, [f"open{i:02d}" for i in range(args.annotators)])
     for a in open_users:
         await sign_in(a, base, limits)
+    server_cpu, client_cpu = cpu_seconds(server_pid), time.process_time()
     result: dict = {"open_loop": await open_loop(open_users, args.rate, args.duration, taxonomy)}
+    o = result["open_loop"]
+    requests = o["labels"] * 3 + o["annotators"] * 2  # submit, next, preview per label; first next + preview
+    o["server_cpu_ms_per_request"] = round((cpu_seconds(server_pid) - server_cpu) * 1000 / requests, 2)
+    o["client_cpu_ms_per_request"] = round((time.process_time() - client_cpu) * 1000 / requests, 2)
     everyone = list(open_users)
     closed = []
     for n in args.closed:
@@ -268,7 +279,7 @@ def run_one(backend: str, args) -> dict:
         port = free_port()
         server = start_server(store, port)
         try:
-            result = asyncio.run(drive(store, f"http://127.0.0.1:{port}", args))
+            result = asyncio.run(drive(store, f"http://127.0.0.1:{port}", args, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -291,7 +302,9 @@ def lines(r: dict) -> list[str]:
            f"{o['labels']} labels ({o['labels_per_s']}/s), {o['errors']} errors, {o['late_starts']} late starts",
            f"    submit      p50 {o['submit_p50_ms']} ms  p99 {o['submit_p99_ms']} ms "
            f"(target p99 < {SUBMIT_P99_TARGET_MS:g} ms on SQLite)",
-           f"    next image  p50 {o['next_image_p50_ms']} ms  p99 {o['next_image_p99_ms']} ms"]
+           f"    next image  p50 {o['next_image_p50_ms']} ms  p99 {o['next_image_p99_ms']} ms",
+           f"    CPU per request: server {o['server_cpu_ms_per_request']} ms, "
+           f"load generator {o['client_cpu_ms_per_request']} ms"]
     for cl in r["closed_loop"]:
         out.append(f"  closed loop {cl['annotators']:>3} annotators: {cl['labels_per_s']} labels/s "
                    f"({cl['labels']} in {cl['seconds']} s, {cl['errors']} errors)")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from rainset.catalog.db import open_catalog
 from rainset.catalog.manifest_tables import Removal, SplitMove
+from rainset.manifests.schema import SPLITS
 from rainset.manifests.versions import open_version
 from rainset.store import Store
 
@@ -28,6 +29,7 @@ class DiffResult:
     relabelled: tuple[dict[str, Any], ...]  # {sample_id, old, new, old_attributes, new_attributes}
     moved: tuple[dict[str, Any], ...]  # {sample_id, from, to, reason}
     labels: dict[str, dict[str, int]]  # rain type -> {a, b, change}
+    labels_by_split: dict[str, dict[str, dict[str, int]]]  # split -> rain type -> {a, b, change}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,5 +100,7 @@ def diff_versions(store: Store, a: str, b: str) -> DiffResult:
     moved = [{"sample_id": k, "from": ra[k]["split"], "to": rb[k]["split"],
               "reason": f"split seed changed ({seed_a} → {seed_b})" if seed_changed else why.get(k, "unrecorded")}
              for k in moved_ids]
+    by_split = {split: label_changes([r for r in ra.values() if r["split"] == split],
+                                     [r for r in rb.values() if r["split"] == split]) for split in SPLITS}
     return DiffResult(a, b, seed_changed, tuple(added), tuple(removed), tuple(relabelled), tuple(moved),
-                      label_changes(list(ra.values()), list(rb.values())))
+                      label_changes(list(ra.values()), list(rb.values())), by_split)

@@ -44,7 +44,7 @@ class ExportResult:
     path: str
     parent: str | None
     samples: int
-    counts: dict[str, dict[str, int]]
+    counts: dict[str, dict[str, Any]]
     files: tuple[str, ...]
     new_assignments: int
     moves: int

@@ -168,13 +168,15 @@ def demo(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to
                                                          "the store (default: a new temporary folder).")] = None,
          n: Annotated[int, typer.Option("--captures", help="How many shots to generate.")] = 60,
          workers: Annotated[int, typer.Option("--workers", help="Ingest worker processes.")] = 2,
+         train: Annotated[bool, typer.Option("--train/--no-train", help="End with a short NLCL training run "
+                                             "(needs the train extra: torch).")] = True,
          as_json: JsonOpt = False) -> None:
     """Run the main flow end to end on generated captures, in a temporary store (no network)."""
     from rainset.demo import run_demo
 
     with edge():
         with progress_bar("demo", not as_json) as bar:
-            result = run_demo(out_dir, n_captures=n, workers=workers, progress=bar)
+            result = run_demo(out_dir, n_captures=n, workers=workers, train=train, progress=bar)
     if as_json:
         print_json(result.to_dict())
         return
@@ -184,6 +186,7 @@ def demo(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to
 
 # Commands of the later stages live in rainset/commands/, one module per area.
 from rainset.commands import annotate, dedupe, manifests, nlcl  # noqa: E402,F401
+from rainset.annotate_ui import serve_cli  # noqa: E402,F401
 
 
 def main() -> None:
@@ -192,4 +195,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as ``python -m rainset.cli`` this file is ``__main__``, while the command modules register
+    # on the imported ``rainset.cli.app``: call that one.
+    from rainset.cli import main as imported_main
+
+    imported_main()

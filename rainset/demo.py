@@ -1,19 +1,22 @@
-"""``rainset demo``: generated captures → a temporary store → ingest, with a report of what happened.
+"""``rainset demo``: the main flow end to end on generated captures, in a temporary store.
 
-Later stages (dedupe, labels, export, shards, training) extend this flow as they land.
+generate → ingest → dedupe → label (scripted annotators and a reviewer, through the queue) →
+the web app over HTTP → export a manifest version and its report → a short NLCL training run and
+one derained sample. Each stage's result is kept as a dict under its name (``--json``).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from rainset.ingest import IngestOptions, IngestSummary, Provenance, ingest
 from rainset.status import StoreStatus, store_status
-from rainset.store import init_store
+from rainset.store import Store, init_store
+from rainset.synth import SynthTruth
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class DemoResult:
     expected_rejects: dict[str, int]
     ingest: IngestSummary
     status: StoreStatus
+    stages: dict[str, dict] = field(default_factory=dict)
+    stage_lines: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,12 +45,30 @@ class DemoResult:
             f"ingested: {s.new_captures} captures from {s.new_files} files ({s.paired} RAW+JPEG pairs, "
             f"{s.exact_copies} exact copies) in {s.seconds:.1f} s, {s.files_per_second:.1f} files/s",
             f"rejected: {s.rejected} files {got} (expected {self.expected_rejects})",
+            *self.stage_lines,
             f"store: {self.store}",
             f"try:   rainset --help;  rainset status --store {self.store}",
         ]
 
 
-def run_demo(root: Path | None = None, *, n_captures: int = 60, workers: int = 2, seed: int = 0,
+def run_stages(store: Store, truth: SynthTruth, base: Path, *, train: bool) -> tuple[dict[str, dict], list[str]]:
+    """The stages after ingest, in order; each returns a dataclass with ``to_dict()`` and ``lines()``."""
+    from rainset.annotate_ui.demo import demo_stage as web_stage
+    from rainset.dedupe.run import demo_stage as dedupe_stage
+    from rainset.labels.demo import demo_stage as labels_stage
+    from rainset.manifests.demo import demo_stage as manifest_stage
+
+    results = {"dedupe": dedupe_stage(store), "labels": labels_stage(store, truth), "web": web_stage(store),
+               "manifest": manifest_stage(store, report_path=base / "report.html")}
+    if train:
+        from rainset.nlcl.demo import demo_stage as nlcl_stage
+
+        results["nlcl"] = nlcl_stage(base / "nlcl")
+    lines = [line for r in results.values() for line in r.lines()]
+    return {name: r.to_dict() for name, r in results.items()}, lines
+
+
+def run_demo(root: Path | None = None, *, n_captures: int = 60, workers: int = 2, seed: int = 0, train: bool = True,
              progress: Callable[[int, int], None] | None = None) -> DemoResult:
     """Generate ``n_captures`` shots (plus copies, pairs and broken files) and ingest them into a new store."""
     from rainset.synth import generate_dataset
@@ -64,6 +87,8 @@ def run_demo(root: Path | None = None, *, n_captures: int = 60, workers: int = 2
     summary = ingest(store, [str(captures)],
                      IngestOptions(workers=workers, provenance=Provenance("rainset-demo", "CC0-1.0", "rainset")),
                      progress=progress)
+    stages, lines = run_stages(store, truth, base, train=train)
     return DemoResult(root=str(base), captures_dir=str(captures), store=str(store.root),
                       generated_files=len(truth.files), generate_seconds=round(gen_s, 2),
-                      expected_rejects=dict(sorted(expected.items())), ingest=summary, status=store_status(store))
+                      expected_rejects=dict(sorted(expected.items())), ingest=summary, status=store_status(store),
+                      stages=stages, stage_lines=lines)

@@ -157,12 +157,15 @@ def test_corrections_survive_a_rerun(variants: VariantTruth, deduped, tmp_path: 
     a, b = cap["cam/src000.jpg"], cap["web/src000_rotate1.jpg"]
     c, d = cap["cam/src001.jpg"], cap["cam/src002.jpg"]
     pick = cap["web/src003_resize50.jpg"]
+    out1, out2 = cap["web/src004_crop3.jpg"], cap["web/src004_jpeg70.jpg"]
+    rest4 = cap["cam/src004.jpg"]
     catalog = open_catalog(store.db_url)
     try:
         with catalog.session() as s:
             add_correction(s, "not-duplicate", [a, b])
             add_correction(s, "merge", [c, d])
             add_correction(s, "representative", [pick])
+            add_correction(s, "split", [out1, out2])
             regroup(s, 6, 5.0)
     finally:
         catalog.close()
@@ -172,6 +175,9 @@ def test_corrections_survive_a_rerun(variants: VariantTruth, deduped, tmp_path: 
         assert _predicted(groups, c, d) == "duplicate"
         rep = [m for _, ms in groups["cluster"] for m in ms if m[2]]
         assert (pick, "near-duplicate", True) in rep
+        assert _predicted(groups, out1, rest4) != "duplicate" and _predicted(groups, out2, rest4) != "duplicate"
+        assert _predicted(groups, out1, out2) == "duplicate"  # split out together, they stay together
+        assert _predicted(groups, out1, rest4) == "same-scene"  # still one scene for the splits
         dedupe(store)
 
 

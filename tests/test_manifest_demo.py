@@ -35,3 +35,22 @@ def test_demo_stage_on_an_ingested_store(tmp_path: Path) -> None:
     assert report == store.root / "report-demo-v1.html" and report.stat().st_size == result.report.bytes
     assert any("exported demo-v1" in line for line in result.lines())
     json.dumps(result.to_dict(), default=str)
+
+
+@pytest.mark.timeout(300)
+def test_export_after_dedupe_keeps_groups_in_one_split(tmp_path: Path) -> None:
+    from rainset.dedupe.run import dedupe
+
+    demo = run_demo(tmp_path / "demo", n_captures=30, workers=1, seed=3)
+    store = open_store(demo.store)
+    dedupe(store)
+    result = demo_stage(store, name="deduped")
+    rows = open_version(store, "deduped").rows()
+    for column in ("cluster_id", "burst_id", "scene_id", "leakage_group"):
+        groups: dict[str, set[str]] = {}
+        for r in rows:
+            if r[column]:
+                groups.setdefault(r[column], set()).add(r["split"])
+        assert all(len(splits) == 1 for splits in groups.values()), column
+    assert any(r["cluster_id"] for r in rows) and any(r["burst_id"] for r in rows)
+    assert result.leakage.ok, result.leakage.pairs

@@ -238,6 +238,8 @@ def test_splits_stay_put_and_merges_are_reported(tmp_path: Path) -> None:
     assert "merged" in d.moved[0]["reason"] and d.moved[0]["to"] == first[older]
     assert {x["sample_id"] for x in d.added} == set(new) and not d.removed and not d.seed_changed
     assert d.labels["heavy"]["change"] == 30
+    assert sum(c.get("heavy", {}).get("change", 0) for c in d.labels_by_split.values()) == 30
+    assert d.labels_by_split[second[new[0]]]["heavy"]["change"] >= 1
     export_manifest(store, "v3", include_unlabelled=True)  # nothing new: nothing moves
     assert not diff_versions(store, "v2", "v3").moved
     export_manifest(store, "v4", include_unlabelled=True, seed=5)

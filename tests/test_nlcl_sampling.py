@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # the machine is shared; tiny tensors gain nothing from threads
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 

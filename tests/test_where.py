@@ -132,10 +132,11 @@ VOCAB = ["rain_type", "iso", "make", "flags", "has_gps", "agreement", "nope", "a
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.text(max_size=60), st.lists(st.sampled_from(VOCAB), max_size=14).map(" ".join)))
-def test_garbage_raises_only_filter_error(expr: str) -> None:
+@given(st.one_of(st.text(max_size=60), st.lists(st.sampled_from(VOCAB), max_size=14).map(" ".join)),
+       st.sampled_from([COLUMNS, list(COLUMNS)]))
+def test_garbage_raises_only_filter_error(expr: str, columns) -> None:  # noqa: ANN001 - typed or plain names
     try:
-        where = compile_where(expr, COLUMNS)
+        where = compile_where(expr, columns)
     except FilterError as exc:
         assert str(exc).startswith("invalid filter:")
         return

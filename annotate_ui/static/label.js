@@ -70,10 +70,9 @@
       (label.attributes.length ? " (" + label.attributes.join(", ") + ")" : "") : "";
   }
 
-  function setProgress(p) {
-    if (!p) return;
-    $("done").textContent = p.done;
-    $("total").textContent = p.done + p.assigned + p.remaining_in_store;
+  function setProgress(done, total) {
+    $("done").textContent = done;
+    $("total").textContent = total;
   }
 
   async function showFiles(id) {
@@ -111,7 +110,7 @@
 
   async function loadNext() {
     const data = await api("POST", "/api/queue/next");
-    setProgress(data.progress);
+    setProgress(data.done, data.total);
     state.back = -1;
     display(data.item, null);
     if (data.item) prefetch(data.item.capture_id);

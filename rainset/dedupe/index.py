@@ -155,8 +155,8 @@ class HashIndex:
     def __len__(self) -> int:
         return int(self.hashes.size)
 
-    def _probe(self, q: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidates from chunk ``c`` for queries ``q``: (query position, index position, query flip)."""
+    def _probe(self, q: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Candidates from chunk ``c`` for queries ``q``: (query position, index position, query flip or None)."""
         b, sh, pats = self.bits[c], self.shifts[c], self.patterns[c]
         keys = (self._chunk(q, b, sh)[:, None] ^ pats[None, :]).astype(np.uint32).ravel()
         hit = np.flatnonzero(np.take(self.occupied[c], keys))
@@ -167,10 +167,11 @@ class HashIndex:
         starts = np.take(self.offsets[c], keys).astype(np.int64)
         lens = np.take(self.offsets[c], keys + 1).astype(np.int64) - starts
         qpos = np.repeat(hit // pats.size, lens)
-        flip = np.repeat(pats[hit % pats.size], lens)
+        flip = np.repeat(pats[hit % pats.size], lens) if self.index_flips else None
         ends = np.cumsum(lens)
-        within = np.arange(int(ends[-1]), dtype=np.int64) - np.repeat(ends - lens, lens)
-        return qpos, self.order[c][np.repeat(starts, lens) + within].astype(np.int64), flip
+        src = np.repeat(starts - (ends - lens), lens)  # bucket start minus the run's output offset
+        src += np.arange(int(ends[-1]), dtype=np.int64)
+        return qpos, np.take(self.order[c], src).astype(np.int64), flip
 
     def _canonical_flip(self, diff: np.ndarray) -> np.ndarray:
         """The query-side share of a chunk difference: its lowest ``sub_radius - index_flips`` set bits."""
@@ -217,24 +218,28 @@ class HashIndex:
                 qp, jp, flip = self._probe(qb, c)
                 if qp.size == 0:
                     continue
-                gi = qid[lo + qp]
-                if self_join:
+                if self_join:  # cheap filters first: they halve the random reads below
+                    gi = qid[lo + qp] if query_ids is not None else qp + lo
                     keep = jp != gi
                     if is_query is not None:
                         keep &= ~is_query[jp] | (gi < jp)
                     elif query_ids is None:
                         keep &= gi < jp
-                    qp, jp, gi, flip = qp[keep], jp[keep], gi[keep], flip[keep]
-                x = qb[qp] ^ self.hashes[jp]
+                    keep = np.flatnonzero(keep)
+                    qp, jp = qp[keep], jp[keep]
+                    flip = flip[keep] if flip is not None else None
+                x = np.take(qb, qp) ^ np.take(self.hashes, jp)
                 d = popcount(x)
-                keep = d <= r
-                if self.index_flips:  # a pair meets under several flip splits: keep the canonical one
-                    keep &= flip == self._canonical_flip(self._chunk(x, self.bits[c], self.shifts[c]))
+                keep = np.flatnonzero(d <= r)  # few survive: the remaining checks run on them only
+                qp, jp, x, d = qp[keep], jp[keep], x[keep], d[keep]
+                ok = np.ones(keep.size, bool)
+                if flip is not None:  # a pair meets under several flip splits: keep the canonical one
+                    ok &= flip[keep] == self._canonical_flip(self._chunk(x, self.bits[c], self.shifts[c]))
                 for c2 in range(c):  # found already by an earlier chunk
-                    keep &= popcount(self._chunk(x, self.bits[c2], self.shifts[c2])) > s
-                out_i.append(gi[keep])
-                out_j.append(jp[keep])
-                out_d.append(d[keep])
+                    ok &= popcount(self._chunk(x, self.bits[c2], self.shifts[c2])) > s
+                out_i.append(qid[lo + qp[ok]])
+                out_j.append(jp[ok])
+                out_d.append(d[ok])
         if not out_i:
             e = np.empty(0, np.int64)
             return Pairs(e, e.copy(), np.empty(0, np.uint8))

@@ -27,6 +27,7 @@ without claiming it (for prefetching its preview); the claim happens when it is 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -71,32 +72,29 @@ class Progress:
 
 
 def _queueable() -> ColumnElement[bool]:
-    """Active captures without adjudication that are not hidden by a near-duplicate cluster.
-
-    (Uncorrelated ``NOT IN`` lists: the database builds each once per query, then probes it.)
-    """
+    """Active captures without adjudication that are not hidden by a near-duplicate cluster."""
     hidden = (select(GroupMember.capture_id).join(Group, Group.id == GroupMember.group_id)
-              .where(Group.kind == "cluster", GroupMember.is_representative.is_(False)))
-    adjudicated = select(Label.capture_id).where(Label.kind == "adjudication")
-    return (Capture.status == "active") & Capture.id.not_in(hidden) & Capture.id.not_in(adjudicated)
-
-
-def _slots_taken() -> Any:
-    """Subquery: per capture with any assignment, how many slots are taken."""
-    return (select(Assignment.capture_id.label("capture_id"), func.count().label("n"))
-            .group_by(Assignment.capture_id).subquery())
+              .where(GroupMember.capture_id == Capture.id, Group.kind == "cluster",
+                     GroupMember.is_representative.is_(False)))
+    adjudicated = select(Label.id).where(Label.capture_id == Capture.id, Label.kind == "adjudication")
+    return (Capture.status == "active") & ~hidden.exists() & ~adjudicated.exists()
 
 
 @cache
 def _claimable() -> Select:
-    """Captures user ``:uid`` may claim a slot of, with fewer than ``:k`` taken, in queue order."""
-    taken = _slots_taken()
+    """Captures user ``:uid`` may claim a slot of, with fewer than ``:k`` taken, in queue order.
+
+    Written with correlated ``NOT EXISTS`` and a per-capture count on indexes, so that the plan
+    does not depend on table statistics (a join on grouped counts turned quadratic on
+    PostgreSQL when its statistics were stale).
+    """
     uid = bindparam("uid", type_=Integer)
-    mine = union(select(Assignment.capture_id).where(Assignment.user_id == uid),
-                 select(Label.capture_id).where(Label.user_id == uid))
-    return (select(Capture).outerjoin(taken, taken.c.capture_id == Capture.id)
-            .where(_queueable(), Capture.id.not_in(mine),
-                   func.coalesce(taken.c.n, 0) < bindparam("k", type_=Integer))
+    assigned = select(Assignment.id).where(Assignment.capture_id == Capture.id, Assignment.user_id == uid)
+    labelled = select(Label.id).where(Label.capture_id == Capture.id, Label.user_id == uid)
+    taken = select(func.count()).select_from(Assignment).where(Assignment.capture_id == Capture.id)
+    return (select(Capture)
+            .where(_queueable(), ~assigned.exists(), ~labelled.exists(),
+                   taken.scalar_subquery() < bindparam("k", type_=Integer))
             .order_by(Capture.id))
 
 
@@ -201,13 +199,34 @@ def hold_slot(session: Session, capture_id: str, user_id: int) -> None:
     raise LabelError(f"could not record a slot of capture {capture_id} after {MAX_CLAIM_TRIES} tries; try again")
 
 
+# (catalog URL, user id, K) -> (when computed, total). A user's total (labelled + held + still
+# claimable) does not change when that user labels; only others' work and new captures change it.
+_TOTALS: dict[tuple[str, int, int], tuple[float, int]] = {}
+TOTAL_TTL_S = 30.0
+
+
+def _total(session: Session, user_id: int, k: int, floor: int) -> int:
+    """The user's total for the "n of N" display: exact at most every ``TOTAL_TTL_S`` seconds.
+
+    Counting what is claimable scans the store's captures; caching it keeps a claim's cost
+    independent of the store's size. Never below ``floor`` (labelled + held).
+    """
+    key = (str(session.get_bind().url), user_id, k)
+    now = time.monotonic()
+    hit = _TOTALS.get(key)
+    if hit is None or now - hit[0] > TOTAL_TTL_S:
+        hit = (now, floor + _count(session, "claimable", user_id, k))
+        _TOTALS[key] = hit
+    return max(hit[1], floor)
+
+
 def _item(session: Session, capture: Capture, user_id: int, k: int, position_offset: int = 0) -> QueueItem:
     done = _count(session, "done", user_id, k)
-    left = _count(session, "pending", user_id, k) + _count(session, "claimable", user_id, k)
+    held = _count(session, "pending", user_id, k)
     return QueueItem(capture_id=capture.id, preview_sha256=capture.representative_sha256, width=capture.width,
                      height=capture.height, format=capture.format,
                      exif={f: getattr(capture, f) for f in EXIF_FIELDS},
-                     position=done + 1 + position_offset, total=done + left)
+                     position=done + 1 + position_offset, total=_total(session, user_id, k, done + held))
 
 
 def _check_k(k: int) -> None:

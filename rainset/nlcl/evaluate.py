@@ -10,8 +10,9 @@ No-reference measure ("streak energy"): no BRISQUE package installs and runs off
 ``brisque`` wheel ships its model but fails on current NumPy), so we use our own, documented in
 docs/trainer.md: thin bright near-vertical structures are what rain adds, so we take the luminance
 minus its horizontal morphological opening of width ``length`` (the opening keeps everything wider
-than a streak: a white top-hat), keep the positive part, smooth it along the vertical, and report the mean in 1/1000 of full
-scale. Lower is less rain; it is a relative measure for comparing inputs and outputs of the
+than a streak: a white top-hat), keep the positive part, keep only what persists along a line of ``length`` pixels within 30° of
+the vertical (an erosion with line kernels: sensor noise does not persist, streaks do), and report
+the mean in 1/1000 of full scale. Lower is less rain; it is a relative measure for comparing inputs and outputs of the
 same scenes, not an absolute quality score.
 """
 
@@ -64,13 +65,21 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     return float(s[5:-5, 5:-5].mean())
 
 
+def _line(length: int, angle_deg: float) -> np.ndarray:
+    k = np.zeros((length, length), np.uint8)
+    c = length // 2
+    dx, dy = np.sin(np.radians(angle_deg)) * c, np.cos(np.radians(angle_deg)) * c
+    cv2.line(k, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1, 1)
+    return k
+
+
 def streak_energy(rgb01: np.ndarray, length: int = 9) -> float:
     """No-reference rain-streak energy of an RGB image in [0, 1] (see the module docstring)."""
     y = (to_y(rgb01).astype(np.float32) - 16.0) / 219.0
-    ky = max(3, length | 1)
-    background = cv2.dilate(cv2.erode(y, np.ones((1, ky), np.uint8)), np.ones((1, ky), np.uint8))
-    thin = np.clip(y - background, 0, None)
-    along = cv2.blur(thin, (1, ky))  # streaks are long: keep what persists along the vertical
+    width = np.ones((1, max(3, length | 1)), np.uint8)
+    thin = np.clip(y - cv2.dilate(cv2.erode(y, width), width), 0, None)  # white top-hat across
+    # Keep only what persists along a line of `length` pixels near the vertical (noise does not).
+    along = np.max([cv2.erode(thin, _line(length | 1, a)) for a in (-30, -15, 0, 15, 30)], axis=0)
     return float(along.mean() * 1000.0)
 
 

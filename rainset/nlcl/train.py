@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint; raises TrainError naming the file when it is not one of ours."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise TrainError(f"{path}: cannot read the checkpoint ({exc})") from None
     if not isinstance(state, dict) or state.get("format") != 1 or "gen" not in state:
         raise TrainError(f"{path}: not an NLCL checkpoint written by rainset")

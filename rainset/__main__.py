@@ -1,0 +1,5 @@
+"""``python -m rainset``: the command line."""
+
+from rainset.cli import main
+
+main()
