@@ -7,9 +7,11 @@ Routes are thin: they check who is asking, call ``rainset.labels`` (and the capt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -20,7 +22,7 @@ from rainset.labels.record import adjudicate, my_labels, record_label, undo_last
 from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import NewUser, UserInfo, UserRow, add_user, authenticate, disable_user, user_rows
 
-from rainset.annotate_ui.captures import CaptureView, capture_view, original_of, preview_file
+from rainset.annotate_ui.captures import CaptureView, PathCache, capture_view, original_of, preview_file
 from rainset.annotate_ui.deps import ApiUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
 from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
 from rainset.annotate_ui.tiles import TileGrid
@@ -227,11 +229,19 @@ def get_capture_labels(capture_id: str, principal: ApiUser, session: SessionDep)
     return found or CaptureLabels(capture_id, None, (), None, None, False, ())
 
 
+def _find_preview(request: Request, capture_id: str) -> Path:
+    with request.app.state.catalog.session() as session:
+        return preview_file(request.app.state.settings.store, session, capture_id)
+
+
 @router.get("/captures/{capture_id}/preview.jpg", response_class=FileResponse, responses={200: JPEG},
             summary="The capture's preview, fitted to the screen by the page")
-@reads
-def get_preview(capture_id: str, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    path = preview_file(settings.store, session, capture_id)
+async def get_preview(capture_id: str, principal: ApiUser, request: Request) -> FileResponse:
+    previews: PathCache = request.app.state.previews
+    path = previews.get(capture_id)
+    if path is None:
+        path = await run_in_threadpool(_find_preview, request, capture_id)
+        previews.put(capture_id, path)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": PREVIEW_CACHE})
 
 

@@ -23,6 +23,7 @@ from rainset.catalog.db import open_catalog
 from rainset.errors import AuthError, LabelError, RainsetError, RejectError
 
 from rainset.annotate_ui.auth import IdentityCache
+from rainset.annotate_ui.captures import PathCache
 from rainset.annotate_ui.config import AppSettings, store_secret
 from rainset.annotate_ui.deps import LoginRequired
 from rainset.annotate_ui.security import SECURITY_HEADERS
@@ -148,6 +149,11 @@ def create_app(settings: AppSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # fewer worker threads than Starlette's 40: the routes are short and share one GIL and
+        # (on SQLite) one writer; a small pool queues requests instead of thrashing between them
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         yield
         catalog.close()
 
@@ -159,6 +165,7 @@ def create_app(settings: AppSettings) -> FastAPI:
     app.state.write_gate = threading.Lock() if catalog.engine.dialect.name == "sqlite" else nullcontext()
     app.state.secret = store_secret(settings.store)
     app.state.identities = IdentityCache(settings.identity_ttl_s)
+    app.state.previews = PathCache()
     app.state.tiles = TileServer(settings.tile_size, settings.full_cache, settings.store.settings["max_pixels"])
     app.state.templates = make_templates()
 

@@ -6,6 +6,8 @@ Images are always found by capture id through the catalog, never from a path the
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,3 +94,29 @@ def original_of(store: Store, session: Session, capture_id: str) -> Original:
     if copy is not None:
         return Original(str(store.object_path(copy.sha256)), Path(copy.uri).name, copy.format, orientation, False)
     return Original(chosen.uri, Path(chosen.uri).name, chosen.format, orientation, "://" in chosen.uri)
+
+
+class PathCache:
+    """Preview paths by capture id, the ``size`` most recently used (thread-safe).
+
+    Previews are content-addressed and never overwritten, so a remembered path stays valid; the
+    cache spares the preview route a catalog query (and a worker thread) per image.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._paths: OrderedDict[str, Path] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, capture_id: str) -> Path | None:
+        with self._lock:
+            path = self._paths.get(capture_id)
+            if path is not None:
+                self._paths.move_to_end(capture_id)
+            return path
+
+    def put(self, capture_id: str, path: Path) -> None:
+        with self._lock:
+            self._paths[capture_id] = path
+            while len(self._paths) > self.size:
+                self._paths.popitem(last=False)

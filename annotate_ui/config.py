@@ -25,6 +25,7 @@ class AppSettings:
         full_cache: how many full-resolution decodes the tile server keeps in memory.
         allowed_origins: extra ``scheme://host[:port]`` origins accepted on state-changing
             requests (a reverse proxy's public origin); the server's own origin always is.
+        worker_threads: threads running the routes (database work) at once.
         identity_ttl_s: how long a signed-in user's account is remembered between catalog
             look-ups (a user disabled from the command line loses access within this time).
     """
@@ -36,6 +37,7 @@ class AppSettings:
     full_cache: int = 4
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     identity_ttl_s: float = 5.0
+    worker_threads: int = 8
 
     @property
     def taxonomy(self) -> tuple[str, ...]:

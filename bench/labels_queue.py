@@ -5,7 +5,8 @@ Fills a fresh catalog with ``--captures`` plain capture rows, then ``--annotator
 take turns: ``next_capture`` (claim, with the position/total counts the UI shows) and
 ``record_label``, each in its own transaction, as the web app does per request. Reports the
 median and p95 of claim+label at the start and after ``--fill`` of the store's slots are taken
-(claims there have to skip past full captures). SQLite by default, ``--db URL`` for PostgreSQL.
+(claims there have to skip past full captures), and of ``progress`` (exact counts, a scan). SQLite by default, ``--db URL`` for PostgreSQL
+(analysed after the bulk fill, as autovacuum would do).
 
 Usage: ``python bench/labels_queue.py [--captures 20000] [--annotators 3] [--steps 60] [--fill 0.5]``.
 """
@@ -27,7 +28,7 @@ from sqlalchemy import insert  # noqa: E402
 from rainset.catalog.db import open_catalog  # noqa: E402
 from rainset.catalog.labels_tables import Assignment  # noqa: E402
 from rainset.catalog.models import Label  # noqa: E402
-from rainset.labels.queue import next_capture  # noqa: E402
+from rainset.labels.queue import next_capture, progress  # noqa: E402
 from rainset.labels.record import record_label  # noqa: E402
 from rainset.labels.users import add_user, get_user  # noqa: E402
 from tests.labels_helpers import add_captures  # noqa: E402
@@ -49,6 +50,16 @@ def _steps(catalog, users, n: int, k: int) -> list[float]:  # noqa: ANN001
     return times
 
 
+def _progress(catalog, users, n: int, k: int) -> list[float]:  # noqa: ANN001
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        with catalog.session() as s:
+            progress(s, users[i % len(users)], k=k)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
 def _prefill(catalog, ids: list[str], users, k: int) -> None:  # noqa: ANN001
     """Mark the first captures as fully labelled, in bulk (what many annotators would have done)."""
     with catalog.session() as s:
@@ -57,6 +68,9 @@ def _prefill(catalog, ids: list[str], users, k: int) -> None:  # noqa: ANN001
                                        for c in ids for j, f in enumerate(fillers)])
         s.execute(insert(Label), [{"capture_id": c, "user_id": f.id, "rain_type": "heavy", "attributes": [],
                                    "kind": "label", "taxonomy_version": 1} for c in ids for f in fillers])
+    if catalog.engine.dialect.name == "postgresql":  # what autovacuum does after a bulk change
+        with catalog.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
 
 
 def _report(name: str, times: list[float]) -> str:
@@ -83,6 +97,7 @@ def main() -> None:
     print(_report("claim+label, empty store", _steps(catalog, users, args.steps, args.k)))
     _prefill(catalog, ids[args.steps: int(len(ids) * args.fill)], users, args.k)
     print(_report(f"claim+label, {args.fill:.0%} filled", _steps(catalog, users, args.steps, args.k)))
+    print(_report(f"progress(), {args.fill:.0%} filled", _progress(catalog, users, 10, args.k)))
     catalog.close()
 
 

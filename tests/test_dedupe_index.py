@@ -87,6 +87,17 @@ def test_chaining_guard_splits_a_chain_and_cannot_links_hold() -> None:
     assert res.clusters == (("a", "b", "c"),)
 
 
+def test_a_huge_chain_is_split_into_stars_within_the_threshold() -> None:
+    # a chain of 40 hashes, one bit further each step: one component, diameter 39
+    ph = {f"c{i:02d}": (1 << i) - 1 for i in range(40)}
+    edges = [(f"c{i:02d}", f"c{i + 1:02d}") for i in range(39)]
+    for limit in (3000, 10):  # the matrix path, then the star path
+        res = build_clusters(edges, ph, 6, max_matrix=limit)
+        assert res.split_components == 1 and len(res.clusters) >= 2
+        for c in res.clusters:
+            assert max((ph[a] ^ ph[b]).bit_count() for a in c for b in c) <= 6
+
+
 def test_bursts_need_one_body_and_short_gaps() -> None:
     shots = [Shot("c1", "S1", "2024-01-01T10:00:00"), Shot("c2", "S1", "2024-01-01T10:00:03.500+01:00"),
              Shot("c3", "S1", "2024-01-01T10:00:07"), Shot("c4", "S1", "2024-01-01T10:01:00"),

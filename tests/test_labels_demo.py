@@ -29,7 +29,7 @@ def test_demo_stage_labels_everything_k_times(demo_store) -> None:
     store, truth = demo_store
     result = demo_stage(store, truth)
     shots = [f for f in truth.files if f.kind in ("capture", "burst", "near-duplicate")]
-    assert result.captures_labelled == len(shots) == 11
+    assert result.captures_labelled == result.captures_active == len(shots) == 11  # no dedupe: all queued
     assert result.labels == 2 * len(shots) and result.k == 2
     assert result.disagreements == 1 and result.adjudicated == 1 and result.review_queue_left == 0
     assert result.consensus_matches_truth == len(shots)  # the reviewer settled the one disagreement

@@ -123,8 +123,9 @@ def test_import_errors_name_the_task(tmp_path, caps) -> None:
                                create_users=False, **KW)
         with cat.session() as s:  # found by the preview hash in the image URL, recorded as --as user
             sha = s.get(Capture, cid).representative_sha256
+            # "completions": the key of older Label Studio exports.
             out = import_labelstudio(s, [{"data": {"image": f"/data/upload/{sha}.jpg"},
-                                          "annotations": [{"completed_by": 42, "result": [good]},
+                                          "completions": [{"completed_by": 42, "result": [good]},
                                                           {"was_cancelled": True, "result": [good]}]}],
                                      as_user="ann", **KW)
             assert (out.labelled, out.skipped) == (1, 1)

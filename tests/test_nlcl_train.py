@@ -123,3 +123,15 @@ def test_ddp_two_gloo_processes_keep_parameters_identical(folders, tmp_path):
     single = train(_cfg(folders, tmp_path / "single", steps=3, **TINY))
     assert single.param_digest != r0["digest"]  # gradients really were averaged over two ranks
     assert load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")["inputs"]["world_size"] == 2
+
+
+def test_trainer_guide_documents_every_field_and_json_key():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "trainer.md").read_text()
+    assert [name for name, _, _ in config_table() if f"`{name}`" not in text] == []
+    for heading in ("## rainset train nlcl", "## rainset evaluate", "## rainset derain"):
+        assert heading in text
+    keys = ["run_dir", "checkpoint", "start_step", "step", "seconds", "last", "param_digest", "outputs", "count",
+            "images", "mean", "psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "streak"]
+    assert [k for k in keys if f"`{k}`" not in text] == []

@@ -1,7 +1,8 @@
 """Catalog tables of the labels stage (imported by rainset.catalog.models so that Base.metadata is complete).
 
-- ``assignments``: the queue's slots. A capture labelled by K annotators has K slots; an annotator
-  takes one by inserting a row. The database enforces the two queue rules on its own, so that
+- ``assignments``: the queue's slots. A capture labelled by K annotators has K slots (0..K-1); an
+  annotator takes one by inserting a row. Every labeller holds one: labels written outside the
+  queue (bulk, import) take the next number, beyond K-1 when the capture is full. The database enforces the two queue rules on its own, so that
   concurrent annotators are safe: one row per (capture, slot) — two annotators never take the same
   slot — and one row per (capture, user) — an annotator never gets a capture twice.
 - ``label_timings``: how long an annotator looked at a capture before labelling it (milliseconds),

@@ -4,7 +4,9 @@ Union-find alone chains: A≈B and B≈C put A and C together even when they are
 the union, a component whose diameter (largest pHash distance between two members; exact pairs
 count as 0) exceeds the threshold is split greedily into clusters of diameter ≤ threshold: take
 the member with the most edges as a centre, add its neighbours closest first while every
-member stays within the threshold of every other, repeat on the rest.
+member stays within the threshold of every other, repeat on the rest. Components larger than
+:data:`MAX_MATRIX` (a static camera can give thousands of near-identical frames) are split into
+stars of radius ⌊threshold/2⌋ instead, without a distance matrix.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Iterable
 import numpy as np
 
 from rainset.dedupe.index import popcount
+
+MAX_MATRIX = 3000  # larger components are split by stars instead of an all-pairs distance matrix
 
 
 class UnionFind:
@@ -108,9 +112,29 @@ def _greedy_split(members: list[str], dist: np.ndarray, adj: dict[str, set[str]]
     return out
 
 
+def _star_split(members: list[str], adj: dict[str, set[str]], phash: dict[str, int], threshold: int) -> list[list[str]]:
+    """Split a component too large for a distance matrix: stars of radius ⌊threshold/2⌋.
+
+    Every member of a star is within ⌊threshold/2⌋ bits of its centre, so any two are within the
+    threshold (triangle inequality); centres are taken by decreasing number of links.
+    """
+    remaining = set(members)
+    out: list[list[str]] = []
+    for centre in sorted(members, key=lambda m: (-len(adj[m]), m)):
+        if centre not in remaining:
+            continue
+        near = [m for m in adj[centre] & remaining
+                if (phash.get(m, 0) ^ phash.get(centre, 0)).bit_count() <= threshold // 2]
+        cluster = sorted([centre, *near])
+        remaining -= set(cluster)
+        if len(cluster) > 1:
+            out.append(cluster)
+    return out
+
+
 def build_clusters(edges: list[tuple[str, str]], phash: dict[str, int], threshold: int,
                    cannot: set[frozenset[str]] = frozenset(), exact: set[frozenset[str]] = frozenset(),
-                   must: list[tuple[str, str]] = ()) -> ClusterResult:
+                   must: list[tuple[str, str]] = (), max_matrix: int = MAX_MATRIX) -> ClusterResult:
     """Cluster captures linked by duplicate edges.
 
     Args:
@@ -120,6 +144,7 @@ def build_clusters(edges: list[tuple[str, str]], phash: dict[str, int], threshol
         cannot: pairs a user marked as not duplicates (never in one cluster).
         exact: pairs with the same pixels (distance 0 for the diameter).
         must: pairs a user merged: their clusters are joined after the guard.
+        max_matrix: components larger than this are split into stars (no distance matrix).
 
     Returns:
         ClusterResult with the clusters (≥ 2 members each).
@@ -129,21 +154,32 @@ def build_clusters(edges: list[tuple[str, str]], phash: dict[str, int], threshol
     for a, b in edges:
         adj[a].add(b)
         adj[b].add(a)
+    overrides: dict[str, dict[str, int]] = defaultdict(dict)  # exact pairs count 0, cannot-links never fit
+    for pairs, value in ((exact, 0), (cannot, 99)):
+        for pair in pairs:
+            a, b = tuple(pair)
+            overrides[a][b] = overrides[b][a] = value
     final: list[list[str]] = []
     split = 0
     for comp in uf.groups():
-        if len(comp) > 2:
+        if len(comp) <= 2:
+            final.append(comp)
+        elif len(comp) > max_matrix:
+            split += 1
+            final += _star_split(comp, adj, phash, threshold)
+        else:
             h = np.array([phash.get(m, 0) for m in comp], np.uint64)
             dist = popcount(h[:, None] ^ h[None, :]).astype(np.int16)
-            for i, a in enumerate(comp):
-                for j in range(i + 1, len(comp)):
-                    if frozenset((a, comp[j])) in exact or frozenset((a, comp[j])) in cannot:
-                        dist[i, j] = dist[j, i] = 0 if frozenset((a, comp[j])) in exact else 99
+            pos = {m: i for i, m in enumerate(comp)}
+            for a in comp:
+                for b, value in overrides.get(a, {}).items():
+                    if b in pos:
+                        dist[pos[a], pos[b]] = value
             if int(dist.max()) > threshold:
                 split += 1
                 final += _greedy_split(comp, dist, adj, threshold)
-                continue
-        final.append(comp)
+            else:
+                final.append(comp)
     if must:
         merged = UnionFind()
         for comp in final:

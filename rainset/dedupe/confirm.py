@@ -11,7 +11,9 @@ the previews at a higher resolution (long side :data:`COMPARE_SIDE`):
 3. the *tolerant difference* is taken: a pixel differs only when it lies outside the range of
    the other frame's 3×3 neighbourhood, in either direction, so sub-pixel misregistration and
    JPEG ringing at edges do not count, while a thin rain streak present in one frame only does;
-4. ``score`` is the fraction of pixels whose tolerant difference exceeds :data:`PIXEL_TOLERANCE`.
+4. ``score`` is the fraction of pixels whose tolerant difference exceeds :data:`PIXEL_TOLERANCE`
+   (pixels clipped to white in either frame left out). The frame that is warped gets resampled,
+   which softens its streaks, so the pair is compared both ways and the larger score kept.
 
 ``near-duplicate`` when ``score`` ≤ :data:`NEAR_MAX_SCORE`; otherwise ``same-scene`` when the
 aligned frames still correlate (ECC ≥ :data:`SCENE_MIN_CORR`), else ``distinct``.
@@ -27,9 +29,10 @@ import numpy as np
 
 COMPARE_SIDE = 384
 PIXEL_TOLERANCE = 10.0
-NEAR_MAX_SCORE = 0.005
+NEAR_MAX_SCORE = 0.0055
 BLUR_SIGMA = 0.8
 SCENE_MIN_CORR = 0.6
+CLIPPED = 250.0  # pixels this bright in either frame are left out of the score
 _BORDER = 4
 
 
@@ -105,17 +108,25 @@ def compare_frames(a: np.ndarray, b: np.ndarray, side: int = COMPARE_SIDE) -> Co
     size = _common_size(a, b, side)
     a, b = (cv2.GaussianBlur(x if x.shape[::-1] == size else cv2.resize(x, size, interpolation=cv2.INTER_AREA),
                              (0, 0), BLUR_SIGMA) for x in (a, b))  # one resampling each, then denoise
+    first, second = _one_way(a, b), _one_way(b, a)  # the warped frame is resampled (softened):
+    score, corr = max(first[0], second[0]), min(first[1], second[1])  # judge both ways, keep the worse
+    if score <= NEAR_MAX_SCORE:
+        return Comparison("near-duplicate", score, corr)
+    return Comparison("same-scene" if corr >= SCENE_MIN_CORR else "distinct", score, corr)
+
+
+def _one_way(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(score, ECC correlation) of ``b`` warped onto ``a``."""
     warped, mask, corr = _align(a, b)
     af = a.astype(np.float32)
     if mask.sum() < 0.5 * mask.size:
-        return Comparison("distinct", 1.0, corr)
+        return 1.0, corr
     x, y = warped[mask], af[mask]
     var = float(x.var())
     gain = float(((x - x.mean()) * (y - y.mean())).mean() / var) if var > 1e-6 else 1.0
     fitted = (warped - x.mean()) * gain + y.mean()
     brighter, darker = _tolerant_difference(af, fitted.astype(np.float32))
-    n = float(mask.sum())
-    score = float(np.count_nonzero(np.maximum(brighter, darker)[mask] > PIXEL_TOLERANCE)) / n
-    if score <= NEAR_MAX_SCORE:
-        return Comparison("near-duplicate", score, corr)
-    return Comparison("same-scene" if corr >= SCENE_MIN_CORR else "distinct", score, corr)
+    mask &= (af < CLIPPED) & (warped < CLIPPED)  # a brightened copy clips where the original did not
+    if not mask.any():
+        return 1.0, corr
+    return float(np.count_nonzero(np.maximum(brighter, darker)[mask] > PIXEL_TOLERANCE)) / float(mask.sum()), corr

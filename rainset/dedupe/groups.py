@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.dedupe_tables import DedupePair
@@ -77,13 +77,27 @@ def _sharpness(session: Session, shas: set[str]) -> dict[str, float]:
     return {sha: float(s or 0.0) for sha, s in rows}
 
 
-def _write(session: Session, kind: str, members: list[str], relations: dict[str, str],
-           rep: str | None, info: dict) -> None:
-    g = Group(kind=kind, info={"key": group_key(kind, members), "size": len(members), **info})
-    session.add(g)
-    session.flush()
-    session.add_all(GroupMember(group_id=g.id, capture_id=m, relation=relations[m], is_representative=(m == rep))
-                    for m in members)
+class _Writer:
+    """Collects groups and members, then bulk-inserts them (explicit ids: no flush per group)."""
+
+    def __init__(self, first_id: int) -> None:
+        self.next_id = first_id
+        self.groups: list[dict] = []
+        self.members: list[dict] = []
+
+    def add(self, kind: str, members: list[str], relations: dict[str, str], rep: str | None, info: dict) -> None:
+        gid = self.next_id
+        self.next_id += 1
+        self.groups.append({"id": gid, "kind": kind, "info": {"key": group_key(kind, members), "size": len(members),
+                                                                **info}})
+        self.members += [{"group_id": gid, "capture_id": m, "relation": relations[m], "is_representative": m == rep}
+                         for m in members]
+
+    def write(self, session: Session) -> None:
+        for lo in range(0, len(self.groups), 5000):
+            session.execute(insert(Group), self.groups[lo:lo + 5000])
+        for lo in range(0, len(self.members), 5000):
+            session.execute(insert(GroupMember), self.members[lo:lo + 5000])
 
 
 def regroup(session: Session, threshold: int, burst_seconds: float) -> GroupStats:
@@ -104,9 +118,12 @@ def regroup(session: Session, threshold: int, burst_seconds: float) -> GroupStat
     for group in (*result.clusters, *bursts):
         for m in group[1:]:
             scene_uf.union(group[0], m)
+    for a, b in edges:  # corrections act on clusters only: a pair marked not-duplicate is still one scene
+        scene_uf.union(a, b)
     for p in pairs:
         if p.relation == "same-scene":
             scene_uf.union(p.a, p.b)
+    writer = _Writer((session.scalar(select(func.max(Group.id))) or 0) + 1)
     old = select(Group.id).where(Group.kind.in_(KINDS))
     session.execute(delete(GroupMember).where(GroupMember.group_id.in_(old)))
     session.execute(delete(Group).where(Group.kind.in_(KINDS)))
@@ -120,16 +137,16 @@ def regroup(session: Session, threshold: int, burst_seconds: float) -> GroupStat
                                      for m in cluster], override)
         rel = {m: "exact" if caps[m].pixel_hash == caps[rep].pixel_hash else "near-duplicate" for m in cluster}
         rel[rep] = "exact" if all(rel[m] == "exact" for m in cluster if m != rep) else "near-duplicate"
-        _write(session, "cluster", list(cluster), rel, rep,
-               {"representative": rep, "override": override is not None})
+        writer.add("cluster", list(cluster), rel, rep, {"representative": rep, "override": override is not None})
         for m in cluster:
             cluster_key[m] = group_key("cluster", list(cluster))
     for burst in bursts:
-        _write(session, "burst", burst, {m: "burst" for m in burst}, None, {})
+        writer.add("burst", burst, {m: "burst" for m in burst}, None, {})
     scenes = scene_uf.groups()
     for scene in scenes:
         keys = sorted({cluster_key[m] for m in scene if m in cluster_key})
-        _write(session, "scene", scene, {m: "same-scene" for m in scene}, None, {"clusters": keys})
+        writer.add("scene", scene, {m: "same-scene" for m in scene}, None, {"clusters": keys})
+    writer.write(session)
     return GroupStats(len(result.clusters), len(members_all), len(bursts), len(scenes), result.split_components)
 
 

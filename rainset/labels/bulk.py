@@ -17,12 +17,11 @@ from typing import Any, Callable, Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rainset.catalog.models import Capture, User
-from rainset.errors import LabelError
+from rainset.catalog.models import Capture
 from rainset.labels.consensus import current_labels
 from rainset.labels.record import _latest_rows, append_label
 from rainset.labels.taxonomy import check_label
-from rainset.labels.users import UserInfo
+from rainset.labels.users import enabled_user
 
 # Capture columns a bulk filter may use, with their types (for the filter's type checks).
 CAPTURE_COLUMNS: dict[str, type] = {
@@ -61,15 +60,6 @@ def capture_rows(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def _user(session: Session, name: str) -> UserInfo:
-    user = session.scalars(select(User).where(User.name == name)).one_or_none()
-    if user is None:
-        raise LabelError(f"--as: no user named {name!r} (create it with 'rainset users add')")
-    if user.disabled:
-        raise LabelError(f"--as: user {name!r} is disabled")
-    return UserInfo(user.id, user.name, user.role)
-
-
 def set_labels(session: Session, rain_type: str, where: str, as_user: str, *, taxonomy: Sequence[str],
                taxonomy_version: int, attributes: Iterable[str] = (),
                progress: Callable[[int, int], None] | None = None) -> BulkSummary:
@@ -88,7 +78,7 @@ def set_labels(session: Session, rain_type: str, where: str, as_user: str, *, ta
 
     attrs = check_label(rain_type, attributes, taxonomy)
     match = compile_where(where, FILTER_COLUMNS)
-    user = _user(session, as_user)
+    user = enabled_user(session, as_user, what="--as")
     matched = [row["id"] for row in capture_rows(session) if match(row)]
     mine = _latest_rows(session, user.id)
     labelled = skipped = 0

@@ -58,7 +58,7 @@ class CaptureLabels:
     adjudicated_by: str | None = None
 
 
-def _iso_utc(when: datetime | None) -> str:
+def iso_utc(when: datetime | None) -> str:
     """ISO 8601 in UTC; SQLite hands back naive datetimes, which the catalog writes in UTC."""
     if when is None:
         return ""
@@ -67,10 +67,11 @@ def _iso_utc(when: datetime | None) -> str:
     return when.astimezone(timezone.utc).isoformat()
 
 
-def _record(row: Label, user: User) -> LabelRecord:
+def label_record(row: Label, user: User) -> LabelRecord:
+    """The :class:`LabelRecord` of a ``labels`` row written by ``user``."""
     return LabelRecord(label_id=row.id, user=user.name, role=user.role, rain_type=row.rain_type,
                        attributes=tuple(sorted(row.attributes or ())), taxonomy_version=row.taxonomy_version,
-                       created_at=_iso_utc(row.created_at))
+                       created_at=iso_utc(row.created_at))
 
 
 def _majority_attributes(agreeing: list[LabelRecord]) -> tuple[str, ...]:
@@ -120,10 +121,10 @@ def current_labels(session: Session, capture_ids: Iterable[str] | None = None) -
     for (capture_id, _), (row, user) in latest.items():
         effective.setdefault(capture_id, [])
         if row.kind == "label":
-            effective[capture_id].append(_record(row, user))
+            effective[capture_id].append(label_record(row, user))
     result = {}
     for capture_id in sorted(set(effective) | set(adjudications)):
         adj = adjudications.get(capture_id)
         result[capture_id] = resolve(capture_id, effective.get(capture_id, []),
-                                     _record(*adj) if adj else None)
+                                     label_record(*adj) if adj else None)
     return result

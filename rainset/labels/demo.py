@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rainset.catalog.db import open_catalog
-from rainset.catalog.models import File
+from rainset.catalog.models import Capture, File
 from rainset.labels.agreement import agreement_report, review_queue
 from rainset.labels.consensus import current_labels
 from rainset.labels.queue import next_capture
@@ -34,6 +34,7 @@ class DemoLabels:
     annotators: tuple[str, ...]
     reviewer: str
     k: int
+    captures_active: int  # the ones not labelled are near-duplicates held back from the queue
     captures_labelled: int
     labels: int
     disagreements: int
@@ -48,7 +49,8 @@ class DemoLabels:
     def lines(self) -> list[str]:
         alpha = "n/a" if self.alpha is None else f"{self.alpha:.3f}"
         return [f"labels: {len(self.annotators)} annotators (K = {self.k}) gave {self.labels} labels to "
-                f"{self.captures_labelled} captures; alpha {alpha}; {self.disagreements} disagreement(s), "
+                f"{self.captures_labelled} of {self.captures_active} captures (the rest: near-duplicates not "
+                f"queued); alpha {alpha}; {self.disagreements} disagreement(s), "
                 f"{self.adjudicated} adjudicated by {self.reviewer}; consensus = truth on "
                 f"{self.consensus_matches_truth}/{self.captures_labelled}"]
 
@@ -103,10 +105,12 @@ def demo_stage(store: Any, truth: Any) -> DemoLabels:
             report = agreement_report(s)
             labels = current_labels(s)
             left = len(review_queue(s))
+            active = s.scalar(select(func.count()).select_from(Capture).where(Capture.status == "active")) or 0
     finally:
         catalog.close()
     labelled = [c for c in labels.values() if c.labels]
-    return DemoLabels(annotators=ANNOTATORS, reviewer=REVIEWER, k=k, captures_labelled=len(labelled),
+    return DemoLabels(annotators=ANNOTATORS, reviewer=REVIEWER, k=k, captures_active=active,
+                      captures_labelled=len(labelled),
                       labels=sum(len(c.labels) for c in labelled), disagreements=report.n_disagreements,
                       adjudicated=len(queue), alpha=report.overall_alpha,
                       consensus_matches_truth=sum(1 for c in labelled if c.rain_type == expected.get(c.capture_id)),

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from rainset.catalog.labels_tables import LabelTiming
 from rainset.catalog.models import Capture, Label, User
 from rainset.errors import LabelError
-from rainset.labels.consensus import _iso_utc, current_labels
+from rainset.labels.consensus import iso_utc, current_labels
 from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import ATTRIBUTES, check_label
 from rainset.labels.users import check_name, hash_token
@@ -110,7 +110,7 @@ def export_labelstudio(session: Session, store: Any, *, image_prefix: str = "",
         if current is not None and current.source == "adjudication":
             row = adjudications[cap.id]
             annotations.append({"completed_by": current.adjudicated_by, "ground_truth": True,
-                                "created_at": _iso_utc(row.created_at),
+                                "created_at": iso_utc(row.created_at),
                                 "rainset_taxonomy_version": row.taxonomy_version,
                                 "result": _result(current.rain_type, current.attributes)})
         if labelled_only and not annotations:
@@ -232,7 +232,7 @@ def import_labelstudio(session: Session, tasks: Any, *, taxonomy: Sequence[str],
         if not isinstance(task, dict):
             raise LabelError(f"{where}: a task must be an object")
         capture_id = imp.capture_for(task, where)
-        annotations = task.get("annotations") or []
+        annotations = task.get("annotations") or task.get("completions") or []  # older exports: completions
         if not isinstance(annotations, list):
             raise LabelError(f"{where}: 'annotations' must be a list")
         # Labels first, adjudications last (they decide), each group in time order.

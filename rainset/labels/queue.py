@@ -49,7 +49,9 @@ class QueueItem:
     """A capture to label, with what the labelling screen shows about it.
 
     ``position`` is this capture's rank in the annotator's work (labelled so far + 1) and
-    ``total`` what the annotator has done plus what is left for them in the store.
+    ``total`` what the annotator has done plus what is left for them in the store; ``total`` is
+    recounted at most every ``TOTAL_TTL_S`` seconds per user (others' work changes it slowly),
+    :func:`progress` always counts exactly.
     """
 
     capture_id: str
@@ -71,30 +73,44 @@ class Progress:
     remaining_in_store: int
 
 
-def _queueable() -> ColumnElement[bool]:
-    """Active captures without adjudication that are not hidden by a near-duplicate cluster."""
+def _queueable(lists: bool = False) -> ColumnElement[bool]:
+    """Active captures without adjudication that are not hidden by a near-duplicate cluster.
+
+    With ``lists``, as ``NOT IN`` lists built once per query instead of correlated ``NOT EXISTS``.
+    """
     hidden = (select(GroupMember.capture_id).join(Group, Group.id == GroupMember.group_id)
-              .where(GroupMember.capture_id == Capture.id, Group.kind == "cluster",
-                     GroupMember.is_representative.is_(False)))
-    adjudicated = select(Label.id).where(Label.capture_id == Capture.id, Label.kind == "adjudication")
-    return (Capture.status == "active") & ~hidden.exists() & ~adjudicated.exists()
+              .where(Group.kind == "cluster", GroupMember.is_representative.is_(False)))
+    adjudicated = select(Label.capture_id).where(Label.kind == "adjudication")
+    if lists:
+        return (Capture.status == "active") & Capture.id.not_in(hidden) & Capture.id.not_in(adjudicated)
+    return ((Capture.status == "active") & ~hidden.where(GroupMember.capture_id == Capture.id).exists()
+            & ~adjudicated.where(Label.capture_id == Capture.id).exists())
 
 
 @cache
-def _claimable() -> Select:
+def _claimable(sqlite_count: bool = False) -> Select:
     """Captures user ``:uid`` may claim a slot of, with fewer than ``:k`` taken, in queue order.
 
     Written with correlated ``NOT EXISTS`` and a per-capture count on indexes, so that the plan
-    does not depend on table statistics (a join on grouped counts turned quadratic on
-    PostgreSQL when its statistics were stale).
+    does not depend on table statistics (joins on grouped counts and ``NOT IN`` lists turned
+    quadratic on PostgreSQL with stale statistics). ``sqlite_count`` uses those instead, for
+    counting on SQLite, whose planner keeps a left join's order and indexes the lists: 15 times
+    faster there.
     """
     uid = bindparam("uid", type_=Integer)
+    k = bindparam("k", type_=Integer)
+    if sqlite_count:
+        taken = (select(Assignment.capture_id.label("capture_id"), func.count().label("n"))
+                 .group_by(Assignment.capture_id).subquery())
+        mine = union(select(Assignment.capture_id).where(Assignment.user_id == uid),
+                     select(Label.capture_id).where(Label.user_id == uid))
+        return (select(Capture).outerjoin(taken, taken.c.capture_id == Capture.id)
+                .where(_queueable(lists=True), Capture.id.not_in(mine), func.coalesce(taken.c.n, 0) < k)
+                .order_by(Capture.id))
     assigned = select(Assignment.id).where(Assignment.capture_id == Capture.id, Assignment.user_id == uid)
     labelled = select(Label.id).where(Label.capture_id == Capture.id, Label.user_id == uid)
-    taken = select(func.count()).select_from(Assignment).where(Assignment.capture_id == Capture.id)
-    return (select(Capture)
-            .where(_queueable(), ~assigned.exists(), ~labelled.exists(),
-                   taken.scalar_subquery() < bindparam("k", type_=Integer))
+    count = select(func.count()).select_from(Assignment).where(Assignment.capture_id == Capture.id)
+    return (select(Capture).where(_queueable(), ~assigned.exists(), ~labelled.exists(), count.scalar_subquery() < k)
             .order_by(Capture.id))
 
 
@@ -131,9 +147,9 @@ def _first(query: str, skip: bool) -> Select:
 
 
 @cache
-def _counter(query: str) -> Select:
+def _counter(query: str, dialect: str) -> Select:
     """How many captures ``_pending`` or ``_claimable`` holds."""
-    base = _pending() if query == "pending" else _claimable()
+    base = _pending() if query == "pending" else _claimable(sqlite_count=dialect == "sqlite")
     return select(func.count()).select_from(base.order_by(None).subquery())
 
 
@@ -150,7 +166,7 @@ def _count(session: Session, query: str, user_id: int, k: int) -> int:
     if query == "done":
         return session.scalar(_done_query(), {"uid": user_id}) or 0
     params = {"uid": user_id} if query == "pending" else {"uid": user_id, "k": k}
-    return session.scalar(_counter(query), params) or 0
+    return session.scalar(_counter(query, session.get_bind().dialect.name), params) or 0
 
 
 def _find(session: Session, query: str, user_id: int, k: int, after: str | None = None) -> Capture | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from rainset.catalog.labels_tables import Assignment, LabelTiming
 from rainset.catalog.models import Capture, Label, User
 from rainset.errors import LabelError
-from rainset.labels.consensus import CaptureLabels, LabelRecord, _record, current_labels
+from rainset.labels.consensus import CaptureLabels, LabelRecord, label_record, current_labels
 from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import check_label
 from rainset.labels.users import ROLES, UserInfo, require_role
@@ -48,7 +48,7 @@ def _append(session: Session, user: UserInfo, capture_id: str, rain_type: str, a
 
 def as_record(row: Label, user: UserInfo) -> LabelRecord:
     """The :class:`LabelRecord` of a row written by ``user``."""
-    return _record(row, User(id=user.id, name=user.name, role=user.role))
+    return label_record(row, User(id=user.id, name=user.name, role=user.role))
 
 
 def _may_label(session: Session, user: UserInfo, capture_id: str) -> bool:

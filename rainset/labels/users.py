@@ -154,6 +154,16 @@ def find_user(session: Session, name: str) -> UserInfo:
     return _info(_by_name(session, name))
 
 
+def enabled_user(session: Session, name: str, *, what: str = "user") -> UserInfo:
+    """The enabled user named ``name``; LabelError (naming ``what``, e.g. ``--as``) when unknown or disabled."""
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        raise LabelError(f"{what}: no user named {name!r} (create it with 'rainset users add')")
+    if user.disabled:
+        raise LabelError(f"{what}: user {name!r} is disabled")
+    return _info(user)
+
+
 def list_users(session: Session, *, include_disabled: bool = False) -> list[UserInfo]:
     """Enabled users (all users with ``include_disabled``), by name."""
     query = select(User).order_by(User.name)

@@ -29,15 +29,15 @@ class InstanceNorm(nn.Module):
         self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "frozen":
+        if self.mode == "record":
+            var, mean = torch.var_mean(x.float(), dim=(0, 2, 3), correction=0)
+            self.stats = (mean.detach(), var.detach())
+        if self.mode in ("record", "frozen"):
             if self.stats is None:
                 raise RuntimeError("InstanceNorm in frozen mode without recorded statistics")
             mean, var = self.stats
-        else:
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
-            if self.mode == "record":
-                self.stats = (mean.detach(), var.detach())
-        return ((x.float() - mean) * torch.rsqrt(var + self.eps)).to(x.dtype)
+            return F.instance_norm(x, mean.to(x.dtype), var.to(x.dtype), use_input_stats=False, eps=self.eps)
+        return F.instance_norm(x, eps=self.eps)
 
 
 def conv3(cin: int, cout: int) -> nn.Conv2d:

@@ -1,0 +1,122 @@
+"""NLCL training and inference speed: images/s and peak memory at 256² crops, batch 1 and batch 8,
+for the full step and for the convolution floor (the same step without non-local sampling and the
+contrastive losses), plus inference megapixels/s on a 1024×512 image (the RealRain size).
+
+Each configuration runs in its own process so its peak memory (ru_maxrss on CPU,
+max_memory_allocated on CUDA) is its own. Full-size model (32 channels, 16 blocks) always.
+
+    python bench/nlcl_speed.py --steps 3 --out bench/results/nlcl_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import time
+
+
+def _train_case(q, batch: int, crop: int, contrastive: bool, steps: int, device: str, threads: int) -> None:
+    import torch
+
+    from rainset.nlcl.config import make_config
+    from rainset.nlcl.train import build_models, step_generator, train_step
+
+    torch.set_num_threads(threads)
+    cfg = make_config("paper", dict(batch_size=batch, crop=crop, contrastive=contrastive, device=device))
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    m = build_models(cfg, dev)
+    g = torch.Generator().manual_seed(0)
+    o = (torch.rand(batch, 3, crop, crop, generator=g) * 2 - 1).to(dev)
+    c = (torch.rand(batch, 3, crop, crop, generator=g) * 2 - 1).to(dev)
+    times = []
+    for step in range(steps + 1):  # the first step warms up (allocator, kernels) and is not counted
+        t0 = time.perf_counter()
+        train_step(m, o, c, step_generator(0, 0, step))
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if step:
+            times.append(time.perf_counter() - t0)
+    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    q.put({"batch": batch, "crop": crop, "contrastive": contrastive, "step_seconds": times,
+           "median_step_s": statistics.median(times), "images_per_s": batch / statistics.median(times),
+           "peak_bytes": peak})
+
+
+def _infer_case(q, width: int, height: int, repeats: int, device: str, threads: int) -> None:
+    import numpy as np
+    import torch
+
+    from rainset.nlcl.derain import derain_array
+    from rainset.nlcl.model import Generator, init_weights
+
+    torch.set_num_threads(threads)
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    gen = Generator()
+    init_weights(gen)
+    gen = gen.to(dev).eval()
+    img = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
+    derain_array(gen, img[:128, :128], device=dev)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        derain_array(gen, img, tile=1024, device=dev)
+        times.append(time.perf_counter() - t0)
+    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    med = statistics.median(times)
+    q.put({"width": width, "height": height, "seconds": times, "median_s": med,
+           "megapixels_per_s": width * height / 1e6 / med, "peak_bytes": peak})
+
+
+def run_case(target, *args):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(q, *args))
+    p.start()
+    result = q.get()
+    p.join()
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=3, help="measured steps per case (after one warm-up)")
+    ap.add_argument("--steps-b8", type=int, default=2, help="measured steps for batch 8")
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--out", default="bench/results/nlcl_speed.json")
+    args = ap.parse_args()
+    import torch
+
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    results = {"device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+               "threads": args.threads, "train": [], "infer": None}
+    for batch in (int(b) for b in args.batches.split(",")):
+        for contrastive in (False, True):
+            steps = args.steps_b8 if batch >= 8 else args.steps
+            r = run_case(_train_case, batch, args.crop, contrastive, steps, device, args.threads)
+            results["train"].append(r)
+            print(f"batch {batch} {'full ' if contrastive else 'floor'}: {r['median_step_s']:.2f} s/step, "
+                  f"{r['images_per_s']:.3f} images/s, peak {r['peak_bytes'] / 2**30:.2f} GiB "
+                  f"(steps {[round(t, 2) for t in r['step_seconds']]})", flush=True)
+    for batch in {r["batch"] for r in results["train"]}:
+        floor = next(r for r in results["train"] if r["batch"] == batch and not r["contrastive"])
+        full = next(r for r in results["train"] if r["batch"] == batch and r["contrastive"])
+        print(f"batch {batch}: full / floor = {full['median_step_s'] / floor['median_step_s']:.2f}x")
+    results["infer"] = run_case(_infer_case, 1024, 512, 2, device, args.threads)
+    i = results["infer"]
+    print(f"inference 1024x512: {i['median_s']:.2f} s, {i['megapixels_per_s']:.3f} MP/s, "
+          f"peak {i['peak_bytes'] / 2**30:.2f} GiB", flush=True)
+    with open(args.out, "w") as fh:
+        json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
