@@ -21,7 +21,14 @@ from rainset.labels.users import UserInfo, require_role
 
 from rainset.annotate_ui.auth import look_up, read_credentials
 from rainset.annotate_ui.config import AppSettings
-from rainset.annotate_ui.security import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, UNSAFE_METHODS, check_csrf, cross_site_reason
+from rainset.annotate_ui.security import (
+    COOKIE_NAME,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    UNSAFE_METHODS,
+    check_csrf,
+    cross_site_reason,
+)
 
 
 class LoginRequired(Exception):

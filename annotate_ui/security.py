@@ -2,7 +2,7 @@
 
 The session cookie holds ``user_id.issued.nonce.signature``: an HMAC-SHA256 over the rest with
 the store's secret (``STORE/secret``). Nothing is stored server-side; a cookie stops working when
-it expires, or at once when its user is disabled (the user is looked up on every request).
+it expires, or when its user is disabled (:mod:`rainset.annotate_ui.auth` looks the user up).
 The CSRF token is an HMAC of the cookie value, so it is per session and needs no storage either.
 """
 

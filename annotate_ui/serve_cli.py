@@ -12,18 +12,19 @@ annotate = typer.Typer(help="The labelling web app: serve it to annotators and r
 app.add_typer(annotate, name="annotate")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")]
+PortOpt = Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)]
+InsecureOpt = Annotated[bool, typer.Option(
+    "--insecure-cookie", help="Send the session cookie without the Secure flag, for plain-http access from other "
+    "machines on a trusted network; put TLS in front instead where you can.")]
+HoursOpt = Annotated[float, typer.Option("--session-hours", help="How long a sign-in lasts.", min=0.1)]
+LogOpt = Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")]
 
 
 @annotate.command("serve")
-def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
-          port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8080,
-          store: StoreOpt = None,
-          insecure_cookie: Annotated[bool, typer.Option(
-              "--insecure-cookie", help="Send the session cookie over plain http too (no Secure flag). Only for "
-              "plain-http access that is not on this machine; put TLS in front instead.")] = False,
-          session_hours: Annotated[float, typer.Option("--session-hours", help="How long a sign-in lasts.", min=0.1)] = 12.0,
-          workers_log: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info") -> None:
-    """Serve the labelling web app (FastAPI + uvicorn) on HOST:PORT."""
+def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, store: StoreOpt = None, insecure_cookie: InsecureOpt = False,
+          session_hours: HoursOpt = 12.0, log_level: LogOpt = "info") -> None:
+    """Serve the labelling web app (FastAPI + uvicorn) on HOST:PORT until Ctrl-C."""
     import uvicorn
 
     from rainset.annotate_ui.app import create_app
@@ -31,9 +32,12 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
 
     with edge():
         st = _store(store)
-        app = create_app(AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours))
+        web = create_app(AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours))
     if host not in LOOPBACK and not insecure_cookie:
         err.print(f"note: the session cookie is Secure: browsers reaching http://{host}:{port} need TLS in front "
                   "(or --insecure-cookie on a trusted network)", highlight=False)
     err.print(f"serving {st.root} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=workers_log, access_log=False)
+    import gc, os
+    if os.environ.get("GCX"):
+        gc.collect(); gc.freeze(); gc.set_threshold(int(os.environ["GCX"]), 50, 1000)
+    uvicorn.run(web, host=host, port=port, log_level=log_level, access_log=False)

@@ -300,3 +300,18 @@ def test_demo_stage_serves_every_page_over_http(env):
     assert result.url.startswith("http://127.0.0.1:") and result.median_ms > 0
     assert result.to_dict()["ok"] and DEMO_USER in "\n".join(result.lines())
     assert env.client.get("/api/me", headers={"Authorization": f"Bearer {result.token}"}).json()["user"]["role"] == "admin"
+
+
+def test_serve_command_is_registered_and_fails_cleanly_without_a_store(tmp_path):
+    from typer.testing import CliRunner
+
+    import rainset.annotate_ui.serve_cli  # noqa: F401 - registers 'rainset annotate'
+    from rainset.cli import app
+
+    runner = CliRunner()
+    helped = runner.invoke(app, ["annotate", "serve", "--help"])
+    assert helped.exit_code == 0
+    for option in ("--host", "--port", "--store", "--insecure-cookie", "--session-hours"):
+        assert option in helped.output
+    missing = runner.invoke(app, ["annotate", "serve", "--store", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "not a rainset store" in missing.output
