@@ -14,15 +14,27 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
+from rainset.errors import AuthError
 from rainset.labels.agreement import AgreementReport, agreement_report, review_queue
 from rainset.labels.consensus import CaptureLabels, LabelRecord, current_labels
-from rainset.labels.queue import Progress, QueueItem, next_capture, peek_next, progress
+from rainset.labels.queue import Progress, QueueItem, next_capture, peek_next, progress, release_claims
 from rainset.labels.record import adjudicate, my_labels, record_label, undo_last
 from rainset.labels.taxonomy import ATTRIBUTES
-from rainset.labels.users import NewUser, UserInfo, UserRow, add_user, authenticate, disable_user, user_rows
+from rainset.labels.users import (
+    NewUser,
+    UserInfo,
+    UserRow,
+    add_user,
+    authenticate,
+    disable_user,
+    list_users,
+    user_rows,
+)
 
 from rainset.annotate_ui.captures import CaptureView, PathCache, capture_view, original_of, preview_file
+from rainset.annotate_ui.config import AppSettings
 from rainset.annotate_ui.deps import ApiUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
 from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
 from rainset.annotate_ui.tiles import TileGrid
@@ -61,6 +73,38 @@ class UserIn(BaseModel):
 
     name: str = Field(max_length=64)
     role: str = Field(max_length=16)
+
+
+class ReleaseIn(BaseModel):
+    """Which unlabelled queue claims to free: one user's (or everyone's), older than some time."""
+
+    user: str | None = Field(default=None, max_length=64)
+    older_than_s: float | None = Field(default=None, ge=0)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One user's place in the queues."""
+
+    user: UserInfo
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class Queues:
+    """Twin of the queues page: the taxonomy in force, K, and every enabled user's progress."""
+
+    taxonomy: tuple[str, ...]
+    taxonomy_version: int
+    annotators_per_capture: int
+    users: list[QueueRow]
+
+
+@dataclass(frozen=True)
+class Released:
+    """How many claims a release freed."""
+
+    released: int
 
 
 @dataclass(frozen=True)
@@ -127,7 +171,8 @@ def attribute_keys(attributes: tuple[str, ...]) -> dict[str, str]:
     return keys
 
 
-def me_of(principal: Principal, settings: SettingsDep) -> Me:
+def me_of(principal: Principal, settings: AppSettings) -> Me:
+    """The signed-in user and the labelling vocabulary of this store."""
     return Me(principal.user, principal.via, principal.csrf, settings.taxonomy, settings.taxonomy_version,
               ATTRIBUTES, attribute_keys(ATTRIBUTES), settings.k)
 
@@ -145,18 +190,21 @@ def set_session_cookie(response: Response, request: Request, user: UserInfo) -> 
              summary="Sign in with a token: sets the session cookie")
 @reads
 def sign_in(body: TokenIn, request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> Me:
-    user = authenticate(session, body.token)
+    try:
+        user = authenticate(session, body.token)
+    except AuthError as exc:
+        raise HTTPException(401, str(exc)) from exc
     csrf = set_session_cookie(response, request, user)
     return me_of(Principal(user, "cookie", csrf), settings)
 
 
 @router.delete("/session", status_code=204, summary="Sign out: clears the session cookie")
-def sign_out(principal: ApiUser, response: Response) -> None:
+async def sign_out(principal: ApiUser, response: Response) -> None:
     response.delete_cookie(COOKIE_NAME, path="/")
 
 
 @router.get("/me", response_model=Me, summary="The signed-in user and the label vocabulary")
-def me(principal: ApiUser, settings: SettingsDep) -> Me:
+async def me(principal: ApiUser, settings: SettingsDep) -> Me:
     return me_of(principal, settings)
 
 
@@ -312,3 +360,23 @@ def post_disable(name: str, principal: ApiUser, session: SessionDep, request: Re
     disabled = disable_user(session, name)
     request.app.state.identities.clear()
     return disabled
+
+
+def queues_of(session: Session, settings: AppSettings) -> Queues:
+    """Every enabled user's progress, with the store's taxonomy and K."""
+    rows = [QueueRow(u, progress(session, u, k=settings.k)) for u in list_users(session)]
+    return Queues(settings.taxonomy, settings.taxonomy_version, settings.k, rows)
+
+
+@router.get("/queues", response_model=Queues, summary="Twin of the queues page (admins)")
+@reads
+def get_queues(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> Queues:
+    allow(principal, "admin")
+    return queues_of(session, settings)
+
+
+@router.post("/queues/release", response_model=Released, summary="Free unlabelled queue claims (admins)")
+@writes
+def post_release(body: ReleaseIn, principal: ApiUser, session: SessionDep) -> Released:
+    allow(principal, "admin")
+    return Released(release_claims(session, user=body.user, older_than_s=body.older_than_s))

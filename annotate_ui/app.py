@@ -94,8 +94,8 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:
-        signed_in = "invalid token" not in str(exc) and "missing token" not in str(exc)
-        return _error(request, 403 if signed_in else 401, str(exc))
+        # sign-in failures become 401 where they happen; what reaches here is a role the call needs
+        return _error(request, 403, str(exc))
 
     @app.exception_handler(LabelError)
     async def label_error(request: Request, exc: LabelError) -> Response:
@@ -111,7 +111,7 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 class SecurityHeaders:
-    """ASGI middleware: security headers on every response; ``Cache-Control: no-store`` on the API's."""
+    """ASGI middleware: security headers on every response; ``no-store`` unless a route says otherwise."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -120,14 +120,14 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_api = scope["path"].startswith("/api/")
+        cacheable = scope["path"].startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if is_api:
+                if not cacheable:  # pages carry the session's CSRF token; images set their own policy
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
@@ -157,7 +157,7 @@ def create_app(settings: AppSettings) -> FastAPI:
         yield
         catalog.close()
 
-    app = FastAPI(title="rainset annotate", version="1", lifespan=lifespan,
+    app = FastAPI(title="rainset annotate", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Label rainy captures: the JSON twin of every page of the labelling web app. "
                               "Sign in with a session cookie (POST /api/session) or 'Authorization: Bearer TOKEN'.")
     app.state.settings = settings

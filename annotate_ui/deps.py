@@ -9,6 +9,7 @@ requests signed in by cookie must come from this origin and carry the session's 
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator, Callable, TypeVar
 
@@ -80,18 +81,13 @@ def in_one_hop(write: bool) -> Callable[[F], F]:
         @functools.wraps(endpoint)
         def run(*args: Any, **kwargs: Any) -> Any:
             session: Session = kwargs["session"]
-            if not write:
-                try:
-                    return endpoint(*args, **kwargs)
-                finally:
-                    session.commit()
-            with session.info["write_gate"]:
+            with session.info["write_gate"] if write else nullcontext():
                 try:
                     result = endpoint(*args, **kwargs)
-                    session.commit()
                 except BaseException:
                     session.rollback()
                     raise
+                session.commit()
             return result
 
         return run  # type: ignore[return-value]

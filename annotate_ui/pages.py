@@ -14,12 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from rainset.errors import AuthError, LabelError
 from rainset.labels.agreement import agreement_report, review_queue
 from rainset.labels.consensus import current_labels
-from rainset.labels.queue import peek_next, progress
+from rainset.labels.queue import peek_next, progress, release_claims
 from rainset.labels.record import adjudicate, my_labels
 from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import add_user, authenticate, disable_user, user_rows
 
-from rainset.annotate_ui.api import REVIEWERS, me_of, set_session_cookie
+from rainset.annotate_ui.api import REVIEWERS, me_of, queues_of, set_session_cookie
 from rainset.annotate_ui.captures import capture_view
 from rainset.annotate_ui.deps import PageUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
 from rainset.annotate_ui.security import COOKIE_NAME
@@ -30,6 +30,7 @@ PAGE_TWINS = {
     "/review": "/api/review",
     "/agreement": "/api/agreement",
     "/admin/users": "/api/users",
+    "/admin/queues": "/api/queues",
 }
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -154,3 +155,20 @@ def users_disable(name: str, request: Request, principal: PageUser, session: Ses
         disable_user(session, name)
         request.app.state.identities.clear()
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/queues")
+@reads
+def queues_page(request: Request, principal: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
+    allow(principal, "admin")
+    return render(request, "queues.html", principal, queues=queues_of(session, settings),
+                  released=request.query_params.get("released"))
+
+
+@router.post("/admin/queues/release")
+@writes
+def queues_release(principal: PageUser, session: SessionDep, user: Annotated[str, Form(max_length=64)] = "",
+                   older_than_min: Annotated[float | None, Form(ge=0)] = None) -> Response:
+    allow(principal, "admin")
+    n = release_claims(session, user=user or None, older_than_s=None if older_than_min is None else older_than_min * 60)
+    return RedirectResponse(f"/admin/queues?released={n}", status_code=303)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,11 +19,14 @@ InsecureOpt = Annotated[bool, typer.Option(
     "machines on a trusted network; put TLS in front instead where you can.")]
 HoursOpt = Annotated[float, typer.Option("--session-hours", help="How long a sign-in lasts.", min=0.1)]
 LogOpt = Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")]
+OriginOpt = Annotated[Optional[list[str]], typer.Option(
+    "--origin", help="Another origin (scheme://host[:port]) browsers may post from: a reverse proxy's public "
+    "address. Repeatable.", show_default=False)]
 
 
 @annotate.command("serve")
 def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, store: StoreOpt = None, insecure_cookie: InsecureOpt = False,
-          session_hours: HoursOpt = 12.0, log_level: LogOpt = "info") -> None:
+          session_hours: HoursOpt = 12.0, log_level: LogOpt = "info", origin: OriginOpt = None) -> None:
     """Serve the labelling web app (FastAPI + uvicorn) on HOST:PORT until Ctrl-C."""
     import uvicorn
 
@@ -32,12 +35,10 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, store: StoreOpt = N
 
     with edge():
         st = _store(store)
-        web = create_app(AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours))
+        web = create_app(AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours,
+                                     allowed_origins=tuple(o.rstrip("/") for o in origin or ())))
     if host not in LOOPBACK and not insecure_cookie:
         err.print(f"note: the session cookie is Secure: browsers reaching http://{host}:{port} need TLS in front "
                   "(or --insecure-cookie on a trusted network)", highlight=False)
     err.print(f"serving {st.root} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
-    import gc, os
-    if os.environ.get("GCX"):
-        gc.collect(); gc.freeze(); gc.set_threshold(int(os.environ["GCX"]), 50, 1000)
     uvicorn.run(web, host=host, port=port, log_level=log_level, access_log=False)

@@ -19,14 +19,17 @@ import statistics
 import time
 
 
-def _train_case(q, batch: int, crop: int, contrastive: bool, steps: int, device: str, threads: int) -> None:
+def _train_case(q, batch: int, crop: int, case: str, steps: int, device: str, threads: int) -> None:
     import torch
 
     from rainset.nlcl.config import make_config
     from rainset.nlcl.train import build_models, step_generator, train_step
 
     torch.set_num_threads(threads)
-    cfg = make_config("paper", dict(batch_size=batch, crop=crop, contrastive=contrastive, device=device))
+    # floor: no sampling, no contrastive losses; full: the paper step; noidt: full without the
+    # PatchNCE identity term (whose cost is one more generator pass on the clean crops).
+    cfg = make_config("paper", dict(batch_size=batch, crop=crop, contrastive=case != "floor",
+                                    nce_identity=case != "noidt", device=device))
     dev = torch.device("cuda" if device == "cuda" else "cpu")
     m = build_models(cfg, dev)
     g = torch.Generator().manual_seed(0)
@@ -42,7 +45,7 @@ def _train_case(q, batch: int, crop: int, contrastive: bool, steps: int, device:
             times.append(time.perf_counter() - t0)
     peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    q.put({"batch": batch, "crop": crop, "contrastive": contrastive, "step_seconds": times,
+    q.put({"batch": batch, "crop": crop, "case": case, "step_seconds": times,
            "median_step_s": statistics.median(times), "images_per_s": batch / statistics.median(times),
            "peak_bytes": peak})
 
@@ -91,6 +94,8 @@ def main() -> None:
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--cases", default="floor,full,noidt", help="floor, full, noidt (noidt: batch 1 only)")
+    ap.add_argument("--no-infer", action="store_true", help="skip the inference measurement")
     ap.add_argument("--out", default="bench/results/nlcl_speed.json")
     args = ap.parse_args()
     import torch
@@ -98,22 +103,25 @@ def main() -> None:
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     results = {"device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
                "threads": args.threads, "train": [], "infer": None}
+    cases = args.cases.split(",")
     for batch in (int(b) for b in args.batches.split(",")):
-        for contrastive in (False, True):
+        for case in cases:
+            if case == "noidt" and batch != 1:
+                continue
             steps = args.steps_b8 if batch >= 8 else args.steps
-            r = run_case(_train_case, batch, args.crop, contrastive, steps, device, args.threads)
+            r = run_case(_train_case, batch, args.crop, case, steps, device, args.threads)
             results["train"].append(r)
-            print(f"batch {batch} {'full ' if contrastive else 'floor'}: {r['median_step_s']:.2f} s/step, "
-                  f"{r['images_per_s']:.3f} images/s, peak {r['peak_bytes'] / 2**30:.2f} GiB "
-                  f"(steps {[round(t, 2) for t in r['step_seconds']]})", flush=True)
-    for batch in {r["batch"] for r in results["train"]}:
-        floor = next(r for r in results["train"] if r["batch"] == batch and not r["contrastive"])
-        full = next(r for r in results["train"] if r["batch"] == batch and r["contrastive"])
-        print(f"batch {batch}: full / floor = {full['median_step_s'] / floor['median_step_s']:.2f}x")
-    results["infer"] = run_case(_infer_case, 1024, 512, 2, device, args.threads)
-    i = results["infer"]
-    print(f"inference 1024x512: {i['median_s']:.2f} s, {i['megapixels_per_s']:.3f} MP/s, "
-          f"peak {i['peak_bytes'] / 2**30:.2f} GiB", flush=True)
+            print(f"batch {batch} {case:>5}: {r['median_step_s']:.2f} s/step, {r['images_per_s']:.3f} images/s, "
+                  f"peak {r['peak_bytes'] / 2**30:.2f} GiB (steps {[round(t, 2) for t in r['step_seconds']]})", flush=True)
+    by = {(r["batch"], r["case"]): r["median_step_s"] for r in results["train"]}
+    for (batch, case), sec in sorted(by.items()):
+        if case != "floor" and (batch, "floor") in by:
+            print(f"batch {batch}: {case} / floor = {sec / by[(batch, 'floor')]:.2f}x")
+    if not args.no_infer:
+        results["infer"] = run_case(_infer_case, 1024, 512, 2, device, args.threads)
+        i = results["infer"]
+        print(f"inference 1024x512: {i['median_s']:.2f} s, {i['megapixels_per_s']:.3f} MP/s, "
+              f"peak {i['peak_bytes'] / 2**30:.2f} GiB", flush=True)
     with open(args.out, "w") as fh:
         json.dump(results, fh, indent=1)
 

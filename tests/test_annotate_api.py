@@ -311,7 +311,54 @@ def test_serve_command_is_registered_and_fails_cleanly_without_a_store(tmp_path)
     runner = CliRunner()
     helped = runner.invoke(app, ["annotate", "serve", "--help"])
     assert helped.exit_code == 0
-    for option in ("--host", "--port", "--store", "--insecure-cookie", "--session-hours"):
+    for option in ("--host", "--port", "--store", "--insecure-cookie", "--session-hours", "--origin"):
         assert option in helped.output
     missing = runner.invoke(app, ["annotate", "serve", "--store", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "not a rainset store" in missing.output
+
+
+def test_admins_see_queues_and_release_stale_claims(env):
+    ann, adm = env.bearer("ann1"), env.bearer("adm")
+    held = env.client.post("/api/queue/next", headers=ann).json()["item"]["capture_id"]
+    queues = env.client.get("/api/queues", headers=adm).json()
+    assert queues["annotators_per_capture"] == 2 and queues["taxonomy"] == env.store.settings["taxonomy"]
+    rows = {r["user"]["name"]: r["progress"] for r in queues["users"]}
+    assert set(rows) == set(USERS) and rows["ann1"]["assigned"] == 1 and rows["ann2"]["assigned"] == 0
+    assert env.client.post("/api/queues/release", headers=adm, json={"user": "ann1", "older_than_s": 3600}).json() == {"released": 0}
+    assert env.client.post("/api/queues/release", headers=adm, json={"user": "ann1"}).json() == {"released": 1}
+    assert env.client.get("/api/progress", headers=ann).json()["assigned"] == 0
+    assert env.client.post("/api/queues/release", headers=adm, json={"user": "nobody"}).status_code == 404
+    csrf = env.sign_in("adm")
+    env.client.post("/api/queue/next", headers={"X-CSRF-Token": csrf})
+    res = env.client.post("/admin/queues/release", data={"csrf_token": csrf, "user": "", "older_than_min": ""},
+                          follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"] == "/admin/queues?released=1"
+    page = env.client.get(res.headers["location"]).text
+    assert "Released 1 claim(s)." in page and held not in page
+
+
+def test_tile_server_decodes_each_capture_once_and_keeps_the_latest(env):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rainset.annotate_ui.captures import original_of
+    from rainset.annotate_ui.tiles import TileServer
+
+    catalog = open_catalog(env.store.db_url)
+    with catalog.session() as s:
+        ids = s.scalars(select(Capture.id).where(Capture.format == "jpeg").order_by(Capture.id).limit(2)).all()
+        originals = {cid: original_of(env.store, s, cid) for cid in ids}
+    catalog.close()
+    located: list[str] = []
+
+    def locate(cid):
+        return lambda: (located.append(cid), originals[cid])[1]
+
+    server = TileServer(tile_size=256, capacity=1, max_pixels=env.store.settings["max_pixels"])
+    with ThreadPoolExecutor(8) as pool:
+        tiles = list(pool.map(lambda i: server.tile(ids[0], i % 3, i % 2, locate(ids[0])), range(16)))
+    assert located == [ids[0]] and all(t[:2] == b"\xff\xd8" for t in tiles)
+    server.tile(ids[1], 0, 0, locate(ids[1]))
+    server.tile(ids[0], 0, 0, locate(ids[0]))  # evicted by the second capture: decoded again
+    assert located == [ids[0], ids[1], ids[0]]
+    with pytest.raises(ValueError):
+        TileServer(tile_size=8, capacity=1, max_pixels=1)

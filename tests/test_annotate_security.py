@@ -120,6 +120,18 @@ def test_a_cross_site_form_post_is_refused(env):
     assert same.status_code == 303
 
 
+def test_an_allowed_proxy_origin_may_post(base, tmp_path):
+    store, tokens, _ = base
+    shutil.copytree(store.root, tmp_path / "store")
+    app = create_app(AppSettings(store=open_store(tmp_path / "store"), cookie_secure=False,
+                                 allowed_origins=("https://labels.example.org",)))
+    with TestClient(app, base_url=BASE_URL) as client:
+        csrf = sign_in(client, tokens, "ann1")
+        for origin, status in (("https://labels.example.org", 200), ("https://evil.example.org", 403)):
+            res = client.post("/api/queue/next", headers={"X-CSRF-Token": csrf, "Origin": origin})
+            assert res.status_code == status, origin
+
+
 def test_bearer_requests_need_no_csrf_token(env):
     client, _, tokens, _, _ = env
     res = client.post("/api/queue/next", headers={**bearer(tokens, "ann1"), "Origin": "http://elsewhere.example"})
@@ -131,15 +143,16 @@ def test_an_annotator_reaches_no_reviewer_or_admin_route(env):
     h = bearer(tokens, "ann1")
     forbidden = [("GET", "/api/review"), ("POST", f"/api/review/{cid}"), ("GET", "/api/agreement"),
                  ("GET", "/api/users"), ("POST", "/api/users"), ("POST", "/api/users/ann2/disable"),
-                 ("GET", f"/api/captures/{cid}/labels")]
-    bodies = {"/api/users": {"name": "x", "role": "admin"}, f"/api/review/{cid}": {"rain_type": "heavy"}}
+                 ("GET", f"/api/captures/{cid}/labels"), ("GET", "/api/queues"), ("POST", "/api/queues/release")]
+    bodies = {"/api/users": {"name": "x", "role": "admin"}, f"/api/review/{cid}": {"rain_type": "heavy"},
+              "/api/queues/release": {}}
     for method, url in forbidden:
         assert client.request(method, url, headers=h, json=bodies.get(url)).status_code == 403, url
     csrf = sign_in(client, tokens, "ann1")
-    for url in ("/review", "/agreement", "/admin/users"):
+    for url in ("/review", "/agreement", "/admin/users", "/admin/queues"):
         assert client.get(url).status_code == 403, url
     for url, data in ((f"/review/{cid}", {"rain_type": "heavy"}), ("/admin/users", {"name": "x", "role": "admin"}),
-                      ("/admin/users/ann2/disable", {})):
+                      ("/admin/users/ann2/disable", {}), ("/admin/queues/release", {"user": "ann2"})):
         assert client.post(url, data={**data, "csrf_token": csrf}, follow_redirects=False).status_code == 403, url
     assert [u["name"] for u in client.get("/api/users", headers=bearer(tokens, "adm")).json()] == sorted(USERS)
 
@@ -244,6 +257,8 @@ def test_responses_carry_security_headers(env):
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp
         assert res.headers["x-content-type-options"] == "nosniff" and res.headers["x-frame-options"] == "DENY"
     assert client.get("/api/me", headers=bearer(tokens, "ann1")).headers["cache-control"] == "no-store"
+    assert client.get("/login").headers["cache-control"] == "no-store"
+    assert "no-store" not in client.get("/static/app.css").headers.get("cache-control", "")
 
 
 def test_a_tampered_or_expired_cookie_is_refused(env):

@@ -101,16 +101,19 @@ def test_pairwise_precision_recall_and_confusion_matrix(variants: VariantTruth, 
 def test_png_reencode_is_exact_and_members_carry_relations(variants: VariantTruth, deduped) -> None:
     store, _, cap = deduped
     groups = _groups(store)
-    for f in variants.files:
-        if f.variant != "png":
-            continue
-        orig = cap[f"cam/{f.frame}.jpg"]
+    pngs = [f for f in variants.files if f.variant == "png"]
+    assert len(pngs) == 10
+    for f in pngs:
+        png, orig = cap[f.path], cap[f"cam/{f.frame}.jpg"]
         cluster = next(m for _, m in groups["cluster"] if orig in {x[0] for x in m})
         rels = {x[0]: x[1] for x in cluster}
-        assert cap[f.path] in rels
         rep = next(x[0] for x in cluster if x[2])
-        if rep in (orig, cap[f.path]):
-            assert rels[cap[f.path]] == rels[orig] == "exact" or rep == cap[f.path]
+        if rep == orig:
+            assert rels[png] == "exact"
+        elif rep == png:
+            assert rels[orig] == "exact"
+        else:  # same pixels: the same relation to whichever other copy represents them
+            assert rels[png] == rels[orig] == "near-duplicate"
     for _, members in groups["cluster"]:
         assert sum(1 for m in members if m[2]) == 1
 
@@ -144,6 +147,10 @@ def test_incremental_run_queries_only_new_captures_and_matches_a_fresh_run(varia
     ingest(fresh, [str(half), str(rest)], IngestOptions(workers=1))
     dedupe(fresh)
     assert _groups(inc) == _groups(fresh)
+    other = dedupe(inc, 4)  # another threshold starts over
+    assert other.full_rebuild and other.queried == other.captures
+    back = dedupe(inc)
+    assert back.full_rebuild and _groups(inc) == _groups(fresh)
 
 
 def test_corrections_survive_a_rerun(variants: VariantTruth, deduped, tmp_path: Path) -> None:

@@ -4,9 +4,10 @@ Rain streaks barely move a 32×32 DCT hash, so a rainy frame and its clean twin,
 frames with different rain, collide on pHash. A candidate pair is therefore compared again on
 the previews at a higher resolution (long side :data:`COMPARE_SIDE`):
 
-1. the second frame is resized to the first one's size and aligned to it by ECC (an affine
-   warp: absorbs resizing, a crop of a few per cent, a small rotation, a hand-held shift);
-   after a light blur (σ = :data:`BLUR_SIGMA`) that removes JPEG noise and grain;
+1. both frames are resized once to the smaller one's size and blurred lightly
+   (σ = :data:`BLUR_SIGMA`: JPEG noise and grain go, streaks stay); one is aligned onto the
+   other by ECC (an affine warp: absorbs resizing, a crop of a few per cent, a small rotation,
+   a hand-held shift);
 2. gain and offset are fitted (absorbs a brightness change, a global haze);
 3. the *tolerant difference* is taken: a pixel differs only when it lies outside the range of
    the other frame's 3×3 neighbourhood, in either direction, so sub-pixel misregistration and

@@ -18,6 +18,7 @@ from rainset.dedupe.bursts import Shot, find_bursts
 from rainset.dedupe.clusters import UnionFind, build_clusters
 from rainset.dedupe.corrections import constraints
 from rainset.dedupe.representative import Candidate, choose_representative
+from rainset.errors import DedupeError
 
 KINDS = ("cluster", "burst", "scene")
 
@@ -174,8 +175,6 @@ class GroupView:
 def list_groups(session: Session, kind: str | None = None) -> list[GroupView]:
     """The current groups (optionally of one kind), sorted by kind then key."""
     if kind is not None and kind not in KINDS:
-        from rainset.errors import DedupeError
-
         raise DedupeError(f"unknown group kind {kind!r}; expected one of {', '.join(KINDS)}")
     q = select(Group.id, Group.kind, Group.info, GroupMember.capture_id, GroupMember.relation,
                GroupMember.is_representative).join(GroupMember, GroupMember.group_id == Group.id)
