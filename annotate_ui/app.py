@@ -6,8 +6,7 @@ factory runs, and the catalog is closed when the server shuts down.
 
 from __future__ import annotations
 
-import threading
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -25,7 +24,7 @@ from rainset.errors import AuthError, LabelError, RainsetError, RejectError
 from rainset.annotate_ui.auth import IdentityCache
 from rainset.annotate_ui.captures import PathCache
 from rainset.annotate_ui.config import AppSettings, store_secret
-from rainset.annotate_ui.deps import LoginRequired
+from rainset.annotate_ui.deps import FifoGate, LoginRequired
 from rainset.annotate_ui.security import SECURITY_HEADERS
 from rainset.annotate_ui.tiles import TileServer
 
@@ -162,7 +161,7 @@ def create_app(settings: AppSettings) -> FastAPI:
                               "Sign in with a session cookie (POST /api/session) or 'Authorization: Bearer TOKEN'.")
     app.state.settings = settings
     app.state.catalog = catalog
-    app.state.write_gate = threading.Lock() if catalog.engine.dialect.name == "sqlite" else nullcontext()
+    app.state.write_gate = FifoGate()
     app.state.secret = store_secret(settings.store)
     app.state.identities = IdentityCache(settings.identity_ttl_s)
     app.state.previews = PathCache()

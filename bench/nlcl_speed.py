@@ -35,18 +35,21 @@ def _train_case(q, batch: int, crop: int, case: str, steps: int, device: str, th
     g = torch.Generator().manual_seed(0)
     o = (torch.rand(batch, 3, crop, crop, generator=g) * 2 - 1).to(dev)
     c = (torch.rand(batch, 3, crop, crop, generator=g) * 2 - 1).to(dev)
-    times = []
+    times, cpu = [], []
     for step in range(steps + 1):  # the first step warms up (allocator, kernels) and is not counted
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train_step(m, o, c, step_generator(0, 0, step))
         if dev.type == "cuda":
             torch.cuda.synchronize()
         if step:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     q.put({"batch": batch, "crop": crop, "case": case, "step_seconds": times,
            "median_step_s": statistics.median(times), "images_per_s": batch / statistics.median(times),
+           # CPU seconds of this process (all threads): the work done, less sensitive to other load
+           "cpu_step_s": cpu, "median_cpu_step_s": statistics.median(cpu),
            "peak_bytes": peak})
 
 
@@ -111,12 +114,14 @@ def main() -> None:
             steps = args.steps_b8 if batch >= 8 else args.steps
             r = run_case(_train_case, batch, args.crop, case, steps, device, args.threads)
             results["train"].append(r)
-            print(f"batch {batch} {case:>5}: {r['median_step_s']:.2f} s/step, {r['images_per_s']:.3f} images/s, "
+            print(f"batch {batch} {case:>5}: {r['median_step_s']:.2f} s/step (cpu {r['median_cpu_step_s']:.2f} s), "
+                  f"{r['images_per_s']:.3f} images/s, "
                   f"peak {r['peak_bytes'] / 2**30:.2f} GiB (steps {[round(t, 2) for t in r['step_seconds']]})", flush=True)
-    by = {(r["batch"], r["case"]): r["median_step_s"] for r in results["train"]}
-    for (batch, case), sec in sorted(by.items()):
+    by = {(r["batch"], r["case"]): (r["median_step_s"], r["median_cpu_step_s"]) for r in results["train"]}
+    for (batch, case), (sec, cpu) in sorted(by.items()):
         if case != "floor" and (batch, "floor") in by:
-            print(f"batch {batch}: {case} / floor = {sec / by[(batch, 'floor')]:.2f}x")
+            f_sec, f_cpu = by[(batch, "floor")]
+            print(f"batch {batch}: {case} / floor = {sec / f_sec:.2f}x wall, {cpu / f_cpu:.2f}x cpu")
     if not args.no_infer:
         results["infer"] = run_case(_infer_case, 1024, 512, 2, device, args.threads)
         i = results["infer"]

@@ -362,3 +362,33 @@ def test_tile_server_decodes_each_capture_once_and_keeps_the_latest(env):
     assert located == [ids[0], ids[1], ids[0]]
     with pytest.raises(ValueError):
         TileServer(tile_size=8, capacity=1, max_pixels=1)
+
+
+def test_the_write_gate_serves_writers_in_order_of_arrival():
+    import threading
+    import time
+
+    from rainset.annotate_ui.deps import FifoGate
+
+    gate, order, inside, most = FifoGate(), [], [0], [0]
+
+    def writer(i: int) -> None:
+        with gate:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            order.append(i)
+            time.sleep(0.002)
+            inside[0] -= 1
+
+    threads = []
+    with gate:
+        for i in range(6):
+            t = threading.Thread(target=writer, args=(i,))
+            t.start()
+            threads.append(t)
+            deadline = time.monotonic() + 5
+            while len(gate._queue) < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+    for t in threads:
+        t.join(timeout=5)
+    assert order == list(range(6)) and most[0] == 1
