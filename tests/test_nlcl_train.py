@@ -135,3 +135,9 @@ def test_trainer_guide_documents_every_field_and_json_key():
     keys = ["run_dir", "checkpoint", "start_step", "step", "seconds", "last", "param_digest", "outputs", "count",
             "images", "mean", "psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "streak"]
     assert [k for k in keys if f"`{k}`" not in text] == []
+
+
+def test_time_budget_stops_with_a_checkpoint(folders, tmp_path):
+    result = train(_cfg(folders, tmp_path / "t", steps=50, max_minutes=1e-6, **TINY))
+    assert result.step == 1
+    assert load_checkpoint(result.checkpoint)["step"] == 1

@@ -223,6 +223,16 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
 
 
+def _out_of_time(cfg: TrainConfig, t0: float, world: int, device: torch.device) -> bool:
+    """Whether ``max_minutes`` has run out; with DDP, on any rank (so all ranks stop together)."""
+    if cfg.max_minutes <= 0:
+        return False
+    late = torch.tensor([float(time.perf_counter() - t0 > cfg.max_minutes * 60)], device=device)
+    if world > 1:
+        dist.all_reduce(late, op=dist.ReduceOp.MAX)
+    return bool(late.item())
+
+
 def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train (or resume) NLCL as configured; see the module docstring.
 
@@ -271,7 +281,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
                 log.write(row)
         if rank == 0 and step % cfg.sample_every == 0:
             save_samples(run_dir / "samples" / f"step_{step:07d}.png", o, b, r)
-        out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60
+        out_of_time = _out_of_time(cfg, t0, world, device)
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time):
             save_checkpoint(ckpt, m, cfg, inputs, step)
         if progress is not None:
