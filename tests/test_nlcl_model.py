@@ -38,6 +38,35 @@ def test_discriminator_levels_have_declared_strides():
     assert scores.shape[1] == 1 and scores.shape[2] < 8
 
 
+@pytest.mark.parametrize("net", ["generator", "discriminator"])
+def test_cpu_batch_chunks_match_the_whole_batch(monkeypatch, net):
+    """Training forwards on CPU run the batch in chunks (memory-allocator workaround): outputs,
+    features and gradients must equal one whole-batch pass."""
+    import rainset.nlcl.model as model
+
+    torch.manual_seed(0)
+    mod = Generator(8, 3) if net == "generator" else Discriminator(8, 3)
+    levels = (0, 2) if net == "generator" else (0, 1, 2)
+    x = torch.randn(5, 3, 32, 32)
+
+    def run():
+        mod.zero_grad(set_to_none=True)
+        out, feats = mod(x, levels)
+        sum(f.square().mean() for f in feats).add(out.square().mean()).backward()
+        return out.detach(), [f.detach() for f in feats], [p.grad.clone() for p in mod.parameters()], \
+            mod.features(x, levels)
+
+    whole = run()
+    monkeypatch.setattr(model, "CPU_CHUNK_BYTES", 8 * 32 * 32 * 4 * 2)  # two samples per chunk → 3 chunks
+    assert len(model.batch_chunks(x, 8, True)) == 3
+    chunked = run()
+    assert torch.allclose(whole[0], chunked[0], atol=1e-6)
+    for a, b in zip(whole[1] + whole[3], chunked[1] + chunked[3]):
+        assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-5), (a - b).abs().max()
+    for a, b in zip(whole[2], chunked[2]):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def _cfg(**kw):
     base = dict(crop=40, batch_size=2, gen_blocks=2, gen_channels=8, disc_channels=8, head_dim=16, window=24,
                 patch=8, k_b=4, k_r=16, nce_layers=(0, 2), nce_locations=32, device="cpu")

@@ -11,7 +11,10 @@ would normalise with its own statistics and show seams. So inference runs in two
    linear ramps.
 
 Where the whole image fits in the statistics pass, tiled and untiled results agree to float
-rounding. An image no larger than one tile is run in one piece.
+rounding. An image no larger than one tile, or small enough for the statistics pass to see it at
+full resolution (at most ``stats_pixels``), is run in one piece: that pass already needs the
+whole-image memory, so tiling it would only double the work (1024×512 on 2 CPU cores: 17 s tiled
+at 512, 6.5 s in one piece).
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ def _run(gen: Generator, x: np.ndarray, device: torch.device, amp: bool) -> np.n
     return ((out.float()[0] + 1) / 2).permute(1, 2, 0).cpu().numpy()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def derain_array(gen: Generator, rgb: np.ndarray, *, tile: int = 512, blend: int = 32,
                  stats_pixels: int = 2_000_000, device: str | torch.device = "cpu", amp: bool = True,
                  force_tiles: bool = False) -> np.ndarray:
@@ -97,14 +100,15 @@ def derain_array(gen: Generator, rgb: np.ndarray, *, tile: int = 512, blend: int
         rgb: the rainy image.
         tile: side of the output region of a tile.
         blend: overlap of neighbouring tiles, mixed with linear ramps.
-        stats_pixels: largest image size for the statistics pass (larger ones are downscaled).
+        stats_pixels: largest image size for the statistics pass (larger ones are downscaled);
+            images up to this size run in one piece.
         device: where to run.
         amp: float16 autocast on CUDA.
         force_tiles: tile even when the image fits one tile (for tests).
     """
     device = torch.device(device)
     h, w = rgb.shape[:2]
-    if not force_tiles and h <= tile and w <= tile:
+    if not force_tiles and ((h <= tile and w <= tile) or h * w <= stats_pixels):
         return np.clip(_run(gen, rgb, device, amp), 0, 1)
     if blend >= tile:
         raise TrainError(f"tile overlap {blend} must be smaller than the tile {tile}")

@@ -40,6 +40,34 @@ class InstanceNorm(nn.Module):
         return F.instance_norm(x, eps=self.eps)
 
 
+# Largest activation (bytes) one training forward on CPU makes at a time. glibc serves blocks
+# above 32 MiB with a fresh mmap and returns them to the kernel on free, so every such tensor
+# page-faults its memory in again (zeroed by the kernel): at batch 8 and 256² crops a 32-channel
+# activation is 64 MiB and a step spent a third of its time in the kernel. Running the batch in
+# chunks below that size keeps the memory in the heap. Exact: instance norm is per sample.
+CPU_CHUNK_BYTES = 24 * 2 ** 20
+
+
+def batch_chunks(x: torch.Tensor, channels: int, training: bool) -> list[torch.Tensor]:
+    """``x`` split along the batch so a ``channels``-wide activation stays under
+    :data:`CPU_CHUNK_BYTES` (CPU training only; otherwise ``[x]``)."""
+    if not training or x.device.type != "cpu" or x.shape[0] == 1:
+        return [x]
+    per_sample = channels * x.shape[2] * x.shape[3] * x.element_size()
+    size = max(1, CPU_CHUNK_BYTES // per_sample)
+    return list(x.split(size)) if size < x.shape[0] else [x]
+
+
+def cat_features(lists: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Per-chunk feature lists joined back along the batch."""
+    return [torch.cat(f) for f in zip(*lists)]
+
+
+def cat_outputs(parts: list[tuple[torch.Tensor, list[torch.Tensor]]]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Per-chunk ``(output, features)`` pairs joined back along the batch."""
+    return torch.cat([p[0] for p in parts]), cat_features([p[1] for p in parts])
+
+
 def conv3(cin: int, cout: int) -> nn.Conv2d:
     """A 3×3 convolution with zero padding 1 (keeps the size)."""
     return nn.Conv2d(cin, cout, 3, padding=1)
@@ -53,7 +81,7 @@ class ResBlock(nn.Module):
         self.body = nn.Sequential(conv3(ch, ch), InstanceNorm(), nn.ReLU(inplace=True), conv3(ch, ch), InstanceNorm())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        return self.body(x).add_(x)  # in place: one activation-sized allocation less per block
 
 
 class Generator(nn.Module):
@@ -73,6 +101,12 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor, layers: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Return the output and the features at ``layers`` (in the order given)."""
+        chunks = batch_chunks(x, self.channels, self.training)
+        if len(chunks) == 1:
+            return self._forward(x, layers)
+        return cat_outputs([self._forward(c, layers) for c in chunks])
+
+    def _forward(self, x: torch.Tensor, layers: tuple[int, ...]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h = self.head(x)
         found = {0: h}
         for i, block in enumerate(self.blocks, start=1):
@@ -83,6 +117,9 @@ class Generator(nn.Module):
 
     def features(self, x: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
         """Only the features at ``layers``; stops after the deepest one (the PatchNCE encoder)."""
+        chunks = batch_chunks(x, self.channels, self.training)
+        if len(chunks) > 1:
+            return cat_features([self.features(c, layers) for c in chunks])
         h = self.head(x)
         found = {0: h}
         last = max(layers)
@@ -116,6 +153,10 @@ class Discriminator(nn.Module):
         self.level_strides = [2 ** (i + 1) if i < layers else 2 ** layers for i in range(len(blocks))]
 
     def forward(self, x: torch.Tensor, levels: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        # block 0's output: C channels at 1/4 of the pixels, as many values as C/4 at full size
+        chunks = batch_chunks(x, self.level_channels[0] // 4, self.training)
+        if len(chunks) > 1:
+            return cat_outputs([self.forward(c, levels) for c in chunks])
         feats = []
         h = x
         for i, block in enumerate(self.blocks):
@@ -126,6 +167,9 @@ class Discriminator(nn.Module):
 
     def features(self, x: torch.Tensor, levels: tuple[int, ...]) -> list[torch.Tensor]:
         """Only the block outputs at ``levels``; stops after the deepest one."""
+        chunks = batch_chunks(x, self.level_channels[0] // 4, self.training)
+        if len(chunks) > 1:
+            return cat_features([self.features(c, levels) for c in chunks])
         feats = []
         h = x
         for i, block in enumerate(self.blocks):
