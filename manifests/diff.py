@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rainset.catalog.db import open_catalog
+from rainset.catalog.db import catalog_session
 from rainset.catalog.manifest_tables import Removal, SplitMove
 from rainset.manifests.schema import SPLITS
 from rainset.manifests.versions import open_version
@@ -48,27 +48,19 @@ class DiffResult:
 def _removal_reasons(store: Store, ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            rows = s.execute(select(Removal.capture_id, Removal.reason).where(Removal.capture_id.in_(ids))
-                             .order_by(Removal.id))
-            return {cid: reason for cid, reason in rows}
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as s:
+        rows = s.execute(select(Removal.capture_id, Removal.reason).where(Removal.capture_id.in_(ids))
+                         .order_by(Removal.id))
+        return {cid: reason for cid, reason in rows}
 
 
 def _move_reasons(store: Store, ids: list[str], seed: int) -> dict[str, str]:
     if not ids:
         return {}
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            rows = s.execute(select(SplitMove.capture_id, SplitMove.reason)
-                             .where(SplitMove.capture_id.in_(ids), SplitMove.seed == seed).order_by(SplitMove.id))
-            return {cid: reason for cid, reason in rows}
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as s:
+        rows = s.execute(select(SplitMove.capture_id, SplitMove.reason)
+                         .where(SplitMove.capture_id.in_(ids), SplitMove.seed == seed).order_by(SplitMove.id))
+        return {cid: reason for cid, reason in rows}
 
 
 def label_changes(a_rows: list[dict], b_rows: list[dict]) -> dict[str, dict[str, int]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from rainset.catalog.db import open_catalog
+from rainset.catalog.db import catalog_session, open_catalog
 from rainset.catalog.manifest_tables import Removal
 from rainset.catalog.models import Capture, File
 from rainset.errors import ManifestError
@@ -71,13 +71,9 @@ class GcPlan:
 
 def gc_plan(store: Store) -> GcPlan:
     """What ``rainset gc`` would delete: contents referenced only by removed captures."""
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            rows = s.execute(select(File.sha256, File.storage, Capture.status, Capture.representative_sha256)
-                             .join(Capture, Capture.id == File.capture_id)).all()
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as s:
+        rows = s.execute(select(File.sha256, File.storage, Capture.status, Capture.representative_sha256)
+                         .join(Capture, Capture.id == File.capture_id)).all()
     kept = {sha for sha, _, status, _ in rows if status != "removed"}
     kept |= {rep for _, _, status, rep in rows if status != "removed"}
     gone = {sha for sha, storage, status, _ in rows if status == "removed"}

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from rainset.catalog.db import open_catalog
+from rainset.catalog.db import catalog_session
 from rainset.catalog.models import Hash
 from rainset.manifests.schema import SPLITS
 from rainset.manifests.versions import latest_version, open_version
@@ -192,14 +192,12 @@ def _thumbs(store: Store, shas: list[str]) -> dict[str, str]:
         img = cv2.resize(img, None, fx=min(1.0, scale), fy=min(1.0, scale), interpolation=cv2.INTER_AREA)
         out[sha] = "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", img)[1].tobytes()).decode()
     if missing:
-        catalog = open_catalog(store.db_url)
-        with catalog.session() as s:
+        with catalog_session(store.db_url) as s:
             for sha, thumb in s.execute(select(Hash.sha256, Hash.thumb).where(Hash.sha256.in_(missing))):
                 grey = np.frombuffer(thumb, np.uint8)
                 if grey.size == 64 * 48:
                     out[sha] = "data:image/png;base64," + base64.b64encode(
                         cv2.imencode(".png", grey.reshape(48, 64))[1].tobytes()).decode()
-        catalog.close()
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rainset.catalog.db import open_catalog
+from rainset.catalog.db import catalog_session
 from rainset.catalog.models import Version
 from rainset.errors import ManifestError
 from rainset.manifests.export import validate_name
@@ -62,12 +62,8 @@ def open_version(store: Store, name: str) -> ManifestVersion:
 
 def list_versions(store: Store) -> list[str]:
     """Names of the recorded manifest versions, oldest first."""
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            return list(s.scalars(select(Version.name).where(Version.kind == "manifest").order_by(Version.id)))
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as s:
+        return list(s.scalars(select(Version.name).where(Version.kind == "manifest").order_by(Version.id)))
 
 
 def latest_version(store: Store) -> str:

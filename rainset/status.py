@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
 
-from rainset.catalog.db import open_catalog, safe_url
+from rainset.catalog.db import catalog_session, safe_url
 from rainset.catalog.models import Capture, File, IngestRun, Reject
 from rainset.store import Store
 
@@ -35,22 +35,18 @@ class StoreStatus:
 
 def store_status(store: Store) -> StoreStatus:
     """Count captures, files, bytes, rejects by reason and ingest runs."""
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            captures = s.scalar(select(func.count()).select_from(Capture)) or 0
-            files = s.scalar(select(func.count()).select_from(File)) or 0
-            raw_files = s.scalar(select(func.count()).select_from(File).where(File.role == "raw")) or 0
-            copies = s.scalar(select(func.count()).select_from(File).where(File.duplicate_of.is_not(None))) or 0
-            size = s.scalar(select(func.coalesce(func.sum(File.size), 0))) or 0
-            stored = s.scalar(select(func.coalesce(func.sum(File.size), 0))
-                              .where(File.storage == "copy", File.duplicate_of.is_(None))) or 0
-            by_reason = dict(s.execute(select(Reject.reason, func.count()).group_by(Reject.reason)).all())
-            formats = dict(s.execute(select(Capture.format, func.count()).group_by(Capture.format)).all())
-            runs = s.scalar(select(func.count()).select_from(IngestRun)) or 0
-            unfinished = s.scalar(select(func.count()).select_from(IngestRun).where(IngestRun.status != "done")) or 0
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as s:
+        captures = s.scalar(select(func.count()).select_from(Capture)) or 0
+        files = s.scalar(select(func.count()).select_from(File)) or 0
+        raw_files = s.scalar(select(func.count()).select_from(File).where(File.role == "raw")) or 0
+        copies = s.scalar(select(func.count()).select_from(File).where(File.duplicate_of.is_not(None))) or 0
+        size = s.scalar(select(func.coalesce(func.sum(File.size), 0))) or 0
+        stored = s.scalar(select(func.coalesce(func.sum(File.size), 0))
+                          .where(File.storage == "copy", File.duplicate_of.is_(None))) or 0
+        by_reason = dict(s.execute(select(Reject.reason, func.count()).group_by(Reject.reason)).all())
+        formats = dict(s.execute(select(Capture.format, func.count()).group_by(Capture.format)).all())
+        runs = s.scalar(select(func.count()).select_from(IngestRun)) or 0
+        unfinished = s.scalar(select(func.count()).select_from(IngestRun).where(IngestRun.status != "done")) or 0
     return StoreStatus(
         store=str(store.root), catalog=safe_url(store.db_url), captures=captures, files=files,
         raw_files=raw_files, exact_copies=copies, bytes=int(size), objects_bytes=int(stored),

@@ -8,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from rainset.catalog.db import open_catalog
+from rainset.catalog.db import catalog_session
 from rainset.catalog.models import File
 from rainset.store import Store
 
@@ -55,12 +55,8 @@ def _sha256_of(path: str, protocol_url: bool) -> str:
 
 def verify_store(store: Store, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Re-hash every object (copy mode) or referenced original (link mode)."""
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            rows = s.execute(select(File.sha256, File.storage, File.uri).order_by(File.sha256)).all()
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as s:
+        rows = s.execute(select(File.sha256, File.storage, File.uri).order_by(File.sha256)).all()
     targets: dict[tuple[str, str], bool] = {}
     for sha, storage, uri in rows:
         if storage == "copy":

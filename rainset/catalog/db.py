@@ -112,6 +112,17 @@ class Catalog:
         self.engine.dispose()
 
 
+@contextmanager
+def catalog_session(url: str) -> Iterator[Session]:
+    """Open the catalog at ``url`` for one transaction: yield a session, commit, close the engine."""
+    catalog = open_catalog(url)
+    try:
+        with catalog.session() as session:
+            yield session
+    finally:
+        catalog.close()
+
+
 def create_catalog(url: str) -> Catalog:
     """Create (or migrate) the catalog at ``url`` and return it open."""
     return open_catalog(url, migrate=True)

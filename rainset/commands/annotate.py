@@ -28,15 +28,11 @@ FormatOpt = Annotated[str, typer.Option("--format", help="Interchange format (on
 @contextmanager
 def _session(store_path: Optional[Path]) -> Iterator[tuple[Any, Any]]:
     """The store and a catalog session committed at the end of the block."""
-    from rainset.catalog.db import open_catalog
+    from rainset.catalog.db import catalog_session
 
     store = _store(store_path)
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as session:
-            yield store, session
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as session:
+        yield store, session
 
 
 def _taxonomy(store: Any) -> dict[str, Any]:

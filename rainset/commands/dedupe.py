@@ -18,16 +18,12 @@ KindOpt = Annotated[Optional[str], typer.Option("--kind", help="Only groups of t
 
 def _in_catalog(store_path: Optional[Path], work: Callable[[Any, Any], T]) -> T:
     """Run ``work(store, session)`` in one catalog transaction (library errors become messages)."""
-    from rainset.catalog.db import open_catalog
+    from rainset.catalog.db import catalog_session
 
     with edge():
         store = _store(store_path)
-        catalog = open_catalog(store.db_url)
-        try:
-            with catalog.session() as session:
-                return work(store, session)
-        finally:
-            catalog.close()
+        with catalog_session(store.db_url) as session:
+            return work(store, session)
     raise AssertionError("unreachable")  # edge() exits on errors
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from rainset.catalog.db import open_catalog
+from rainset.catalog.db import catalog_session
 from rainset.catalog.dedupe_tables import DedupeIndexed, DedupePair
 from rainset.catalog.models import Capture, File, Hash
 from rainset.dedupe.confirm import compare_frames, read_grey, thumb_grey
@@ -145,43 +145,39 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
     t = store.settings["near_duplicate_threshold"] if threshold is None else threshold
     if not isinstance(t, int) or not 0 <= t <= 32:
         raise DedupeError(f"threshold must be an integer between 0 and 32, got {t!r}")
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as session:
-            full = _reset_if_threshold_changed(session, t)
-            caps = load_captures(session)
-            new = _new_captures(session, caps)
-            low_new = _flag_new(session, new, caps)
-            low = low_new | _low_entropy_known(session, set(caps) - set(new))
-            ids = sorted(cid for cid in caps if cid not in low)
-            pos = {cid: i for i, cid in enumerate(ids)}
-            scene_t = scene_radius(t)
-            index = HashIndex(np.array([caps[c].phash for c in ids], np.uint64), scene_t)
-            qids = np.array([pos[c] for c in new if c in pos], np.int64)
-            found = index.search(index.hashes[qids], scene_t, self_join=True, query_ids=qids)
-            compare = _confirmer(store, session)
-            relations: Counter[str] = Counter()
-            total = len(found)
-            for k, (i, j, d) in enumerate(zip(found.i.tolist(), found.j.tolist(), found.dist.tolist())):
-                a, b = sorted((ids[i], ids[j]))
-                if caps[a].pixel_hash == caps[b].pixel_hash:
-                    rel, score, corr = "exact", 0.0, 1.0
-                else:
-                    rel, score, corr = compare(caps[a].sha, caps[b].sha)
-                if d > t and rel in ("exact", "near-duplicate"):  # beyond the dedupe threshold: scene link only
-                    rel = "same-scene"
-                session.add(DedupePair(a=a, b=b, distance=int(d), relation=rel, score=score, corr=corr))
-                relations[rel] += 1
-                if progress and (k % 50 == 0 or k + 1 == total):
-                    progress(k + 1, total)
-            session.add_all(DedupeIndexed(capture_id=c, sha256=caps[c].sha, threshold=t) for c in new)
-            session.flush()
-            stats = regroup(session, t, float(store.settings["burst_seconds"]))
-            flagged: Counter[str] = Counter()
-            for flags in session.scalars(select(Capture.flags).where(Capture.status == "active")):
-                flagged.update(flags or [])
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as session:
+        full = _reset_if_threshold_changed(session, t)
+        caps = load_captures(session)
+        new = _new_captures(session, caps)
+        low_new = _flag_new(session, new, caps)
+        low = low_new | _low_entropy_known(session, set(caps) - set(new))
+        ids = sorted(cid for cid in caps if cid not in low)
+        pos = {cid: i for i, cid in enumerate(ids)}
+        scene_t = scene_radius(t)
+        index = HashIndex(np.array([caps[c].phash for c in ids], np.uint64), scene_t)
+        qids = np.array([pos[c] for c in new if c in pos], np.int64)
+        found = index.search(index.hashes[qids], scene_t, self_join=True, query_ids=qids)
+        compare = _confirmer(store, session)
+        relations: Counter[str] = Counter()
+        total = len(found)
+        for k, (i, j, d) in enumerate(zip(found.i.tolist(), found.j.tolist(), found.dist.tolist())):
+            a, b = sorted((ids[i], ids[j]))
+            if caps[a].pixel_hash == caps[b].pixel_hash:
+                rel, score, corr = "exact", 0.0, 1.0
+            else:
+                rel, score, corr = compare(caps[a].sha, caps[b].sha)
+            if d > t and rel in ("exact", "near-duplicate"):  # beyond the dedupe threshold: scene link only
+                rel = "same-scene"
+            session.add(DedupePair(a=a, b=b, distance=int(d), relation=rel, score=score, corr=corr))
+            relations[rel] += 1
+            if progress and (k % 50 == 0 or k + 1 == total):
+                progress(k + 1, total)
+        session.add_all(DedupeIndexed(capture_id=c, sha256=caps[c].sha, threshold=t) for c in new)
+        session.flush()
+        stats = regroup(session, t, float(store.settings["burst_seconds"]))
+        flagged: Counter[str] = Counter()
+        for flags in session.scalars(select(Capture.flags).where(Capture.status == "active")):
+            flagged.update(flags or [])
     return DedupeResult(threshold=t, captures=len(caps), queried=len(new), full_rebuild=full, low_entropy=len(low),
                         candidates=total, relations=dict(sorted(relations.items())), groups=stats,
                         flagged=dict(sorted(flagged.items())), seconds=round(time.perf_counter() - t0, 3))
@@ -215,12 +211,8 @@ def demo_stage(store: Store) -> DedupeDemo:
     from rainset.dedupe.groups import list_groups
 
     result = dedupe(store)
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as session:
-            clusters = list_groups(session, "cluster")
-    finally:
-        catalog.close()
+    with catalog_session(store.db_url) as session:
+        clusters = list_groups(session, "cluster")
     if not clusters:
         return DedupeDemo(result, [], None)
     big = max(clusters, key=lambda g: (len(g.members), g.key))
