@@ -170,6 +170,8 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             with catalog.session() as s:
                 row = s.get(IngestRun, run_id)
                 row.status, row.finished_at, row.summary = "done", datetime.now(timezone.utc), summary.to_dict()
+            if counts.new_captures:
+                catalog.refresh_statistics()
             return summary
         finally:
             catalog.close()
