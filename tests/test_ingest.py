@@ -153,6 +153,16 @@ def test_ingest_twice_adds_nothing_on_each_backend(synth, tmp_path: Path, backen
     again = ingest(store, [str(root)])
     assert first.new_captures > 0 and again.processed == 0 and again.new_files == again.rejected == 0
     assert snapshot(store) == before
+    # ingest refreshed the planner's statistics of the tables it filled (ANALYZE)
+    catalog = open_catalog(store.db_url)
+    with catalog.engine.connect() as conn:
+        if backend == "postgres":
+            analyzed = conn.exec_driver_sql("SELECT last_analyze FROM pg_stat_user_tables "
+                                            "WHERE relname = 'captures'").scalar()
+        else:
+            analyzed = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'captures'").first()
+    catalog.close()
+    assert analyzed is not None
 
 
 def test_hostile_inputs_become_rejects_and_nothing_hangs(tmp_path: Path) -> None:
