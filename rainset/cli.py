@@ -185,7 +185,7 @@ def demo(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where to
 
 
 # Commands of the later stages live in rainset/commands/, one module per area.
-from rainset.commands import annotate, dedupe, manifests, nlcl  # noqa: E402,F401
+from rainset.commands import annotate, dedupe, manifests, nlcl, shards, suggest  # noqa: E402,F401
 from rainset.annotate_ui import serve_cli  # noqa: E402,F401
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rainset.catalog.models import Base, utcnow
@@ -43,6 +43,8 @@ class LabelTiming(Base):
 
     label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"), primary_key=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
+    # the rain-type suggestion shown when the label was made (null: none shown)
+    suggestion: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
 
 
 # The kinds of rows of the ``labels`` table (models.Label.kind).

@@ -206,4 +206,4 @@ class Version(Base):
 
 
 # Tables of the later stages live beside this module, one file per stage.
-from rainset.catalog import dedupe_tables, labels_tables, manifest_tables  # noqa: E402,F401
+from rainset.catalog import dedupe_tables, labels_tables, manifest_tables, rainstats_tables  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Rain measurements per capture: streaks, veil, droplets, night (docs/suggestions.md)."""

@@ -1,0 +1,1 @@
+"""WebDataset tar shards of a manifest version: ``rainset shards NAME`` (see docs/shards.md)."""

@@ -1,0 +1,1 @@
+"""Rain-type suggestions from the rain measurements: ``rainset suggest`` (docs/suggestions.md)."""
