@@ -1,0 +1,31 @@
+"""Read the current rain-type suggestions of captures (the web app, the queue and the stats use this)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rainset.catalog.rainstats_tables import Suggestion
+
+
+@dataclass(frozen=True)
+class SuggestionView:
+    """A capture's suggested rain type, how sure the classifier is (0..1) and which classifier it was."""
+
+    rain_type: str
+    confidence: float
+    model: str
+
+
+def current_suggestions(session: Session, capture_ids: Iterable[str]) -> dict[str, SuggestionView]:
+    """Return the current suggestion of each of ``capture_ids`` that has one (others are absent)."""
+    ids = list(dict.fromkeys(capture_ids))
+    found: dict[str, SuggestionView] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(select(Suggestion).where(Suggestion.capture_id.in_(ids[start:start + 500])))
+        for (row,) in rows:
+            found[row.capture_id] = SuggestionView(row.rain_type, float(row.confidence), row.model)
+    return found
