@@ -32,11 +32,13 @@ from rainset.labels.users import (
     list_users,
     user_rows,
 )
+from rainset.suggest.views import SuggestionView, current_suggestions
 
 from rainset.annotate_ui.captures import CaptureView, PathCache, capture_view, original_of, preview_file
 from rainset.annotate_ui.config import AppSettings
 from rainset.annotate_ui.deps import ApiUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
 from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
+from rainset.annotate_ui.suggestions import RecordedLabel, queue_order, recorded_label
 from rainset.annotate_ui.tiles import TileGrid
 
 REVIEWERS = ("reviewer", "admin")
@@ -59,6 +61,8 @@ class LabelIn(BaseModel):
     rain_type: str = Field(max_length=64)
     attributes: list[str] = Field(default_factory=list, max_length=16)
     duration_ms: int | None = Field(default=None, ge=0, le=24 * 3600 * 1000)
+    suggestion: str | None = Field(default=None, max_length=64,
+                                   description="the rain type suggested on screen when labelling (none: null)")
 
 
 class DecisionIn(BaseModel):
@@ -128,6 +132,7 @@ class LabelScreen:
     me: Me
     progress: Progress
     current: QueueItem | None
+    order: str = "default"
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ class CaptureDetail:
 
     capture: CaptureView
     my_label: LabelRecord | None
+    suggestion: SuggestionView | None = None
 
 
 RESERVED_KEYS = frozenset("uz?")
@@ -208,18 +214,23 @@ async def me(principal: ApiUser, settings: SettingsDep) -> Me:
     return me_of(principal, settings)
 
 
+OrderQuery = Annotated[str | None, Query(max_length=16, description="default, confidence or disagreement")]
+
+
 @router.get("/label", response_model=LabelScreen, summary="Twin of the labelling page")
 @reads
-def label_screen(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> LabelScreen:
-    user = principal.user
+def label_screen(principal: ApiUser, session: SessionDep, settings: SettingsDep, request: Request,
+                 order: OrderQuery = None) -> LabelScreen:
+    user, chosen = principal.user, queue_order(request, order)
     return LabelScreen(me_of(principal, settings), progress(session, user, k=settings.k),
-                       peek_next(session, user, k=settings.k, after=None))
+                       peek_next(session, user, k=settings.k, after=None, order=chosen), chosen)
 
 
 @router.post("/queue/next", response_model=NextCapture, summary="Claim (or get back) the capture to label now")
 @writes
-def queue_next(principal: ApiUser, session: SessionDep, settings: SettingsDep) -> NextCapture:
-    item = next_capture(session, principal.user, k=settings.k)
+def queue_next(principal: ApiUser, session: SessionDep, settings: SettingsDep, request: Request,
+               order: OrderQuery = None) -> NextCapture:
+    item = next_capture(session, principal.user, k=settings.k, order=queue_order(request, order))
     if item is not None:
         return NextCapture(item, item.position - 1, item.total)
     left = progress(session, principal.user, k=settings.k)
@@ -228,9 +239,9 @@ def queue_next(principal: ApiUser, session: SessionDep, settings: SettingsDep) -
 
 @router.get("/queue/peek", response_model=QueueItem | None, summary="The capture likely to come after one (prefetch)")
 @reads
-def queue_peek(principal: ApiUser, session: SessionDep, settings: SettingsDep,
-               after: Annotated[str | None, Query(max_length=64)] = None) -> QueueItem | None:
-    return peek_next(session, principal.user, k=settings.k, after=after)
+def queue_peek(principal: ApiUser, session: SessionDep, settings: SettingsDep, request: Request,
+               after: Annotated[str | None, Query(max_length=64)] = None, order: OrderQuery = None) -> QueueItem | None:
+    return peek_next(session, principal.user, k=settings.k, after=after, order=queue_order(request, order))
 
 
 @router.get("/progress", response_model=Progress, summary="Done, held and claimable captures of the caller")
@@ -239,12 +250,13 @@ def my_progress(principal: ApiUser, session: SessionDep, settings: SettingsDep) 
     return progress(session, principal.user, k=settings.k)
 
 
-@router.post("/labels", response_model=LabelRecord, status_code=201, summary="Label a capture")
+@router.post("/labels", response_model=RecordedLabel, status_code=201, summary="Label a capture")
 @writes
-def post_label(body: LabelIn, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> LabelRecord:
-    return record_label(session, principal.user, body.capture_id, body.rain_type, body.attributes,
-                        taxonomy=settings.taxonomy, taxonomy_version=settings.taxonomy_version,
-                        duration_ms=body.duration_ms)
+def post_label(body: LabelIn, principal: ApiUser, session: SessionDep, settings: SettingsDep) -> RecordedLabel:
+    rec = record_label(session, principal.user, body.capture_id, body.rain_type, body.attributes,
+                       taxonomy=settings.taxonomy, taxonomy_version=settings.taxonomy_version,
+                       duration_ms=body.duration_ms, suggestion=body.suggestion)
+    return recorded_label(session, rec)
 
 
 @router.post("/labels/undo", response_model=Undone, summary="Retract the caller's latest label")
@@ -264,7 +276,8 @@ def get_my_labels(principal: ApiUser, session: SessionDep,
 @reads
 def get_capture(capture_id: str, principal: ApiUser, session: SessionDep) -> CaptureDetail:
     view = capture_view(session, capture_id)
-    return CaptureDetail(view, my_labels(session, principal.user, [capture_id]).get(capture_id))
+    return CaptureDetail(view, my_labels(session, principal.user, [capture_id]).get(capture_id),
+                         current_suggestions(session, [capture_id]).get(capture_id))
 
 
 @router.get("/captures/{capture_id}/labels", response_model=CaptureLabels,

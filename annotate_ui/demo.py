@@ -33,6 +33,7 @@ class DemoWeb:
     median_ms: float
     review_queue: int
     serve_command: str
+    suggestion: str | None = None  # the next capture's suggestion as the labelling screen shows it
 
     @property
     def ok(self) -> bool:
@@ -46,6 +47,8 @@ class DemoWeb:
         state = "all answered 200" if not bad else f"FAILED: {bad}"
         return [f"web: {self.requests} requests to the labelling app at {self.url} ({state}), "
                 f"median {self.median_ms:.1f} ms; review queue: {self.review_queue}",
+                *([f"web: the next capture comes with the suggestion {self.suggestion}, pre-selected "
+                   "(Enter accepts it)"] if self.suggestion else []),
                 f"web: sign in as {self.user} with token {self.token}",
                 f"try:   {self.serve_command}"]
 
@@ -119,4 +122,12 @@ def demo_stage(store: Any) -> DemoWeb:
             get(f"/api/captures/{capture}/tiles/0/0.jpg")
     return DemoWeb(url=url, user=DEMO_USER, token=token, statuses=statuses, requests=len(times) + 1,
                    median_ms=round(statistics.median(times), 2) if times else 0.0, review_queue=len(review),
-                   serve_command=f"rainset annotate serve --store {store.root}")
+                   serve_command=f"rainset annotate serve --store {store.root}", suggestion=_shown(item))
+
+
+def _shown(item: dict[str, Any] | None) -> str | None:
+    """A queue item's suggestion as the labelling screen writes it: ``heavy (82 %)``."""
+    suggestion = (item or {}).get("suggestion")
+    if not suggestion:
+        return None
+    return f"{suggestion['rain_type']} ({round(suggestion['confidence'] * 100)} %)"

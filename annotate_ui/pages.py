@@ -8,21 +8,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from rainset.errors import AuthError, LabelError
 from rainset.labels.agreement import agreement_report, review_queue
 from rainset.labels.consensus import current_labels
-from rainset.labels.queue import peek_next, progress, release_claims
+from rainset.labels.queue import QUEUE_ORDERS, peek_next, progress, release_claims
 from rainset.labels.record import adjudicate, my_labels
 from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import add_user, authenticate, disable_user, user_rows
+from rainset.suggest.views import current_suggestions
 
 from rainset.annotate_ui.api import REVIEWERS, me_of, queues_of, set_session_cookie
 from rainset.annotate_ui.captures import capture_view
 from rainset.annotate_ui.deps import PageUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
 from rainset.annotate_ui.security import COOKIE_NAME
+from rainset.annotate_ui.suggestions import queue_order, remember_order
 
 PAGE_TWINS = {
     "/label": "/api/label",
@@ -81,13 +83,18 @@ def logout(principal: PageUser) -> Response:
 
 @router.get("/label")
 @reads
-def label_page(request: Request, principal: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
-    user = principal.user
-    current = peek_next(session, user, k=settings.k, after=None)
+def label_page(request: Request, principal: PageUser, session: SessionDep, settings: SettingsDep,
+               order: Annotated[str | None, Query(max_length=16)] = None) -> Response:
+    user, chosen = principal.user, queue_order(request, order)
+    current = peek_next(session, user, k=settings.k, after=None, order=chosen)
     files = capture_view(session, current.capture_id).files if current else ()
     me = me_of(principal, settings)
-    return render(request, "label.html", principal, me=me, attribute_keys=me.attribute_keys, current=current,
-                  files=files, progress=progress(session, user, k=settings.k))
+    response = render(request, "label.html", principal, me=me, attribute_keys=me.attribute_keys, current=current,
+                      files=files, progress=progress(session, user, k=settings.k), order=chosen,
+                      orders=QUEUE_ORDERS)
+    if order:
+        remember_order(response, request, chosen)
+    return response
 
 
 @router.get("/captures/{capture_id}")
@@ -95,7 +102,8 @@ def label_page(request: Request, principal: PageUser, session: SessionDep, setti
 def capture_page(capture_id: str, request: Request, principal: PageUser, session: SessionDep) -> Response:
     view = capture_view(session, capture_id)
     mine = my_labels(session, principal.user, [capture_id]).get(capture_id)
-    return render(request, "capture.html", principal, capture=view, my_label=mine)
+    return render(request, "capture.html", principal, capture=view, my_label=mine,
+                  suggestion=current_suggestions(session, [capture_id]).get(capture_id))
 
 
 @router.get("/review")

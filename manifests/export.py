@@ -13,7 +13,7 @@ import re
 import secrets
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from rainset.catalog.db import open_catalog
 from rainset.catalog.manifest_tables import SplitAssignment, SplitMove
 from rainset.catalog.models import Version
-from rainset.errors import ConfigError, ManifestError
+from rainset.errors import ConfigError, ManifestError, RainsetError
 from rainset.manifests.rows import CatalogRows, filter_view, load_rows
 from rainset.manifests.schema import REDACT, SCHEMA_VERSION, SPLITS, arrow_schema, filter_types
 from rainset.manifests.splits import DEFAULT_RATIOS
@@ -122,14 +122,19 @@ class _SplitsChanged(Exception):
     """Another export recorded splits of the same captures meanwhile: plan again."""
 
 
-def _record(session: Any, name: str, parent: str | None, info: dict, data: CatalogRows) -> None:
-    """Insert the version row first (the race arbiter), then the new split records and moves."""
-    session.add(Version(name=name, kind="manifest", parent=parent, path=f"manifests/{name}", info=info))
+def add_version_row(session: Any, row: Version, error: type[RainsetError], what: str) -> None:
+    """Insert a ``versions`` row and flush it: the unique (kind, name) constraint decides a race here."""
+    session.add(row)
     try:
         session.flush()
     except IntegrityError as exc:
-        raise ManifestError(f"manifest version {name!r} was exported concurrently by another process; "
-                            "this export was discarded") from exc
+        raise error(f"{what} was written concurrently by another process; this one was discarded") from exc
+
+
+def _record(session: Any, name: str, parent: str | None, info: dict, data: CatalogRows) -> None:
+    """Insert the version row first (the race arbiter), then the new split records and moves."""
+    add_version_row(session, Version(name=name, kind="manifest", parent=parent, path=f"manifests/{name}", info=info),
+                    ManifestError, f"manifest version {name!r}")
     try:
         now = datetime.now(timezone.utc)
         records = [{"capture_id": cid, "seed": data.seed, "split": data.plan.splits[cid],
@@ -224,23 +229,37 @@ def _commit(catalog: Any, build: Path, final: Path, name: str, parent: str | Non
             data: CatalogRows) -> None:
     """Record the version and move its folder into place, all or nothing."""
     summary = {k: info[k] for k in ("created_at", "schema_version", "samples", "counts", "settings", "redacted")}
+    publish(catalog, build, final, lambda s: _record(s, name, parent, summary, data), ManifestError,
+            f"manifest version {name!r}")
+
+
+def publish(catalog: Any, build: Path, final: Path, record: Callable[[Any], None], error: type[RainsetError],
+            what: str) -> None:
+    """Run ``record(session)`` and rename ``build`` to ``final`` in one catalog transaction: all or nothing.
+
+    ``record`` inserts the ``versions`` row with :func:`add_version_row` (and what goes with it), so
+    a lost race fails before the rename. Used by manifests and shards.
+
+    Raises:
+        error: ``final`` exists, the rename fails, or the catalog refuses the transaction.
+    """
     moved = False
     try:
         with catalog.session() as s:
-            _record(s, name, parent, summary, data)
+            record(s)
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():
-                raise ManifestError(f"manifest version {name!r} already exists at {final}")
+                raise error(f"{what} already exists at {final}")
             try:
                 os.rename(build, final)  # one step: readers never see a partial version
             except OSError as exc:
-                raise ManifestError(f"cannot move the built version into {final}: {exc.strerror or exc} "
-                                    "(an ingest sweeping tmp/ meanwhile?); export again") from exc
+                raise error(f"cannot move the built {what} into {final}: {exc.strerror or exc} "
+                            "(an ingest sweeping tmp/ meanwhile?); try again") from exc
             moved = True
     except (IntegrityError, OperationalError) as exc:
         if moved:
             shutil.rmtree(final, ignore_errors=True)
-        raise ManifestError(f"cannot record manifest version {name!r}: {exc.orig}") from exc
+        raise error(f"cannot record {what}: {exc.orig}") from exc
     except BaseException:
         if moved:
             shutil.rmtree(final, ignore_errors=True)

@@ -25,7 +25,8 @@ from rainset.manifests.versions import latest_version, open_version
 from rainset.errors import ManifestError
 from rainset.store import Store
 
-PLOTS = ("labels-per-split", "cameras-lenses", "exposure-iso", "capture-hour", "quality-flags", "agreement-matrix")
+BASE_PLOTS = ("labels-per-split", "cameras-lenses", "exposure-iso", "capture-hour", "quality-flags", "agreement-matrix")
+PLOTS = (*BASE_PLOTS, "rain-by-label", "streak-angle", "suggestions-vs-labels")  # the last three: report_rain
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}figure{margin:1em 0}
@@ -42,6 +43,7 @@ class ReportResult:
     cluster_tiles: int
     disagreement_tiles: int
     bytes: int
+    rain_rows: int = 0  # captures in the table of rain measurements and suggestions
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -234,8 +236,15 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
     builders = (_labels_per_split, _cameras, _exposure_iso, _capture_hour, _flags, _agreement)
     titles = ("Label distribution per split", "Cameras and lenses", "Exposure time vs ISO, by rain type",
               "Capture hour", "Quality flags", "Agreement matrix")
-    figures = "".join(f'<h2>{t}</h2><figure data-plot="{p}"><img alt="{p}" src="{_figure(b(rows))}"></figure>'
-                      for p, t, b in zip(PLOTS, titles, builders))
+    from rainset.manifests import report_rain as rain
+
+    suggestions = rain.load_suggestions(store, rows)
+    draws = [b(rows) for b in builders] + [rain.rain_by_label(rows), rain.streak_angle(rows),
+                                           rain.suggestions_vs_labels(rows, suggestions)]
+    sizes = [(8, 4)] * len(builders) + [(10, 3.5), (8, 3.5), (6, 5)]
+    figures = "".join(f'<h2>{t}</h2><figure data-plot="{p}"><img alt="{p}" src="{_figure(d, z)}"></figure>'
+                      for p, t, d, z in zip(PLOTS, titles + rain.RAIN_TITLES, draws, sizes))
+    rain_html, n_rain = rain.rain_table(store, rows, suggestions)
     clusters, disagreements, n_c, n_d = _galleries(store, rows)
     info = version.info
     split_counts = info.get("counts", {})
@@ -251,9 +260,10 @@ taxonomy v{info.get("taxonomy_version")}</p>
 {figures}
 <h2>Largest duplicate clusters</h2><section data-gallery="clusters">{clusters}</section>
 <h2>Disagreements</h2><section data-gallery="disagreements">{disagreements}</section>
+<h2>Rain measurements and suggestions</h2><section data-rain="suggestions">{rain_html}</section>
 </body></html>
 """
-    return page, ReportResult("", name, len(rows), PLOTS, n_c, n_d, len(page.encode()))
+    return page, ReportResult("", name, len(rows), PLOTS, n_c, n_d, len(page.encode()), n_rain)
 
 
 def write_report(store: Store, name: str | None, out: Path) -> ReportResult:
@@ -274,4 +284,4 @@ def write_report(store: Store, name: str | None, out: Path) -> ReportResult:
     finally:
         tmp.unlink(missing_ok=True)
     return ReportResult(str(out), result.version, result.samples, result.plots, result.cluster_tiles,
-                        result.disagreement_tiles, result.bytes)
+                        result.disagreement_tiles, result.bytes, result.rain_rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 from rainset.catalog.manifest_tables import SplitAssignment
 from rainset.catalog.models import Capture, File, Group, GroupMember, Hash
 from rainset.labels.consensus import current_labels
+from rainset.rainstats import load_stats
+from rainset.manifests.schema import RAIN_COLUMNS
 from rainset.manifests.splits import DEFAULT_RATIOS, SplitPlan, assign_splits, components
 
 GROUP_COLUMNS = {"cluster": "cluster_id", "burst": "burst_id", "scene": "scene_id"}
@@ -76,6 +79,7 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
     plan = assign_splits(groups, age, recorded_splits(session, seed), seed, ratios)
     active = [c for c in captures.values() if c.status == "active"]
     labels = current_labels(session, [c.id for c in active])
+    measured = load_stats(session, [c.id for c in active], source="preview")
     rows = []
     for c in active:
         rep = reps.get(c.id)
@@ -106,9 +110,20 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
             "needs_review": bool(lab.needs_review) if lab else False,
             "labels": [{"user": r.user, "role": r.role, "rain_type": r.rain_type, "attributes": list(r.attributes),
                         "created_at": r.created_at} for r in lab.labels] if lab else [],
+            **rain_columns(measured.get(c.id)),
             "ingested_at": age[c.id],
         })
     return CatalogRows(tuple(rows), plan, seed)
+
+
+def rain_columns(values: dict[str, Any] | None) -> dict[str, float | None]:
+    """The ``rain_*`` columns of one capture from its preview measurements (nulls when not measured)."""
+    values = values or {}
+    out: dict[str, float | None] = {}
+    for column, key in RAIN_COLUMNS.items():
+        v = values.get(key)
+        out[column] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+    return out
 
 
 def filter_view(row: dict[str, Any]) -> dict[str, Any]:

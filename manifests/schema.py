@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
 SPLITS = ("train", "validation", "test")
 # --redact groups: what each drops (datasets that leave the team)
@@ -72,8 +72,17 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("label_source", "string", True, "How the consensus was reached: adjudication, unanimous, majority or single."),
     ColumnSpec("needs_review", "bool", False, "Labelled, but without a majority: waits for a reviewer."),
     ColumnSpec("labels", "labels", False, "Every annotator's current label: list of {user, role, rain_type, attributes, created_at}."),
+    ColumnSpec("rain_streak_density", "float64", True, "Preview rain measurement (docs/rainstats.md): streak density, 0..1 (null: not measured)."),
+    ColumnSpec("rain_streak_angle", "float64", True, "Dominant streak angle, degrees from vertical, + leaning right going down (null: no streaks)."),
+    ColumnSpec("rain_streak_length", "float64", True, "Typical streak length, pixels at a 1024-px long side (null: not measured)."),
+    ColumnSpec("rain_streak_coherence", "float64", True, "How aligned the thin bright structures are, 0..1 (null: not measured)."),
+    ColumnSpec("rain_veil", "float64", True, "Veiling haze strength, 0..1 (null: not measured)."),
+    ColumnSpec("rain_droplets", "float64", True, "Share of the frame covered by lens-droplet blobs, 0..1 (null: not measured)."),
+    ColumnSpec("rain_night", "float64", True, "Night score, 0..1 (null: not measured)."),
     ColumnSpec("ingested_at", "timestamp", False, "When the capture was first ingested (UTC)."),
 )
+# Manifest column -> key of the preview measurements (rainset.rainstats.RainStats.to_dict()).
+RAIN_COLUMNS = {c.name: c.name[len("rain_"):] for c in COLUMNS if c.name.startswith("rain_") and c.name != "rain_type"}
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 

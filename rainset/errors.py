@@ -85,3 +85,7 @@ class ManifestError(RainsetError):
 
 class TrainError(RainsetError):
     """Training, evaluation or inference cannot proceed (bad config, bad checkpoint, no images)."""
+
+
+class ShardsError(RainsetError):
+    """Shards cannot be built or checked (missing or undecodable original, existing name, damaged shard)."""

@@ -23,8 +23,8 @@ def add_captures(session, n: int, *, prefix: str = "c", source: str = "src", sta
     return ids
 
 
-def claim_until_empty(url: str, user_id: int, k: int, barrier, results) -> None:  # noqa: ANN001
-    """Process worker: claim and label captures until the queue is empty; put the claimed ids on ``results``."""
+def claim_until_empty(url: str, user_id: int, k: int, barrier, results, order: str = "default") -> None:  # noqa: ANN001
+    """Process worker: claim (in ``order``) and label captures until the queue is empty; put the claimed ids on ``results``."""
     from rainset.catalog.db import open_catalog
     from rainset.labels.queue import next_capture
     from rainset.labels.record import record_label
@@ -37,7 +37,7 @@ def claim_until_empty(url: str, user_id: int, k: int, barrier, results) -> None:
         while True:
             with catalog.session() as s:
                 user = get_user(s, user_id)
-                item = next_capture(s, user, k=k)
+                item = next_capture(s, user, k=k, order=order)
                 if item is None:
                     break
                 record_label(s, user, item.capture_id, "heavy", taxonomy=["heavy"], taxonomy_version=1)

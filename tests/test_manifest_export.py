@@ -18,7 +18,7 @@ from rainset.manifests.diff import diff_versions
 from rainset.manifests.export import export_manifest
 from rainset.manifests.leakage import check_leakage
 from rainset.manifests.removal import gc_apply, gc_plan, remove_captures
-from rainset.manifests.schema import COLUMN_NAMES
+from rainset.manifests.schema import COLUMN_NAMES, SCHEMA_VERSION
 from rainset.manifests.versions import check_files, open_version
 from rainset.store import open_store
 from tests.manifest_helpers import add_captures, add_group, add_labels, labelled_store, representative_sha
@@ -38,7 +38,7 @@ def test_export_reads_back_everywhere(store_ids, tmp_path: Path, monkeypatch) ->
     result = export_manifest(store, "v1", rows_per_file=15)
     version = open_version(store, "v1")
     info = version.info
-    assert info["name"] == "v1" and info["parent"] is None and info["schema_version"] == 1
+    assert info["name"] == "v1" and info["parent"] is None and info["schema_version"] == SCHEMA_VERSION
     assert info["taxonomy_version"] == 1 and info["samples"] == result.samples
     assert check_files(version) == []
     names = sorted(p.name for p in (version.path / "data").iterdir())

@@ -70,6 +70,27 @@
       (label.attributes.length ? " (" + label.attributes.join(", ") + ")" : "") : "";
   }
 
+  // the suggested rain type of an item, when the taxonomy knows it (else none is shown)
+  function suggestionOf(item) {
+    const s = item && item.suggestion;
+    return s && boot.taxonomy.includes(s.rain_type) ? s : null;
+  }
+
+  function showSuggestion(item) {
+    const s = suggestionOf(item);
+    $("suggestion").hidden = !s;
+    $("suggestion-type").textContent = s ? s.rain_type : "";
+    $("suggestion-confidence").textContent = s ? String(Math.round(s.confidence * 100)) : "";
+    for (const li of document.querySelectorAll("#labels li"))
+      li.classList.toggle("suggested", !!s && li.dataset.label === s.rain_type);
+  }
+
+  // the queue order chosen on this page (the server also remembers it for the session)
+  function withOrder(url) {
+    if (!boot.order || boot.order === "default") return url;
+    return url + (url.includes("?") ? "&" : "?") + "order=" + encodeURIComponent(boot.order);
+  }
+
   function setProgress(done, total) {
     $("done").textContent = done;
     $("total").textContent = total;
@@ -88,6 +109,7 @@
     state.current = item;
     $("empty").hidden = !!item;
     preview.hidden = !item;
+    showSuggestion(item);
     if (!item) { $("capture-id").textContent = "–"; $("dims").textContent = ""; showMine(null); return; }
     preview.src = previewUrl(item.capture_id);
     preview.dataset.captureId = item.capture_id;
@@ -103,13 +125,13 @@
 
   async function prefetch(after) {
     try {
-      const next = await api("GET", "/api/queue/peek?after=" + encodeURIComponent(after));
+      const next = await api("GET", withOrder("/api/queue/peek?after=" + encodeURIComponent(after)));
       if (next) { const img = new Image(); img.src = previewUrl(next.capture_id); }
     } catch (err) { /* prefetching is best effort */ }
   }
 
   async function loadNext() {
-    const data = await api("POST", "/api/queue/next");
+    const data = await api("POST", withOrder("/api/queue/next"));
     setProgress(data.done, data.total);
     state.back = -1;
     display(data.item, null);
@@ -121,8 +143,10 @@
     const item = state.current;
     if (!item || rainType === undefined) return;
     const duration = Math.max(0, Math.round(performance.now() - state.shownAt));
+    const shown = suggestionOf(item);
     const rec = await api("POST", "/api/labels", {
       capture_id: item.capture_id, rain_type: rainType, attributes: [...state.attrs], duration_ms: duration,
+      suggestion: shown ? shown.rain_type : null,
     });
     say("labelled " + item.capture_id + ": " + rec.rain_type + (rec.attributes.length ? " (" + rec.attributes.join(", ") + ")" : ""));
     if (state.back >= 0) {
@@ -132,6 +156,14 @@
       state.history.push({ item, label: rec });
       await loadNext();
     }
+  }
+
+  // Enter: label the capture with its suggestion, exactly as pressing that rain type's key would
+  async function acceptSuggestion() {
+    const s = suggestionOf(state.current);
+    if (!state.current) return;
+    if (!s) { say("no suggestion for this capture: choose a rain type with a number key"); return; }
+    await label(boot.taxonomy.indexOf(s.rain_type));
   }
 
   async function undo() {
@@ -244,6 +276,7 @@
   }
   $("help-button").addEventListener("click", () => toggleHelp());
   $("help").addEventListener("click", () => toggleHelp(false));
+  $("order").addEventListener("change", () => $("order-form").submit());
 
   function enqueue(action) {
     state.pending = state.pending.then(action).catch((err) => say(err.message, true));
@@ -252,6 +285,7 @@
 
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target && e.target.tagName === "SELECT") return;  // the queue-order menu keeps its keys
     const k = e.key;
     if (k === "?") { toggleHelp(); e.preventDefault(); return; }
     if (k === "Escape") { toggleHelp(false); if (state.zoomed) enqueue(async () => closeZoom()); return; }
@@ -268,6 +302,7 @@
       return;
     }
     if (/^[1-9]$/.test(k) && Number(k) <= boot.taxonomy.length) { enqueue(() => label(Number(k) - 1)); e.preventDefault(); return; }
+    if (k === "Enter") { enqueue(acceptSuggestion); e.preventDefault(); return; }
     if (k === "u") { enqueue(undo); return; }
     if (k === "z") { enqueue(() => toggleZoom()); return; }
     if (k === "ArrowLeft") { enqueue(backward); e.preventDefault(); return; }

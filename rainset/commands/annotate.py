@@ -236,8 +236,9 @@ def agreement_lines(report: Any) -> list[str]:
         lines.append("confusion (pairs of labels on the same capture):")
         lines.append(" " * 14 + "".join(f"{n[:9]:>10}" for n in names))
         lines += [f"  {a:<12}" + "".join(f"{report.confusion[a][b]:>10}" for b in names) for a in names]
-    lines.append("annotator            labels  median s  agreement")
+    lines.append("annotator            labels  median s  agreement  suggestions accepted")
     lines += [f"  {a.name:<18} {a.labels:>6} {_fmt(a.median_seconds):>9} {_fmt(a.agreement_with_consensus):>10}"
+              f"  {_fmt(a.suggestion_acceptance):>9} ({a.suggestions_accepted}/{a.suggestions_shown})"
               for a in report.per_annotator]
     return lines
 

@@ -36,13 +36,21 @@ def train_nlcl(
                                                              "(every field: docs/trainer.md).", show_default=False)] = None,
     rainy: Annotated[Optional[Path], typer.Option("--rainy", help="Folder of rainy images.")] = None,
     clean: Annotated[Optional[Path], typer.Option("--clean", help="Folder of unpaired clean images.")] = None,
+    shards: Annotated[Optional[str], typer.Option("--shards", help="Shards folder or URL (holding index.json) "
+                                                  "to read instead of --rainy/--clean.")] = None,
+    rainy_labels: Annotated[Optional[str], typer.Option("--rainy-labels", help="Rain types of the rainy stream "
+                                                        "(comma-separated; default drizzle,heavy,streak,fog-mixed).",
+                                                        show_default=False)] = None,
+    clean_labels: Annotated[Optional[str], typer.Option("--clean-labels", help="Rain types of the clean stream "
+                                                        "(default no-rain).", show_default=False)] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: the preset's, runs/nlcl).",
                                                     show_default=False)] = None,
     preset: Annotated[str, typer.Option("--preset", help="paper (published settings) or cpu-smoke.")] = "paper",
     show_config: Annotated[bool, typer.Option("--show-config", help="Print the resolved config and exit.")] = False,
     as_json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Train NLCL (unsupervised deraining) on a rainy folder and an unpaired clean folder; resumes from the run folder."""
+    """Train NLCL (unsupervised deraining) on rainy and unpaired clean images (two folders, or the shards of a
+    manifest version split by label); resumes from the run folder."""
     with edge():
         _require_torch()
         from rainset.nlcl.config import make_config
@@ -52,6 +60,9 @@ def train_nlcl(
         extra += [f"rainy={rainy}"] if rainy else []
         extra += [f"clean={clean}"] if clean else []
         extra += [f"out={out_dir}"] if out_dir else []
+        extra += [f"shards={shards}"] if shards else []
+        extra += [f"rainy_labels={rainy_labels}"] if rainy_labels is not None else []
+        extra += [f"clean_labels={clean_labels}"] if clean_labels is not None else []
         cfg = make_config(preset, extra)
         if show_config:
             print_json(cfg.to_dict())

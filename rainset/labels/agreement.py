@@ -76,12 +76,20 @@ def pair_confusion(units: Mapping[Hashable, Sequence[str]]) -> dict[str, dict[st
 
 @dataclass(frozen=True)
 class AnnotatorStats:
-    """One labeller: effective labels, median seconds per label, share agreeing with the consensus."""
+    """One labeller: effective labels, median seconds per label, share agreeing with the consensus.
+
+    ``suggestions_shown`` counts the effective labels made with a rain-type suggestion on screen
+    (``label_timings.suggestion``), ``suggestions_accepted`` those whose rain type is the
+    suggestion, and ``suggestion_acceptance`` is accepted / shown (None when none was shown).
+    """
 
     name: str
     labels: int
     median_seconds: float | None
     agreement_with_consensus: float | None
+    suggestions_shown: int = 0
+    suggestions_accepted: int = 0
+    suggestion_acceptance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,19 +118,35 @@ def _median_seconds(session: Session) -> dict[str, float]:
     return {name: round(statistics.median(v) / 1000, 3) for name, v in by_user.items()}
 
 
-def _annotator_stats(labels: dict[str, CaptureLabels], medians: dict[str, float]) -> list[AnnotatorStats]:
+def _shown_suggestions(session: Session) -> dict[int, str]:
+    """Label id -> the suggestion shown when it was made, for labels made with one."""
+    rows = session.execute(select(LabelTiming.label_id, LabelTiming.suggestion)
+                           .where(LabelTiming.suggestion.is_not(None)))
+    return {label_id: suggestion for label_id, suggestion in rows}
+
+
+def _annotator_stats(labels: dict[str, CaptureLabels], medians: dict[str, float],
+                     shown: dict[int, str]) -> list[AnnotatorStats]:
     count: Counter[str] = Counter()
     agree: Counter[str] = Counter()
     compared: Counter[str] = Counter()
+    suggested: Counter[str] = Counter()
+    accepted: Counter[str] = Counter()
     for cap in labels.values():
         for rec in cap.labels:
             count[rec.user] += 1
             if cap.rain_type is not None and (len(cap.labels) >= 2 or cap.source == "adjudication"):
                 compared[rec.user] += 1
                 agree[rec.user] += rec.rain_type == cap.rain_type
+            if rec.label_id in shown:
+                suggested[rec.user] += 1
+                accepted[rec.user] += rec.rain_type == shown[rec.label_id]
     names = sorted(set(count) | set(medians))
     return [AnnotatorStats(name, count[name], medians.get(name),
-                           round(agree[name] / compared[name], 4) if compared[name] else None) for name in names]
+                           round(agree[name] / compared[name], 4) if compared[name] else None,
+                           suggested[name], accepted[name],
+                           round(accepted[name] / suggested[name], 4) if suggested[name] else None)
+            for name in names]
 
 
 def _active(session: Session, labels: dict[str, CaptureLabels]) -> dict[str, CaptureLabels]:
@@ -139,7 +163,7 @@ def agreement_report(session: Session) -> AgreementReport:
     per_label = {lab: _round(binary_alpha(pairable, lab)) for lab in sorted({v for vs in pairable.values() for v in vs})}
     return AgreementReport(
         overall_alpha=_round(overall), per_label=per_label, confusion=pair_confusion(pairable),
-        per_annotator=_annotator_stats(labels, _median_seconds(session)),
+        per_annotator=_annotator_stats(labels, _median_seconds(session), _shown_suggestions(session)),
         n_captures=len(units), n_pairable=len(pairable),
         n_disagreements=sum(1 for v in pairable.values() if len(set(v)) > 1),
         n_adjudicated=sum(1 for cap in labels.values() if cap.source == "adjudication"))

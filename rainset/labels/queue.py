@@ -19,6 +19,16 @@ Every label row comes with an assignment of its writer (:func:`hold_slot`): labe
 outside the queue (bulk labels, imports, a reviewer labelling directly) take the next slot number,
 beyond K if the capture is full, so "labellers of a capture" is one indexed count.
 
+Besides that default order, a queue can be walked in an order of the rain-type suggestions
+(``rainset suggest``; :data:`QUEUE_ORDERS`): ``confidence`` hands out the captures whose
+suggestion is least sure first (captures without a suggestion come after every suggested one),
+``disagreement`` first the captures where an effective label of someone else differs from the
+suggestion (then by lowest confidence). The order only chooses which capture is claimed next:
+claims are the same inserts as in the default order, so the guarantees above hold for every order.
+These orders rank the claimable captures on each claim (a scan of the store, where the default
+order walks the primary key and stops at the first free capture): 20–50 ms a claim at 5,000
+captures, growing linearly (docs/benchmarks.md, "Suggestions").
+
 An annotator first gets back what they hold and have not labelled (or have undone), oldest
 claim first, so an undo brings the capture back. :func:`peek_next` looks one capture ahead
 without claiming it (for prefetching its preview); the claim happens when it is asked for with
@@ -32,16 +42,19 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, func, or_, select, union
+from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, case, func, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from rainset.catalog.labels_tables import Assignment
 from rainset.catalog.models import Capture, Group, GroupMember, Label
+from rainset.catalog.rainstats_tables import Suggestion
 from rainset.errors import LabelError
 from rainset.labels.users import UserInfo
+from rainset.suggest.views import SuggestionView, current_suggestions
 
 EXIF_FIELDS = ("make", "model", "lens", "exposure_time", "f_number", "iso", "focal_length", "capture_time")
 MAX_CLAIM_TRIES = 50
+QUEUE_ORDERS = ("default", "confidence", "disagreement")
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,8 @@ class QueueItem:
     ``position`` is this capture's rank in the annotator's work (labelled so far + 1) and
     ``total`` what the annotator has done plus what is left for them in the store; ``total`` is
     recounted at most every ``TOTAL_TTL_S`` seconds per user (others' work changes it slowly),
-    :func:`progress` always counts exactly.
+    :func:`progress` always counts exactly. ``suggestion`` is the capture's current rain-type
+    suggestion (None without one): shown to the annotator, never a label.
     """
 
     capture_id: str
@@ -62,6 +76,7 @@ class QueueItem:
     exif: dict[str, Any]
     position: int
     total: int
+    suggestion: SuggestionView | None = None
 
 
 @dataclass(frozen=True)
@@ -139,10 +154,34 @@ def _pending() -> Select:
             .with_only_columns(Capture).order_by(Assignment.id))
 
 
+def _disagrees() -> ColumnElement[bool]:
+    """The capture holds an effective label whose rain type differs from its suggestion (joined)."""
+    mine, later = aliased(Label), aliased(Label)
+    superseded = select(later.id).where(later.capture_id == mine.capture_id, later.user_id == mine.user_id,
+                                        later.kind.in_(("label", "undo")), later.id > mine.id)
+    return (select(mine.id).where(mine.capture_id == Capture.id, mine.kind == "label",
+                                  mine.rain_type != Suggestion.rain_type, ~superseded.exists()).exists())
+
+
+def _ordered(base: Select, order: str) -> Select:
+    """``base`` (captures) in one of :data:`QUEUE_ORDERS`; ties and the default order by capture id."""
+    if order == "default":
+        return base
+    by_confidence = (case((Suggestion.confidence.is_(None), 1), else_=0), Suggestion.confidence)
+    keys = by_confidence if order == "confidence" else (case((_disagrees(), 0), else_=1), *by_confidence)
+    return (base.outerjoin(Suggestion, Suggestion.capture_id == Capture.id)
+            .order_by(None).order_by(*keys, Capture.id))
+
+
 @cache
-def _first(query: str, skip: bool) -> Select:
-    """The first capture of ``_pending`` or ``_claimable``; with ``skip``, other than ``:after``."""
-    base = _pending() if query == "pending" else _claimable()
+def _first(query: str, skip: bool, order: str = "default", dialect: str = "") -> Select:
+    """The first capture of ``_pending`` or ``_claimable`` (in ``order``); with ``skip``, other than ``:after``.
+
+    A suggestion order ranks every claimable capture, so on SQLite it uses the list-based form
+    of ``_claimable`` (built once per query rather than looked up per capture).
+    """
+    lists = order != "default" and dialect == "sqlite"
+    base = _pending() if query == "pending" else _ordered(_claimable(sqlite_count=lists), order)
     return (base.where(Capture.id != bindparam("after", type_=String)) if skip else base).limit(1)
 
 
@@ -169,11 +208,13 @@ def _count(session: Session, query: str, user_id: int, k: int) -> int:
     return session.scalar(_counter(query, session.get_bind().dialect.name), params) or 0
 
 
-def _find(session: Session, query: str, user_id: int, k: int, after: str | None = None) -> Capture | None:
+def _find(session: Session, query: str, user_id: int, k: int, after: str | None = None,
+          order: str = "default") -> Capture | None:
     params: dict[str, Any] = {"uid": user_id} if query == "pending" else {"uid": user_id, "k": k}
     if after is not None:
         params["after"] = after
-    return session.scalars(_first(query, after is not None), params).first()
+    dialect = session.get_bind().dialect.name if order != "default" else ""
+    return session.scalars(_first(query, after is not None, order, dialect), params).first()
 
 
 def _insert_ignoring_conflicts(session: Session, values: dict[str, Any]) -> bool:
@@ -242,29 +283,39 @@ def _item(session: Session, capture: Capture, user_id: int, k: int, position_off
     return QueueItem(capture_id=capture.id, preview_sha256=capture.representative_sha256, width=capture.width,
                      height=capture.height, format=capture.format,
                      exif={f: getattr(capture, f) for f in EXIF_FIELDS},
-                     position=done + 1 + position_offset, total=_total(session, user_id, k, done + held))
+                     position=done + 1 + position_offset, total=_total(session, user_id, k, done + held),
+                     suggestion=current_suggestions(session, [capture.id]).get(capture.id))
 
 
-def _check_k(k: int) -> None:
+def check_order(order: str) -> str:
+    """``order`` when it is one of :data:`QUEUE_ORDERS`; LabelError naming the choices otherwise."""
+    if order not in QUEUE_ORDERS:
+        raise LabelError(f"unknown queue order {order!r}: choose one of {', '.join(QUEUE_ORDERS)}")
+    return order
+
+
+def _check_k(k: int, order: str = "default") -> None:
     if not isinstance(k, int) or k < 1:
         raise LabelError(f"annotators per capture must be a positive integer, got {k!r}")
+    check_order(order)
 
 
-def next_capture(session: Session, user: UserInfo, *, k: int) -> QueueItem | None:
+def next_capture(session: Session, user: UserInfo, *, k: int, order: str = "default") -> QueueItem | None:
     """The capture ``user`` should label now, claiming a queue slot for it if needed.
 
     Returns the oldest capture the user holds without a label; else claims a slot on the first
-    queued capture (see the module docstring); ``None`` when nothing is left for this user.
+    queued capture in ``order`` (one of :data:`QUEUE_ORDERS`, see the module docstring); ``None``
+    when nothing is left for this user.
 
     Raises:
-        LabelError: ``k`` is not positive, or the claim kept losing races (retry later).
+        LabelError: ``k`` is not positive, an unknown order, or the claim kept losing races (retry later).
     """
-    _check_k(k)
+    _check_k(k, order)
     for _ in range(MAX_CLAIM_TRIES):
         held = _find(session, "pending", user.id, k)
         if held is not None:
             return _item(session, held, user.id, k)
-        candidate = _find(session, "claimable", user.id, k)
+        candidate = _find(session, "claimable", user.id, k, order=order)
         if candidate is None:
             return None
         if _try_claim(session, candidate.id, user.id, k):
@@ -272,14 +323,15 @@ def next_capture(session: Session, user: UserInfo, *, k: int) -> QueueItem | Non
     raise LabelError(f"could not claim a capture for {user.name!r} after {MAX_CLAIM_TRIES} tries; try again")
 
 
-def peek_next(session: Session, user: UserInfo, *, k: int, after: str | None) -> QueueItem | None:
-    """The capture ``user`` will most likely get after ``after``, without claiming it (for prefetching).
+def peek_next(session: Session, user: UserInfo, *, k: int, after: str | None,
+              order: str = "default") -> QueueItem | None:
+    """The capture ``user`` will most likely get after ``after`` in ``order``, without claiming it (prefetching).
 
     Someone else may fill it before the user asks for it; :func:`next_capture` then moves on.
     """
-    _check_k(k)
+    _check_k(k, order)
     for query in ("pending", "claimable"):
-        capture = _find(session, query, user.id, k, after)
+        capture = _find(session, query, user.id, k, after, order)
         if capture is not None:
             return _item(session, capture, user.id, k, position_offset=1 if after is not None else 0)
     return None

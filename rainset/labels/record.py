@@ -8,6 +8,13 @@ Who may write what:
 - an annotator labels captures they hold in their queue or labelled before (to correct them);
 - reviewers and admins may label any capture, and only they adjudicate;
 - everyone reads back only their own labels through :func:`my_labels`.
+
+The rain-type suggestion an annotator was shown (``rainset suggest``) is recorded with the label's
+timing (``label_timings.suggestion``) for the acceptance statistics. The client says which
+suggestion it showed; the server keeps that claim only when it equals the capture's current
+suggestion at the time the label is written (:func:`shown_suggestion`), so nobody can record an
+acceptance of a suggestion that was never made, and a suggestion replaced while the capture was on
+screen is recorded as none rather than guessed.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from rainset.labels.consensus import CaptureLabels, LabelRecord, label_record, c
 from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import check_label
 from rainset.labels.users import ROLES, UserInfo, require_role
+from rainset.suggest.views import current_suggestions
 
 MAX_DURATION_MS = 24 * 3600 * 1000
 
@@ -61,10 +69,21 @@ def _may_label(session: Session, user: UserInfo, capture_id: str) -> bool:
     return held is not None or labelled is not None
 
 
+def shown_suggestion(session: Session, capture_id: str, shown: str | None) -> str | None:
+    """The suggestion to record for a label: ``shown`` when it is the capture's current suggestion, else None."""
+    if shown is None:
+        return None
+    current = current_suggestions(session, [capture_id]).get(capture_id)
+    return shown if current is not None and current.rain_type == shown else None
+
+
 def append_label(session: Session, user: UserInfo, capture_id: str, rain_type: str,
                  attributes: Iterable[str] = (), *, taxonomy: Sequence[str], taxonomy_version: int,
-                 duration_ms: int | None = None) -> LabelRecord:
-    """Append a label row after validating it, without the queue check (bulk labels, imports)."""
+                 duration_ms: int | None = None, suggestion: str | None = None) -> LabelRecord:
+    """Append a label row after validating it, without the queue check (bulk labels, imports).
+
+    ``suggestion`` (already checked) is recorded with the timing, so only when ``duration_ms`` is given.
+    """
     attrs = check_label(rain_type, attributes, taxonomy)
     _capture(session, capture_id)
     if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int)
@@ -73,20 +92,23 @@ def append_label(session: Session, user: UserInfo, capture_id: str, rain_type: s
     hold_slot(session, capture_id, user.id)
     row = _append(session, user, capture_id, rain_type, attrs, "label", taxonomy_version)
     if duration_ms is not None:
-        session.add(LabelTiming(label_id=row.id, duration_ms=duration_ms))
+        session.add(LabelTiming(label_id=row.id, duration_ms=duration_ms, suggestion=suggestion))
         session.flush()
     return as_record(row, user)
 
 
 def record_label(session: Session, user: UserInfo, capture_id: str, rain_type: str,
                  attributes: Iterable[str] = (), *, taxonomy: Sequence[str], taxonomy_version: int,
-                 duration_ms: int | None = None) -> LabelRecord:
+                 duration_ms: int | None = None, suggestion: str | None = None) -> LabelRecord:
     """Record ``user``'s label of a capture (a new row; an earlier label of theirs is superseded, not changed).
 
     Args:
         taxonomy: the store's rain types; ``rain_type`` must be one of them.
         taxonomy_version: recorded with the label.
         duration_ms: time spent on the capture, for the speed statistics (optional).
+        suggestion: the rain type suggested to the annotator on screen (None: none shown);
+            recorded with the timing when it is the capture's current suggestion (see the module
+            docstring and :func:`recorded_suggestion`).
 
     Raises:
         AuthError: the user's role cannot label.
@@ -98,7 +120,13 @@ def record_label(session: Session, user: UserInfo, capture_id: str, rain_type: s
         _capture(session, capture_id)
         raise LabelError(f"capture {capture_id} is not in {user.name!r}'s queue")
     return append_label(session, user, capture_id, rain_type, attributes, taxonomy=taxonomy,
-                        taxonomy_version=taxonomy_version, duration_ms=duration_ms)
+                        taxonomy_version=taxonomy_version, duration_ms=duration_ms,
+                        suggestion=shown_suggestion(session, capture_id, suggestion))
+
+
+def recorded_suggestion(session: Session, label_id: int) -> str | None:
+    """The suggestion recorded with a label (None: none shown, no timing, or not the current one)."""
+    return session.scalar(select(LabelTiming.suggestion).where(LabelTiming.label_id == label_id))
 
 
 def _latest_rows(session: Session, user_id: int, capture_ids: Iterable[str] | None = None) -> dict[str, Label]:

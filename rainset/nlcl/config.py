@@ -24,6 +24,9 @@ class TrainConfig:
 
     rainy: str = _f("", "folder of rainy training images (any size; random crops are taken)")
     clean: str = _f("", "folder of unpaired clean images (the clean pool)")
+    shards: str = _f("", "shards folder or fsspec URL (holding index.json) to read instead of the two folders")
+    rainy_labels: str = _f("drizzle,heavy,streak,fog-mixed", "rain types of the rainy stream, read from the shards")
+    clean_labels: str = _f("no-rain", "rain types of the clean stream, read from the shards")
     out: str = _f("runs/nlcl", "run folder: config.json, metrics.csv, samples/, checkpoint.pt")
     steps: int = _f(100_000, "number of optimisation steps (each: one generator and one discriminator update)")
     batch_size: int = _f(1, "crops per step and per process (DDP: per GPU)")
@@ -74,7 +77,7 @@ class TrainConfig:
 
 # Fields that may change between a run and its resumption; every other field must match.
 RESUMABLE = frozenset({"steps", "out", "device", "amp", "workers", "log_every", "sample_every", "ckpt_every",
-                       "max_minutes", "resume", "rainy", "clean"})
+                       "max_minutes", "resume", "rainy", "clean", "shards"})
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The published settings: full model, 256² crops, batch 1, k_B 8 / k_R 128, tau 0.07, Adam 2e-4 (0.5, 0.999).
@@ -157,8 +160,28 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"config field nce_layers {cfg.nce_layers} must name layers 0..{cfg.gen_blocks}")
         if not cfg.layer_levels or any(i < 0 or i > cfg.disc_layers for i in cfg.layer_levels):
             raise ConfigError(f"config field layer_levels {cfg.layer_levels} must name blocks 0..{cfg.disc_layers}")
+    _validate_inputs(cfg)
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
         raise ConfigError(f"config field device: {cfg.device!r} is not auto, cpu, cuda or cuda:N")
+
+
+def label_list(text: str) -> tuple[str, ...]:
+    """``"drizzle, heavy"`` → ``("drizzle", "heavy")`` (empty items dropped, order kept)."""
+    return tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+
+
+def _validate_inputs(cfg: TrainConfig) -> None:
+    if not cfg.shards:
+        return
+    if cfg.rainy or cfg.clean:
+        raise ConfigError("config fields shards and rainy/clean: give either shards or the two folders, not both")
+    rainy, clean = label_list(cfg.rainy_labels), label_list(cfg.clean_labels)
+    for name, labels in (("rainy_labels", rainy), ("clean_labels", clean)):
+        if not labels:
+            raise ConfigError(f"config field {name} names no rain type (comma-separated, e.g. no-rain)")
+    both = sorted(set(rainy) & set(clean))
+    if both:
+        raise ConfigError(f"config fields rainy_labels and clean_labels both name {', '.join(both)}")
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:

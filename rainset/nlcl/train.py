@@ -20,7 +20,7 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -137,9 +137,10 @@ def train_step(m: Models, rainy: torch.Tensor, clean: torch.Tensor, gen: torch.G
     return b.detach(), r.detach(), values
 
 
-def save_checkpoint(path: Path, m: Models, cfg: TrainConfig, inputs: dict[str, Any], step: int) -> None:
-    """Write the checkpoint atomically (temporary name, then rename)."""
-    state = {"format": 1, "config": cfg.to_dict(), "inputs": inputs, "step": step,
+def save_checkpoint(path: Path, m: Models, cfg: TrainConfig, inputs: dict[str, Any], step: int,
+                    data: dict[str, Any] | None = None) -> None:
+    """Write the checkpoint atomically (temporary name, then rename); ``data``: the shard loader's state."""
+    state = {"format": 1, "config": cfg.to_dict(), "inputs": inputs, "step": step, "data": data,
              "gen": m.gen.state_dict(), "disc": m.disc.state_dict(), "opt_g": m.opt_g.state_dict(),
              "opt_d": m.opt_d.state_dict(), "scaler_g": m.scaler_g.state_dict(), "scaler_d": m.scaler_d.state_dict()}
     tmp = path.with_name(path.name + ".tmp")
@@ -158,7 +159,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def _resume(path: Path, m: Models, cfg: TrainConfig) -> int:
+def _resume(path: Path, m: Models, cfg: TrainConfig) -> tuple[int, dict[str, Any] | None]:
     state = load_checkpoint(path, m.device)
     saved = config_from_dict(state["config"]).to_dict()
     differ = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE and saved.get(k) != v]
@@ -171,7 +172,7 @@ def _resume(path: Path, m: Models, cfg: TrainConfig) -> int:
     m.opt_d.load_state_dict(state["opt_d"])
     m.scaler_g.load_state_dict(state["scaler_g"])
     m.scaler_d.load_state_dict(state["scaler_d"])
-    return int(state["step"])
+    return int(state["step"]), state.get("data")
 
 
 class MetricLog:
@@ -233,6 +234,18 @@ def _out_of_time(cfg: TrainConfig, t0: float, world: int, device: torch.device) 
     return bool(late.item())
 
 
+def _folder_batches(data: StepBatches, cfg: TrainConfig, start: int, device: torch.device
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
+    """The batches of steps ``start + 1 …`` from the two folders (no loader state: they are a function of the step)."""
+    loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start + 1, cfg.steps + 1),
+                                         num_workers=cfg.workers, worker_init_fn=worker_init,
+                                         pin_memory=device.type == "cuda",
+                                         # spawn: a forked worker can hang in OpenCV's or OpenMP's thread pool
+                                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
+    for o, c in loader:
+        yield o, c, None
+
+
 def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train (or resume) NLCL as configured; see the module docstring.
 
@@ -243,13 +256,27 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
     device = pick_device(cfg.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    rainy, clean = list_images(cfg.rainy, "rainy"), list_images(cfg.clean, "clean")
-    inputs = {"rainy": str(Path(cfg.rainy).resolve()), "clean": str(Path(cfg.clean).resolve()),
-              "rainy_images": len(rainy), "clean_images": len(clean), "world_size": world}
+    streams = None
+    if cfg.shards:
+        from rainset.nlcl import shard_input
+
+        streams = shard_input.open_streams(cfg, rank, world)
+        inputs = streams.inputs(shard_input.source(cfg.shards))
+    else:
+        rainy, clean = list_images(cfg.rainy, "rainy"), list_images(cfg.clean, "clean")
+        inputs = {"rainy": str(Path(cfg.rainy).resolve()), "clean": str(Path(cfg.clean).resolve()),
+                  "rainy_images": len(rainy), "clean_images": len(clean), "world_size": world}
     run_dir = Path(cfg.out)
     ckpt = run_dir / CHECKPOINT
     m = build_models(cfg, device)
-    start = _resume(ckpt, m, cfg) if cfg.resume and ckpt.exists() else 0
+    start, data_state = _resume(ckpt, m, cfg) if cfg.resume and ckpt.exists() else (0, None)
+    if streams is not None:
+        position = shard_input.restore(streams, data_state)
+        inputs["loader_resume"] = position.how
+        stream = shard_input.batches(streams, cfg, position, device)
+    else:
+        stream = _folder_batches(StepBatches(rainy, clean, cfg.crop, cfg.batch_size, cfg.seed, rank, cfg.steps + 1),
+                                 cfg, start, device)
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         m.gen_run, m.disc_run = DDP(m.gen, device_ids=ids), DDP(m.disc, device_ids=ids)
@@ -258,16 +285,10 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "inputs": inputs}, indent=2))
         log = MetricLog(run_dir, start)
-    data = StepBatches(rainy, clean, cfg.crop, cfg.batch_size, cfg.seed, rank, cfg.steps + 1)
-    loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start + 1, cfg.steps + 1),
-                                         num_workers=cfg.workers, worker_init_fn=worker_init,
-                                         pin_memory=device.type == "cuda",
-                                         # spawn: a forked worker can hang in OpenCV's or OpenMP's thread pool
-                                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
     t0 = time.perf_counter()
     history: list[dict[str, float]] = []
     step = start
-    for step, (o, c) in enumerate(loader, start=start + 1):
+    for step, (o, c, data_state) in zip(range(start + 1, cfg.steps + 1), stream):
         t_step = time.perf_counter()
         o, c = o.to(device, non_blocking=True), c.to(device, non_blocking=True)
         b, r, values = train_step(m, o, c, step_generator(cfg.seed, rank, step))
@@ -283,11 +304,12 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
             save_samples(run_dir / "samples" / f"step_{step:07d}.png", o, b, r)
         out_of_time = _out_of_time(cfg, t0, world, device)
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time):
-            save_checkpoint(ckpt, m, cfg, inputs, step)
+            save_checkpoint(ckpt, m, cfg, inputs, step, data_state)
         if progress is not None:
             progress(step, cfg.steps)
         if out_of_time:
             break
+    stream.close()  # stops DataLoader workers now rather than at garbage collection
     if log is not None:
         log.close()
     if world > 1:
@@ -297,7 +319,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m rainset.nlcl.train [--preset P] [--rainy R] [--clean C] key=value …`` (for torchrun)."""
+    """``python -m rainset.nlcl.train [--preset P] [--rainy R] [--clean C | --shards S] key=value …`` (torchrun)."""
     import argparse
 
     from rainset.nlcl.config import make_config
@@ -306,10 +328,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--rainy")
     parser.add_argument("--clean")
+    parser.add_argument("--shards")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     extra = [f"rainy={args.rainy}"] if args.rainy else []
     extra += [f"clean={args.clean}"] if args.clean else []
+    extra += [f"shards={args.shards}"] if args.shards else []
     result = train(make_config(args.preset, list(args.overrides) + extra))
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result.to_dict(), indent=2))

@@ -2,4 +2,13 @@
 
 from rainset.suggest.views import SuggestionView, current_suggestions
 
-__all__ = ["SuggestionView", "current_suggestions"]
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy: suggest_store imports the catalog and the measurements
+    if name in ("suggest_store", "SuggestResult"):
+        from rainset.suggest import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'rainset.suggest' has no attribute {name!r}")
+
+
+__all__ = ["SuggestResult", "SuggestionView", "current_suggestions", "suggest_store"]

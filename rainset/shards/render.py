@@ -1,0 +1,154 @@
+"""Render one manifest sample for a shard: read its original, decode it upright, resize, encode.
+
+Runs in worker processes: :func:`render_sample` takes and returns plain picklable dataclasses and
+never raises for a bad sample (it returns a :class:`RenderFailure` the driver turns into an error
+naming the sample, or a skip it records).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import cv2
+import numpy as np
+
+from rainset.errors import ConfigError, RejectError
+
+FORMATS = ("jpg", "png", "tiff16")
+_EXT_RE = re.compile(r"[a-z0-9]{1,8}")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How images are rendered (part of the shards' settings)."""
+
+    format: str = "jpg"
+    max_side: int | None = None
+    quality: int = 95
+    with_raw: bool = False
+    max_pixels: int = 250_000_000
+
+    def check(self) -> "RenderSettings":
+        """Validate; returns self. Raises ConfigError naming the option."""
+        if self.format not in FORMATS:
+            raise ConfigError(f"--format {self.format!r}: unknown; choose from {', '.join(FORMATS)}")
+        if self.max_side is not None and not 16 <= self.max_side <= 65_500:
+            raise ConfigError(f"--max-side {self.max_side}: must be between 16 and 65500 pixels")
+        if not 1 <= self.quality <= 100:
+            raise ConfigError(f"--quality {self.quality}: must be between 1 and 100")
+        return self
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One sample to render: where its original is and what the manifest says about it."""
+
+    sample_id: str
+    location: str  # a local path, or an fsspec URL (link-mode files)
+    sha256: str
+    format: str  # the capture's format: jpeg, png, tiff, raw, heic
+    file_name: str
+    orientation: int | None
+    settings: RenderSettings
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The encoded members of one sample (without its JSON)."""
+
+    sample_id: str
+    image_ext: str  # jpg | png | tiff
+    image: bytes
+    raw_ext: str | None
+    raw: bytes | None
+    fallback: bool  # tiff16 asked, but the original has 8 bits: written as 8-bit PNG
+
+
+@dataclass(frozen=True)
+class RenderFailure:
+    """A sample that cannot be rendered: ``reason`` is missing | damaged | unreadable | undecodable."""
+
+    sample_id: str
+    reason: str
+    detail: str
+
+
+def raw_extension(file_name: str) -> str:
+    """The original's extension for its tar member (``IMG_1.DNG`` → ``dng``; odd or none → ``raw``)."""
+    ext = PurePath(file_name).suffix.lower().lstrip(".")
+    return ext if _EXT_RE.fullmatch(ext) else "raw"
+
+
+def read_original(location: str) -> bytes:
+    """The bytes of an original: a local path or (link mode) an fsspec URL. Raises OSError."""
+    if "://" in location:
+        import fsspec
+
+        with fsspec.open(location, "rb") as fh:
+            return fh.read()
+    with open(location, "rb") as fh:
+        return fh.read()
+
+
+def resize_to(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Shrink (never enlarge) so the long side is at most ``max_side``, with INTER_AREA."""
+    h, w = img.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return img
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def encode_image(rgb: np.ndarray, fmt: str, quality: int) -> tuple[str, bytes, bool]:
+    """Encode an upright RGB image. Returns (extension, bytes, fell back to 8-bit PNG).
+
+    ``jpg`` and ``png`` are 8-bit (16-bit input keeps its high byte); ``tiff16`` writes a 16-bit
+    TIFF for uint16 input and an 8-bit PNG otherwise. OpenCV's encoders add no timestamps, so
+    the same pixels give the same bytes.
+    """
+    from rainset.capture.raster import to_uint8
+
+    if fmt == "tiff16" and rgb.dtype == np.uint16:
+        ext, img, params = "tiff", rgb, [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW
+    elif fmt == "jpg":
+        ext, img, params = "jpg", to_uint8(rgb), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    else:
+        ext, img, params = "png", to_uint8(rgb), [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(f".{ext}", np.ascontiguousarray(img[:, :, ::-1]), params)
+    if not ok:
+        raise RejectError("decode-failed", f"OpenCV could not encode a {img.shape[1]}x{img.shape[0]} {ext}")
+    return ext, buf.tobytes(), fmt == "tiff16" and ext == "png"
+
+
+def render_sample(job: RenderJob) -> Rendered | RenderFailure:
+    """Read, check (sha256), decode upright at full resolution, resize and encode one sample."""
+    from rainset.capture import decode_full
+
+    try:
+        data = read_original(job.location)
+    except FileNotFoundError:
+        return RenderFailure(job.sample_id, "missing", f"original {job.location} does not exist")
+    except OSError as exc:
+        return RenderFailure(job.sample_id, "unreadable", f"cannot read {job.location}: {exc.strerror or exc}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != job.sha256:
+        return RenderFailure(job.sample_id, "damaged",
+                             f"{job.location} has sha256 {digest[:12]}…, the manifest says {job.sha256[:12]}…")
+    s = job.settings
+    try:
+        img = decode_full(data, job.file_name, job.format, orientation=job.orientation, max_pixels=s.max_pixels)
+        ext, encoded, fallback = encode_image(resize_to(img, s.max_side), s.format, s.quality)
+    except RejectError as exc:
+        return RenderFailure(job.sample_id, "undecodable", f"{exc.reason}: {exc.detail}")
+    except (cv2.error, MemoryError, ValueError) as exc:
+        return RenderFailure(job.sample_id, "undecodable", f"{type(exc).__name__}: {exc}")
+    if not (s.with_raw and job.format == "raw"):
+        return Rendered(job.sample_id, ext, encoded, None, None, fallback)
+    raw_ext = raw_extension(job.file_name)
+    if raw_ext in (ext, "json"):  # a RAW under an odd name must not collide with the other members
+        raw_ext = "raw"
+    return Rendered(job.sample_id, ext, encoded, raw_ext, data, fallback)

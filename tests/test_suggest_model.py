@@ -1,0 +1,147 @@
+"""The suggestion classifiers on hand-made measurements: the rules, the fitted model, the features."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rainset.errors import ConfigError
+from rainset.suggest.evaluate import scores
+from rainset.suggest.features import feature_names, matrix, merge_sources, vector
+from rainset.suggest.model import MIN_PER_CLASS, SoftmaxModel, fit_model
+from rainset.suggest.rules import THRESHOLDS, classify
+
+TAXONOMY = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain", "not-usable", "unsure")
+T = THRESHOLDS
+
+
+def stats(**kw: float | None) -> dict[str, float | None]:
+    """A measurement dict sitting in the 'drizzle' region of every rule unless overridden."""
+    base = {"streak_density": (T.rain_min + T.heavy_min) / 2, "streak_angle": 8.0,
+            "streak_length": T.streak_min / 3, "streak_coherence": 0.4, "veil": T.veil_min / 2,
+            "droplets": 0.0, "night": 0.1, "luminance": 0.45, "contrast": 0.15}
+    return {**base, **kw}
+
+
+@pytest.mark.parametrize("values, expected", [
+    (stats(), "drizzle"),
+    (stats(streak_density=T.rain_min / 4), "no-rain"),
+    (stats(streak_density=T.rain_min / 4, droplets=T.droplets_min * 1.5), "not-usable"),
+    (stats(veil=T.veil_min + 3 * T.veil_width), "fog-mixed"),
+    (stats(streak_length=T.streak_min + 3 * T.streak_width), "streak"),
+    (stats(streak_density=T.heavy_min + 3 * T.heavy_width), "heavy"),
+    # order: haze wins over long streaks, long streaks over density
+    (stats(veil=T.veil_min * 2, streak_length=T.streak_min * 2, streak_density=T.heavy_min * 2), "fog-mixed"),
+    (stats(streak_length=T.streak_min * 2, streak_density=T.heavy_min * 2), "streak"),
+    # long but near-horizontal structures are scene edges, not rain streaks
+    (stats(streak_length=T.streak_min * 2, streak_angle=-(T.angle_max + 3 * T.angle_width)), "drizzle"),
+])
+def test_rules_pick_the_documented_type(values: dict, expected: str) -> None:
+    decision = classify(values, TAXONOMY)
+    assert decision is not None and decision.rain_type == expected
+    assert 0.5 <= decision.confidence <= 1.0 and decision.reason
+
+
+def test_rule_confidence_is_a_margin_from_the_thresholds() -> None:
+    near = classify(stats(veil=T.veil_min + 0.01 * T.veil_width), TAXONOMY)
+    far = classify(stats(veil=T.veil_min + 5 * T.veil_width, streak_density=(T.rain_min + T.heavy_min) / 2), TAXONOMY)
+    assert near.rain_type == far.rain_type == "fog-mixed"
+    assert near.confidence < 0.52 and far.confidence > near.confidence
+
+
+def test_rules_follow_the_taxonomy_and_missing_values() -> None:
+    # a store without fog-mixed: the hazy frame falls to the next rule that holds
+    hazy = stats(veil=T.veil_min * 2, streak_density=T.heavy_min * 2)
+    assert classify(hazy, [t for t in TAXONOMY if t != "fog-mixed"]).rain_type == "heavy"
+    assert classify(stats(streak_density=None), TAXONOMY) is None
+    # nothing measured but the density: the other rules cannot hold
+    only = classify({"streak_density": T.heavy_min / 2}, TAXONOMY)
+    assert only.rain_type == "drizzle" and any("not measured" in r for r in only.reason)
+    # 'unsure' is never a rule's answer
+    assert classify(stats(), ("unsure",)) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0, 1), st.floats(-90, 90), st.floats(0, 400), st.floats(0, 1), st.floats(0, 1))
+def test_rules_always_answer_a_taxonomy_type(density: float, angle: float, length: float, veil: float,
+                                             drops: float) -> None:
+    d = classify(stats(streak_density=density, streak_angle=angle, streak_length=length, veil=veil, droplets=drops),
+                 TAXONOMY)
+    assert d is not None and d.rain_type in TAXONOMY and d.rain_type != "unsure" and 0.5 <= d.confidence <= 1
+
+
+def test_features_transform_angle_length_and_missing() -> None:
+    names = ("streak_angle", "streak_length", "veil")
+    v = vector({"streak_angle": -30.0, "streak_length": math.e - 1, "veil": None}, names)
+    assert v[0] == 30.0 and v[1] == pytest.approx(1.0) and math.isnan(v[2])
+    assert list(vector({}, names)[:2]) == [0.0, 0.0]  # no streaks: angle and length 0
+    merged = merge_sources({"veil": 0.2}, {"veil": 0.7})
+    assert feature_names([merged], rain_layer=True) == ("veil", "rl_veil")
+    assert feature_names([merged]) == ("veil",)
+    with pytest.raises(ValueError, match="unknown feature"):
+        vector({}, ["nope"])
+
+
+def _blobs(rng: np.random.Generator, per_class: int, classes: list[str], spread: float) -> tuple[np.ndarray, list[str]]:
+    centres = rng.normal(0, 3, (len(classes), 4))
+    x = np.vstack([rng.normal(c, spread, (per_class, 4)) for c in centres])
+    return x, [c for c in classes for _ in range(per_class)]
+
+
+def test_fitted_model_separates_separable_classes_and_round_trips() -> None:
+    rng = np.random.default_rng(7)
+    classes = ["drizzle", "heavy", "streak", "no-rain"]
+    x, y = _blobs(rng, 40, classes, 0.5)
+    model = fit_model(x, y, ["a", "b", "c", "d"], TAXONOMY)
+    assert set(model.classes) == set(classes) and model.cv_accuracy >= 0.95
+    xt, yt = _blobs(np.random.default_rng(7), 40, classes, 0.5)  # same centres, new draws below
+    xt = xt + np.random.default_rng(8).normal(0, 0.1, xt.shape)
+    pred = [model.classes[i] for i in model.predict_proba(xt).argmax(1)]
+    assert scores(yt, pred, classes).accuracy >= 0.95
+    p = model.predict_proba(xt)
+    assert np.allclose(p.sum(1), 1.0) and p.max(1).mean() > 0.8
+    again = SoftmaxModel.from_dict(model.to_dict())
+    assert again.model_id == model.model_id and np.allclose(again.predict_proba(xt), p)
+    assert len(model.describe()) == 2 + 4 + 1  # header, column names, one line per feature, intercepts
+
+
+def test_fitted_model_probabilities_are_calibrated_on_overlapping_classes() -> None:
+    rng = np.random.default_rng(3)
+    x, y = _blobs(rng, 150, ["drizzle", "heavy"], 2.5)  # strongly overlapping
+    model = fit_model(x, y, list("abcd"), TAXONOMY)
+    xt, yt = _blobs(np.random.default_rng(3), 150, ["drizzle", "heavy"], 2.5)
+    xt = xt + np.random.default_rng(4).normal(0, 0.5, xt.shape)
+    p = model.predict_proba(xt)
+    pred = np.array(model.classes)[p.argmax(1)]
+    confident = p.max(1)
+    # mean confidence within 0.1 of the accuracy it claims
+    assert abs(confident.mean() - (pred == np.array(yt)).mean()) < 0.1
+
+
+def test_fitted_model_refuses_too_few_labels_and_skips_small_classes() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 2))
+    few = ["heavy"] * MIN_PER_CLASS + ["drizzle"] * (MIN_PER_CLASS - 1) + ["streak"] * 3
+    with pytest.raises(ConfigError, match="too few labels"):
+        fit_model(x, few, ["a", "b"], TAXONOMY)
+    ok = ["heavy"] * 5 + ["drizzle"] * 5 + ["unsure"] * 2
+    model = fit_model(x, ok, ["a", "b"], TAXONOMY)
+    assert model.classes == ("drizzle", "heavy") and model.n_train == 10  # 'unsure' is never learnt
+    outside = ["heavy"] * 6 + ["sleet"] * 6  # not in the taxonomy
+    with pytest.raises(ConfigError):
+        fit_model(x, outside, ["a", "b"], TAXONOMY)
+    with pytest.raises(ConfigError, match="shape"):
+        fit_model(x, ok[:5], ["a", "b"], TAXONOMY)
+
+
+def test_scores_confusion_matrix() -> None:
+    s = scores(["a", "a", "b", "b"], ["a", "b", "b", None], ["a", "b"])
+    assert s.accuracy == 0.5 and s.confusion == [[1, 1], [0, 1]] and s.per_class_recall == {"a": 0.5, "b": 0.5}
+
+
+def test_feature_matrix_of_nothing() -> None:
+    assert matrix([], ["veil"]).shape == (0, 1)
