@@ -23,7 +23,7 @@ from rainset.shards.render import RenderSettings  # noqa: E402
 from rainset.shards.writer import ShardOptions, build_shards  # noqa: E402
 from tests.shards_helpers import shard_store  # noqa: E402
 
-SETTINGS = [("jpg", 1), ("jpg", 2), ("jpg-512", 2), ("png", 2), ("tiff16", 2)]
+SETTINGS = [("jpg", 1), ("jpg", 2), ("jpg-512", 1), ("png", 1), ("tiff16", 1), ("tiff16-512", 1)]
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -154,12 +155,41 @@ def test_value_ranges_crops_and_padding(shards):
 def test_decode_image_16bit_and_rgb_order(tmp_path):
     img = np.zeros((8, 8, 3), np.uint16)
     img[:, :, 2] = 65535  # BGR: red channel full
-    ok, enc = __import__("cv2").imencode(".tiff", img)
+    ok, enc = cv2.imencode(".tiff", img)
     assert ok
     t = decode_image(enc.tobytes(), "tiff", crop=4, flip=False)
     assert t.shape == (3, 4, 4) and t[0].min() == 1.0 and t[1:].max() == 0.0
     custom = decode_image(enc.tobytes(), "tiff", crop=None, decode=lambda b, e: np.full((5, 6, 3), 255, np.uint8))
     assert custom.shape == (3, 5, 6) and custom.min() == 1.0
+    grey = cv2.imencode(".png", np.full((6, 7), 51, np.uint8))[1].tobytes()
+    assert torch.allclose(decode_image(grey, "png", crop=None), torch.full((3, 6, 7), 0.2))
+    bgra = np.zeros((4, 4, 4), np.uint8)
+    bgra[..., 0], bgra[..., 3] = 255, 10  # blue, nearly transparent: the alpha channel is dropped
+    t = decode_image(cv2.imencode(".png", bgra)[1].tobytes(), "png", crop=None, value_range="-1,1")
+    assert t.shape == (3, 4, 4) and t[2].min() == 1.0 and t[:2].max() == -1.0
+    with pytest.raises(ValueError, match="cannot decode these 5 bytes"):
+        decode_image(b"nope!", "jpg")
+
+
+def test_torch_distributed_wins_over_the_environment(monkeypatch):
+    import socket
+
+    import torch.distributed as dist
+
+    from rainset.loader.ranks import resolve_world
+
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    assert resolve_world() == (2, 3)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        assert resolve_world() == (0, 1)
+        assert resolve_world(rank=1, world_size=2) == (1, 2)  # explicit arguments win over both
+    finally:
+        dist.destroy_process_group()
 
 
 def test_flipped_byte_detected_only_with_verify(tmp_path):
@@ -209,6 +239,8 @@ def test_unpaired_pairs_are_independent(shards):
     assert sum(torch.equal(a, b) for a, b in sides) <= 2
     with pytest.raises(ConfigError, match="clean stream .* has no samples"):
         UnpairedPairs(rainy, ShardDataset(shards, labels=["fog-mixed"]))
+    with pytest.raises(ConfigError, match="rank 0 of 1 but the clean stream is rank 1 of 2"):
+        UnpairedPairs(rainy, ShardDataset(shards, labels=["no-rain"], rank=1, world_size=2))
 
 
 def test_unpaired_pairs_resume(shards):

@@ -67,7 +67,10 @@ def test_webdataset_reads_our_shards(store: Store) -> None:
 
 def test_index_counts_sizes_and_hashes(store: Store) -> None:
     target = 40_000
-    result = build_shards(store, "sized", ShardOptions(target_size=target), manifest="v1")
+    calls: list[tuple[int, int]] = []
+    result = build_shards(store, "sized", ShardOptions(target_size=target), manifest="v1",
+                          progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i + 1, result.samples) for i in range(result.samples)]
     folder = Path(result.path)
     index = _index(folder)
     rows = _rows(store)
@@ -170,6 +173,8 @@ def test_missing_and_damaged_originals(tmp_path: Path, store: Store) -> None:
     obj.write_bytes(obj.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ShardsError, match=f"{bad['sample_id']}.*damaged"):
         build_shards(st, "v1", ShardOptions())
+    with pytest.raises(ShardsError, match=f"{bad['sample_id']}.*damaged"):
+        build_shards(st, "v1", ShardOptions(workers=2))  # found in a worker process: the same error
     st.object_path(gone["sha256"]).unlink()
     assert not (st.root / "shards" / "v1").exists() and not any(st.tmp_dir.iterdir())
     result = build_shards(st, "v1", ShardOptions(skip_bad=True))
@@ -259,3 +264,29 @@ def test_row_json_is_strict_sorted_utf8() -> None:
     text = row_json(row)
     assert text == ('{"a":null,"labels":[{"b":[1.5],"x":null}],"name":"Ré","t":"2026-01-02T03:04:05+00:00","z":1}'
                     ).encode("utf-8")
+
+
+def test_reduced_jpeg_decode_matches_the_full_decode(store: Store) -> None:
+    from rainset.capture import decode_full
+    from rainset.shards.render import RenderJob, decode_upright, resize_to
+
+    row = next(r for r in _rows(store).values() if r["format"] == "jpeg")
+    data = store.object_path(row["sha256"]).read_bytes()
+    settings = RenderSettings("png", max_side=40)
+    job = RenderJob(row["sample_id"], "", row["sha256"], "jpeg", row["file_name"], row["orientation"], settings)
+    reduced = resize_to(decode_upright(data, job), 40)
+    full = resize_to(decode_full(data, "x", "jpeg", orientation=row["orientation"], max_pixels=10**8), 40)
+    assert reduced.shape == full.shape and max(reduced.shape[:2]) == 40
+    assert np.abs(reduced.astype(float) - full).mean() < 2.0
+    assert max(decode_upright(data, job).shape[:2]) < max(row["width"], row["height"])  # decoded reduced
+
+
+def test_an_empty_version_gives_an_empty_index(store: Store) -> None:
+    from rainset.manifests.export import export_manifest
+
+    export_manifest(store, "none", include_unlabelled=True, where="iso > 99999999")
+    result = build_shards(store, "none", ShardOptions())
+    index = _index(result.path)
+    assert (result.samples, result.shards, index["splits"]) == (0, 0, {})
+    assert sorted(p.name for p in Path(result.path).iterdir()) == ["index.json"]
+    assert verify_folder(Path(result.path)).problems == []

@@ -93,7 +93,7 @@ def decode_working(
         raise exc.with_path(name) from exc
 
 
-def _full(data: bytes, fmt: str, orientation: int | None, max_pixels: int) -> np.ndarray:
+def _full(data: bytes, fmt: str, orientation: int | None, max_pixels: int, min_side: int | None) -> np.ndarray:
     from rainset.capture.raster import to_uint8
 
     if fmt in _RASTER:
@@ -103,7 +103,7 @@ def _full(data: bytes, fmt: str, orientation: int | None, max_pixels: int) -> np
     elif fmt == "raw":
         from rainset.capture.raw import decode_raw_full
 
-        img = decode_raw_full(data, max_pixels=max_pixels)
+        img = decode_raw_full(data, max_pixels=max_pixels, min_side=min_side)
     else:
         from rainset.capture.heic import decode_heic_full
 
@@ -112,18 +112,21 @@ def _full(data: bytes, fmt: str, orientation: int | None, max_pixels: int) -> np
     return np.ascontiguousarray(img)
 
 
-def decode_full(data: bytes, name: str, fmt: str, *, orientation: int | None, max_pixels: int) -> np.ndarray:
+def decode_full(data: bytes, name: str, fmt: str, *, orientation: int | None, max_pixels: int,
+                min_side: int | None = None) -> np.ndarray:
     """Decode one file at full resolution: upright RGB, uint8 or uint16.
 
     uint16 for 16-bit PNG/TIFF, 10/12-bit HEIC (scaled to 16 bits) and RAW (full LibRaw
     demosaic, ``output_bps=16``); uint8 otherwise. Same checks as :func:`decode_working`.
+    ``min_side`` lets a RAW decode at half size when that keeps a long side of at least
+    ``min_side`` (for callers that shrink the image anyway); other formats ignore it.
 
     Raises:
         RejectError: with a reason from ``rainset.errors.REJECT_REASONS``, naming ``name``.
     """
     try:
         _precheck(data, fmt)
-        return _full(data, fmt, orientation, max_pixels)
+        return _full(data, fmt, orientation, max_pixels, min_side)
     except RejectError as exc:
         if exc.path is not None:
             raise
