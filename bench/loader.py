@@ -16,7 +16,13 @@ The data is built once in ``--data`` and reused: generated captures (``rainset.s
 shards by the real writer; the JPEG files of (a) are the shard members themselves, so every case
 decodes byte-identical files.
 
-    python bench/loader.py --n 320 --rounds 5 --data /tmp/loader-bench --out bench/results/loader.json
+Besides samples/s (median and best round) it reports each case's CPU time per sample (main process
+and workers, from /proc: far less disturbed by other load than the wall clock) and ends with a
+per-stage profile of our loader's worker pipeline in one process. ``--malloc tuned`` starts the
+workers with larger glibc mmap/trim thresholds (see docs/benchmarks.md: the plain loop of (d)
+otherwise maps fresh pages for every decoded image).
+
+    python bench/loader.py --n 320 --rounds 9 --nice -10 --out bench/results/loader.json
 """
 
 from __future__ import annotations
@@ -334,12 +340,17 @@ def main() -> None:
         if x in rate and y in rate:
             result[f"{x}_over_{y}"] = rate[x] / rate[y]
             result[f"{x}_over_{y}_best"] = best[x] / best[y]
+            # within a round the two cases ran seconds apart: the median of per-round ratios
+            # follows slow changes of the other load better than the ratio of the medians
+            result[f"{x}_over_{y}_rounds"] = statistics.median(
+                (kx / sx) / (ky / sy) for kx, sx, ky, sy in zip(counts[x], times[x], counts[y], times[y]))
             result[f"{x}_over_{y}_cpu"] = cpu_ms[y] / cpu_ms[x]  # >1: x costs less CPU per sample
     names = {"a": "per-file Dataset", "b": "webdataset", "c": "rainset ShardDataset", "d": "limit (2 processes)"}
     for c in cases:
         print(f"({c}) {names[c]:<22} {rate[c]:8.1f} samples/s (best {best[c]:6.1f})  {cpu_ms[c]:6.2f} cpu-ms/sample  "
               f"(epochs {[round(t, 2) for t in times[c]]} s)")
-    for k in ("c_over_b", "c_over_d", "c_over_b_best", "c_over_d_best", "c_over_b_cpu", "c_over_d_cpu"):
+    for k in ("c_over_b", "c_over_d", "c_over_b_rounds", "c_over_d_rounds", "c_over_b_best", "c_over_d_best",
+              "c_over_b_cpu", "c_over_d_cpu"):
         if k in result:
             print(f"{k}: {result[k]:.3f}")
     print(f"load average before {load_before}, after {result['machine']['load_after']}")

@@ -7,11 +7,12 @@ one derained sample. Each stage's result is kept as a dict under its name (``--j
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from rainset.ingest import IngestOptions, IngestSummary, Provenance, ingest
 from rainset.status import StoreStatus, store_status
@@ -57,9 +58,20 @@ def run_stages(store: Store, truth: SynthTruth, base: Path, *, train: bool) -> t
     from rainset.dedupe.run import demo_stage as dedupe_stage
     from rainset.labels.demo import demo_stage as labels_stage
     from rainset.manifests.demo import demo_stage as manifest_stage
+    from rainset.rainstats.demo import demo_stage as rainstats_stage
+    from rainset.shards.demo import demo_stage as shards_stage
+    from rainset.suggest.demo import demo_stage as suggest_stage
 
-    results = {"dedupe": dedupe_stage(store), "labels": labels_stage(store, truth), "web": web_stage(store),
-               "manifest": manifest_stage(store, report_path=base / "report.html")}
+    results: dict[str, Any] = {"dedupe": dedupe_stage(store), "labels": labels_stage(store, truth)}
+    results["rainstats"] = rainstats_stage(store)
+    results["suggest"] = suggest_stage(store, truth)
+    results["web"] = web_stage(store)  # after suggest: the labelling screen shows a suggestion
+    results["manifest"] = manifest_stage(store, report_path=base / "report.html")
+    results["shards"] = shards_stage(store, "demo-v1")
+    if importlib.util.find_spec("torch") is not None:  # the loader and the trainer need the train extra
+        from rainset.loader.demo import demo_stage as loader_stage
+
+        results["loader"] = loader_stage(results["shards"].shards.path)
     if train:
         from rainset.nlcl.demo import demo_stage as nlcl_stage
 

@@ -160,3 +160,44 @@ def test_bad_shard_input_is_a_clear_error(shards, tmp_path):
     res = CliRunner().invoke(app, ["train", "nlcl", "--preset", "cpu-smoke", "--shards", str(shards),
                                    "--clean-labels", "", "--out", str(tmp_path / "z")])
     assert res.exit_code == 1 and "clean_labels names no rain type" in res.output
+
+
+@pytest.mark.timeout(180)
+def test_ddp_ranks_read_their_share_and_a_resume_on_one_process_goes_on_next_epoch(shards, tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from tests.test_nlcl_train import _ddp_worker
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = _cfg(shards, tmp_path / "ddp", steps=3, **TINY)
+    mp.spawn(_ddp_worker, args=(2, port, cfg.to_dict(), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["digest"] == r1["digest"]  # DDP kept the weights identical
+    assert r0["history"][0]["total"] != r1["history"][0]["total"]  # from different samples
+    ckpt = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
+    assert ckpt["inputs"]["world_size"] == 2 and ckpt["inputs"]["pairs_per_epoch"] == 3  # 6 rainy / 2 ranks
+    assert ckpt["data"]["rainy"]["world_size"] == 2
+    # 3 pairs per epoch in batches of 2 and 1: step 3 is the first batch of epoch 1
+    assert (ckpt["data"]["epoch"], ckpt["data"]["taken"]) == (1, 2)
+    with pytest.warns(UserWarning, match="world_size"):
+        resumed = train(_cfg(shards, tmp_path / "ddp", steps=4, **TINY))
+    assert (resumed.start_step, resumed.step) == (3, 4)
+    ckpt = load_checkpoint(resumed.checkpoint)
+    assert ckpt["inputs"]["loader_resume"].startswith("next epoch") and ckpt["inputs"]["world_size"] == 1
+    assert (ckpt["data"]["epoch"], ckpt["data"]["taken"]) == (2, 2)
+
+
+@pytest.mark.timeout(120)
+def test_demo_stage_trains_from_shards(shards, tmp_path):
+    from rainset.nlcl.demo import demo_stage
+
+    result = demo_stage(tmp_path, steps=3, shards=shards)
+    assert result.steps == 3 and Path(result.checkpoint).is_file() and Path(result.sample_output).is_file()
+    assert result.data == f"shards {shards} (rainy 6, clean 4)"
+    assert load_checkpoint(result.checkpoint)["inputs"]["shards"] == str(shards)
+    assert any(str(shards) in line for line in result.lines())
+    assert math.isfinite(result.last_loss) and result.to_dict()["data"] == result.data

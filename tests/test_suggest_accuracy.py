@@ -19,8 +19,8 @@ def test_held_out_accuracy_of_fitted_model_and_rules() -> None:
     assert sum(map(sum, report.fitted.confusion)) == report.n_test
     assert report.fitted.accuracy >= 0.7, report.lines()
     assert report.rules.accuracy >= report.chance + 0.3, report.lines()  # rules need no labels, still far above chance
-    # every class is recognised at least half of the time by the fitted model
-    assert min(report.fitted.per_class_recall.values()) >= 0.5, report.fitted.per_class_recall
+    # every class is recognised by the fitted model at least twice as often as by chance
+    assert min(report.fitted.per_class_recall.values()) >= 2 * report.chance, report.fitted.per_class_recall
     assert "fitted model" in report.lines()[0]
 
 

@@ -39,8 +39,8 @@ class Thresholds:
     droplets_width: float = 0.02
     veil_min: float = 0.5
     veil_width: float = 0.08
-    streak_min: float = 40.0
-    streak_width: float = 10.0
+    streak_min: float = 60.0
+    streak_width: float = 15.0
     angle_max: float = 60.0
     angle_width: float = 10.0
     heavy_min: float = 0.27
