@@ -76,3 +76,17 @@ def artifacts_dir(request) -> Path:
     path = REPO / "test-artifacts" / request.node.name.replace("/", "_")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """An untrained NLCL model saved in the checkpoint format (tiny: 1 block, 8 channels)."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from rainset.nlcl.config import make_config
+    from rainset.nlcl.train import build_models, save_checkpoint
+
+    cfg = make_config("cpu-smoke", ["gen_blocks=1", "gen_channels=8", "nce_layers=0,1"])
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, build_models(cfg), cfg, {}, 0)
+    return path

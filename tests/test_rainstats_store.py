@@ -112,20 +112,6 @@ def test_load_stats_names_a_bad_source(tmp_path):
     catalog.close()
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """An untrained NLCL model saved in the checkpoint format (tiny: 1 block, 8 channels)."""
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    from rainset.nlcl.config import make_config
-    from rainset.nlcl.train import build_models, save_checkpoint
-
-    cfg = make_config("cpu-smoke", ["gen_blocks=1", "gen_channels=8", "nce_layers=0,1"])
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, build_models(cfg), cfg, {}, 0)
-    return path
-
-
 def test_rain_layer_stats_are_finite(checkpoint):
     rgb = render_scene(np.random.default_rng(3), 320, 240)
     stats = rain_layer_stats(rgb, checkpoint).to_dict()

@@ -20,7 +20,6 @@ from rainset.suggest.features import matrix
 from rainset.suggest.run import SuggestResult, load_measurements, stored_model
 from rainset.synth import SynthTruth
 from tests.suggest_helpers import ingested, label_with_truth
-from tests.test_rainstats_store import checkpoint  # noqa: F401 - the tiny NLCL checkpoint fixture
 
 
 def _counts(store: Store) -> tuple[int, int, dict[str, tuple]]:

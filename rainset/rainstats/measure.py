@@ -19,7 +19,7 @@ from rainset.rainstats.night import ev100, night_score
 from rainset.rainstats.streaks import ANALYSIS_SIDE, StreakStats, streak_stats, thin_bright
 from rainset.rainstats.veil import veil_score
 
-ALGO_VERSION = 1  # bump when a measurement changes: measure_store re-measures older rows
+ALGO_VERSION = 2  # bump when a measurement changes: measure_store re-measures older rows
 WORK_SIDE = 1024
 SMALL_SIDE = 256
 MIN_SIDE = 16

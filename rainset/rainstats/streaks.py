@@ -24,8 +24,13 @@ a uniform haze.
    which scene texture has decorrelated — and the median extent along the angle of S's
    elongated connected parts. Reported in pixels at the working size.
 
+Rain falls: only directions within ``MAX_TILT`` (70°) of vertical count as streaks (the best
+direction for the density, the histogram peak for the angle). Near-horizontal thin bright lines
+(road markings, kerbs, window sills, wires) are the scene's; without this limit they gave clean
+street scenes a horizontal "streak" angle and as much density as the rainy version.
+
 Angles are degrees from vertical, positive when the streak leans right going down (as in
-:mod:`rainset.synth.rain`), in (-90, 90]. Below a minimum streak energy there are no streaks:
+:mod:`rainset.synth.rain`), in [-70, 70]. Below a minimum streak energy there are no streaks:
 angle NaN, length 0.
 """
 
@@ -48,6 +53,7 @@ _MAX_LAG = 200  # longest autocorrelation lag looked at (pixels at the analysis 
 _TENSOR_SIGMA = 1.5  # integration scale of the per-pixel structure tensor (analysis pixels)
 _HIST_KERNEL = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)  # smooths the angle histogram (σ = 2°)
 ANALYSIS_SIDE = 512  # streaks are analysed at this long side; lengths are reported at 1024
+MAX_TILT = 70.0  # rain falls: streak directions further than this from vertical are scene lines
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ def line_kernel(length: int, angle_deg: float) -> np.ndarray:
 
 
 _KERNELS = [(a, line_kernel(_PERSIST, a)) for a in np.arange(_BANK) * (180.0 / _BANK) - 90.0 + 180.0 / _BANK]
+_FALLING = [i for i, (a, _) in enumerate(_KERNELS) if abs(a) <= MAX_TILT]  # bank directions rain can take
+_HIST_FALLING = np.abs((np.arange(180) + 90) % 180 - 90) <= MAX_TILT  # histogram bins rain can take
 
 
 def _tensor_angle(gx: np.ndarray, gy: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
@@ -179,7 +187,7 @@ def _mode_angle(angle: np.ndarray, weight: np.ndarray) -> float:
     hist = np.bincount(idx.ravel(), weight.ravel(), 180)
     wrap = np.concatenate([hist[-6:], hist, hist[:6]])
     smooth = np.convolve(wrap, _HIST_KERNEL, "same")[6:-6]
-    i = int(np.argmax(smooth))
+    i = int(np.argmax(np.where(_HIST_FALLING, smooth, -1.0)))  # the peak among directions rain can take
     y0, y1, y2 = smooth[i - 1], smooth[i], smooth[(i + 1) % 180]
     curve = y0 - 2.0 * y1 + y2
     peak = i + (0.5 * (y0 - y2) / curve if curve < 0 else 0.0)
@@ -195,7 +203,7 @@ def streak_stats(t: np.ndarray, length_unit: float = 1.0) -> StreakStats:
     """
     eroded = [cv2.erode(t, k) for _, k in _KERNELS]
     energies = np.array([float(e.mean()) for e in eroded])
-    best = int(np.argmax(energies))
+    best = max(_FALLING, key=lambda i: energies[i])  # near-horizontal lines are the scene's, not rain
     energy = max(0.0, float(energies[best] - energies.mean()))  # isotropic texture persists everywhere
     gx, gy, angles, local_coherence = _orientation_field(t)
     spread = cv2.dilate(t, np.ones((3, 3), np.uint8))  # the streak's flanks carry its gradient
