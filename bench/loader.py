@@ -50,7 +50,9 @@ def sample(key: str, data: bytes, ext: str, meta: bytes, rng: random.Random) -> 
     (``rainset.loader.decode_image``: OpenCV decode, random 256² crop, random flip, float tensor), the JSON row."""
     from rainset.loader import decode_image
 
-    return {"key": key, "image": decode_image(data, ext, crop=CROP, rng=rng), "meta": json.loads(meta)}
+    value_range = os.environ.get("RAINSET_BENCH_OUTPUT", "0,1")  # set by main(); spawned workers inherit it
+    return {"key": key, "image": decode_image(data, ext, crop=CROP, rng=rng, value_range=value_range),
+            "meta": json.loads(meta)}
 
 
 def worker_init(_: int = 0) -> None:
@@ -240,6 +242,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="timed epochs per case (median reported)")
     ap.add_argument("--data", default="/tmp/rainset-loader-bench", help="data folder (built once, reused)")
     ap.add_argument("--cases", default="a,b,c,d")
+    ap.add_argument("--output", choices=("0,1", "raw"), default="0,1",
+                    help="what every case yields: float32 crops in [0, 1], or the uint8 crops (value_range 'raw', "
+                         "scaled on the device by the trainer) - a quarter of the bytes to pass between processes")
     ap.add_argument("--out", default="bench/results/loader.json")
     ap.add_argument("--malloc", choices=("default", "tuned"), default="default",
                     help="tuned: workers start with MALLOC_MMAP_THRESHOLD_=32 MiB and MALLOC_TRIM_THRESHOLD_=256 MiB, "
@@ -249,6 +254,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.nice:
         os.nice(args.nice)
+    os.environ["RAINSET_BENCH_OUTPUT"] = args.output  # before any worker starts: spawned workers inherit it
     if args.malloc == "tuned":  # read by glibc when a process starts: applies to the spawned workers
         os.environ.update(MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20))
     import cv2
@@ -280,7 +286,8 @@ def main() -> None:
     if "c" in cases:
         from rainset.loader import ShardDataset
 
-        loaders["c"] = torch.utils.data.DataLoader(ShardDataset(str(shard_dir), "train", crop=CROP, seed=0), **dl)
+        loaders["c"] = torch.utils.data.DataLoader(ShardDataset(str(shard_dir), "train", crop=CROP, seed=0,
+                                                                value_range=args.output), **dl)
     pool = None
     if "d" in cases:
         items = []
@@ -335,7 +342,7 @@ def main() -> None:
                           "load_before": load_before, "load_after": os.getloadavg()},
               "data": {**info, "samples": len(files), "crop": CROP, "batch": BATCH, "workers": WORKERS},
               "rounds": args.rounds, "seconds": times, "samples": counts, "cpu_seconds": cpu,
-              "nice": args.nice, "malloc": args.malloc, "samples_per_s": rate, "best_samples_per_s": best, "cpu_ms_per_sample": cpu_ms}
+              "nice": args.nice, "malloc": args.malloc, "output": args.output, "samples_per_s": rate, "best_samples_per_s": best, "cpu_ms_per_sample": cpu_ms}
     for x, y in (("c", "b"), ("c", "d")):
         if x in rate and y in rate:
             result[f"{x}_over_{y}"] = rate[x] / rate[y]

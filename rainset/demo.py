@@ -75,7 +75,7 @@ def run_stages(store: Store, truth: SynthTruth, base: Path, *, train: bool) -> t
     if train:
         from rainset.nlcl.demo import demo_stage as nlcl_stage
 
-        results["nlcl"] = nlcl_stage(base / "nlcl")
+        results["nlcl"] = nlcl_stage(base / "nlcl", shards=results["shards"].shards.path)
     lines = [line for r in results.values() for line in r.lines()]
     return {name: r.to_dict() for name, r in results.items()}, lines
 

@@ -259,3 +259,26 @@ def test_unpaired_pairs_resume(shards):
     got = head + list(fresh)
     assert len(got) == len(expected) == TOTAL
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(got, expected))
+
+
+def test_raw_value_range_gives_the_integers_and_to_float_scales_them_like_the_float_path():
+    import cv2
+    import numpy as np
+    import torch
+
+    from rainset.loader import decode_image, to_float
+
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", rgb[:, :, ::-1])
+    assert ok
+    draws = (0.3, 0.7, 0.2)
+    raw = decode_image(png.tobytes(), "png", crop=32, value_range="raw", draws=draws)
+    assert raw.dtype == torch.uint8 and raw.shape == (3, 32, 32)
+    y, x = int(0.3 * 9), int(0.7 * 19)
+    assert np.array_equal(raw.numpy(), rgb[y:y + 32, x:x + 32][:, ::-1].transpose(2, 0, 1))  # flipped (draw < 0.5)
+    for value_range in ("0,1", "-1,1"):
+        floats = decode_image(png.tobytes(), "png", crop=32, value_range=value_range, draws=draws)
+        assert torch.allclose(to_float(raw[None], value_range)[0], floats, atol=1e-6)
+    with pytest.raises(ValueError):
+        to_float(floats, "0,1")

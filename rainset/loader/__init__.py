@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from rainset.loader.streams import UnpairedPairs
 
 __all__ = ["ShardDataset", "ShardIndex", "ShardInfo", "SplitIndex", "UnpairedPairs", "collate", "decode_image",
-           "read_index"]
+           "read_index", "to_float"]
 
 _LAZY = {"ShardDataset": "rainset.loader.dataset", "collate": "rainset.loader.dataset",
-         "UnpairedPairs": "rainset.loader.streams", "decode_image": "rainset.loader.decode"}
+         "UnpairedPairs": "rainset.loader.streams", "decode_image": "rainset.loader.decode", "to_float": "rainset.loader.decode"}
 
 
 def __getattr__(name: str) -> Any:

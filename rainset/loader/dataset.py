@@ -19,7 +19,8 @@ from rainset.errors import ConfigError, ShardsError
 from rainset.loader.decode import VALUE_RANGES, Decoder, decode_image, draw
 from rainset.loader.index import UNLABELLED, ShardInfo, read_index
 from rainset.loader.plan import UNEVEN, WorkerPlan, derive_seed, per_rank, plan_worker
-from rainset.loader.ranks import resolve_world
+from rainset.loader.memory import keep_decode_buffers
+from rainset.loader.ranks import in_worker, resolve_world
 from rainset.loader.resume import Resumable
 from rainset.loader.shuffle import shuffle
 from rainset.loader.tario import Record, read_shard
@@ -68,7 +69,8 @@ class ShardDataset(Resumable, IterableDataset):
         seed: with the epoch, world size and worker count, fixes the order and the crops.
         crop: side of the random square crop (``None``: whole images).
         flip: random horizontal flips.
-        value_range: ``"0,1"`` or ``"-1,1"``.
+        value_range: ``"0,1"`` or ``"-1,1"`` (float32 images), or ``"raw"`` (uint8/uint16 images, a
+            quarter of the bytes to send from workers; scale on the device with :func:`rainset.loader.to_float`).
         labels: keep only samples whose ``rain_type`` is one of these (``unlabelled`` = null).
         exclude_labels: drop samples whose ``rain_type`` is one of these.
         shuffle_buffer: samples held by the in-memory shuffle (``0`` or ``1``: none).
@@ -79,6 +81,8 @@ class ShardDataset(Resumable, IterableDataset):
             resolved here, so build the dataset after ``init_process_group``.
         decode: optional picklable ``callable(bytes, ext) -> HxWx3 RGB array``; default OpenCV.
         stream: a name mixed into every seed, so two datasets with one seed shuffle independently.
+        tune_memory: in DataLoader workers, let glibc reuse decode buffers instead of mapping fresh
+            pages for every image (:mod:`rainset.loader.memory`); the main process is never touched.
     """
 
     def __init__(self, source: str | os.PathLike[str], split: str = "train", *, seed: int = 0,
@@ -86,7 +90,7 @@ class ShardDataset(Resumable, IterableDataset):
                  labels: Sequence[str] | None = None, exclude_labels: Sequence[str] | None = None,
                  shuffle_buffer: int = 256, shard_shuffle: bool = True, uneven: str = "pad",
                  verify: bool = False, rank: int | None = None, world_size: int | None = None,
-                 decode: Decoder | None = None, stream: str = "") -> None:
+                 decode: Decoder | None = None, stream: str = "", tune_memory: bool = True) -> None:
         if value_range not in VALUE_RANGES:
             raise ConfigError(f"value_range must be one of {', '.join(VALUE_RANGES)}, not {value_range!r}")
         if uneven not in UNEVEN:
@@ -101,6 +105,7 @@ class ShardDataset(Resumable, IterableDataset):
         self.flip, self.value_range, self.decode = bool(flip), value_range, decode
         self.shuffle_buffer, self.shard_shuffle = int(shuffle_buffer), bool(shard_shuffle)
         self.uneven, self.verify = uneven, bool(verify)
+        self.tune_memory = bool(tune_memory)
         self.labels = _label_set(labels, "labels")
         self.exclude_labels = _label_set(exclude_labels, "exclude_labels") or frozenset()
         self.index = read_index(self.source)
@@ -156,6 +161,8 @@ class ShardDataset(Resumable, IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         worker, num_workers, skip, local = self._start()
+        if self.tune_memory and in_worker():
+            keep_decode_buffers()
         for i, (record, draws) in enumerate(self.records(worker, num_workers)):
             if i < skip:
                 continue

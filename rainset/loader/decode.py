@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-VALUE_RANGES = ("0,1", "-1,1")
+VALUE_RANGES = ("0,1", "-1,1", "raw")
 Decoder = Callable[[bytes, str], np.ndarray]
 
 
@@ -64,17 +64,27 @@ def crop_flip(img: np.ndarray, crop: int | None, flip: bool, draws: tuple[float,
     return img
 
 
+def _peak(dtype: np.dtype) -> float:
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    raise ValueError(f"images must be uint8 or uint16 arrays, not {dtype}")
+
+
 def to_tensor(img: np.ndarray, *, bgr: bool, value_range: str = "0,1") -> torch.Tensor:
-    """An HxWx3 integer array as a float32 3xHxW RGB tensor in [0, 1] or [-1, 1], in one pass."""
-    if img.dtype == np.uint8:
-        peak = 255.0
-    elif img.dtype == np.uint16:
-        peak = 65535.0
-    else:
-        raise ValueError(f"images must be uint8 or uint16 arrays, not {img.dtype}")
+    """An HxWx3 integer array as a 3xHxW RGB tensor, in one pass.
+
+    ``value_range`` ``"0,1"`` or ``"-1,1"``: float32 scaled to that range. ``"raw"``: the integers as
+    they are (uint8, or uint16 for 16-bit files), a quarter of the bytes to send from DataLoader
+    workers to the trainer; scale them on the device with :func:`to_float`.
+    """
+    peak = _peak(img.dtype)
     chw = img.transpose(2, 0, 1)
     if bgr:
         chw = chw[::-1]
+    if value_range == "raw":
+        return torch.from_numpy(np.ascontiguousarray(chw))
     out = np.empty(chw.shape, np.float32)
     if value_range == "0,1":
         np.multiply(chw, np.float32(1.0 / peak), out=out, dtype=np.float32)
@@ -86,6 +96,18 @@ def to_tensor(img: np.ndarray, *, bgr: bool, value_range: str = "0,1") -> torch.
     return torch.from_numpy(out)
 
 
+def to_float(batch: torch.Tensor, value_range: str = "0,1") -> torch.Tensor:
+    """Scale a ``"raw"`` (uint8 or uint16) image batch to float32 in [0, 1] or [-1, 1], where it is (e.g. on the GPU)."""
+    if batch.is_floating_point():
+        raise ValueError("to_float takes the integer images of value_range='raw', not float ones")
+    peak = 65535.0 if batch.dtype == torch.uint16 else 255.0
+    if value_range == "0,1":
+        return batch.float().mul_(1.0 / peak)
+    if value_range == "-1,1":
+        return batch.float().mul_(2.0 / peak).sub_(1.0)
+    raise ValueError(f"value_range must be '0,1' or '-1,1', not {value_range!r}")
+
+
 def decode_image(data: bytes, ext: str = "jpg", *, crop: int | None = 256, flip: bool = True,
                  value_range: str = "0,1", draws: tuple[float, float, float] | None = None,
                  rng: random.Random | None = None, decode: Decoder | None = None) -> torch.Tensor:
@@ -95,12 +117,12 @@ def decode_image(data: bytes, ext: str = "jpg", *, crop: int | None = 256, flip:
         data, ext: the encoded image and its extension (``jpg``, ``png``, ``tiff``…).
         crop: side of the square crop (``None``: the whole image).
         flip: random horizontal flip.
-        value_range: ``"0,1"`` or ``"-1,1"``.
+        value_range: ``"0,1"`` or ``"-1,1"`` (float32), or ``"raw"`` (the integers; see :func:`to_tensor`).
         draws: the three uniform numbers of :func:`draw`; else drawn from ``rng`` (else ``random``).
         decode: optional ``callable(bytes, ext) -> HxWx3 RGB uint8/uint16``; default OpenCV.
 
     Returns:
-        A float32 tensor 3 x crop x crop (RGB).
+        A tensor 3 x crop x crop (RGB): float32, or uint8/uint16 with ``value_range="raw"``.
     """
     if draws is None:
         draws = draw(rng) if rng is not None else (random.random(), random.random(), random.random())

@@ -1,8 +1,9 @@
 """Training data from the shards of a manifest version: a rainy stream and an unpaired clean stream.
 
 Both streams are :class:`rainset.loader.ShardDataset` over the ``train`` split of one shards
-folder (or URL), filtered by label (``rainy_labels`` / ``clean_labels``), cropped to ``crop``² in
-[-1, 1]; :class:`rainset.loader.UnpairedPairs` zips them with independent shuffles (the shorter
+folder (or URL), filtered by label (``rainy_labels`` / ``clean_labels``), cropped to ``crop``² as
+uint8 (``value_range="raw"``: a quarter of the bytes to pass from the DataLoader workers) and scaled
+to [-1, 1] on the training device; :class:`rainset.loader.UnpairedPairs` zips them with independent shuffles (the shorter
 stream cycles). Rank and world size come from torch.distributed / torchrun's environment, so every
 rank reads its own equal share. Epochs follow one another until the step budget is spent; the
 position (epoch, pairs taken) is the loader's ``state_dict``, saved in every checkpoint, so a
@@ -21,6 +22,7 @@ import torch
 
 from rainset.errors import ConfigError, RainsetError, TrainError
 from rainset.nlcl.config import TrainConfig, label_list
+from rainset.loader.decode import to_float
 from rainset.nlcl.data import worker_init
 
 
@@ -54,7 +56,7 @@ def open_streams(cfg: TrainConfig, rank: int, world: int) -> ShardStreams:
     """
     from rainset.loader import ShardDataset, UnpairedPairs
 
-    common = dict(seed=cfg.seed, crop=cfg.crop, flip=True, value_range="-1,1", rank=rank, world_size=world)
+    common = dict(seed=cfg.seed, crop=cfg.crop, flip=True, value_range="raw", rank=rank, world_size=world)
     try:
         rainy = ShardDataset(source(cfg.shards), "train", labels=list(label_list(cfg.rainy_labels)), **common)
         clean = ShardDataset(source(cfg.shards), "train", labels=list(label_list(cfg.clean_labels)), **common)
@@ -116,5 +118,8 @@ def batches(streams: ShardStreams, cfg: TrainConfig, start: Position, device: to
                                              multiprocessing_context="spawn" if cfg.workers > 0 else None)
         for rainy, clean in loader:
             taken += rainy.shape[0]
+            # uint8 crops cross from the workers (a quarter of float32's bytes) and become [-1, 1] here
+            rainy = to_float(rainy.to(device, non_blocking=True), "-1,1")
+            clean = to_float(clean.to(device, non_blocking=True), "-1,1")
             yield rainy, clean, pairs.state_dict(taken=taken, batch_size=cfg.batch_size, num_workers=cfg.workers)
         epoch, taken = epoch + 1, 0
