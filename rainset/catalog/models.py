@@ -196,7 +196,7 @@ class Version(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(16))  # manifest | shards
+    kind: Mapped[str] = mapped_column(String(16))  # manifest | shards | suggest-model
     parent: Mapped[str | None] = mapped_column(String(128))
     path: Mapped[str] = mapped_column(Text)
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
