@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rainset.imageops import fit_long_side
 from rainset.records import Frame, Quality
 
 SHARPNESS_SIDE = 512
@@ -26,14 +27,7 @@ def measure_quality(frame: Frame) -> Quality:
     """
     img = frame.image
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
-    h, w = grey.shape[:2]
-    scale = SHARPNESS_SIDE / max(h, w)
-    if scale != 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        small = cv2.resize(grey, size, interpolation=interp)
-    else:
-        small = grey
+    small = fit_long_side(grey, SHARPNESS_SIDE, enlarge=True)
     sharpness = float(cv2.Laplacian(small, cv2.CV_64F).var())
     n = float(grey.size)
     return Quality(

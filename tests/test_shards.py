@@ -268,7 +268,8 @@ def test_row_json_is_strict_sorted_utf8() -> None:
 
 def test_reduced_jpeg_decode_matches_the_full_decode(store: Store) -> None:
     from rainset.capture import decode_full
-    from rainset.shards.render import RenderJob, decode_upright, resize_to
+    from rainset.imageops import fit_long_side as resize_to
+    from rainset.shards.render import RenderJob, decode_upright
 
     row = next(r for r in _rows(store).values() if r["format"] == "jpeg")
     data = store.object_path(row["sha256"]).read_bytes()

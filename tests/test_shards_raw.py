@@ -173,7 +173,8 @@ def test_demo_stage(tmp_path: Path) -> None:
 
 def test_half_size_raw_decode_matches_the_full_decode(tmp_path: Path) -> None:
     from rainset.capture import decode_full
-    from rainset.shards.render import RenderJob, decode_upright, resize_to
+    from rainset.imageops import fit_long_side as resize_to
+    from rainset.shards.render import RenderJob, decode_upright
     from rainset.synth import generate_dataset
 
     generate_dataset(tmp_path, 2, size=(640, 480), raw_pairs=1, bursts=0, near_duplicates=0, exact_copies=0,

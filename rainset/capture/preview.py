@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 
 from rainset.errors import RejectError
+from rainset.imageops import fit_long_side
 from rainset.records import Frame
 
 
@@ -19,12 +20,7 @@ def make_preview(frame: Frame, max_side: int = 1024, quality: int = 85) -> bytes
     Returns:
         The JPEG bytes.
     """
-    img = frame.image
-    h, w = img.shape[:2]
-    scale = max_side / max(h, w)
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    img = fit_long_side(frame.image, max_side)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RejectError("decode-failed", "OpenCV could not encode the preview JPEG")

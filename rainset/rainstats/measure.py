@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from rainset.imageops import fit_long_side
 from rainset.rainstats.droplets import droplet_score
 from rainset.rainstats.night import ev100, night_score
 from rainset.rainstats.streaks import ANALYSIS_SIDE, StreakStats, streak_stats, thin_bright
@@ -93,12 +94,7 @@ def to_float_rgb(rgb: np.ndarray) -> np.ndarray:
 
 def resize_long(img: np.ndarray, side: int) -> np.ndarray:
     """``img`` with its long side at ``side`` px (area interpolation down, linear up)."""
-    h, w = img.shape[:2]
-    f = side / max(h, w)
-    if abs(f - 1.0) < 1e-6:
-        return img
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+    return fit_long_side(img, side, enlarge=True)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from rainset.errors import ConfigError, RejectError
+from rainset.imageops import fit_long_side
 
 FORMATS = ("jpg", "png", "tiff16")
 _EXT_RE = re.compile(r"[a-z0-9]{1,8}")
@@ -93,16 +94,6 @@ def read_original(location: str) -> bytes:
         return fh.read()
 
 
-def resize_to(img: np.ndarray, max_side: int | None) -> np.ndarray:
-    """Shrink (never enlarge) so the long side is at most ``max_side``, with INTER_AREA."""
-    h, w = img.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
-        return img
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-
-
 def encode_image(rgb: np.ndarray, fmt: str, quality: int) -> tuple[str, bytes, bool]:
     """Encode an upright RGB image. Returns (extension, bytes, fell back to 8-bit PNG).
 
@@ -152,7 +143,7 @@ def render_sample(job: RenderJob) -> Rendered | RenderFailure:
                              f"{job.location} has sha256 {digest[:12]}…, the manifest says {job.sha256[:12]}…")
     s = job.settings
     try:
-        ext, encoded, fallback = encode_image(resize_to(decode_upright(data, job), s.max_side), s.format, s.quality)
+        ext, encoded, fallback = encode_image(fit_long_side(decode_upright(data, job), s.max_side), s.format, s.quality)
     except RejectError as exc:
         return RenderFailure(job.sample_id, "undecodable", f"{exc.reason}: {exc.detail}")
     except (cv2.error, MemoryError, ValueError) as exc:
