@@ -65,6 +65,26 @@ def test_webdataset_reads_our_shards(store: Store) -> None:
     assert decoded["jpg"].ndim == 3 and isinstance(decoded["json"], dict)
 
 
+def test_wids_reads_our_split_indexes(store: Store, tmp_path: Path) -> None:
+    """The per-split ``{split}.wids.json`` is a real wids shard index: random access by sample index."""
+    wids = pytest.importorskip("wids")
+
+    result = build_shards(store, "wids", ShardOptions(target_size=30_000), manifest="v1")
+    rows = _rows(store)
+    index = _index(result.path)
+    for split, body in index["splits"].items():
+        ds = wids.ShardListDataset(str(Path(result.path) / f"{split}.wids.json"), cache_dir=str(tmp_path / "cache"),
+                                   keep=True, transformations=[])
+        assert len(ds) == body["nsamples"]
+        expected = sorted((sid for sid, r in rows.items() if r["split"] == split), key=order_key)
+        for i in (len(ds) - 1, 0, len(ds) // 2):  # random access, out of order
+            sample = ds[i]
+            assert sample["__key__"] == expected[i]
+            assert json.loads(sample[".json"].read())["sample_id"] == expected[i]  # undecoded: file-like members
+            img = cv2.imdecode(np.frombuffer(sample[".jpg"].read(), np.uint8), cv2.IMREAD_UNCHANGED)
+            assert img.shape[:2] == (rows[expected[i]]["height"], rows[expected[i]]["width"])
+
+
 def test_index_counts_sizes_and_hashes(store: Store) -> None:
     target = 40_000
     calls: list[tuple[int, int]] = []
