@@ -23,6 +23,25 @@ def add_captures(session, n: int, *, prefix: str = "c", source: str = "src", sta
     return ids
 
 
+def claim_in_processes(url: str, user_ids: list[int], k: int, order: str = "default") -> list[tuple[int, list[str]]]:
+    """Spawn one :func:`claim_until_empty` process per user behind a barrier; (user id, claimed ids) of each.
+
+    Raises AssertionError with the workers' errors if any failed.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(len(user_ids)), ctx.Queue()
+    procs = [ctx.Process(target=claim_until_empty, args=(url, uid, k, barrier, results, order)) for uid in user_ids]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=150) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert [err for _, _, err in outcomes if err] == []
+    return [(uid, caps) for uid, caps, _ in outcomes]
+
+
 def claim_until_empty(url: str, user_id: int, k: int, barrier, results, order: str = "default") -> None:  # noqa: ANN001
     """Process worker: claim (in ``order``) and label captures until the queue is empty; put the claimed ids on ``results``."""
     from rainset.catalog.db import open_catalog

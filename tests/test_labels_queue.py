@@ -331,26 +331,16 @@ def test_adjudication_is_reviewers_only_and_becomes_consensus(catalog) -> None:
 @pytest.mark.timeout(180)
 def test_concurrent_claims_from_separate_processes(catalog) -> None:
     """Four processes (spawned, each with its own engine) drain the queue at once."""
-    import multiprocessing as mp
-
-    from tests.labels_helpers import claim_until_empty
+    from tests.labels_helpers import claim_in_processes
 
     n_procs, n_caps, k = 4, 10, 2
     users = _users(catalog, *[(f"p{i}", "annotator") for i in range(n_procs)])
     with catalog.session() as s:
         ids = add_captures(s, n_caps)
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(n_procs), ctx.Queue()
-    procs = [ctx.Process(target=claim_until_empty, args=(catalog.url, u.id, k, barrier, results)) for u in users]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=150) for _ in procs]
-    for p in procs:
-        p.join(30)
-    assert [err for _, _, err in outcomes if err] == []
-    claims = Counter(c for _, caps, _ in outcomes for c in caps)
+    outcomes = claim_in_processes(catalog.url, [u.id for u in users], k)
+    claims = Counter(c for _, caps in outcomes for c in caps)
     assert claims == {cid: k for cid in ids}
-    assert all(len(caps) == len(set(caps)) for _, caps, _ in outcomes)
+    assert all(len(caps) == len(set(caps)) for _, caps in outcomes)
     with catalog.session() as s:
         assert s.scalar(select(func.count()).select_from(Assignment)) == n_caps * k
 

@@ -166,28 +166,17 @@ def test_agreement_command_reports_acceptance(tmp_path) -> None:
 @pytest.mark.timeout(180)
 def test_concurrent_claims_in_confidence_order(catalog) -> None:
     """Four spawned processes drain a queue in confidence order: each capture gets exactly K labellers."""
-    import multiprocessing as mp
-
-    from tests.labels_helpers import claim_until_empty
+    from tests.labels_helpers import claim_in_processes
 
     n_procs, n_caps, k = 4, 10, 2
     users = _users(catalog, *[(f"p{i}", "annotator") for i in range(n_procs)])
     with catalog.session() as s:
         ids = add_captures(s, n_caps)
         suggest(s, {cid: ("heavy", (7 * i % n_caps) / n_caps) for i, cid in enumerate(ids[:8])})
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(n_procs), ctx.Queue()
-    procs = [ctx.Process(target=claim_until_empty, args=(catalog.url, u.id, k, barrier, results, "confidence"))
-             for u in users]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=150) for _ in procs]
-    for p in procs:
-        p.join(30)
-    assert [err for _, _, err in outcomes if err] == []
-    assert Counter(c for _, caps, _ in outcomes for c in caps) == {cid: k for cid in ids}
-    assert all(len(caps) == len(set(caps)) for _, caps, _ in outcomes)
+    outcomes = claim_in_processes(catalog.url, [u.id for u in users], k, "confidence")
+    assert Counter(c for _, caps in outcomes for c in caps) == {cid: k for cid in ids}
+    assert all(len(caps) == len(set(caps)) for _, caps in outcomes)
     # what a user may claim only shrinks, so each process's claims follow the order (least sure first)
     key = {cid: (0, (7 * i % n_caps) / n_caps, cid) if i < 8 else (1, 0.0, cid) for i, cid in enumerate(ids)}
-    for _, caps, _ in outcomes:
+    for _, caps in outcomes:
         assert [key[c] for c in caps] == sorted(key[c] for c in caps)
