@@ -94,7 +94,7 @@ class _Item:
 
 def _worker_init(with_torch: bool) -> None:
     """Local pool workers: one OpenCV (and torch) thread each, quiet C decoders."""
-    from rainset.ingest.stage import worker_init
+    from rainset.workers import worker_init
 
     worker_init()
     if with_torch:
@@ -187,7 +187,7 @@ def measure_store(store: Store, *, checkpoint: str | Path | None = None, only_mi
         TrainError: the checkpoint file does not exist or is not an NLCL checkpoint.
     """
     from rainset.catalog.db import open_catalog
-    from rainset.ingest.runners import run
+    from rainset.workers import run
 
     t0 = time.perf_counter()
     sha = ckpt_path = None

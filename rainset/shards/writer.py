@@ -152,8 +152,7 @@ def auto_workers(samples: int) -> int:
 
 def _rendered(jobs: list[RenderJob], workers: int | None) -> Iterator[Rendered | RenderFailure]:
     """Render results in job order: in this process, or on spawned workers (one OpenCV thread each)."""
-    from rainset.ingest.runners import run
-    from rainset.ingest.stage import worker_init
+    from rainset.workers import run, worker_init
 
     n = auto_workers(len(jobs)) if workers is None else workers
     return run(render_sample, jobs, engine="local", workers=n, initializer=worker_init)
