@@ -192,15 +192,15 @@ def measure_store(store: Store, *, checkpoint: str | Path | None = None, only_mi
     t0 = time.perf_counter()
     sha = ckpt_path = None
     if checkpoint is not None:
-        from rainset.rainstats.layer import checkpoint_sha256
+        from rainset.hashing import sha256_file
 
-        from rainset.nlcl.train import load_checkpoint
+        from rainset.nlcl.checkpoint import load_checkpoint
 
         path = Path(checkpoint).expanduser().resolve()
         if not path.is_file():
             raise TrainError(f"{checkpoint}: no such checkpoint file")
         load_checkpoint(path)  # a bad checkpoint fails here, named, before any work
-        sha, ckpt_path = checkpoint_sha256(path), str(path)
+        sha, ckpt_path = sha256_file(path), str(path)
     catalog = open_catalog(store.db_url)
     try:
         with catalog.session() as s:

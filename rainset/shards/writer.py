@@ -25,9 +25,8 @@ from sqlalchemy import select
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Version
 from rainset.errors import ShardsError
-from rainset.manifests.export import add_version_row, publish, validate_name
 from rainset.manifests.schema import SPLITS
-from rainset.manifests.versions import ManifestVersion, check_files, open_version
+from rainset.manifests.versions import ManifestVersion, add_version_row, check_files, open_version, publish, validate_name
 from rainset.shards.index import index_document, write_indexes
 from rainset.shards.render import Rendered, RenderFailure, RenderJob, RenderSettings, render_sample
 from rainset.shards.sizes import format_size
