@@ -32,7 +32,7 @@ from rainset.labels.users import (
     list_users,
     user_rows,
 )
-from rainset.suggest.views import SuggestionView, current_suggestions
+from rainset.suggestions import SuggestionView, current_suggestions
 
 from rainset.annotate_ui.captures import CaptureView, PathCache, capture_view, original_of, preview_file
 from rainset.annotate_ui.config import AppSettings

@@ -142,7 +142,8 @@ def create_app(settings: AppSettings) -> FastAPI:
     Returns:
         The FastAPI application; serve it with uvicorn (``rainset annotate serve``).
     """
-    from rainset.annotate_ui import api, pages
+    from rainset.annotate_ui.api import router as api_router
+    from rainset.annotate_ui.pages import router as pages_router
 
     catalog = open_catalog(settings.store.db_url)
 
@@ -170,8 +171,8 @@ def create_app(settings: AppSettings) -> FastAPI:
 
     app.add_middleware(SecurityHeaders)
     _install_handlers(app)
-    app.include_router(api.router)
-    app.include_router(pages.router)
+    app.include_router(api_router)
+    app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     return app
 

@@ -18,7 +18,7 @@ from rainset.labels.queue import QUEUE_ORDERS, peek_next, progress, release_clai
 from rainset.labels.record import adjudicate, my_labels
 from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import add_user, authenticate, disable_user, user_rows
-from rainset.suggest.views import current_suggestions
+from rainset.suggestions import current_suggestions
 
 from rainset.annotate_ui.api import REVIEWERS, me_of, queues_of, set_session_cookie
 from rainset.annotate_ui.captures import capture_view

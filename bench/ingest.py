@@ -116,7 +116,7 @@ def rainset_hash_file(path: str) -> str:
 
 
 def _rainset_init() -> None:
-    from rainset.ingest.stage import worker_init
+    from rainset.workers import worker_init
 
     worker_init()  # exactly what ingest's workers get: one OpenCV thread
     path = os.environ.get("RAINSET_BENCH_WARMUP")
@@ -215,7 +215,8 @@ def profile_stages(paths: list[str], scratch: Path) -> dict:
     from rainset.capture.raster import check_raster, decode_jpeg
     from rainset.capture.checks import reduce_factor
     from rainset.hashing import HASH_SIDE, _shrink, compute_hashes
-    from rainset.ingest.stage import StageOptions, worker_init
+    from rainset.ingest.stage import StageOptions
+    from rainset.workers import worker_init
     from rainset.quality import measure_quality
     from rainset.store import init_store, put_object, write_atomic
 

@@ -1,4 +1,6 @@
-"""Ingest pipelines: source discovery (local, fsspec), the per-file stage, local and Dask runners.
+"""Ingest pipelines: source discovery (local, fsspec), the per-file stage, the driver writing batches.
+
+The stage runs on worker processes (local or Dask) through :mod:`rainset.workers`.
 
 The names below load lazily: worker processes import ``rainset.ingest.stage`` and must not pay
 for the driver's imports (SQLAlchemy, the catalog) on start-up.

@@ -7,8 +7,6 @@ or a reject), so killing ingest at any moment and running it again gives the sam
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,16 +18,14 @@ from rainset.catalog.db import open_catalog
 from rainset.catalog.models import File, IngestRun, Reject
 from rainset.errors import ConfigError
 from rainset.store import Store, exclusive_lock, sweep_tmp
+from rainset import workers
 
-from rainset.ingest import runners
 from rainset.ingest.sources import SourceFile, discover, group_units
-from rainset.ingest.stage import StageOptions, dask_worker_init, process_unit, worker_init
+from rainset.ingest.stage import StageOptions, process_unit
 from rainset.ingest.writer import BatchCounts, Provenance, write_unit
 
-# Test hook: SIGKILL this process right after committing batch N (see tests/test_ingest_resume.py).
-KILL_ENV = "RAINSET_TEST_KILL_AFTER_BATCH"
-
 ProgressFn = Callable[[int, int], None]
+BatchFn = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,7 @@ def _stage_options(store: Store, options: IngestOptions) -> StageOptions:
 
 
 def ingest(store: Store, sources: list[str], options: IngestOptions | None = None,
-           progress: ProgressFn | None = None) -> IngestSummary:
+           progress: ProgressFn | None = None, on_batch_committed: BatchFn | None = None) -> IngestSummary:
     """Ingest every file under ``sources`` into ``store``.
 
     Args:
@@ -107,6 +103,8 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
         sources: folders, files or fsspec URLs.
         options: workers, engine, link mode, provenance.
         progress: called as ``progress(done, total)`` after each unit.
+        on_batch_committed: called as ``on_batch_committed(n)`` right after the n-th batch's
+            transaction commits (tests kill the process there, then resume).
 
     Returns:
         What the run did (also saved on the run's row in ``ingest_runs``).
@@ -117,7 +115,6 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
     batch_size = options.batch_size or store.settings["batch_size"]
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
-    kill_after = int(os.environ[KILL_ENV]) if os.environ.get(KILL_ENV) else None
     with exclusive_lock(store, "ingest"):
         started = time.perf_counter()
         swept = sweep_tmp(store)
@@ -138,9 +135,9 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             total = sum(len(u) for u in todo)
             if progress:
                 progress(0, total)
-            results = runners.run(process_unit, todo, engine=options.engine, workers=options.workers,
-                                  scheduler=options.scheduler, initializer=worker_init,
-                                  dask_initializer=dask_worker_init,
+            results = workers.run(process_unit, todo, engine=options.engine, workers=options.workers,
+                                  scheduler=options.scheduler, initializer=workers.worker_init,
+                                  dask_initializer=workers.dask_worker_init,
                                   store=store, options=_stage_options(store, options))
             counts = BatchCounts()
             batch: list[tuple] = []
@@ -152,12 +149,14 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
                 if in_batch >= batch_size:
                     counts.add(_write_batch(catalog, batch, run_id, options))
                     batch, batches, in_batch = [], batches + 1, 0
-                    if kill_after is not None and batches >= kill_after:
-                        os.kill(os.getpid(), signal.SIGKILL)
+                    if on_batch_committed:
+                        on_batch_committed(batches)
                 if progress:
                     progress(done, total)
             if batch:
                 counts.add(_write_batch(catalog, batch, run_id, options))
+                if on_batch_committed:
+                    on_batch_committed(batches + 1)
             seconds = time.perf_counter() - started
             summary = IngestSummary(
                 run_id=run_id, store=str(store.root), sources=list(sources), seen=len(files),

@@ -8,7 +8,6 @@ killed run leaves nothing half-written and a rerun writes the same bytes.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from dataclasses import dataclass
 
@@ -101,27 +100,3 @@ def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileRe
 def process_unit(unit: tuple[SourceFile, ...], store: Store, options: StageOptions) -> tuple[FileResult, ...]:
     """Process the files of one unit (a single file, or the RAW+JPEG of one shot)."""
     return tuple(process_file(src, store, options) for src in unit)
-
-
-def worker_init(quiet_stderr: bool = True) -> None:
-    """Set up a worker process: one OpenCV thread (its pool deadlocks in forked workers).
-
-    The C decoders (libjpeg, libpng, LibRaw) print warnings straight to file descriptor 2, over
-    the driver's progress bar; with ``quiet_stderr`` (local pool workers, which print nothing
-    else) they go to /dev/null. What they mean is recorded on the file (a reject reason or a
-    warning), and Python errors still reach the driver as exceptions. Dask workers keep their
-    stderr: it carries the cluster's own logs.
-    """
-    import cv2
-
-    cv2.setNumThreads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if quiet_stderr and os.environ.get("RAINSET_WORKER_STDERR") != "1":
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-
-def dask_worker_init() -> None:
-    """``worker_init`` for Dask workers: threads only, logs untouched."""
-    worker_init(quiet_stderr=False)

@@ -9,31 +9,29 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from rainset.catalog.db import open_catalog
 from rainset.catalog.manifest_tables import SplitAssignment, SplitMove
 from rainset.catalog.models import Version
-from rainset.errors import ConfigError, ManifestError, RainsetError
+from rainset.errors import ConfigError, ManifestError
+from rainset.hashing import sha256_file
 from rainset.manifests.rows import CatalogRows, filter_view, load_rows
 from rainset.manifests.schema import REDACT, SCHEMA_VERSION, SPLITS, arrow_schema, filter_types
 from rainset.manifests.splits import DEFAULT_RATIOS
+from rainset.manifests.versions import add_version_row, publish, validate_name
 from rainset.store import Store
-from rainset.verify import _sha256_of
 from rainset.where import compile_where
-
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -58,14 +56,6 @@ class ExportResult:
         return [f"exported {self.name}: {self.samples} samples ({per}) in {len(self.files)} files",
                 f"parent: {self.parent or '-'}; new split assignments: {self.new_assignments}; moved: {self.moves}",
                 f"path: {self.path}"]
-
-
-def validate_name(name: str) -> str:
-    """A version name: letters, digits, '.', '_', '-'; starts with a letter or digit; at most 100."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ManifestError(f"invalid version name {name!r}: use letters, digits, '.', '_' and '-', "
-                            "starting with a letter or digit (no slashes), at most 100 characters")
-    return name
 
 
 def parse_redact(items: Sequence[str]) -> tuple[str, ...]:
@@ -104,7 +94,7 @@ def _write_data(folder: Path, rows: list[dict[str, Any]], drop: tuple[str, ...],
             pq.write_table(table, path, compression="zstd")
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-            written.append({"path": f"data/{path.name}", "sha256": _sha256_of(str(path), False),
+            written.append({"path": f"data/{path.name}", "sha256": sha256_file(path),
                             "rows": len(chunk), "bytes": path.stat().st_size})
     return written
 
@@ -120,15 +110,6 @@ def _counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 class _SplitsChanged(Exception):
     """Another export recorded splits of the same captures meanwhile: plan again."""
-
-
-def add_version_row(session: Any, row: Version, error: type[RainsetError], what: str) -> None:
-    """Insert a ``versions`` row and flush it: the unique (kind, name) constraint decides a race here."""
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise error(f"{what} was written concurrently by another process; this one was discarded") from exc
 
 
 def _record(session: Any, name: str, parent: str | None, info: dict, data: CatalogRows) -> None:
@@ -231,36 +212,3 @@ def _commit(catalog: Any, build: Path, final: Path, name: str, parent: str | Non
     summary = {k: info[k] for k in ("created_at", "schema_version", "samples", "counts", "settings", "redacted")}
     publish(catalog, build, final, lambda s: _record(s, name, parent, summary, data), ManifestError,
             f"manifest version {name!r}")
-
-
-def publish(catalog: Any, build: Path, final: Path, record: Callable[[Any], None], error: type[RainsetError],
-            what: str) -> None:
-    """Run ``record(session)`` and rename ``build`` to ``final`` in one catalog transaction: all or nothing.
-
-    ``record`` inserts the ``versions`` row with :func:`add_version_row` (and what goes with it), so
-    a lost race fails before the rename. Used by manifests and shards.
-
-    Raises:
-        error: ``final`` exists, the rename fails, or the catalog refuses the transaction.
-    """
-    moved = False
-    try:
-        with catalog.session() as s:
-            record(s)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                raise error(f"{what} already exists at {final}")
-            try:
-                os.rename(build, final)  # one step: readers never see a partial version
-            except OSError as exc:
-                raise error(f"cannot move the built {what} into {final}: {exc.strerror or exc} "
-                            "(an ingest sweeping tmp/ meanwhile?); try again") from exc
-            moved = True
-    except (IntegrityError, OperationalError) as exc:
-        if moved:
-            shutil.rmtree(final, ignore_errors=True)
-        raise error(f"cannot record {what}: {exc.orig}") from exc
-    except BaseException:
-        if moved:
-            shutil.rmtree(final, ignore_errors=True)
-        raise

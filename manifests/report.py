@@ -16,10 +16,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import select
-
-from rainset.catalog.db import catalog_session
-from rainset.catalog.models import Hash
+from rainset.manifests import report_rain as rain
+from rainset.manifests.report_parts import empty_plot, thumbnails
 from rainset.manifests.schema import SPLITS
 from rainset.manifests.versions import latest_version, open_version
 from rainset.errors import ManifestError
@@ -68,17 +66,12 @@ def _figure(draw: Callable[[Any], None], size: tuple[float, float] = (8, 4)) -> 
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _empty(ax: Any, what: str) -> None:
-    ax.text(0.5, 0.5, f"no {what}", ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-
-
 def _labels_per_split(rows: list[dict]) -> Callable[[Any], None]:
     def draw(fig: Any) -> None:
         ax = fig.subplots()
         labels = sorted({r["rain_type"] or "(unlabelled)" for r in rows})
         if not labels:
-            return _empty(ax, "samples")
+            return empty_plot(ax, "samples")
         width = 0.8 / len(SPLITS)
         for k, split in enumerate(SPLITS):
             c = Counter(r["rain_type"] or "(unlabelled)" for r in rows if r["split"] == split)
@@ -95,7 +88,7 @@ def _cameras(rows: list[dict]) -> Callable[[Any], None]:
             c = Counter((" ".join(x for x in (r.get("make"), r.get("model")) if x) or "(unknown)") if key == "camera"
                         else (r.get("lens") or "(unknown)") for r in rows).most_common(12)
             if not c:
-                _empty(ax, title)
+                empty_plot(ax, title)
                 continue
             ax.barh([k for k, _ in c][::-1], [v for _, v in c][::-1])
             ax.set_title(title)
@@ -107,7 +100,7 @@ def _exposure_iso(rows: list[dict]) -> Callable[[Any], None]:
         ax = fig.subplots()
         pts = [r for r in rows if r.get("exposure_time") and r.get("iso")]
         if not pts:
-            return _empty(ax, "exposure time and ISO")
+            return empty_plot(ax, "exposure time and ISO")
         for label in sorted({r["rain_type"] or "(unlabelled)" for r in pts}):
             sel = [r for r in pts if (r["rain_type"] or "(unlabelled)") == label]
             ax.scatter([r["exposure_time"] for r in sel], [r["iso"] for r in sel], s=14, alpha=0.7, label=label)
@@ -130,7 +123,7 @@ def _capture_hour(rows: list[dict]) -> Callable[[Any], None]:
         ax = fig.subplots()
         c = Counter(h for h in (_hour(r.get("capture_time")) for r in rows) if h is not None)
         if not c:
-            return _empty(ax, "capture times")
+            return empty_plot(ax, "capture times")
         ax.bar(range(24), [c[h] for h in range(24)])
         ax.set_xlabel("hour of capture (camera local time)")
         ax.set_ylabel("samples")
@@ -165,7 +158,7 @@ def _agreement(rows: list[dict]) -> Callable[[Any], None]:
         ax = fig.subplots()
         names, matrix = agreement_matrix(rows)
         if not names:
-            return _empty(ax, "captures with two or more labels")
+            return empty_plot(ax, "captures with two or more labels")
         im = ax.imshow(matrix, cmap="Blues")
         ax.set_xticks(range(len(names)), names, rotation=30)
         ax.set_yticks(range(len(names)), names)
@@ -175,32 +168,6 @@ def _agreement(rows: list[dict]) -> Callable[[Any], None]:
         fig.colorbar(im, ax=ax)
         ax.set_title("label pairs from two annotators of one capture")
     return draw
-
-
-def _thumbs(store: Store, shas: list[str]) -> dict[str, str]:
-    """sha256 → data URI of a small JPEG (from the preview, else the hash thumbnail)."""
-    import cv2
-    import numpy as np
-
-    out: dict[str, str] = {}
-    missing = []
-    for sha in dict.fromkeys(shas):
-        preview = store.preview_path(sha)
-        img = cv2.imread(str(preview), cv2.IMREAD_REDUCED_COLOR_4) if preview.is_file() else None
-        if img is None:
-            missing.append(sha)
-            continue
-        scale = 160 / max(img.shape[:2])
-        img = cv2.resize(img, None, fx=min(1.0, scale), fy=min(1.0, scale), interpolation=cv2.INTER_AREA)
-        out[sha] = "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", img)[1].tobytes()).decode()
-    if missing:
-        with catalog_session(store.db_url) as s:
-            for sha, thumb in s.execute(select(Hash.sha256, Hash.thumb).where(Hash.sha256.in_(missing))):
-                grey = np.frombuffer(thumb, np.uint8)
-                if grey.size == 64 * 48:
-                    out[sha] = "data:image/png;base64," + base64.b64encode(
-                        cv2.imencode(".png", grey.reshape(48, 64))[1].tobytes()).decode()
-    return out
 
 
 def _tile(row: dict, uri: str | None, caption: str) -> str:
@@ -216,7 +183,7 @@ def _galleries(store: Store, rows: list[dict]) -> tuple[str, str, int, int]:
     top = sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:6]
     disagree = [r for r in rows if r.get("needs_review") or (r.get("agreement") is not None and r["agreement"] < 1)]
     disagree = sorted(disagree, key=lambda r: (r.get("agreement") or 0, r["sample_id"]))[:24]
-    thumbs = _thumbs(store, [r["sha256"] for _, m in top for r in m[:8]] + [r["sha256"] for r in disagree])
+    thumbs = thumbnails(store, [r["sha256"] for _, m in top for r in m[:8]] + [r["sha256"] for r in disagree])
     parts = []
     for key, members in top:
         tiles = "".join(_tile(r, thumbs.get(r["sha256"]), f'{r["sample_id"]} {r["split"]}') for r in members[:8])
@@ -236,8 +203,6 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
     builders = (_labels_per_split, _cameras, _exposure_iso, _capture_hour, _flags, _agreement)
     titles = ("Label distribution per split", "Cameras and lenses", "Exposure time vs ISO, by rain type",
               "Capture hour", "Quality flags", "Agreement matrix")
-    from rainset.manifests import report_rain as rain
-
     suggestions = rain.load_suggestions(store, rows)
     draws = [b(rows) for b in builders] + [rain.rain_by_label(rows), rain.streak_angle(rows),
                                            rain.suggestions_vs_labels(rows, suggestions)]

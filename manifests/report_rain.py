@@ -13,9 +13,9 @@ from collections import Counter
 from typing import Any, Callable
 
 from rainset.catalog.db import catalog_session
-from rainset.manifests.report import _empty, _thumbs
+from rainset.manifests.report_parts import empty_plot, thumbnails
 from rainset.store import Store
-from rainset.suggest.views import SuggestionView, current_suggestions
+from rainset.suggestions import SuggestionView, current_suggestions
 
 RAIN_PLOTS = ("rain-by-label", "streak-angle", "suggestions-vs-labels")
 RAIN_TITLES = ("Rain measurements by label", "Dominant streak angle", "Current suggestions against labels")
@@ -39,7 +39,7 @@ def rain_by_label(rows: list[dict]) -> Callable[[Any], None]:
         for ax, (column, title) in zip(axes, BOXES):
             data = [[r[column] for r in rows if _label(r) == lab and r.get(column) is not None] for lab in labels]
             if not any(data):
-                _empty(ax, "measurements")
+                empty_plot(ax, "measurements")
                 continue
             ax.boxplot([d or [float("nan")] for d in data], orientation="horizontal")
             ax.set_yticks(range(1, len(labels) + 1), labels if ax is axes[0] else [""] * len(labels))
@@ -53,7 +53,7 @@ def streak_angle(rows: list[dict]) -> Callable[[Any], None]:
         ax = fig.subplots()
         labels = sorted({_label(r) for r in rows if r.get("rain_streak_angle") is not None})
         if not labels:
-            return _empty(ax, "streak angles")
+            return empty_plot(ax, "streak angles")
         data = [[r["rain_streak_angle"] for r in rows if _label(r) == lab and r.get("rain_streak_angle") is not None]
                 for lab in labels]
         ax.hist(data, bins=range(-90, 91, 10), stacked=True, label=labels)
@@ -70,7 +70,7 @@ def suggestions_vs_labels(rows: list[dict], suggestions: dict[str, SuggestionVie
         pairs = Counter((r["rain_type"], suggestions[r["sample_id"]].rain_type) for r in rows
                         if r.get("rain_type") and r["sample_id"] in suggestions)
         if not pairs:
-            return _empty(ax, "labelled samples with a suggestion")
+            return empty_plot(ax, "labelled samples with a suggestion")
         names = sorted({n for p in pairs for n in p})
         matrix = [[pairs[(a, b)] for b in names] for a in names]
         ax.imshow(matrix, cmap="Greens")
@@ -108,7 +108,7 @@ def rain_table(store: Store, rows: list[dict], suggestions: dict[str, Suggestion
     shown = sorted(measured, key=order)[:MAX_TABLE_ROWS]
     if not shown:
         return "<p>no rain measurements: run 'rainset suggest' before exporting</p>", 0
-    thumbs = _thumbs(store, [r["sha256"] for r in shown])
+    thumbs = thumbnails(store, [r["sha256"] for r in shown])
     head = "".join(f"<th>{t}</th>" for t in ("", "sample", "label", "suggestion", *(t for _, t in TABLE_COLUMNS)))
     body = []
     for r in shown:

@@ -18,6 +18,7 @@ from rainset.labels.consensus import current_labels
 from rainset.rainstats import load_stats
 from rainset.manifests.schema import RAIN_COLUMNS
 from rainset.manifests.splits import DEFAULT_RATIOS, SplitPlan, assign_splits, components
+from rainset.store import object_key
 
 GROUP_COLUMNS = {"cluster": "cluster_id", "burst": "burst_id", "scene": "scene_id"}
 
@@ -88,7 +89,7 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
         rows.append({
             "sample_id": c.id, "sha256": c.representative_sha256,
             "file_name": os.path.basename(rep.uri.rstrip("/")) if rep else "",
-            "path": f"objects/{c.representative_sha256[:2]}/{c.representative_sha256}"
+            "path": object_key(c.representative_sha256)
             if rep is None or rep.storage == "copy" else None,
             "source_uri": rep.uri if rep else "",
             "source_name": c.source_name, "license": c.license, "owner": c.owner, "format": c.format,

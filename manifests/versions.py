@@ -1,20 +1,80 @@
-"""Reading exported manifest versions back: version.json, the data files, checksums."""
+"""Versions: their names, publishing one (record and rename in one transaction), and reading
+exported manifest versions back (version.json, the data files, checksums).
+
+Manifests and shards publish their versions here.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rainset.catalog.db import catalog_session
 from rainset.catalog.models import Version
-from rainset.errors import ManifestError
-from rainset.manifests.export import validate_name
+from rainset.errors import ManifestError, RainsetError
+from rainset.hashing import sha256_file
 from rainset.store import Store
-from rainset.verify import _sha256_of
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def validate_name(name: str) -> str:
+    """A version name: letters, digits, '.', '_', '-'; starts with a letter or digit; at most 100."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ManifestError(f"invalid version name {name!r}: use letters, digits, '.', '_' and '-', "
+                            "starting with a letter or digit (no slashes), at most 100 characters")
+    return name
+
+
+def add_version_row(session: Any, row: Version, error: type[RainsetError], what: str) -> None:
+    """Insert a ``versions`` row and flush it: the unique (kind, name) constraint decides a race here."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise error(f"{what} was written concurrently by another process; this one was discarded") from exc
+
+
+def publish(catalog: Any, build: Path, final: Path, record: Callable[[Any], None], error: type[RainsetError],
+            what: str) -> None:
+    """Run ``record(session)`` and rename ``build`` to ``final`` in one catalog transaction: all or nothing.
+
+    ``record`` inserts the ``versions`` row with :func:`add_version_row` (and what goes with it), so
+    a lost race fails before the rename. Used by manifests and shards.
+
+    Raises:
+        error: ``final`` exists, the rename fails, or the catalog refuses the transaction.
+    """
+    moved = False
+    try:
+        with catalog.session() as s:
+            record(s)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                raise error(f"{what} already exists at {final}")
+            try:
+                os.rename(build, final)  # one step: readers never see a partial version
+            except OSError as exc:
+                raise error(f"cannot move the built {what} into {final}: {exc.strerror or exc} "
+                            "(an ingest sweeping tmp/ meanwhile?); try again") from exc
+            moved = True
+    except (IntegrityError, OperationalError) as exc:
+        if moved:
+            shutil.rmtree(final, ignore_errors=True)
+        raise error(f"cannot record {what}: {exc.orig}") from exc
+    except BaseException:
+        if moved:
+            shutil.rmtree(final, ignore_errors=True)
+        raise
 
 
 @dataclass(frozen=True)
@@ -80,6 +140,6 @@ def check_files(version: ManifestVersion) -> list[str]:
         path = version.path / f["path"]
         if not path.is_file():
             problems.append(f"{path}: missing")
-        elif _sha256_of(str(path), False) != f["sha256"]:
+        elif sha256_file(path) != f["sha256"]:
             problems.append(f"{path}: sha256 differs from version.json")
     return problems

@@ -1,8 +1,9 @@
-"""Perceptual and pixel hashes of a working frame."""
+"""Hashes: perceptual and pixel hashes of a working frame, and the sha256 of a file."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 
 import cv2
 import numpy as np
@@ -15,6 +16,22 @@ PIXEL_HASH_SIZE = 32
 # (INTER_AREA, integer factor): pHash looks at 32x32 and dHash at 9x8, so nothing is lost, and
 # shrinking once cut hashing from ~9 ms to ~1.3 ms per 12-MP capture (docs/benchmarks.md).
 HASH_SIDE = 256
+FILE_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str], *, url: bool = False) -> str:
+    """The sha256 (hex) of a file's bytes, read in 1-MiB chunks; ``url``: ``path`` is an fsspec URL."""
+    h = hashlib.sha256()
+    if url:
+        import fsspec
+
+        opener = fsspec.open(str(path), "rb")
+    else:
+        opener = open(path, "rb")
+    with opener as fh:
+        while chunk := fh.read(FILE_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

@@ -28,6 +28,11 @@ STORE_FILE = "rainset.toml"
 SUBDIRS = ("objects", "previews", "manifests", "shards", "tmp")
 
 
+def object_key(sha256: str) -> str:
+    """The path of the original with this sha256 inside the store: ``objects/ab/<sha256>``."""
+    return f"objects/{sha256[:2]}/{sha256}"
+
+
 @dataclass(frozen=True)
 class Store:
     """An opened store: its root folder, validated settings and catalog URL."""
@@ -42,7 +47,7 @@ class Store:
 
     def object_path(self, sha256: str) -> Path:
         """Where the original with this sha256 lives (copy mode)."""
-        return self.root / "objects" / sha256[:2] / sha256
+        return self.root / object_key(sha256)
 
     def preview_path(self, sha256: str) -> Path:
         """Where the JPEG preview of the file with this sha256 lives."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -10,9 +9,8 @@ from sqlalchemy import select
 
 from rainset.catalog.db import catalog_session
 from rainset.catalog.models import File
+from rainset.hashing import sha256_file
 from rainset.store import Store
-
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -39,20 +37,6 @@ class VerifyReport:
         return asdict(self)
 
 
-def _sha256_of(path: str, protocol_url: bool) -> str:
-    h = hashlib.sha256()
-    if protocol_url:
-        import fsspec
-
-        opener = fsspec.open(path, "rb")
-    else:
-        opener = open(path, "rb")
-    with opener as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify_store(store: Store, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Re-hash every object (copy mode) or referenced original (link mode)."""
     with catalog_session(store.db_url) as s:
@@ -66,7 +50,7 @@ def verify_store(store: Store, progress: Callable[[int, int], None] | None = Non
     problems: list[Problem] = []
     for i, ((sha, path), is_url) in enumerate(sorted(targets.items())):
         try:
-            actual = _sha256_of(path, is_url)
+            actual = sha256_file(path, url=is_url)
         except FileNotFoundError:
             problems.append(Problem(sha, path, "missing", "the file does not exist"))
         except OSError as exc:

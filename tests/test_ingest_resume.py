@@ -5,7 +5,6 @@ Runs on SQLite and on PostgreSQL (a server the test session starts itself).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from sqlalchemy import func, select
 
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import File, IngestRun
-from rainset.ingest.pipeline import KILL_ENV
 from rainset.store import init_store
 from rainset.synth import generate_dataset
 from tests.snapshot import snapshot
@@ -47,10 +45,29 @@ def _ingest_cmd(store, captures: Path, workers: int = 1) -> list[str]:
             "--batch-size", "3", "--workers", str(workers), "-q"]
 
 
-def _run(cmd: list[str], env_extra: dict[str, str] | None = None) -> int:
-    env = {**os.environ, **(env_extra or {})}
+# Ingest as the CLI does (batches of 3, default provenance), SIGKILLing itself right after batch N commits.
+KILL_AFTER_BATCH = """
+import os, signal, sys
+from rainset.ingest import IngestOptions, ingest
+from rainset.store import open_store
+
+store, captures, workers, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+def kill_after(batch):
+    if batch >= n:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+ingest(open_store(store), [captures], IngestOptions(workers=workers, batch_size=3), on_batch_committed=kill_after)
+"""
+
+
+def _kill_cmd(store, captures: Path, workers: int, n: int) -> list[str]:
+    return [sys.executable, "-c", KILL_AFTER_BATCH, str(store.root), str(captures), str(workers), str(n)]
+
+
+def _run(cmd: list[str]) -> int:
     # Output to DEVNULL, not pipes: orphaned workers of a killed run must not keep a pipe open.
-    return subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240).returncode
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240).returncode
 
 
 def _files_count(store) -> int:
@@ -76,7 +93,7 @@ def test_kill_after_batch_n_then_resume_matches_uninterrupted(new_store, capture
     expected = _uninterrupted(new_store, captures)
     for n, workers in ((1, 1), (4, 2), (7, 1)):
         store = new_store()
-        rc = _run(_ingest_cmd(store, captures, workers), {KILL_ENV: str(n)})
+        rc = _run(_kill_cmd(store, captures, workers, n))
         assert rc == -signal.SIGKILL, f"ingest was not killed after batch {n}"
         partial = snapshot(store)
         assert 0 < len(partial["files"]) + len(partial["rejects"]) < len(expected["files"]) + len(expected["rejects"])

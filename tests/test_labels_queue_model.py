@@ -11,7 +11,8 @@ from sqlalchemy.orm import sessionmaker
 
 from rainset.catalog.db import Catalog, make_engine
 from rainset.catalog.labels_tables import Assignment
-from rainset.catalog.models import Base, Label
+from rainset.catalog.base import Base
+from rainset.catalog.models import Label
 from rainset.labels.queue import next_capture, release_claims
 from rainset.labels.record import my_labels, record_label, undo_last
 from rainset.labels.users import add_user, get_user

@@ -22,7 +22,7 @@ from rainset.labels.agreement import agreement_report
 from rainset.labels.queue import next_capture, peek_next
 from rainset.labels.record import record_label, undo_last
 from rainset.labels.users import get_user
-from rainset.suggest.views import SuggestionView
+from rainset.suggestions import SuggestionView
 from tests.labels_helpers import add_captures
 from tests.test_labels_queue import KW, _users, catalog  # noqa: F401 - the two-backend catalog fixture
 

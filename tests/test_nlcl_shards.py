@@ -26,7 +26,8 @@ from rainset.errors import ConfigError, TrainError  # noqa: E402
 from rainset.nlcl import shard_input  # noqa: E402
 from rainset.nlcl.config import make_config  # noqa: E402
 from rainset.nlcl.demo import labelled_store  # noqa: E402
-from rainset.nlcl.train import load_checkpoint, train  # noqa: E402
+from rainset.nlcl.checkpoint import load_checkpoint  # noqa: E402
+from rainset.nlcl.train import train  # noqa: E402
 
 COUNTS = {"drizzle": 3, "heavy": 2, "streak": 1, "no-rain": 4}
 RAINY = {"drizzle", "heavy", "streak", "fog-mixed"}

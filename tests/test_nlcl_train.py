@@ -15,7 +15,8 @@ torch.set_num_threads(1)  # the machine is shared; tiny tensors gain nothing fro
 from rainset.errors import ConfigError, TrainError  # noqa: E402
 from rainset.nlcl.config import config_table, make_config  # noqa: E402
 from rainset.nlcl.demo import make_folders  # noqa: E402
-from rainset.nlcl.train import load_checkpoint, train  # noqa: E402
+from rainset.nlcl.checkpoint import load_checkpoint  # noqa: E402
+from rainset.nlcl.train import train  # noqa: E402
 
 TINY = dict(crop=48, batch_size=2, gen_blocks=1, gen_channels=8, disc_channels=8, head_dim=16, window=24, patch=8,
             k_b=4, k_r=16, nce_layers=(0, 1), nce_locations=32)

@@ -121,11 +121,11 @@ def test_rain_layer_stats_are_finite(checkpoint):
 
 @pytest.mark.timeout(120)
 def test_measure_store_with_checkpoint_writes_rain_layer_rows(tmp_path, checkpoint):
-    from rainset.rainstats.layer import checkpoint_sha256
+    from rainset.hashing import sha256_file
 
     store = ingested_store(tmp_path, 3)
     result = measure_store(store, checkpoint=checkpoint)
-    assert result.layer_measured == 3 and result.checkpoint == checkpoint_sha256(checkpoint)
+    assert result.layer_measured == 3 and result.checkpoint == sha256_file(checkpoint)
     layer_rows = [r for (cid, src), r in rows(store).items() if src == "rain-layer"]
     assert len(layer_rows) == 3 and all(r.checkpoint == result.checkpoint for r in layer_rows)
     assert measure_store(store, checkpoint=checkpoint).layer_measured == 0

@@ -36,7 +36,8 @@ def test_real_rainy_photos_measured_suggested_and_reported(tmp_path: Path, fixtu
     from rainset.manifests.report import write_report
     from rainset.manifests.versions import open_version
     from rainset.store import init_store
-    from rainset.suggest import current_suggestions, suggest_store
+    from rainset.suggest import suggest_store
+    from rainset.suggestions import current_suggestions
 
     store = init_store(tmp_path / "store")
     summary = ingest(store, [str(fixtures_dir / d) for d in REAL_RAIN], IngestOptions(workers=1))

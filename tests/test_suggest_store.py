@@ -15,9 +15,10 @@ from rainset.catalog.rainstats_tables import Suggestion
 from rainset.cli import app
 from rainset.errors import ConfigError
 from rainset.store import Store
-from rainset.suggest import current_suggestions, suggest_store
+from rainset.suggest import suggest_store
 from rainset.suggest.features import matrix
 from rainset.suggest.run import SuggestResult, load_measurements, stored_model
+from rainset.suggestions import current_suggestions
 from rainset.synth import SynthTruth
 from tests.suggest_helpers import ingested, label_with_truth
 

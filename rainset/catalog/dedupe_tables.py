@@ -1,4 +1,4 @@
-"""Catalog tables of the dedupe stage (imported by rainset.catalog.models so that Base.metadata is complete).
+"""Catalog tables of the dedupe stage (rainset.catalog.tables imports every table module so that Base.metadata is complete).
 
 ``dedupe_pairs`` keeps every candidate pair the index found with its confirmed relation, so a
 re-run confirms only pairs that involve new captures; ``dedupe_indexed`` records which captures
@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rainset.catalog.models import Base, utcnow
+from rainset.catalog import models  # noqa: F401 - the tables its foreign keys name
+from rainset.catalog.base import Base, utcnow
 
 
 class DedupePair(Base):

@@ -1,4 +1,4 @@
-"""Catalog tables of the labels stage (imported by rainset.catalog.models so that Base.metadata is complete).
+"""Catalog tables of the labels stage (rainset.catalog.tables imports every table module so that Base.metadata is complete).
 
 - ``assignments``: the queue's slots. A capture labelled by K annotators has K slots (0..K-1); an
   annotator takes one by inserting a row. Every labeller holds one: labels written outside the
@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rainset.catalog.models import Base, utcnow
+from rainset.catalog import models  # noqa: F401 - the tables its foreign keys name
+from rainset.catalog.base import Base, utcnow
 
 
 class Assignment(Base):

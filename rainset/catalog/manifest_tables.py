@@ -1,4 +1,4 @@
-"""Catalog tables of the manifest stage (imported by rainset.catalog.models so that Base.metadata is complete).
+"""Catalog tables of the manifest stage (rainset.catalog.tables imports every table module so that Base.metadata is complete).
 
 - ``split_assignments``: the recorded split of each capture, per seed. Once a row exists it is
   kept; it changes only when a new capture merges two groups that were in different splits,
@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rainset.catalog.models import Base, utcnow
+from rainset.catalog import models  # noqa: F401 - the tables its foreign keys name
+from rainset.catalog.base import Base, utcnow
 
 
 class SplitAssignment(Base):

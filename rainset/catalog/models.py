@@ -7,7 +7,7 @@ the capture, never recomputed, whichever file later becomes the representative.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,15 +24,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
+from rainset.catalog.base import Base, utcnow
 
 
 class IngestRun(Base):
@@ -203,7 +197,3 @@ class Version(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "name", name="uq_versions_kind_name"),)
-
-
-# Tables of the later stages live beside this module, one file per stage.
-from rainset.catalog import dedupe_tables, labels_tables, manifest_tables, rainstats_tables  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Catalog tables of the rain measurements and suggestions (imported by rainset.catalog.models).
+"""Catalog tables of the rain measurements and suggestions (rainset.catalog.tables imports every table module).
 
 - ``rain_stats``: measurements of one capture's rain (``rainset.rainstats``), one row per
   (capture, source). ``source`` is ``preview`` (measured on the preview-sized image) or
@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rainset.catalog.models import Base, utcnow
+from rainset.catalog import models  # noqa: F401 - the tables its foreign keys name
+from rainset.catalog.base import Base, utcnow
 
 RAIN_STAT_SOURCES = ("preview", "rain-layer")
 

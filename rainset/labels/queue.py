@@ -50,7 +50,7 @@ from rainset.catalog.models import Capture, Group, GroupMember, Label
 from rainset.catalog.rainstats_tables import Suggestion
 from rainset.errors import LabelError
 from rainset.labels.users import UserInfo
-from rainset.suggest.views import SuggestionView, current_suggestions
+from rainset.suggestions import SuggestionView, current_suggestions
 
 EXIF_FIELDS = ("make", "model", "lens", "exposure_time", "f_number", "iso", "focal_length", "capture_time")
 MAX_CLAIM_TRIES = 50

@@ -31,7 +31,7 @@ from rainset.labels.consensus import CaptureLabels, LabelRecord, label_record, c
 from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import check_label
 from rainset.labels.users import ROLES, UserInfo, require_role
-from rainset.suggest.views import current_suggestions
+from rainset.suggestions import current_suggestions
 
 MAX_DURATION_MS = 24 * 3600 * 1000
 

@@ -18,7 +18,7 @@ from rainset.nlcl.model import Discriminator, Generator, ProjectionHead, init_we
 from rainset.nlcl.sampling import features_at, nearest_patches, random_anchors
 
 if TYPE_CHECKING:
-    from rainset.nlcl.train import TrainConfig
+    from rainset.nlcl.config import TrainConfig
 
 
 class GeneratorSide(nn.Module):

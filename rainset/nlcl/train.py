@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from rainset.errors import TrainError
+from rainset.nlcl.checkpoint import load_checkpoint, pick_device
 from rainset.nlcl.config import RESUMABLE, TrainConfig, config_from_dict
 from rainset.nlcl.data import StepBatches, list_images, worker_init, write_image
 from rainset.nlcl.model import Discriminator, init_weights
@@ -71,16 +71,6 @@ class TrainResult:
         return {"run_dir": self.run_dir, "checkpoint": self.checkpoint, "start_step": self.start_step,
                 "step": self.step, "seconds": self.seconds, "last": self.history[-1] if self.history else {},
                 "param_digest": self.param_digest}
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` → the local CUDA device when there is one, else CPU."""
-    if name == "auto":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        return torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
 
 
 def build_models(cfg: TrainConfig, device: torch.device | str = "cpu") -> Models:
@@ -146,17 +136,6 @@ def save_checkpoint(path: Path, m: Models, cfg: TrainConfig, inputs: dict[str, A
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint; raises TrainError naming the file when it is not one of ours."""
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise TrainError(f"{path}: cannot read the checkpoint ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != 1 or "gen" not in state:
-        raise TrainError(f"{path}: not an NLCL checkpoint written by rainset")
-    return state
 
 
 def _resume(path: Path, m: Models, cfg: TrainConfig) -> tuple[int, dict[str, Any] | None]:

@@ -17,7 +17,6 @@ torch is imported inside the functions: importing this module costs nothing.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,15 +37,6 @@ from rainset.rainstats.measure import (
 )
 from rainset.rainstats.night import ev100, night_score
 from rainset.rainstats.streaks import ANALYSIS_SIDE, streak_stats
-
-
-def checkpoint_sha256(path: str | Path) -> str:
-    """SHA-256 of the checkpoint file (recorded with every rain-layer row)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @lru_cache(maxsize=2)

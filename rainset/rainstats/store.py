@@ -94,7 +94,7 @@ class _Item:
 
 def _worker_init(with_torch: bool) -> None:
     """Local pool workers: one OpenCV (and torch) thread each, quiet C decoders."""
-    from rainset.ingest.stage import worker_init
+    from rainset.workers import worker_init
 
     worker_init()
     if with_torch:
@@ -187,20 +187,20 @@ def measure_store(store: Store, *, checkpoint: str | Path | None = None, only_mi
         TrainError: the checkpoint file does not exist or is not an NLCL checkpoint.
     """
     from rainset.catalog.db import open_catalog
-    from rainset.ingest.runners import run
+    from rainset.workers import run
 
     t0 = time.perf_counter()
     sha = ckpt_path = None
     if checkpoint is not None:
-        from rainset.rainstats.layer import checkpoint_sha256
+        from rainset.hashing import sha256_file
 
-        from rainset.nlcl.train import load_checkpoint
+        from rainset.nlcl.checkpoint import load_checkpoint
 
         path = Path(checkpoint).expanduser().resolve()
         if not path.is_file():
             raise TrainError(f"{checkpoint}: no such checkpoint file")
         load_checkpoint(path)  # a bad checkpoint fails here, named, before any work
-        sha, ckpt_path = checkpoint_sha256(path), str(path)
+        sha, ckpt_path = sha256_file(path), str(path)
     catalog = open_catalog(store.db_url)
     try:
         with catalog.session() as s:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rainset.errors import ShardsError
+from rainset.hashing import sha256_file
+from rainset.loader.index import INDEX_KIND
 from rainset.shards.tarwrite import ShardInfo
-from rainset.verify import _sha256_of
 
-INDEX_KIND = "rainset-shard-index-v1"
 WIDS_KIND = "wids-shard-index-v1"
 INDEX_FILE = "index.json"
 
@@ -94,7 +94,7 @@ def verify_folder(folder: Path, progress: Callable[[int, int], None] | None = No
             problems.append(f"{entry['url']}: missing")
         elif path.stat().st_size != entry["filesize"]:
             problems.append(f"{entry['url']}: {path.stat().st_size} bytes, index.json says {entry['filesize']}")
-        elif _sha256_of(str(path), False) != entry["sha256"]:
+        elif sha256_file(path) != entry["sha256"]:
             problems.append(f"{entry['url']}: sha256 differs from index.json")
         if progress:
             progress(n + 1, len(entries))

@@ -25,9 +25,8 @@ from sqlalchemy import select
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Version
 from rainset.errors import ShardsError
-from rainset.manifests.export import add_version_row, publish, validate_name
 from rainset.manifests.schema import SPLITS
-from rainset.manifests.versions import ManifestVersion, check_files, open_version
+from rainset.manifests.versions import ManifestVersion, add_version_row, check_files, open_version, publish, validate_name
 from rainset.shards.index import index_document, write_indexes
 from rainset.shards.render import Rendered, RenderFailure, RenderJob, RenderSettings, render_sample
 from rainset.shards.sizes import format_size
@@ -152,8 +151,7 @@ def auto_workers(samples: int) -> int:
 
 def _rendered(jobs: list[RenderJob], workers: int | None) -> Iterator[Rendered | RenderFailure]:
     """Render results in job order: in this process, or on spawned workers (one OpenCV thread each)."""
-    from rainset.ingest.runners import run
-    from rainset.ingest.stage import worker_init
+    from rainset.workers import run, worker_init
 
     n = auto_workers(len(jobs)) if workers is None else workers
     return run(render_sample, jobs, engine="local", workers=n, initializer=worker_init)

@@ -1,6 +1,7 @@
-"""Rain-type suggestions from the rain measurements: ``rainset suggest`` (docs/suggestions.md)."""
+"""Rain-type suggestions from the rain measurements: ``rainset suggest`` (docs/suggestions.md).
 
-from rainset.suggest.views import SuggestionView, current_suggestions
+Reading the current suggestions back: :mod:`rainset.suggestions`.
+"""
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy: suggest_store imports the catalog and the measurements
@@ -11,4 +12,4 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy: suggest_store imports the ca
     raise AttributeError(f"module 'rainset.suggest' has no attribute {name!r}")
 
 
-__all__ = ["SuggestResult", "SuggestionView", "current_suggestions", "suggest_store"]
+__all__ = ["SuggestResult", "suggest_store"]

@@ -14,7 +14,7 @@ from rainset.labels.taxonomy import store_taxonomy
 from rainset.store import Store
 from rainset.suggest.run import SuggestResult, load_measurements, suggest_store
 from rainset.suggest.rules import classify
-from rainset.suggest.views import current_suggestions
+from rainset.suggestions import current_suggestions
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""Runners: apply the per-unit stage to many units, in order, on local processes or Dask.
+"""Worker processes: apply a function to many items, in order, on spawned local processes or Dask.
 
-Each runner yields results in the order of the units it was given, keeping only a bounded
-window of work in flight, so that the driver can write them in deterministic batches.
+Used by ingest (the per-file stage), shards (rendering) and rainstats (measuring). Each runner
+yields results in the order of the items it was given, keeping only a bounded window of work in
+flight, so that the driver can write them in deterministic batches. :func:`worker_init` sets up
+each worker process (one OpenCV thread, quiet C decoders).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
@@ -88,3 +91,27 @@ def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", 
     if engine == "dask":
         return run_dask(bound, items, scheduler, workers, dask_initializer)
     raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'dask'")
+
+
+def worker_init(quiet_stderr: bool = True) -> None:
+    """Set up a worker process: one OpenCV thread (its pool deadlocks in forked workers).
+
+    The C decoders (libjpeg, libpng, LibRaw) print warnings straight to file descriptor 2, over
+    the driver's progress bar; with ``quiet_stderr`` (local pool workers, which print nothing
+    else) they go to /dev/null. What they mean is recorded on the file (a reject reason or a
+    warning), and Python errors still reach the driver as exceptions. Dask workers keep their
+    stderr: it carries the cluster's own logs.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if quiet_stderr and os.environ.get("RAINSET_WORKER_STDERR") != "1":
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+
+def dask_worker_init() -> None:
+    """``worker_init`` for Dask workers: threads only, logs untouched."""
+    worker_init(quiet_stderr=False)

@@ -1,4 +1,8 @@
-"""Read the current rain-type suggestions of captures (the web app, the queue and the stats use this)."""
+"""Read the current rain-type suggestions of captures (the web app, the queue and the stats use this).
+
+Outside ``rainset.suggest`` (which writes them and imports ``rainset.labels``) so that labels,
+manifests and the web app read suggestions without a package loop.
+"""
 
 from __future__ import annotations
 
