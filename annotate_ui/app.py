@@ -19,7 +19,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rainset.catalog.db import open_catalog
-from rainset.errors import AuthError, LabelError, RainsetError, RejectError
+from rainset.errors import (
+    AlreadyExistsError,
+    AuthError,
+    InvalidInputError,
+    LabelError,
+    NotFoundError,
+    NotInQueueError,
+    RainsetError,
+    RejectError,
+)
 
 from rainset.annotate_ui.auth import IdentityCache
 from rainset.annotate_ui.captures import PathCache
@@ -31,16 +40,19 @@ from rainset.annotate_ui.tiles import TileServer
 PACKAGE = Path(__file__).resolve().parent
 
 
+# The HTTP status of each kind of LabelError; the most specific class of an error wins.
+LABEL_ERROR_STATUS: dict[type[LabelError], int] = {
+    LabelError: 400,
+    InvalidInputError: 400,
+    NotFoundError: 404,
+    NotInQueueError: 403,
+    AlreadyExistsError: 409,
+}
+
+
 def label_error_status(exc: LabelError) -> int:
-    """The HTTP status of a library LabelError: 404 unknown thing, 403 not yours, 409 exists, else 400."""
-    text = str(exc)
-    if text.startswith(("no capture", "no user", "no tile")) or "preview is missing" in text:
-        return 404
-    if "not in" in text and "queue" in text:
-        return 403
-    if "already exists" in text:
-        return 409
-    return 400
+    """The HTTP status of a library LabelError, by its class (:data:`LABEL_ERROR_STATUS`), never its message."""
+    return next(LABEL_ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in LABEL_ERROR_STATUS)
 
 
 def exposure(value: float | None) -> str:
@@ -177,4 +189,4 @@ def create_app(settings: AppSettings) -> FastAPI:
     return app
 
 
-__all__ = ["create_app", "label_error_status"]
+__all__ = ["LABEL_ERROR_STATUS", "create_app", "label_error_status"]

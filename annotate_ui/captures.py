@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.models import Capture, File
-from rainset.errors import LabelError
+from rainset.errors import LabelError, NotFoundError
 from rainset.store import Store
 
 CAPTURE_ID = re.compile(r"c[0-9a-f]{24}")
@@ -50,7 +50,7 @@ class Original:
 def _capture(session: Session, capture_id: str) -> Capture:
     row = session.get(Capture, capture_id) if CAPTURE_ID.fullmatch(capture_id or "") else None
     if row is None:
-        raise LabelError(f"no capture with id {capture_id!r}")
+        raise NotFoundError(f"no capture with id {capture_id!r}")
     return row
 
 
@@ -63,7 +63,7 @@ def capture_view(session: Session, capture_id: str) -> CaptureView:
     """The capture ``capture_id`` for display.
 
     Raises:
-        LabelError: when there is no such capture (the id is checked before any look-up).
+        NotFoundError: when there is no such capture (the id is checked before any look-up).
     """
     row = _capture(session, capture_id)
     names = session.scalars(select(File.uri).where(File.capture_id == row.id).order_by(File.id)).all()
@@ -72,11 +72,11 @@ def capture_view(session: Session, capture_id: str) -> CaptureView:
 
 
 def preview_file(store: Store, session: Session, capture_id: str) -> Path:
-    """The preview JPEG of a capture (raises LabelError when the capture or its preview is missing)."""
+    """The preview JPEG of a capture (raises NotFoundError when the capture or its preview is missing)."""
     row = _capture(session, capture_id)
     path = store.preview_path(row.representative_sha256)
     if not path.is_file():
-        raise LabelError(f"capture {capture_id}: its preview is missing from the store")
+        raise NotFoundError(f"capture {capture_id}: its preview is missing from the store")
     return path
 
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from rainset.errors import LabelError
+from rainset.errors import LabelError, NotFoundError
 
 from rainset.annotate_ui.captures import Original
 
@@ -102,7 +102,7 @@ class TileServer:
         """The JPEG of tile (``col``, ``row``); edge tiles are smaller than ``tile_size``.
 
         Raises:
-            LabelError: when (col, row) lies outside the grid.
+            NotFoundError: when (col, row) lies outside the grid.
         """
         import cv2
 
@@ -110,7 +110,7 @@ class TileServer:
         h, w = img.shape[:2]
         t = self.tile_size
         if col < 0 or row < 0 or col * t >= w or row * t >= h:
-            raise LabelError(f"no tile ({col}, {row}) in the {w}x{h} image of capture {capture_id}")
+            raise NotFoundError(f"no tile ({col}, {row}) in the {w}x{h} image of capture {capture_id}")
         crop = np.ascontiguousarray(img[row * t:(row + 1) * t, col * t:(col + 1) * t, ::-1])
         ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, TILE_QUALITY])
         if not ok:

@@ -68,7 +68,27 @@ class DedupeError(RainsetError):
 
 
 class LabelError(RainsetError):
-    """A label, queue or interchange operation is invalid (unknown rain type, unknown capture, …)."""
+    """A label, queue or interchange operation cannot proceed (a removed capture, a disabled user, …).
+
+    Raised as is when none of the subclasses below fits; the web app answers it with 400 and
+    each subclass with its own status (``rainset.annotate_ui.app.LABEL_ERROR_STATUS``).
+    """
+
+
+class InvalidInputError(LabelError):
+    """A value given to a label operation is malformed or outside its vocabulary (rain type, attribute, role, …)."""
+
+
+class NotFoundError(LabelError):
+    """A capture, user, tile or preview named by a label operation does not exist."""
+
+
+class NotInQueueError(LabelError):
+    """An annotator acts on a capture that is not in their queue."""
+
+
+class AlreadyExistsError(LabelError):
+    """A label operation would create something that exists already (a user name is taken)."""
 
 
 class AuthError(RainsetError):

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from rainset.catalog.db import open_catalog
 from rainset.catalog.labels_tables import Assignment, LabelTiming
 from rainset.catalog.models import Group, GroupMember, Label
-from rainset.errors import AuthError, LabelError
+from rainset.errors import AlreadyExistsError, AuthError, InvalidInputError, NotFoundError, NotInQueueError
 from rainset.labels.consensus import current_labels
 from rainset.labels.queue import next_capture, peek_next, progress
 from rainset.labels.record import adjudicate, my_labels, record_label, undo_last
@@ -83,16 +83,16 @@ def test_disabled_user_and_reset_token(sqlite_catalog) -> None:
 
 @pytest.mark.parametrize("name", ["", "a" * 65, "al ice", "bob/..", "é", "x;drop"])
 def test_bad_user_names_are_refused(sqlite_catalog, name) -> None:
-    with sqlite_catalog.session() as s, pytest.raises(LabelError, match="invalid user name"):
+    with sqlite_catalog.session() as s, pytest.raises(InvalidInputError, match="invalid user name"):
         add_user(s, name, "annotator")
 
 
 def test_bad_role_duplicate_name_and_require_role(sqlite_catalog) -> None:
     (ann,) = _users(sqlite_catalog, ("ann", "annotator"))
     with sqlite_catalog.session() as s:
-        with pytest.raises(LabelError, match="invalid role"):
+        with pytest.raises(InvalidInputError, match="invalid role"):
             add_user(s, "zed", "superuser")
-        with pytest.raises(LabelError, match="already exists"):
+        with pytest.raises(AlreadyExistsError, match="already exists"):
             add_user(s, "ann", "reviewer")
         user = get_user(s, ann.id)
     assert require_role(user, "annotator", "admin") == user
@@ -181,7 +181,7 @@ def test_bulk_labellers_without_assignment_take_a_slot(catalog) -> None:
 
 def test_k_must_be_positive(sqlite_catalog) -> None:
     (u,) = _users(sqlite_catalog, ("ann", "annotator"))
-    with sqlite_catalog.session() as s, pytest.raises(LabelError, match="positive"):
+    with sqlite_catalog.session() as s, pytest.raises(InvalidInputError, match="positive"):
         next_capture(s, get_user(s, u.id), k=0)
 
 
@@ -265,15 +265,15 @@ def test_record_validates_and_keeps_history(catalog) -> None:
         ids = add_captures(s, 3)
         info = get_user(s, ann.id)
         item = next_capture(s, info, k=2)
-        with pytest.raises(LabelError, match="unknown rain type 'hail'"):
+        with pytest.raises(InvalidInputError, match="unknown rain type 'hail'"):
             record_label(s, info, item.capture_id, "hail", **KW)
-        with pytest.raises(LabelError, match="unknown attribute 'sunny'"):
+        with pytest.raises(InvalidInputError, match="unknown attribute 'sunny'"):
             record_label(s, info, item.capture_id, "heavy", ["sunny"], **KW)
-        with pytest.raises(LabelError, match="no capture with id 'nope'"):
+        with pytest.raises(NotFoundError, match="no capture with id 'nope'"):
             record_label(s, info, "nope", "heavy", **KW)
-        with pytest.raises(LabelError, match="not in 'ann'"):
+        with pytest.raises(NotInQueueError, match="not in 'ann'"):
             record_label(s, info, ids[2], "heavy", **KW)
-        with pytest.raises(LabelError, match="duration_ms"):
+        with pytest.raises(InvalidInputError, match="duration_ms"):
             record_label(s, info, item.capture_id, "heavy", duration_ms=-5, **KW)
         first = record_label(s, info, item.capture_id, "heavy", ["splash", "night", "splash"], duration_ms=900, **KW)
         assert first.attributes == ("night", "splash") and first.user == "ann" and first.taxonomy_version == 1
@@ -357,7 +357,7 @@ def test_release_frees_unlabelled_claims_only(catalog) -> None:
         assert next_capture(s, ub, k=2).capture_id == first  # b holds first, unlabelled
         assert next_capture(s, uc, k=2).capture_id == second  # c takes the other slot of second
         assert release_claims(s, older_than_s=3600) == 0  # all claims are fresh
-        with pytest.raises(LabelError, match="no user named 'zed'"):
+        with pytest.raises(NotFoundError, match="no user named 'zed'"):
             release_claims(s, user="zed")
         assert release_claims(s, user="b", older_than_s=0) == 1
         assert release_claims(s) == 2  # a's and c's open claims on second; a's label on first stays

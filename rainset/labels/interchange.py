@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from rainset.catalog.labels_tables import LabelTiming
 from rainset.catalog.models import Capture, Label, User
-from rainset.errors import LabelError
+from rainset.errors import InvalidInputError, LabelError, NotFoundError
 from rainset.labels.consensus import iso_utc, current_labels
 from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import ATTRIBUTES, check_label
@@ -123,15 +123,15 @@ def export_labelstudio(session: Session, store: Any, *, image_prefix: str = "",
 
 def _choices(result: Any, control: str, where: str) -> list[str] | None:
     if not isinstance(result, list):
-        raise LabelError(f"{where}: 'result' must be a list")
+        raise InvalidInputError(f"{where}: 'result' must be a list")
     found = None
     for item in result:
         if not isinstance(item, dict):
-            raise LabelError(f"{where}: every result must be an object")
+            raise InvalidInputError(f"{where}: every result must be an object")
         if item.get("from_name") == control and item.get("type") == "choices":
             choices = (item.get("value") or {}).get("choices")
             if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-                raise LabelError(f"{where}: {control!r} choices must be a list of strings")
+                raise InvalidInputError(f"{where}: {control!r} choices must be a list of strings")
             found = (found or []) + choices
     return found
 
@@ -141,7 +141,7 @@ def _who(completed_by: Any, where: str) -> str:
     if isinstance(completed_by, dict):
         name = completed_by.get("username") or (completed_by.get("email") or "").split("@")[0] or None
     if not isinstance(name, str) or not name:
-        raise LabelError(f"{where}: 'completed_by' must name a user (or use --as USER); got {completed_by!r}")
+        raise InvalidInputError(f"{where}: 'completed_by' must name a user (or use --as USER); got {completed_by!r}")
     return name
 
 
@@ -166,14 +166,14 @@ class _Importer:
         self.fixed = None
         if as_user is not None:
             if as_user not in self.users:
-                raise LabelError(f"--as: no user named {as_user!r} (create it with 'rainset users add')")
+                raise NotFoundError(f"--as: no user named {as_user!r} (create it with 'rainset users add')")
             self.fixed = self._user(as_user, "annotator", "--as")
 
     def _user(self, name: str, role: str, where: str) -> User:
         user = self.users.get(name)
         if user is None:
             if not self.create_users:
-                raise LabelError(f"{where}: no user named {name!r} (create it with 'rainset users add')")
+                raise NotFoundError(f"{where}: no user named {name!r} (create it with 'rainset users add')")
             check_name(name)
             user = User(name=name, role=role, token_hash=hash_token(secrets.token_urlsafe(32)), disabled=False)
             self.session.add(user)
@@ -193,7 +193,7 @@ class _Importer:
     def capture_for(self, task: dict[str, Any], where: str) -> str:
         data = task.get("data")
         if not isinstance(data, dict):
-            raise LabelError(f"{where}: a task needs a 'data' object")
+            raise InvalidInputError(f"{where}: a task needs a 'data' object")
         cid = data.get("capture_id")
         if isinstance(cid, str) and self.session.get(Capture, cid) is not None:
             return cid
@@ -202,7 +202,7 @@ class _Importer:
             found = self.session.scalars(select(Capture.id).where(Capture.representative_sha256 == match.group())).first()
             if found:
                 return found
-        raise LabelError(f"{where}: no capture in this store matches capture_id {cid!r} or image {data.get('image')!r}")
+        raise NotFoundError(f"{where}: no capture in this store matches capture_id {cid!r} or image {data.get('image')!r}")
 
 
 def import_labelstudio(session: Session, tasks: Any, *, taxonomy: Sequence[str], taxonomy_version: int,
@@ -217,31 +217,32 @@ def import_labelstudio(session: Session, tasks: Any, *, taxonomy: Sequence[str],
         create_users: create users named by ``completed_by`` that do not exist (else an error).
 
     Raises:
-        LabelError: a malformed task or annotation, an unknown capture, rain type or attribute, or an
-            unknown user with ``create_users`` off. Nothing is written then (the caller's transaction
-            rolls back).
+        InvalidInputError: a malformed task or annotation, an unknown rain type or attribute.
+        NotFoundError: an unknown capture, or an unknown user with ``create_users`` off.
+        LabelError: a disabled user. Nothing is written after any of these (the caller's
+            transaction rolls back).
     """
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):
-        raise LabelError("Label Studio import: expected a list of tasks")
+        raise InvalidInputError("Label Studio import: expected a list of tasks")
     imp = _Importer(session, as_user, create_users)
     n_ann = labelled = adjudicated = skipped = 0
     for i, task in enumerate(tasks):
         where = f"task {i}"
         if not isinstance(task, dict):
-            raise LabelError(f"{where}: a task must be an object")
+            raise InvalidInputError(f"{where}: a task must be an object")
         capture_id = imp.capture_for(task, where)
         annotations = task.get("annotations") or task.get("completions") or []  # older exports: completions
         if not isinstance(annotations, list):
-            raise LabelError(f"{where}: 'annotations' must be a list")
+            raise InvalidInputError(f"{where}: 'annotations' must be a list")
         # Labels first, adjudications last (they decide), each group in time order.
         order = sorted(range(len(annotations)), key=lambda j: (bool((annotations[j] or {}).get("ground_truth")),
                                                                  str((annotations[j] or {}).get("created_at") or "")))
         for j in order:
             ann, where_a = annotations[j], f"{where}, annotation {j}"
             if not isinstance(ann, dict):
-                raise LabelError(f"{where_a}: an annotation must be an object")
+                raise InvalidInputError(f"{where_a}: an annotation must be an object")
             n_ann += 1
             if ann.get("was_cancelled"):
                 skipped += 1
@@ -260,12 +261,12 @@ def _append_annotation(session: Session, imp: _Importer, capture_id: str, ann: d
     if not rain:
         return None
     if len(rain) != 1:
-        raise LabelError(f"{where}: one rain type expected, got {rain}")
+        raise InvalidInputError(f"{where}: one rain type expected, got {rain}")
     attrs = check_label(rain[0], _choices(ann.get("result") or [], ATTR_CONTROL, where) or (), taxonomy)
     user = imp.user_for(ann, where)
     kind = "adjudication" if ann.get("ground_truth") else "label"
     if kind == "adjudication" and user.role not in ("reviewer", "admin"):
-        raise LabelError(f"{where}: ground-truth annotation by {user.name!r}, who is an annotator, not a reviewer")
+        raise InvalidInputError(f"{where}: ground-truth annotation by {user.name!r}, who is an annotator, not a reviewer")
     current = current_labels(session, [capture_id]).get(capture_id)
     if current is not None:
         if kind == "adjudication" and current.source == "adjudication" and \
@@ -276,7 +277,7 @@ def _append_annotation(session: Session, imp: _Importer, capture_id: str, ann: d
             return None
     version = ann.get("rainset_taxonomy_version", taxonomy_version)
     if isinstance(version, bool) or not isinstance(version, int):
-        raise LabelError(f"{where}: rainset_taxonomy_version must be an integer, got {version!r}")
+        raise InvalidInputError(f"{where}: rainset_taxonomy_version must be an integer, got {version!r}")
     if kind == "label":
         hold_slot(session, capture_id, user.id)
     row = Label(capture_id=capture_id, user_id=user.id, rain_type=rain[0], attributes=list(attrs), kind=kind,

@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, aliased
 from rainset.catalog.labels_tables import Assignment
 from rainset.catalog.models import Capture, Group, GroupMember, Label
 from rainset.catalog.rainstats_tables import Suggestion
-from rainset.errors import LabelError
+from rainset.errors import InvalidInputError, LabelError, NotFoundError
 from rainset.labels.users import UserInfo
 from rainset.suggestions import SuggestionView, current_suggestions
 
@@ -288,15 +288,15 @@ def _item(session: Session, capture: Capture, user_id: int, k: int, position_off
 
 
 def check_order(order: str) -> str:
-    """``order`` when it is one of :data:`QUEUE_ORDERS`; LabelError naming the choices otherwise."""
+    """``order`` when it is one of :data:`QUEUE_ORDERS`; InvalidInputError naming the choices otherwise."""
     if order not in QUEUE_ORDERS:
-        raise LabelError(f"unknown queue order {order!r}: choose one of {', '.join(QUEUE_ORDERS)}")
+        raise InvalidInputError(f"unknown queue order {order!r}: choose one of {', '.join(QUEUE_ORDERS)}")
     return order
 
 
 def _check_k(k: int, order: str = "default") -> None:
     if not isinstance(k, int) or k < 1:
-        raise LabelError(f"annotators per capture must be a positive integer, got {k!r}")
+        raise InvalidInputError(f"annotators per capture must be a positive integer, got {k!r}")
     check_order(order)
 
 
@@ -308,7 +308,8 @@ def next_capture(session: Session, user: UserInfo, *, k: int, order: str = "defa
     when nothing is left for this user.
 
     Raises:
-        LabelError: ``k`` is not positive, an unknown order, or the claim kept losing races (retry later).
+        InvalidInputError: ``k`` is not positive, or an unknown order.
+        LabelError: the claim kept losing races (retry later).
     """
     _check_k(k, order)
     for _ in range(MAX_CLAIM_TRIES):
@@ -363,11 +364,11 @@ def release_claims(session: Session, *, user: str | None = None, older_than_s: f
     if user is not None:
         user_id = session.scalar(select(User.id).where(User.name == user))
         if user_id is None:
-            raise LabelError(f"no user named {user!r}")
+            raise NotFoundError(f"no user named {user!r}")
         query, params = _open_claims(True), {"uid": user_id}
     if older_than_s is not None:
         if older_than_s < 0:
-            raise LabelError(f"older than must not be negative, got {older_than_s}")
+            raise InvalidInputError(f"older than must not be negative, got {older_than_s}")
         query = query.where(Assignment.created_at < utcnow() - timedelta(seconds=older_than_s))
     rows = list(session.scalars(query, params))
     for row in rows:

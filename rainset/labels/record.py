@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from rainset.catalog.labels_tables import Assignment, LabelTiming
 from rainset.catalog.models import Capture, Label, User
-from rainset.errors import LabelError
+from rainset.errors import InvalidInputError, LabelError, NotFoundError, NotInQueueError
 from rainset.labels.consensus import CaptureLabels, LabelRecord, label_record, current_labels
 from rainset.labels.queue import hold_slot
 from rainset.labels.taxonomy import check_label
@@ -39,7 +39,7 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 def _capture(session: Session, capture_id: str) -> Capture:
     capture = session.get(Capture, capture_id) if isinstance(capture_id, str) else None
     if capture is None:
-        raise LabelError(f"no capture with id {capture_id!r}")
+        raise NotFoundError(f"no capture with id {capture_id!r}")
     if capture.status != "active":
         raise LabelError(f"capture {capture_id} is {capture.status}; only active captures are labelled")
     return capture
@@ -88,7 +88,7 @@ def append_label(session: Session, user: UserInfo, capture_id: str, rain_type: s
     _capture(session, capture_id)
     if duration_ms is not None and (isinstance(duration_ms, bool) or not isinstance(duration_ms, int)
                                     or not 0 <= duration_ms <= MAX_DURATION_MS):
-        raise LabelError(f"duration_ms must be an integer from 0 to {MAX_DURATION_MS}, got {duration_ms!r}")
+        raise InvalidInputError(f"duration_ms must be an integer from 0 to {MAX_DURATION_MS}, got {duration_ms!r}")
     hold_slot(session, capture_id, user.id)
     row = _append(session, user, capture_id, rain_type, attrs, "label", taxonomy_version)
     if duration_ms is not None:
@@ -112,13 +112,15 @@ def record_label(session: Session, user: UserInfo, capture_id: str, rain_type: s
 
     Raises:
         AuthError: the user's role cannot label.
-        LabelError: unknown rain type or attribute, unknown or removed capture, a bad duration,
-            or an annotator labelling a capture that is not in their queue.
+        InvalidInputError: unknown rain type or attribute, or a bad duration.
+        NotFoundError: unknown capture.
+        NotInQueueError: an annotator labelling a capture that is not in their queue.
+        LabelError: a removed capture.
     """
     require_role(user, *ROLES)
     if not _may_label(session, user, capture_id):
         _capture(session, capture_id)
-        raise LabelError(f"capture {capture_id} is not in {user.name!r}'s queue")
+        raise NotInQueueError(f"capture {capture_id} is not in {user.name!r}'s queue")
     return append_label(session, user, capture_id, rain_type, attributes, taxonomy=taxonomy,
                         taxonomy_version=taxonomy_version, duration_ms=duration_ms,
                         suggestion=shown_suggestion(session, capture_id, suggestion))
@@ -170,7 +172,8 @@ def adjudicate(session: Session, reviewer: UserInfo, capture_id: str, rain_type:
 
     Raises:
         AuthError: ``reviewer`` is an annotator.
-        LabelError: unknown rain type, attribute or capture.
+        InvalidInputError: unknown rain type or attribute.
+        NotFoundError: unknown capture.
     """
     require_role(reviewer, "reviewer", "admin")
     attrs = check_label(rain_type, attributes, taxonomy)

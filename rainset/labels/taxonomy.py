@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from rainset.errors import LabelError
+from rainset.errors import InvalidInputError
 
 ATTRIBUTES: tuple[str, ...] = ("night", "lens-droplets", "splash")
 
@@ -30,14 +30,14 @@ def check_label(rain_type: str, attributes: Iterable[str], taxonomy: Sequence[st
     """Validate a rain type and attributes; return the attributes sorted and deduplicated.
 
     Raises:
-        LabelError: a rain type outside ``taxonomy`` or an unknown attribute.
+        InvalidInputError: a rain type outside ``taxonomy`` or an unknown attribute.
     """
     if rain_type not in taxonomy:
-        raise LabelError(f"unknown rain type {rain_type!r}: expected one of {', '.join(taxonomy)}")
+        raise InvalidInputError(f"unknown rain type {rain_type!r}: expected one of {', '.join(taxonomy)}")
     attrs = tuple(attributes or ())
     if isinstance(attributes, str):
         attrs = (attributes,)
     bad = [a for a in attrs if a not in ATTRIBUTES]
     if bad:
-        raise LabelError(f"unknown attribute {bad[0]!r}: expected any of {', '.join(ATTRIBUTES)}")
+        raise InvalidInputError(f"unknown attribute {bad[0]!r}: expected any of {', '.join(ATTRIBUTES)}")
     return tuple(sorted(set(attrs)))

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.models import User
-from rainset.errors import AuthError, LabelError
+from rainset.errors import AlreadyExistsError, AuthError, InvalidInputError, LabelError, NotFoundError
 
 Role = Literal["annotator", "reviewer", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -62,16 +62,16 @@ def hash_token(token: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` when it is a valid user name (1-64 of ``A-Z a-z 0-9 . _ -``), else raise LabelError."""
+    """Return ``name`` when it is a valid user name (1-64 of ``A-Z a-z 0-9 . _ -``), else raise InvalidInputError."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise LabelError(f"invalid user name {name!r}: use 1 to 64 letters, digits, '.', '_' or '-'")
+        raise InvalidInputError(f"invalid user name {name!r}: use 1 to 64 letters, digits, '.', '_' or '-'")
     return name
 
 
 def check_role(role: str) -> str:
-    """Return ``role`` when it is one of :data:`ROLES`, else raise LabelError."""
+    """Return ``role`` when it is one of :data:`ROLES`, else raise InvalidInputError."""
     if role not in ROLES:
-        raise LabelError(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
+        raise InvalidInputError(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
     return role
 
 
@@ -82,7 +82,7 @@ def _info(user: User) -> UserInfo:
 def _by_name(session: Session, name: str) -> User:
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None:
-        raise LabelError(f"no user named {name!r}")
+        raise NotFoundError(f"no user named {name!r}")
     return user
 
 
@@ -90,12 +90,13 @@ def add_user(session: Session, name: str, role: str) -> NewUser:
     """Create a user and return it with its token (the only time the token is available).
 
     Raises:
-        LabelError: invalid name or role, or the name is taken (disabled users keep their name).
+        InvalidInputError: an invalid name or role.
+        AlreadyExistsError: the name is taken (disabled users keep their name).
     """
     check_name(name)
     check_role(role)
     if session.scalars(select(User.id).where(User.name == name)).first() is not None:
-        raise LabelError(f"user {name!r} already exists")
+        raise AlreadyExistsError(f"user {name!r} already exists")
     token = secrets.token_urlsafe(32)
     user = User(name=name, role=role, token_hash=hash_token(token), disabled=False)
     session.add(user)
@@ -150,15 +151,15 @@ def get_user(session: Session, user_id: int) -> UserInfo:
 
 
 def find_user(session: Session, name: str) -> UserInfo:
-    """The user named ``name`` (enabled or not); LabelError when there is none."""
+    """The user named ``name`` (enabled or not); NotFoundError when there is none."""
     return _info(_by_name(session, name))
 
 
 def enabled_user(session: Session, name: str, *, what: str = "user") -> UserInfo:
-    """The enabled user named ``name``; LabelError (naming ``what``, e.g. ``--as``) when unknown or disabled."""
+    """The enabled user named ``name``; NotFoundError or LabelError (naming ``what``, e.g. ``--as``) when unknown or disabled."""
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None:
-        raise LabelError(f"{what}: no user named {name!r} (create it with 'rainset users add')")
+        raise NotFoundError(f"{what}: no user named {name!r} (create it with 'rainset users add')")
     if user.disabled:
         raise LabelError(f"{what}: user {name!r} is disabled")
     return _info(user)

@@ -34,11 +34,6 @@ def decode_bgr(data: bytes, ext: str = "jpg") -> np.ndarray:
     return img
 
 
-def decode_rgb(data: bytes, ext: str = "jpg") -> np.ndarray:
-    """The default ``decode`` of the contract: HxWx3 RGB uint8/uint16 (a copy of :func:`decode_bgr`)."""
-    return np.ascontiguousarray(decode_bgr(data, ext)[:, :, ::-1])
-
-
 def draw(rng: random.Random) -> tuple[float, float, float]:
     """The three uniform draws one sample's augmentation uses (crop y, crop x, flip)."""
     return rng.random(), rng.random(), rng.random()

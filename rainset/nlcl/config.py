@@ -1,7 +1,8 @@
 """The training configuration: one dataclass, two presets, ``key=value`` overrides.
 
-Every field carries its help text (``metadata["help"]``): the docs and ``rainset train nlcl
---help-config`` are generated from it, and a test fails when docs/trainer.md misses a field.
+Every field carries its help text (``metadata["help"]``, listed by :func:`config_table`).
+``rainset train nlcl`` takes any field as a ``key=value`` override and prints the resolved config
+with ``--show-config``; docs/trainer.md describes every field, and a test fails when it misses one.
 """
 
 from __future__ import annotations
