@@ -14,7 +14,7 @@ torch.set_num_threads(1)  # the machine is shared; tiny tensors gain nothing fro
 
 from rainset.errors import ConfigError, TrainError  # noqa: E402
 from rainset.nlcl.config import config_table, make_config  # noqa: E402
-from rainset.nlcl.demo import make_folders  # noqa: E402
+from rainset.demo.training_data import make_folders  # noqa: E402
 from rainset.nlcl.train import load_checkpoint, train  # noqa: E402
 
 TINY = dict(crop=48, batch_size=2, gen_blocks=1, gen_channels=8, disc_channels=8, head_dim=16, window=24, patch=8,
