@@ -72,7 +72,7 @@ def build_data(root: Path, n: int, shards_per_worker: int = 4) -> dict[str, Any]
         if info["n"] == n:
             return info
         raise SystemExit(f"{root} holds data for --n {info['n']}; pick another --data folder")
-    from rainset.nlcl.demo import RAINY_TYPES, labelled_store
+    from rainset.demo.training_data import RAINY_TYPES, labelled_store
 
     t0 = time.perf_counter()
     types = (*RAINY_TYPES, "no-rain")

@@ -22,7 +22,7 @@ import torch
 
 from rainset.nlcl.config import make_config
 from rainset.nlcl.data import read_image, write_image
-from rainset.nlcl.demo import make_folders
+from rainset.demo.training_data import make_folders
 from rainset.nlcl.derain import derain_array, load_generator
 from rainset.nlcl.evaluate import score_image, summarise
 from rainset.nlcl.train import train

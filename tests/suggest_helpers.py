@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rainset.catalog.db import catalog_session
 from rainset.ingest import IngestOptions, ingest
-from rainset.labels.demo import truth_by_capture
+from rainset.demo.labels import truth_by_capture
 from rainset.store import Store, init_store
 from rainset.synth import SynthTruth, generate_dataset
 from tests.manifest_helpers import add_labels

@@ -290,7 +290,7 @@ def test_app_settings_are_explicit(env):
 
 
 def test_demo_stage_serves_every_page_over_http(env):
-    from rainset.annotate_ui.demo import DEMO_USER, demo_stage
+    from rainset.demo.web import DEMO_USER, demo_stage
 
     result = demo_stage(env.store)
     assert result.ok, result.statuses

@@ -168,7 +168,7 @@ def test_enter_accepts_the_suggestion_and_a_number_key_overrides_it(browser, ser
 
 
 def test_the_web_demo_stage_reports_the_suggestion_shown(env):
-    from rainset.annotate_ui.demo import demo_stage
+    from rainset.demo.web import demo_stage
 
     write_suggestions(env.store, [0.823], ["fog-mixed"])
     result = demo_stage(env.store)
@@ -178,7 +178,7 @@ def test_the_web_demo_stage_reports_the_suggestion_shown(env):
 
 
 def test_the_web_demo_stage_without_suggestions(env):
-    from rainset.annotate_ui.demo import demo_stage
+    from rainset.demo.web import demo_stage
 
     result = demo_stage(env.store)
     assert result.ok and result.suggestion is None and "suggestion" not in "\n".join(result.lines())

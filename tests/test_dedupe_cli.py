@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rainset.dedupe.run import demo_stage, dedupe
+from rainset.dedupe.run import dedupe
+from rainset.demo.dedupe import demo_stage
 from rainset.ingest import IngestOptions, ingest
 from rainset.store import init_store
 from rainset.synth import generate_dataset

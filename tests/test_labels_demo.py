@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from rainset.cli import app
 from rainset.ingest import IngestOptions, Provenance, ingest
-from rainset.labels.demo import ANNOTATORS, demo_stage
+from rainset.demo.labels import ANNOTATORS, demo_stage
 from rainset.store import init_store
 from rainset.synth import generate_dataset
 

@@ -10,7 +10,7 @@ import torch
 
 from rainset.errors import ShardsError
 from rainset.loader import ShardDataset, UnpairedPairs, read_index
-from rainset.loader.demo import demo_stage
+from rainset.demo.loader import demo_stage
 from rainset.manifests.versions import open_version
 from rainset.shards.render import RenderSettings
 from rainset.shards.writer import ShardOptions, build_shards

@@ -10,8 +10,8 @@ import pytest
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Capture
 from rainset.demo import run_demo
+from rainset.demo.manifest import demo_stage
 from rainset.errors import ManifestError
-from rainset.manifests.demo import demo_stage
 from rainset.manifests.versions import check_files, open_version
 from rainset.store import open_store
 

@@ -20,7 +20,8 @@ from typer.testing import CliRunner  # noqa: E402
 
 from rainset.cli import app  # noqa: E402
 from rainset.nlcl.data import read_image, write_image  # noqa: E402
-from rainset.nlcl.demo import demo_stage, make_folders  # noqa: E402
+from rainset.demo.nlcl import demo_stage  # noqa: E402
+from rainset.demo.training_data import make_folders  # noqa: E402
 from rainset.nlcl.derain import derain_array, load_generator  # noqa: E402
 from rainset.nlcl.evaluate import pair_files, psnr, ssim, streak_energy, to_y  # noqa: E402
 from rainset.nlcl.model import Generator, init_weights  # noqa: E402

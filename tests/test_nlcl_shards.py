@@ -25,7 +25,7 @@ from rainset.cli import app  # noqa: E402
 from rainset.errors import ConfigError, TrainError  # noqa: E402
 from rainset.nlcl import shard_input  # noqa: E402
 from rainset.nlcl.config import make_config  # noqa: E402
-from rainset.nlcl.demo import labelled_store  # noqa: E402
+from rainset.demo.training_data import labelled_store  # noqa: E402
 from rainset.nlcl.checkpoint import load_checkpoint  # noqa: E402
 from rainset.nlcl.train import train  # noqa: E402
 
@@ -194,7 +194,7 @@ def test_ddp_ranks_read_their_share_and_a_resume_on_one_process_goes_on_next_epo
 
 @pytest.mark.timeout(120)
 def test_demo_stage_trains_from_shards(shards, tmp_path):
-    from rainset.nlcl.demo import demo_stage
+    from rainset.demo.nlcl import demo_stage
 
     result = demo_stage(tmp_path, steps=3, shards=shards)
     assert result.steps == 3 and Path(result.checkpoint).is_file() and Path(result.sample_output).is_file()

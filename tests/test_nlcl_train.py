@@ -14,7 +14,7 @@ torch.set_num_threads(1)  # the machine is shared; tiny tensors gain nothing fro
 
 from rainset.errors import ConfigError, TrainError  # noqa: E402
 from rainset.nlcl.config import config_table, make_config  # noqa: E402
-from rainset.nlcl.demo import make_folders  # noqa: E402
+from rainset.demo.training_data import make_folders  # noqa: E402
 from rainset.nlcl.checkpoint import load_checkpoint  # noqa: E402
 from rainset.nlcl.train import train  # noqa: E402
 

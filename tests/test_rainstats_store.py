@@ -14,7 +14,7 @@ from rainset.catalog.models import Capture
 from rainset.catalog.rainstats_tables import RainStats as RainStatsRow
 from rainset.ingest import IngestOptions, ingest
 from rainset.rainstats import ALGO_VERSION, load_stats, measure_store, rain_layer_stats
-from rainset.rainstats.demo import demo_stage
+from rainset.demo.rainstats import demo_stage
 from rainset.store import Store, init_store
 from rainset.synth import generate_dataset, render_scene
 

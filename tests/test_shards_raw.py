@@ -153,7 +153,7 @@ def test_shards_on_postgresql(tmp_path: Path, pg_url: str) -> None:
 
 
 def test_demo_stage(tmp_path: Path) -> None:
-    from rainset.shards.demo import demo_stage
+    from rainset.demo.shards import demo_stage
 
     st = shard_store(tmp_path, n=10, raw_pairs=1, manifest="demo-v1")
     result = demo_stage(st, "demo-v1", target_size=60_000)

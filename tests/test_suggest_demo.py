@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rainset.suggest.demo import demo_stage
+from rainset.demo.suggest import demo_stage
 from tests.suggest_helpers import ingested, label_with_truth
 
 

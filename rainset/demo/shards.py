@@ -13,6 +13,7 @@ import numpy as np
 
 from rainset.errors import ShardsError
 from rainset.shards.index import ShardsCheck, load_index, verify_folder
+from rainset.shards.render import RenderSettings
 from rainset.shards.writer import ShardOptions, ShardsResult, build_shards
 from rainset.store import Store
 
@@ -61,8 +62,6 @@ def demo_stage(store: Store, manifest_name: str = "demo-v1", *, target_size: int
                max_side: int | None = None, workers: int = 1) -> ShardsDemoResult:
     """Shard ``manifest_name`` as JPEG into shards of at most ``target_size`` bytes (several for the demo),
     verify them against index.json and decode one batch back."""
-    from rainset.shards.render import RenderSettings
-
     render = RenderSettings(max_side=max_side, max_pixels=int(store.settings["max_pixels"]))
     result = build_shards(store, manifest_name, ShardOptions(render, target_size=target_size, workers=workers))
     folder = Path(result.path)

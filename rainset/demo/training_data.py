@@ -1,15 +1,29 @@
-"""Generated training folders and the demo stage: a short CPU run and one derained sample."""
+"""Generated training data: rainy/clean image folders and labelled stores, for the NLCL demo stage,
+the tests and the benchmarks.
+
+:func:`make_folders` writes rendered scenes as PNG files (no store); :func:`labelled_store` builds a
+store through the public stage functions: generate captures (``rainset.synth``), ``ingest``, bulk
+labels, ``export_manifest``. Imports torch (through ``rainset.nlcl.data``).
+"""
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from rainset.catalog.db import catalog_session
+from rainset.ingest import IngestOptions, Provenance, ingest
+from rainset.labels.bulk import set_labels
+from rainset.labels.taxonomy import store_taxonomy
+from rainset.labels.users import add_user
+from rainset.manifests.export import export_manifest
 from rainset.nlcl.data import write_image
+from rainset.store import init_store
+from rainset.synth import RAIN_TYPES, SynthExif, add_rain, render_scene, write_jpeg
 
 
 @dataclass(frozen=True)
@@ -34,8 +48,6 @@ def make_folders(base: str | Path, n: int, size: tuple[int, int] = (160, 120), *
         seed: the data is a pure function of it.
         rain_types: rain types cycled over the rainy images.
     """
-    from rainset.synth import add_rain, render_scene
-
     root = Path(base)
     w, h = size
     rng = np.random.default_rng(seed)
@@ -46,77 +58,6 @@ def make_folders(base: str | Path, n: int, size: tuple[int, int] = (160, 120), *
         write_image(root / "truth" / f"{i:04d}.png", scene.astype(np.float32) / 255)
         write_image(root / "clean" / f"{i:04d}.png", render_scene(rng, w, h).astype(np.float32) / 255)
     return SynthFolders(str(root / "rainy"), str(root / "truth"), str(root / "clean"), n)
-
-
-@dataclass(frozen=True)
-class NLCLDemoResult:
-    """What the NLCL demo stage did (its part of ``rainset demo --json``)."""
-
-    run_dir: str
-    checkpoint: str
-    steps: int
-    train_seconds: float
-    first_loss: float
-    last_loss: float
-    sample_input: str
-    sample_output: str
-    psnr_input: float
-    psnr_output: float
-    data: str = "generated folders"  # or "shards PATH (rainy N, clean M)"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def lines(self) -> list[str]:
-        return [
-            f"nlcl: trained the cpu-smoke preset for {self.steps} steps in {self.train_seconds:.1f} s on "
-            f"{self.data} (generator loss {self.first_loss:.3f} -> {self.last_loss:.3f}); run folder {self.run_dir}",
-            f"nlcl: derained {self.sample_input} -> {self.sample_output} "
-            f"(PSNR against the truth {self.psnr_input:.2f} dB as input, {self.psnr_output:.2f} dB derained)",
-            f"try:   rainset derain --checkpoint {self.checkpoint} {self.sample_input} --out DIR",
-        ]
-
-
-def demo_stage(base_dir: str | Path, *, steps: int = 6, images: int = 4, seed: int = 0,
-               shards: str | Path | None = None) -> NLCLDemoResult:
-    """Train the ``cpu-smoke`` preset for a few steps, derain one generated sample (with its truth).
-
-    Args:
-        base_dir: folder for the generated images (``nlcl-data/``) and the run (``nlcl-run/``).
-        steps: training steps (seconds on a CPU).
-        images: generated images per folder.
-        seed: seed of the data and the run.
-        shards: a shards folder (``rainset shards``): train on its rainy labels against ``no-rain``
-            instead of the generated folders.
-    """
-    from rainset.nlcl.config import make_config
-    from rainset.nlcl.derain import derain_files
-    from rainset.nlcl.data import read_image
-    from rainset.nlcl.evaluate import psnr
-    from rainset.nlcl.train import train
-
-    base = Path(base_dir)
-    folders = make_folders(base / "nlcl-data", images, (96, 80), seed=seed)
-    inputs = dict(shards=str(shards)) if shards else dict(rainy=folders.rainy, clean=folders.clean)
-    cfg = make_config("cpu-smoke", dict(**inputs, out=str(base / "nlcl-run"), steps=steps, seed=seed,
-                                        sample_every=steps, ckpt_every=steps))
-    t0 = time.perf_counter()
-    result = train(cfg)
-    seconds = time.perf_counter() - t0
-    data = "generated folders"
-    if shards:
-        saved = json.loads((Path(result.run_dir) / "config.json").read_text())["inputs"]
-        data = f"shards {shards} (rainy {saved['rainy_samples']}, clean {saved['clean_samples']})"
-    sample = Path(folders.rainy) / "0000.png"
-    outputs = derain_files(result.checkpoint, [sample], base / "nlcl-derained")
-    truth, _ = read_image(Path(folders.truth) / "0000.png")
-    rainy, _ = read_image(sample)
-    derained, _ = read_image(outputs[0])
-    return NLCLDemoResult(run_dir=result.run_dir, checkpoint=result.checkpoint, steps=result.step,
-                          train_seconds=round(seconds, 2), first_loss=result.history[0]["total"],
-                          last_loss=result.history[-1]["total"], sample_input=str(sample),
-                          sample_output=str(outputs[0]), psnr_input=round(psnr(rainy, truth, 1.0), 3),
-                          psnr_output=round(psnr(derained, truth, 1.0), 3), data=data)
 
 
 RAINY_TYPES: tuple[str, ...] = ("drizzle", "heavy", "streak", "fog-mixed")
@@ -137,12 +78,6 @@ class LabelledStore:
 def _write_captures(folder: Path, rain_type: str, n: int, sizes: tuple[tuple[int, int], ...], seed: int) -> None:
     """``n`` JPEGs of generated scenes with ``rain_type`` rain; the camera model names the rain type so a
     label filter can pick them (``model = 'synth-drizzle'``). Scenes render at half size and are upscaled."""
-    from datetime import datetime, timedelta
-
-    import cv2
-
-    from rainset.synth import RAIN_TYPES, SynthExif, add_rain, render_scene, write_jpeg
-
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         rng = np.random.default_rng([seed, RAIN_TYPES.index(rain_type), i])
@@ -166,14 +101,6 @@ def labelled_store(base: str | Path, counts: dict[str, int], *, sizes: tuple[tup
         sizes: (width, height) cycled over each type's captures.
         train_only: put every capture in the train split (ratios 1/0/0).
     """
-    from rainset.catalog.db import catalog_session
-    from rainset.ingest import IngestOptions, Provenance, ingest
-    from rainset.labels.bulk import set_labels
-    from rainset.labels.taxonomy import store_taxonomy
-    from rainset.labels.users import add_user
-    from rainset.manifests.export import export_manifest
-    from rainset.store import init_store
-
     root = Path(base)
     for rain_type, n in counts.items():
         _write_captures(root / "captures" / rain_type, rain_type, n, sizes, seed)

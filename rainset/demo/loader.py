@@ -1,9 +1,14 @@
-"""The loader stage of ``rainset demo``: read one training batch back from the demo's shards."""
+"""The loader stage of ``rainset demo``: read one training batch back from the demo's shards.
+
+Imports torch (through ``ShardDataset``): ``rainset.demo`` imports it only when torch is installed.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+
+from rainset.loader.dataset import ShardDataset, collate
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,6 @@ def demo_stage(shards_path: str | os.PathLike[str], split: str = "train", *, bat
     Raises:
         ShardsError: the folder, its index or a shard is missing or damaged.
     """
-    from rainset.loader.dataset import ShardDataset, collate
-
     ds = ShardDataset(shards_path, split, seed=seed, crop=crop, value_range="-1,1", verify=True)
     items = []
     for record, draws in ds.records():  # the whole epoch streams through, so every shard is verified

@@ -15,6 +15,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
+import uvicorn
+
+from rainset.annotate_ui.app import create_app
+from rainset.annotate_ui.config import AppSettings
+from rainset.annotate_ui.pages import PAGE_TWINS
 from rainset.catalog.db import open_catalog
 from rainset.labels.users import add_user
 
@@ -62,9 +67,6 @@ def _free_port() -> int:
 @contextmanager
 def serving(app: Any, port: int) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread on 127.0.0.1:``port`` for the block; yields its URL."""
-    import httpx
-    import uvicorn
-
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -83,11 +85,7 @@ def serving(app: Any, port: int) -> Iterator[str]:
 
 def demo_stage(store: Any) -> DemoWeb:
     """Serve the app on the demo store and open its pages, twins and images over HTTP."""
-    import httpx
-
-    from rainset.annotate_ui.app import create_app
-    from rainset.annotate_ui.config import AppSettings
-    from rainset.annotate_ui.pages import PAGE_TWINS
+    import httpx  # lazy: httpx comes with the dev extra only, and only this stage needs it
 
     catalog = open_catalog(store.db_url)
     try:

@@ -3,6 +3,11 @@
 generate → ingest → dedupe → label (scripted annotators and a reviewer, through the queue) →
 the web app over HTTP → export a manifest version and its report → a short NLCL training run and
 one derained sample. Each stage's result is kept as a dict under its name (``--json``).
+
+One module per stage holds its ``demo_stage`` (``rainset.demo.dedupe``, ``.labels``, ``.rainstats``,
+``.suggest``, ``.web``, ``.manifest``, ``.shards``, ``.loader``, ``.nlcl``); ``rainset.demo.training_data``
+generates the NLCL training folders and labelled stores the tests and benchmarks use. Library code
+never imports this package.
 """
 
 from __future__ import annotations
@@ -14,10 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from rainset.demo.dedupe import demo_stage as dedupe_stage
+from rainset.demo.labels import demo_stage as labels_stage
+from rainset.demo.manifest import demo_stage as manifest_stage
+from rainset.demo.rainstats import demo_stage as rainstats_stage
+from rainset.demo.shards import demo_stage as shards_stage
+from rainset.demo.suggest import demo_stage as suggest_stage
+from rainset.demo.web import demo_stage as web_stage
 from rainset.ingest import IngestOptions, IngestSummary, Provenance, ingest
 from rainset.status import StoreStatus, store_status
 from rainset.store import Store, init_store
-from rainset.synth import SynthTruth
+from rainset.synth import SynthTruth, generate_dataset
 
 
 @dataclass(frozen=True)
@@ -54,14 +66,6 @@ class DemoResult:
 
 def run_stages(store: Store, truth: SynthTruth, base: Path, *, train: bool) -> tuple[dict[str, dict], list[str]]:
     """The stages after ingest, in order; each returns a dataclass with ``to_dict()`` and ``lines()``."""
-    from rainset.annotate_ui.demo import demo_stage as web_stage
-    from rainset.dedupe.run import demo_stage as dedupe_stage
-    from rainset.labels.demo import demo_stage as labels_stage
-    from rainset.manifests.demo import demo_stage as manifest_stage
-    from rainset.rainstats.demo import demo_stage as rainstats_stage
-    from rainset.shards.demo import demo_stage as shards_stage
-    from rainset.suggest.demo import demo_stage as suggest_stage
-
     results: dict[str, Any] = {"dedupe": dedupe_stage(store), "labels": labels_stage(store, truth)}
     results["rainstats"] = rainstats_stage(store)
     results["suggest"] = suggest_stage(store, truth)
@@ -69,11 +73,11 @@ def run_stages(store: Store, truth: SynthTruth, base: Path, *, train: bool) -> t
     results["manifest"] = manifest_stage(store, report_path=base / "report.html")
     results["shards"] = shards_stage(store, "demo-v1")
     if importlib.util.find_spec("torch") is not None:  # the loader and the trainer need the train extra
-        from rainset.loader.demo import demo_stage as loader_stage
+        from rainset.demo.loader import demo_stage as loader_stage  # lazy: imports torch
 
         results["loader"] = loader_stage(results["shards"].shards.path)
     if train:
-        from rainset.nlcl.demo import demo_stage as nlcl_stage
+        from rainset.demo.nlcl import demo_stage as nlcl_stage  # lazy: imports torch
 
         results["nlcl"] = nlcl_stage(base / "nlcl", shards=results["shards"].shards.path)
     lines = [line for r in results.values() for line in r.lines()]
@@ -83,8 +87,6 @@ def run_stages(store: Store, truth: SynthTruth, base: Path, *, train: bool) -> t
 def run_demo(root: Path | None = None, *, n_captures: int = 60, workers: int = 2, seed: int = 0, train: bool = True,
              progress: Callable[[int, int], None] | None = None) -> DemoResult:
     """Generate ``n_captures`` shots (plus copies, pairs and broken files) and ingest them into a new store."""
-    from rainset.synth import generate_dataset
-
     base = Path(root) if root else Path(tempfile.mkdtemp(prefix="rainset-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     captures = base / "captures"

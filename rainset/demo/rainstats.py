@@ -6,6 +6,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import select
+
+from rainset.catalog.db import open_catalog
+from rainset.catalog.models import Capture
+from rainset.rainstats.store import load_stats, measure_store
 from rainset.store import Store
 
 
@@ -31,17 +36,10 @@ class RainStatsStage:
 
 def demo_stage(store: Store, *, workers: int | None = None) -> RainStatsStage:
     """Measure the store's captures (``measure_store``) and summarise the stored values."""
-    from rainset.catalog.db import open_catalog
-    from rainset.rainstats.store import load_stats, measure_store
-
     result = measure_store(store, workers=workers)
     catalog = open_catalog(store.db_url)
     try:
         with catalog.session() as s:
-            from sqlalchemy import select
-
-            from rainset.catalog.models import Capture
-
             ids = list(s.scalars(select(Capture.id).where(Capture.status != "removed")))
             stats = load_stats(s, ids)
     finally:

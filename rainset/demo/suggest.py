@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rainset.catalog.db import catalog_session
+from rainset.demo.labels import truth_by_capture
 from rainset.labels.taxonomy import store_taxonomy
 from rainset.store import Store
 from rainset.suggest.run import SuggestResult, load_measurements, suggest_store
@@ -43,8 +44,6 @@ def demo_stage(store: Store, truth: Any = None) -> SuggestDemo:
     result = suggest_store(store)
     if truth is None:
         return SuggestDemo(result, 0, 0, 0, {})
-    from rainset.labels.demo import truth_by_capture
-
     taxonomy = store_taxonomy(store).rain_types
     with catalog_session(store.db_url) as s:
         expected = truth_by_capture(s, truth)
