@@ -38,6 +38,11 @@ class VerifyReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The human-readable report (``rainset verify``)."""
+        return [f"{self.checked} objects checked: {self.ok} ok, {self.missing} missing, {self.damaged} damaged",
+                *(f"  {p.problem:<10} {p.path}: {p.detail}" for p in self.problems)]
+
 
 def _sha256_of(path: str, protocol_url: bool) -> str:
     h = hashlib.sha256()
