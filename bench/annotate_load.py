@@ -95,7 +95,7 @@ def add_annotators(store, names: list[str]) -> list[Annotator]:
 
 
 def start_server(store, port: int) -> subprocess.Popen:
-    code = "import rainset.annotate_ui.serve_cli; from rainset.cli import app; app(prog_name='rainset')"
+    code = "from rainset.cli import app; app(prog_name='rainset')"
     proc = subprocess.Popen([sys.executable, "-c", code, "annotate", "serve", "--store", str(store.root),
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                              "--insecure-cookie"],  # httpx sends no Secure cookie over http (browsers do on 127.0.0.1)

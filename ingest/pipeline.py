@@ -65,6 +65,17 @@ class IngestSummary:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The human-readable summary (``rainset ingest``)."""
+        lines = [f"ingest run {self.run_id}: {self.seen} files seen, {self.skipped} already known, "
+                 f"{self.processed} processed in {self.seconds:.1f} s ({self.files_per_second:.1f} files/s)",
+                 f"  {self.new_captures} new captures, {self.new_files} new files ({self.exact_copies} exact copies, "
+                 f"{self.paired} paired RAW/JPEG), {self.bytes_stored / 1e6:.1f} MB stored"]
+        if self.rejected:
+            reasons = ", ".join(f"{k}: {v}" for k, v in self.rejects_by_reason.items())
+            lines.append(f"  {self.rejected} rejected ({reasons}); see 'rainset status'")
+        return lines
+
 
 def _known(catalog, files: list[SourceFile]) -> set[str]:  # noqa: ANN001
     """URIs already recorded: as a capture file, or as a reject of the same size and mtime.

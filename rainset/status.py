@@ -32,6 +32,16 @@ class StoreStatus:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The human-readable status (``rainset status``)."""
+        formats = ", ".join(f"{k}: {v}" for k, v in self.formats.items()) or "none"
+        return [f"store    {self.store}", f"catalog  {self.catalog}",
+                f"captures {self.captures}  ({formats})",
+                f"files    {self.files}  ({self.raw_files} RAW, {self.exact_copies} exact copies), "
+                f"{self.bytes / 1e6:.1f} MB",
+                f"rejects  {self.rejects}", *(f"  {k:<20} {v}" for k, v in self.rejects_by_reason.items()),
+                f"runs     {self.runs}" + (f" ({self.runs_unfinished} unfinished)" if self.runs_unfinished else "")]
+
 
 def store_status(store: Store) -> StoreStatus:
     """Count captures, files, bytes, rejects by reason and ingest runs."""

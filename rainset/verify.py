@@ -36,6 +36,11 @@ class VerifyReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The human-readable report (``rainset verify``)."""
+        return [f"{self.checked} objects checked: {self.ok} ok, {self.missing} missing, {self.damaged} damaged",
+                *(f"  {p.problem:<10} {p.path}: {p.detail}" for p in self.problems)]
+
 
 def verify_store(store: Store, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Re-hash every object (copy mode) or referenced original (link mode)."""

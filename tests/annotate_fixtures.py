@@ -99,7 +99,7 @@ class CliServer:
             self.proc.wait(timeout=10)
 
 
-SERVE = "import rainset.annotate_ui.serve_cli; from rainset.cli import app; app(prog_name='rainset')"
+SERVE = "from rainset.cli import app; app(prog_name='rainset')"
 
 
 def start_cli_server(store: Store, *extra: str) -> CliServer:

@@ -305,7 +305,6 @@ def test_demo_stage_serves_every_page_over_http(env):
 def test_serve_command_is_registered_and_fails_cleanly_without_a_store(tmp_path):
     from typer.testing import CliRunner
 
-    import rainset.annotate_ui.serve_cli  # noqa: F401 - registers 'rainset annotate'
     from rainset.cli import app
 
     runner = CliRunner()

@@ -52,6 +52,17 @@ class DedupeResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The human-readable summary (``rainset dedupe``)."""
+        g = self.groups
+        rel = ", ".join(f"{k}: {v}" for k, v in self.relations.items()) or "none"
+        flags = ", ".join(f"{k}: {v}" for k, v in self.flagged.items()) or "none"
+        return [f"dedupe (threshold {self.threshold}): {self.captures} captures, {self.queried} queried, "
+                f"{self.candidates} new candidate pairs ({rel}) in {self.seconds:.1f} s",
+                f"  {g.clusters} duplicate clusters ({g.clustered_captures} captures), {g.bursts} bursts, "
+                f"{g.scenes} scene groups; {g.split_components} chained clusters split",
+                f"  quality flags: {flags}"]
+
 
 def scene_radius(threshold: int) -> int:
     """The wider pHash radius searched for same-scene links (heavy rain moves the hash more)."""

@@ -108,6 +108,26 @@ class AgreementReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The human-readable agreement report (``rainset labels agreement``)."""
+        def fmt(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        lines = [f"captures labelled {self.n_captures}, with 2+ labels {self.n_pairable}, "
+                 f"disagreements {self.n_disagreements}, adjudicated {self.n_adjudicated}",
+                 f"Krippendorff's alpha (nominal): {fmt(self.overall_alpha)}"]
+        lines += [f"  {label:<12} {fmt(alpha)}" for label, alpha in self.per_label.items()]
+        if self.confusion:
+            names = list(self.confusion)
+            lines.append("confusion (pairs of labels on the same capture):")
+            lines.append(" " * 14 + "".join(f"{n[:9]:>10}" for n in names))
+            lines += [f"  {a:<12}" + "".join(f"{self.confusion[a][b]:>10}" for b in names) for a in names]
+        lines.append("annotator            labels  median s  agreement  suggestions accepted")
+        lines += [f"  {a.name:<18} {a.labels:>6} {fmt(a.median_seconds):>9} {fmt(a.agreement_with_consensus):>10}"
+                  f"  {fmt(a.suggestion_acceptance):>9} ({a.suggestions_accepted}/{a.suggestions_shown})"
+                  for a in self.per_annotator]
+        return lines
+
 
 def _median_seconds(session: Session) -> dict[str, float]:
     rows = session.execute(select(User.name, LabelTiming.duration_ms).join(Label, Label.id == LabelTiming.label_id)

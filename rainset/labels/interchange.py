@@ -59,6 +59,15 @@ class ImportSummary:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The human-readable summary (``rainset labels import``)."""
+        lines = [f"{self.tasks} tasks, {self.annotations} annotations: {self.labelled} labels and "
+                 f"{self.adjudicated} adjudications added, {self.skipped} skipped"]
+        if self.users_created:
+            lines.append(f"created users: {', '.join(self.users_created)} (give them tokens with "
+                         f"'rainset users token NAME')")
+        return lines
+
 
 def labelstudio_config(taxonomy: Sequence[str]) -> str:
     """Label Studio's labelling interface (XML) for these rain types and our attributes."""

@@ -117,6 +117,17 @@ class EvalReport:
     def to_dict(self) -> dict:
         return {"images": [asdict(s) for s in self.images], "mean": self.mean}
 
+    def lines(self) -> list[str]:
+        """The human-readable table (``rainset evaluate``): one row per image, then the means."""
+        keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "streak")
+        lines = [f"{'image':<28} " + " ".join(f"{k:>9}" for k in keys)]
+        for s in self.images:
+            vals = [getattr(s, k) for k in keys]
+            lines.append(f"{s.name[:28]:<28} " + " ".join(f"{'-' if v is None else f'{v:.4f}':>9}" for v in vals))
+        lines.append(f"{'mean':<28} " + " ".join(f"{'-' if self.mean[k] is None else f'{self.mean[k]:.4f}':>9}"
+                                                 for k in keys))
+        return lines
+
 
 def _key(path: Path) -> str:
     digits = re.findall(r"\d+", path.stem)

@@ -72,6 +72,16 @@ class TrainResult:
                 "step": self.step, "seconds": self.seconds, "last": self.history[-1] if self.history else {},
                 "param_digest": self.param_digest}
 
+    def lines(self) -> list[str]:
+        """The human-readable summary (``rainset train nlcl``)."""
+        last = self.history[-1] if self.history else {}
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds", "step_seconds"))
+        lines = [f"trained steps {self.start_step + 1}..{self.step} in {self.seconds:.1f} s; run folder {self.run_dir}"]
+        if losses:
+            lines.append(f"  last losses: {losses}")
+        lines.append(f"  checkpoint: {self.checkpoint}")
+        return lines
+
 
 def build_models(cfg: TrainConfig, device: torch.device | str = "cpu") -> Models:
     """Networks (seeded by ``cfg.seed``), one Adam for the generator side, one for D."""

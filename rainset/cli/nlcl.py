@@ -1,6 +1,6 @@
-"""CLI commands of the NLCL reference trainer: ``train nlcl``, ``evaluate``, ``derain``.
+"""NLCL commands of the reference trainer: ``train nlcl``, ``evaluate``, ``derain``.
 
-torch is imported inside the commands only (it is the optional ``train`` extra).
+torch is imported inside the commands only (it is the optional ``train`` extra, and heavy).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from rainset.cli import JsonOpt, QuietOpt, app, edge, out, print_json, progress_bar
+from rainset.cli.shell import JsonOpt, QuietOpt, app, edge, emit, out, print_json, progress_bar
+from rainset.errors import TrainError
+from rainset.nlcl.config import make_config
 
 train_app = typer.Typer(help="Train models (the NLCL reference trainer).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -22,10 +24,8 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when availa
 
 
 def _require_torch() -> None:
-    from rainset.errors import TrainError
-
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  # heavy: torch (the optional train extra)
     except ImportError:
         raise TrainError("torch is not installed; install the trainer with: pip install 'rainset[train]'") from None
 
@@ -53,8 +53,7 @@ def train_nlcl(
     manifest version split by label); resumes from the run folder."""
     with edge():
         _require_torch()
-        from rainset.nlcl.config import make_config
-        from rainset.nlcl.train import train
+        from rainset.nlcl.train import train  # heavy: torch
 
         extra = list(overrides or [])
         extra += [f"rainy={rainy}"] if rainy else []
@@ -69,16 +68,7 @@ def train_nlcl(
             return
         with progress_bar("train nlcl", not (quiet or as_json)) as bar:
             result = train(cfg, progress=bar)
-    if as_json:
-        print_json(result.to_dict())
-    elif not quiet:
-        last = result.history[-1] if result.history else {}
-        losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds", "step_seconds"))
-        out.print(f"trained steps {result.start_step + 1}..{result.step} in {result.seconds:.1f} s; run folder "
-                  f"{result.run_dir}", highlight=False)
-        if losses:
-            out.print(f"  last losses: {losses}", highlight=False)
-        out.print(f"  checkpoint: {result.checkpoint}", highlight=False)
+    emit(result, as_json, quiet)
 
 
 @app.command()
@@ -95,7 +85,7 @@ def evaluate(
     """PSNR and SSIM (RGB and Y channel) against ground truth, and the no-reference streak energy."""
     with edge():
         _require_torch()
-        from rainset.nlcl.derain import derain_array, expand_inputs, load_generator
+        from rainset.nlcl.derain import derain_array, expand_inputs, load_generator  # heavy: torch, cv2
         from rainset.nlcl.evaluate import evaluate_images
         from rainset.nlcl.train import pick_device
 
@@ -110,19 +100,7 @@ def evaluate(
                 return derain_array(gen, img, tile=tile, device=dev)
         with progress_bar("evaluate", not (quiet or as_json)) as bar:
             report = evaluate_images(files, truth_files, transform=transform, progress=bar)
-    if as_json:
-        print_json(report.to_dict())
-        return
-    if quiet:
-        return
-    keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "streak")
-    out.print(f"{'image':<28} " + " ".join(f"{k:>9}" for k in keys), highlight=False)
-    for s in report.images:
-        vals = [getattr(s, k) for k in keys]
-        out.print(f"{s.name[:28]:<28} " + " ".join(f"{'-' if v is None else f'{v:.4f}':>9}" for v in vals),
-                  highlight=False)
-    out.print(f"{'mean':<28} " + " ".join(f"{'-' if report.mean[k] is None else f'{report.mean[k]:.4f}':>9}"
-                                          for k in keys), highlight=False)
+    emit(report, as_json, quiet)
 
 
 @app.command()
@@ -138,7 +116,7 @@ def derain(
     """Derain full-resolution captures through overlapping tiles (G_B of a checkpoint)."""
     with edge():
         _require_torch()
-        from rainset.nlcl.derain import derain_files
+        from rainset.nlcl.derain import derain_files  # heavy: torch, cv2
 
         t0 = time.perf_counter()
         with progress_bar("derain", not (quiet or as_json)) as bar:

@@ -1,4 +1,4 @@
-"""CLI commands: export, versions, diff, leakage, report, remove, gc (thin shells over rainset.manifests)."""
+"""Manifest commands: export, versions, diff, leakage, report, remove, gc (thin shells over rainset.manifests)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from rainset.cli import JsonOpt, QuietOpt, StoreOpt, _store, app, edge, out, print_json
-
-
-def _say(lines: list[str], quiet: bool) -> None:
-    if not quiet:
-        for line in lines:
-            out.print(line, highlight=False, markup=False)
+from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, resolve_store, say
+from rainset.errors import ConfigError, StoreError
+from rainset.manifests.splits import parse_ratios
 
 
 @app.command()
@@ -30,30 +26,29 @@ def export(name: Annotated[str, typer.Argument(help="Name of the new version (le
            store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Export an immutable, named manifest version (Parquet + version.json)."""
     with edge():
-        from rainset.manifests.export import export_manifest
-        from rainset.manifests.splits import parse_ratios
+        from rainset.manifests.export import export_manifest  # heavy: sqlalchemy, numpy, cv2
 
-        result = export_manifest(_store(store), name, where=where, include_unlabelled=include_unlabelled,
+        result = export_manifest(resolve_store(store), name, where=where, include_unlabelled=include_unlabelled,
                                  redact=redact or (), seed=seed, ratios=parse_ratios(ratios),
                                  rows_per_file=rows_per_file)
-    print_json(result.to_dict()) if as_json else _say(result.lines(), quiet)
+    emit(result, as_json, quiet)
 
 
 @app.command()
 def versions(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List the exported manifest versions, oldest first."""
     with edge():
-        from rainset.manifests.versions import list_versions, open_version
+        from rainset.manifests.versions import list_versions, open_version  # heavy: sqlalchemy, numpy, cv2
 
-        s = _store(store)
+        s = resolve_store(store)
         infos = [open_version(s, n).info for n in list_versions(s)]
     rows = [{"name": i["name"], "parent": i.get("parent"), "created_at": i.get("created_at"),
              "samples": i.get("samples"), "schema_version": i.get("schema_version")} for i in infos]
     if as_json:
         print_json(rows)
     else:
-        _say([f"{r['name']}\t{r['samples']} samples\t{r['created_at']}\tparent {r['parent'] or '-'}" for r in rows]
-             or ["no manifest versions yet"], False)
+        say([f"{r['name']}\t{r['samples']} samples\t{r['created_at']}\tparent {r['parent'] or '-'}" for r in rows]
+            or ["no manifest versions yet"])
 
 
 @app.command()
@@ -62,10 +57,10 @@ def diff(a: Annotated[str, typer.Argument(help="The older version.")],
          store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """What changed from version A to version B: added, removed, relabelled, moved, label counts."""
     with edge():
-        from rainset.manifests.diff import diff_versions
+        from rainset.manifests.diff import diff_versions  # heavy: sqlalchemy, numpy, cv2
 
-        result = diff_versions(_store(store), a, b)
-    print_json(result.to_dict()) if as_json else _say(result.lines(), False)
+        result = diff_versions(resolve_store(store), a, b)
+    emit(result, as_json)
 
 
 @app.command()
@@ -76,21 +71,20 @@ def leakage(target: Annotated[str, typer.Argument(help="A manifest version name,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Report near-duplicate pairs that sit in different splits (exit code 2 when any)."""
     with edge():
-        from rainset.errors import StoreError
-        from rainset.manifests.leakage import check_leakage, check_version_leakage
+        from rainset.manifests.leakage import check_leakage, check_version_leakage  # heavy: numpy
 
         path = Path(target)
         if not path.exists():
-            result = check_version_leakage(_store(store), target, threshold)
+            result = check_version_leakage(resolve_store(store), target, threshold)
         else:
             limit = threshold
             if limit is None:
                 try:
-                    limit = _store(store).settings["near_duplicate_threshold"]
+                    limit = resolve_store(store).settings["near_duplicate_threshold"]
                 except StoreError:
                     limit = 6
             result = check_leakage(path, int(limit))
-    print_json(result.to_dict()) if as_json else _say(result.lines(), False)
+    emit(result, as_json)
     if not result.ok:
         raise typer.Exit(2)
 
@@ -101,10 +95,10 @@ def report(name: Annotated[Optional[str], typer.Argument(help="The version (defa
            store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Write a self-contained HTML report of a version (plots and galleries embedded)."""
     with edge():
-        from rainset.manifests.report import write_report
+        from rainset.manifests.report import write_report  # heavy: sqlalchemy, numpy, cv2, plots
 
-        result = write_report(_store(store), name, out_file)
-    print_json(result.to_dict()) if as_json else _say(result.lines(), quiet)
+        result = write_report(resolve_store(store), name, out_file)
+    emit(result, as_json, quiet)
 
 
 @app.command()
@@ -113,10 +107,10 @@ def remove(captures: Annotated[list[str], typer.Argument(help="Capture ids to re
            store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Exclude captures from every later export and shard, with a reason."""
     with edge():
-        from rainset.manifests.removal import remove_captures
+        from rainset.manifests.removal import remove_captures  # heavy: sqlalchemy
 
-        result = remove_captures(_store(store), captures, reason)
-    print_json(result.to_dict()) if as_json else _say(result.lines(), quiet)
+        result = remove_captures(resolve_store(store), captures, reason)
+    emit(result, as_json, quiet)
 
 
 @app.command()
@@ -124,9 +118,9 @@ def gc(yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")
        store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Delete the objects and previews of removed captures that no kept capture needs."""
     with edge():
-        from rainset.manifests.removal import gc_apply, gc_plan
+        from rainset.manifests.removal import gc_apply, gc_plan  # heavy: sqlalchemy
 
-        s = _store(store)
+        s = resolve_store(store)
         plan = gc_plan(s)
         n = len(plan.objects) + len(plan.previews)
         if n and not yes and not as_json:
@@ -135,11 +129,9 @@ def gc(yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")
             if not typer.confirm("Delete them?", default=False):
                 raise typer.Exit(1)
         elif n and not yes:
-            from rainset.errors import ConfigError
-
             raise ConfigError("gc --json cannot ask for confirmation; add --yes")
         deleted = gc_apply(s, plan) if n else 0
     if as_json:
         print_json({**plan.to_dict(), "deleted": deleted})
     else:
-        _say([f"deleted {deleted} files ({plan.kept_shared} contents of removed captures kept: still needed)"], False)
+        say([f"deleted {deleted} files ({plan.kept_shared} contents of removed captures kept: still needed)"])

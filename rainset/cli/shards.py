@@ -1,4 +1,4 @@
-"""CLI commands of the shards stage (registered on rainset.cli.app)."""
+"""Shards commands: ``rainset shards`` builds WebDataset shards of a manifest version, or ``--verify`` checks them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rainset.cli import JsonOpt, QuietOpt, StoreOpt, _store, app, edge, out, print_json, progress_bar
+from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, progress_bar, resolve_store
+from rainset.shards.sizes import parse_size
 
 
 @app.command()
@@ -37,36 +38,27 @@ def shards(name: Annotated[str, typer.Argument(help="The manifest version to sha
         _verify(name, store, as_json, quiet)
         return
     with edge():
-        from rainset.shards.render import RenderSettings
-        from rainset.shards.sizes import parse_size
+        from rainset.shards.render import RenderSettings  # heavy: numpy, cv2
         from rainset.shards.writer import ShardOptions, build_shards
 
         size = parse_size(target_size)
-        st = _store(store)
+        st = resolve_store(store)
         render = RenderSettings(fmt, max_side, quality, with_raw, int(st.settings["max_pixels"])).check()
         opts = ShardOptions(render, size, workers, skip_bad)
         with progress_bar("shards", not (quiet or as_json)) as bar:
             result = build_shards(st, shards_name or name, opts, progress=bar, manifest=name)
-    if as_json:
-        print_json(result.to_dict())
-    elif not quiet:
-        for line in result.lines():
-            out.print(line, highlight=False, markup=False)
+    emit(result, as_json, quiet)
 
 
 def _verify(name: str, store: StoreOpt, as_json: bool, quiet: bool) -> None:
     with edge():
-        from rainset.manifests.export import validate_name
+        from rainset.manifests.export import validate_name  # heavy: sqlalchemy, numpy, cv2
         from rainset.shards.index import verify_folder
 
-        st = _store(store)
+        st = resolve_store(store)
         folder = st.root / "shards" / validate_name(name)
         with progress_bar("verify shards", not (quiet or as_json)) as bar:
             check = verify_folder(folder, progress=bar)
-    if as_json:
-        print_json(check.to_dict())
-    elif not quiet:
-        for line in check.lines():
-            out.print(line, highlight=False, markup=False)
+    emit(check, as_json, quiet)
     if check.problems:
         raise typer.Exit(2)

@@ -1,43 +1,57 @@
-"""CLI commands of the labels stage: ``rainset users …`` and ``rainset labels …``.
-
-(``rainset annotate serve``, the web app, lives in ``rainset.annotate_ui.serve_cli``.)
-"""
+"""Labelling commands: ``rainset users …``, ``rainset labels …`` and ``rainset annotate serve`` (the web app)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
-from rainset.cli import JsonOpt, QuietOpt, StoreOpt, _store, app, edge, out, print_json, progress_bar
+from rainset.annotate_ui.config import AppSettings
+from rainset.cli.shell import (JsonOpt, QuietOpt, StoreOpt, app, edge, emit, err, out, print_json, progress_bar,
+                               resolve_store)
 from rainset.errors import LabelError
+from rainset.labels.taxonomy import store_taxonomy
+from rainset.store import write_atomic
 
 users_app = typer.Typer(help="Accounts of the labelling web UI: annotators, reviewers, admins.", no_args_is_help=True)
 labels_app = typer.Typer(help="Labels: agreement, review queue, Label Studio interchange, bulk labels.",
                          no_args_is_help=True)
+annotate_app = typer.Typer(help="The labelling web app: serve it to annotators and reviewers.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(labels_app, name="labels")
+app.add_typer(annotate_app, name="annotate")
 
 FormatOpt = Annotated[str, typer.Option("--format", help="Interchange format (only 'labelstudio').")]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")]
+PortOpt = Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)]
+InsecureOpt = Annotated[bool, typer.Option(
+    "--insecure-cookie", help="Send the session cookie without the Secure flag, for plain-http access from other "
+    "machines on a trusted network; put TLS in front instead where you can.")]
+HoursOpt = Annotated[float, typer.Option("--session-hours", help="How long a sign-in lasts.", min=0.1)]
+LogOpt = Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")]
+OriginOpt = Annotated[Optional[list[str]], typer.Option(
+    "--origin", help="Another origin (scheme://host[:port]) browsers may post from: a reverse proxy's public "
+    "address. Repeatable.", show_default=False)]
 
 
 @contextmanager
 def _session(store_path: Optional[Path]) -> Iterator[tuple[Any, Any]]:
     """The store and a catalog session committed at the end of the block."""
-    from rainset.catalog.db import catalog_session
+    from rainset.catalog.db import catalog_session  # heavy: sqlalchemy
 
-    store = _store(store_path)
+    store = resolve_store(store_path)
     with catalog_session(store.db_url) as session:
         yield store, session
 
 
 def _taxonomy(store: Any) -> dict[str, Any]:
-    from rainset.labels.taxonomy import store_taxonomy
-
     tax = store_taxonomy(store)
     return {"taxonomy": list(tax.rain_types), "taxonomy_version": tax.version}
 
@@ -52,7 +66,7 @@ def users_add(name: Annotated[str, typer.Argument(help="User name: 1-64 letters,
               role: Annotated[str, typer.Option("--role", help="annotator, reviewer or admin.")] = "annotator",
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Create a user and print its sign-in token (shown once, stored hashed)."""
-    from rainset.labels.users import add_user
+    from rainset.labels.users import add_user  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         user = add_user(s, name, role)
@@ -67,7 +81,7 @@ def users_add(name: Annotated[str, typer.Argument(help="User name: 1-64 letters,
 def users_token(name: Annotated[str, typer.Argument(help="The user.")], store: StoreOpt = None,
                 as_json: JsonOpt = False) -> None:
     """Give a user a new token (the old one stops working) and print it once."""
-    from rainset.labels.users import reset_token
+    from rainset.labels.users import reset_token  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         user = reset_token(s, name)
@@ -81,9 +95,7 @@ def users_token(name: Annotated[str, typer.Argument(help="The user.")], store: S
 @users_app.command("list")
 def users_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List users, their roles and whether they are disabled."""
-    from dataclasses import asdict
-
-    from rainset.labels.users import user_rows
+    from rainset.labels.users import user_rows  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         rows = user_rows(s)
@@ -99,7 +111,7 @@ def users_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 def users_disable(name: Annotated[str, typer.Argument(help="The user.")], store: StoreOpt = None,
                   as_json: JsonOpt = False) -> None:
     """Disable a user: their token and sessions stop working; their labels stay."""
-    from rainset.labels.users import disable_user
+    from rainset.labels.users import disable_user  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         user = disable_user(s, name)
@@ -120,8 +132,7 @@ def labels_export(fmt: FormatOpt = "labelstudio",
                                                                  "labelling interface (XML) here.")] = None,
                   store: StoreOpt = None, quiet: QuietOpt = False) -> None:
     """Export one Label Studio task per capture, with its current labels as annotations."""
-    from rainset.labels.interchange import export_labelstudio, labelstudio_config
-    from rainset.store import write_atomic
+    from rainset.labels.interchange import export_labelstudio, labelstudio_config  # heavy: sqlalchemy
 
     with edge():
         _check_format(fmt)
@@ -150,7 +161,7 @@ def labels_import(path: Annotated[Path, typer.Argument(help="A Label Studio JSON
                                                              "ground-truth annotations).")] = True,
                   store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Import Label Studio annotations as label rows (appended; nothing is overwritten)."""
-    from rainset.labels.interchange import import_labelstudio
+    from rainset.labels.interchange import import_labelstudio  # heavy: sqlalchemy
 
     with edge():
         _check_format(fmt)
@@ -160,14 +171,7 @@ def labels_import(path: Annotated[Path, typer.Argument(help="A Label Studio JSON
             raise LabelError(f"{path}: cannot read Label Studio JSON: {exc}") from exc
         with _session(store) as (st, s):
             summary = import_labelstudio(s, tasks, as_user=as_user, create_users=create_users, **_taxonomy(st))
-    if as_json:
-        print_json(summary.to_dict())
-    elif not quiet:
-        out.print(f"{summary.tasks} tasks, {summary.annotations} annotations: {summary.labelled} labels and "
-                  f"{summary.adjudicated} adjudications added, {summary.skipped} skipped", highlight=False)
-        if summary.users_created:
-            out.print(f"created users: {', '.join(summary.users_created)} (give them tokens with "
-                      f"'rainset users token NAME')", highlight=False)
+    emit(summary, as_json, quiet)
 
 
 @labels_app.command("set")
@@ -179,7 +183,7 @@ def labels_set(label: Annotated[str, typer.Argument(help="The rain type, one of 
                                                                  "night, lens-droplets, splash.")] = None,
                store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Label every capture a filter matches at once, recorded as ordinary labels of one user."""
-    from rainset.labels.bulk import set_labels
+    from rainset.labels.bulk import set_labels  # heavy: sqlalchemy
 
     with edge(), _session(store) as (st, s):
         with progress_bar("label", not (quiet or as_json)) as bar:
@@ -197,7 +201,7 @@ def labels_release(user: Annotated[Optional[str], typer.Option("--user", help="O
                                                                        "than this many hours ago.")] = None,
                    store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Free queue slots held without a label (e.g. by an annotator who left), so others can take them."""
-    from rainset.labels.queue import release_claims
+    from rainset.labels.queue import release_claims  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         n = release_claims(s, user=user, older_than_s=None if older_than is None else older_than * 3600)
@@ -210,46 +214,18 @@ def labels_release(user: Annotated[Optional[str], typer.Option("--user", help="O
 @labels_app.command("agreement")
 def labels_agreement(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Agreement between annotators: Krippendorff's alpha, confusion matrix, per-annotator speed and agreement."""
-    from rainset.labels.agreement import agreement_report
+    from rainset.labels.agreement import agreement_report  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         report = agreement_report(s)
-    if as_json:
-        print_json(report.to_dict())
-        return
-    for line in agreement_lines(report):
-        out.print(line, highlight=False)
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def agreement_lines(report: Any) -> list[str]:
-    """The human-readable agreement report."""
-    lines = [f"captures labelled {report.n_captures}, with 2+ labels {report.n_pairable}, "
-             f"disagreements {report.n_disagreements}, adjudicated {report.n_adjudicated}",
-             f"Krippendorff's alpha (nominal): {_fmt(report.overall_alpha)}"]
-    lines += [f"  {label:<12} {_fmt(alpha)}" for label, alpha in report.per_label.items()]
-    if report.confusion:
-        names = list(report.confusion)
-        lines.append("confusion (pairs of labels on the same capture):")
-        lines.append(" " * 14 + "".join(f"{n[:9]:>10}" for n in names))
-        lines += [f"  {a:<12}" + "".join(f"{report.confusion[a][b]:>10}" for b in names) for a in names]
-    lines.append("annotator            labels  median s  agreement  suggestions accepted")
-    lines += [f"  {a.name:<18} {a.labels:>6} {_fmt(a.median_seconds):>9} {_fmt(a.agreement_with_consensus):>10}"
-              f"  {_fmt(a.suggestion_acceptance):>9} ({a.suggestions_accepted}/{a.suggestions_shown})"
-              for a in report.per_annotator]
-    return lines
+    emit(report, as_json)
 
 
 @labels_app.command("review")
 def labels_review(limit: Annotated[int, typer.Option("--limit", help="Show at most this many (0: all).")] = 50,
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The review queue: captures whose labels disagree and that no reviewer has adjudicated."""
-    from dataclasses import asdict
-
-    from rainset.labels.agreement import review_queue
+    from rainset.labels.agreement import review_queue  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         queue = review_queue(s)
@@ -262,3 +238,22 @@ def labels_review(limit: Annotated[int, typer.Option("--limit", help="Show at mo
         votes = ", ".join(f"{r.user}: {r.rain_type}" for r in c.labels)
         out.print(f"  {c.capture_id}  {'no majority' if c.needs_review else 'majority ' + str(c.rain_type)}  "
                   f"({votes})", highlight=False)
+
+
+@annotate_app.command("serve")
+def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, store: StoreOpt = None, insecure_cookie: InsecureOpt = False,
+          session_hours: HoursOpt = 12.0, log_level: LogOpt = "info", origin: OriginOpt = None) -> None:
+    """Serve the labelling web app (FastAPI + uvicorn) on HOST:PORT until Ctrl-C."""
+    import uvicorn  # heavy: the ASGI server
+
+    from rainset.annotate_ui.app import create_app  # heavy: fastapi, sqlalchemy
+
+    with edge():
+        st = resolve_store(store)
+        web = create_app(AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours,
+                                     allowed_origins=tuple(o.rstrip("/") for o in origin or ())))
+    if host not in LOOPBACK and not insecure_cookie:
+        err.print(f"note: the session cookie is Secure: browsers reaching http://{host}:{port} need TLS in front "
+                  "(or --insecure-cookie on a trusted network)", highlight=False)
+    err.print(f"serving {st.root} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+    uvicorn.run(web, host=host, port=port, log_level=log_level, access_log=False)

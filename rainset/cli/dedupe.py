@@ -1,4 +1,4 @@
-"""CLI commands: ``rainset dedupe`` and ``rainset groups`` (list, and the corrections)."""
+"""Dedupe commands: ``rainset dedupe`` and ``rainset groups`` (list, and the corrections)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 
-from rainset.cli import JsonOpt, QuietOpt, StoreOpt, _store, app, edge, out, print_json, progress_bar
+from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, progress_bar, resolve_store
 
 groups_app = typer.Typer(help="List duplicate clusters, bursts and scene groups; correct them.")
 app.add_typer(groups_app, name="groups")
@@ -18,10 +18,10 @@ KindOpt = Annotated[Optional[str], typer.Option("--kind", help="Only groups of t
 
 def _in_catalog(store_path: Optional[Path], work: Callable[[Any, Any], T]) -> T:
     """Run ``work(store, session)`` in one catalog transaction (library errors become messages)."""
-    from rainset.catalog.db import catalog_session
+    from rainset.catalog.db import catalog_session  # heavy: sqlalchemy
 
     with edge():
-        store = _store(store_path)
+        store = resolve_store(store_path)
         with catalog_session(store.db_url) as session:
             return work(store, session)
     raise AssertionError("unreachable")  # edge() exits on errors
@@ -33,23 +33,13 @@ def dedupe_cmd(threshold: Annotated[Optional[int], typer.Option("--threshold", h
                                                                 show_default=False)] = None,
                store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Find exact and near-duplicates, bursts and scenes; choose representatives; set quality flags."""
-    from rainset.dedupe.run import dedupe
+    from rainset.dedupe.run import dedupe  # heavy: sqlalchemy, numpy, cv2
 
     with edge():
-        st = _store(store)
+        st = resolve_store(store)
         with progress_bar("confirm", not (quiet or as_json)) as bar:
             result = dedupe(st, threshold, progress=bar)
-    if as_json:
-        print_json(result.to_dict())
-    elif not quiet:
-        g = result.groups
-        rel = ", ".join(f"{k}: {v}" for k, v in result.relations.items()) or "none"
-        out.print(f"dedupe (threshold {result.threshold}): {result.captures} captures, {result.queried} queried, "
-                  f"{result.candidates} new candidate pairs ({rel}) in {result.seconds:.1f} s", highlight=False)
-        out.print(f"  {g.clusters} duplicate clusters ({g.clustered_captures} captures), {g.bursts} bursts, "
-                  f"{g.scenes} scene groups; {g.split_components} chained clusters split", highlight=False)
-        flags = ", ".join(f"{k}: {v}" for k, v in result.flagged.items()) or "none"
-        out.print(f"  quality flags: {flags}", highlight=False)
+    emit(result, as_json, quiet)
 
 
 @groups_app.callback(invoke_without_command=True)
@@ -57,7 +47,7 @@ def groups_list(ctx: typer.Context, kind: KindOpt = None, store: StoreOpt = None
     """List clusters, bursts and scene groups with their members and relation (no sub-command)."""
     if ctx.invoked_subcommand is not None:
         return
-    from rainset.dedupe.groups import list_groups
+    from rainset.dedupe.groups import list_groups  # heavy: sqlalchemy
 
     views = _in_catalog(store, lambda _, session: list_groups(session, kind))
     if as_json:
@@ -72,7 +62,7 @@ def groups_list(ctx: typer.Context, kind: KindOpt = None, store: StoreOpt = None
 
 
 def _correct(kind: str, captures: list[str], store: Optional[Path], as_json: bool) -> None:
-    from rainset.dedupe.corrections import add_correction
+    from rainset.dedupe.corrections import add_correction  # heavy: sqlalchemy
     from rainset.dedupe.groups import regroup
 
     def work(st: Any, session: Any) -> tuple[Any, Any]:
@@ -122,7 +112,7 @@ def representative(capture: Annotated[str, typer.Argument(help="The capture that
 @groups_app.command("corrections")
 def corrections(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List the stored corrections, oldest first."""
-    from rainset.dedupe.corrections import list_corrections
+    from rainset.dedupe.corrections import list_corrections  # heavy: sqlalchemy
 
     rows = _in_catalog(store, lambda _, session: list_corrections(session))
     if as_json:

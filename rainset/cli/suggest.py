@@ -1,4 +1,4 @@
-"""CLI commands of the suggest stage: ``rainset suggest``, ``rainset suggest show``, ``rainset suggest model``."""
+"""Suggest commands: ``rainset suggest``, ``rainset suggest show``, ``rainset suggest model``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rainset.cli import JsonOpt, QuietOpt, StoreOpt, _store, app, edge, out, print_json, progress_bar
+from rainset.cli.shell import (JsonOpt, QuietOpt, StoreOpt, app, edge, emit, print_json, progress_bar, resolve_store,
+                               say)
 
 suggest_app = typer.Typer(help="Rain-type suggestions from the rain measurements (never labels).",
                           invoke_without_command=True)
@@ -25,17 +26,13 @@ def suggest(ctx: typer.Context,
     if ctx.invoked_subcommand is not None:  # 'rainset suggest --store S show X': hand --store and --json on
         ctx.obj = {"store": store, "json": as_json}
         return
-    from rainset.suggest.run import suggest_store
+    from rainset.suggest.run import suggest_store  # heavy: sqlalchemy, numpy
 
     with edge():
-        st = _store(store)
+        st = resolve_store(store)
         with progress_bar("measure", not (quiet or as_json)) as bar:
             result = suggest_store(st, checkpoint=checkpoint, model=model, progress=bar)
-    if as_json:
-        print_json(result.to_dict())
-    elif not quiet:
-        for line in result.lines():
-            out.print(line, highlight=False)
+    emit(result, as_json, quiet)
 
 
 def _inherit(ctx: typer.Context, store: Optional[Path], as_json: bool) -> tuple[Optional[Path], bool]:
@@ -48,19 +45,15 @@ def _inherit(ctx: typer.Context, store: Optional[Path], as_json: bool) -> tuple[
 def show(ctx: typer.Context, capture_id: Annotated[str, typer.Argument(help="The capture's id.")],
          store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """A capture's measurements, its suggestion and why (rules passed or class probabilities)."""
-    from rainset.catalog.db import catalog_session
+    from rainset.catalog.db import catalog_session  # heavy: sqlalchemy
     from rainset.suggest.explain import explain_capture
 
     store, as_json = _inherit(ctx, store, as_json)
     with edge():
-        st = _store(store)
+        st = resolve_store(store)
         with catalog_session(st.db_url) as s:
             result = explain_capture(s, capture_id)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    for line in result.lines():
-        out.print(line, highlight=False)
+    emit(result, as_json)
 
 
 @suggest_app.command("model")
@@ -68,16 +61,15 @@ def model_cmd(ctx: typer.Context, name: Annotated[Optional[str], typer.Option("-
                                                          "default: the newest.")] = None,
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Print the fitted model (standardisation and coefficients per class), or the rules' thresholds."""
-    from rainset.catalog.db import catalog_session
+    from rainset.catalog.db import catalog_session  # heavy: sqlalchemy
     from rainset.suggest.explain import model_description
 
     store, as_json = _inherit(ctx, store, as_json)
     with edge():
-        st = _store(store)
+        st = resolve_store(store)
         with catalog_session(st.db_url) as s:
             desc = model_description(s, name)
     if as_json:
         print_json({k: v for k, v in desc.items() if k != "text"})
         return
-    for line in desc["text"]:
-        out.print(line, highlight=False)
+    say(desc["text"])

@@ -1,0 +1,5 @@
+"""``python -m rainset.cli``: the command line."""
+
+from rainset.cli import main
+
+main()

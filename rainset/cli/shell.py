@@ -1,0 +1,96 @@
+"""The shell every ``rainset`` command registers on: the typer app, the shared options and helpers.
+
+Library errors (``rainset.errors.RainsetError``) become one-line messages and exit code 1 (:func:`edge`);
+results print as JSON or as their ``lines()`` (:func:`emit`). This module imports no stage module, so
+stage modules import it and nothing imports back.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional, Protocol
+
+import typer
+from rich.console import Console
+
+from rainset.errors import RainsetError
+from rainset.store import Store, find_store
+
+app = typer.Typer(help="Curate real rainy captures into a versioned deraining dataset.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="The store (else $RAINSET_STORE, else the "
+                                                  "current folder or its parents).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (stable keys, docs/cli.md).")]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, no summary.")]
+
+
+class Result(Protocol):
+    """What :func:`emit` prints: a library result with stable JSON keys and human-readable lines."""
+
+    def to_dict(self) -> Any: ...
+
+    def lines(self) -> list[str]: ...
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def edge() -> Iterator[None]:
+    """Turn library errors into one-line messages and an exit code."""
+    try:
+        yield
+    except RainsetError as exc:
+        fail(str(exc).replace("[", r"\["))
+
+
+def resolve_store(path: Optional[Path]) -> Store:
+    """The store a ``--store`` option names, else ``$RAINSET_STORE``, else the current folder or its parents."""
+    return find_store(path)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON with sorted keys (the ``--json`` output of every command)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def say(lines: list[str]) -> None:
+    """Print lines of human-readable text as they are (no markup, no highlighting)."""
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
+
+
+def emit(result: Result, as_json: bool, quiet: bool = False) -> None:
+    """Print a result: its ``to_dict()`` as JSON with ``--json``, else its ``lines()`` unless ``--quiet``."""
+    if as_json:
+        print_json(result.to_dict())
+    elif not quiet:
+        say(result.lines())
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields a ``progress(done, total)`` callback."""
+    if not enabled:
+        yield None
+        return
+    # lazy: rich.progress is only needed when a bar shows, not for --help
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
