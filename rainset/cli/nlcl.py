@@ -87,7 +87,7 @@ def evaluate(
         _require_torch()
         from rainset.nlcl.derain import derain_array, expand_inputs, load_generator  # heavy: torch, cv2
         from rainset.nlcl.evaluate import evaluate_images
-        from rainset.nlcl.train import pick_device
+        from rainset.nlcl.checkpoint import pick_device
 
         files = expand_inputs(list(inputs))
         truth_files = expand_inputs([truth]) if truth else None

@@ -52,7 +52,7 @@ def shards(name: Annotated[str, typer.Argument(help="The manifest version to sha
 
 def _verify(name: str, store: StoreOpt, as_json: bool, quiet: bool) -> None:
     with edge():
-        from rainset.manifests.export import validate_name  # heavy: sqlalchemy, numpy, cv2
+        from rainset.manifests.versions import validate_name  # heavy: sqlalchemy
         from rainset.shards.index import verify_folder
 
         st = resolve_store(store)
