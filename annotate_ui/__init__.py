@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rainset.annotate_ui.config import AppSettings
+
 __all__ = ["AppSettings", "create_app"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        from rainset.annotate_ui.app import create_app
+        from rainset.annotate_ui.app import create_app  # heavy: fastapi, sqlalchemy; the CLI imports this package
 
         return create_app
-    if name == "AppSettings":
-        from rainset.annotate_ui.config import AppSettings
-
-        return AppSettings
     raise AttributeError(name)

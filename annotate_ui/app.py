@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
+import anyio.to_thread
+import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -30,10 +32,12 @@ from rainset.errors import (
     RejectError,
 )
 
+from rainset.annotate_ui.api import router as api_router
 from rainset.annotate_ui.auth import IdentityCache
 from rainset.annotate_ui.captures import PathCache
 from rainset.annotate_ui.config import AppSettings, store_secret
 from rainset.annotate_ui.deps import FifoGate, LoginRequired
+from rainset.annotate_ui.pages import router as pages_router
 from rainset.annotate_ui.security import SECURITY_HEADERS
 from rainset.annotate_ui.tiles import TileServer
 
@@ -74,8 +78,6 @@ def focal(value: float | None) -> str:
 
 def make_templates() -> Jinja2Templates:
     """The page templates, autoescaped, with the EXIF formatting filters."""
-    import jinja2
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates"), autoescape=True)
     env.filters.update(exposure=exposure, fnumber=fnumber, focal=focal)
     return Jinja2Templates(env=env)
@@ -154,15 +156,10 @@ def create_app(settings: AppSettings) -> FastAPI:
     Returns:
         The FastAPI application; serve it with uvicorn (``rainset annotate serve``).
     """
-    from rainset.annotate_ui.api import router as api_router
-    from rainset.annotate_ui.pages import router as pages_router
-
     catalog = open_catalog(settings.store.db_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import anyio.to_thread
-
         # fewer worker threads than Starlette's 40: the routes are short and share one GIL and
         # (on SQLite) one writer; a small pool queues requests instead of thrashing between them
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads

@@ -12,8 +12,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
+import cv2
+import fsspec
 import numpy as np
 
+from rainset.capture import decode_full
+from rainset.capture.raster import to_uint8
 from rainset.errors import LabelError, NotFoundError
 
 from rainset.annotate_ui.captures import Original
@@ -36,8 +40,6 @@ class TileGrid:
 def read_original(original: Original) -> bytes:
     """The bytes of an original (a stored object, a linked local file or a linked URL)."""
     if original.is_url:
-        import fsspec
-
         with fsspec.open(original.location, "rb") as fh:
             return fh.read()
     with open(original.location, "rb") as fh:
@@ -46,9 +48,6 @@ def read_original(original: Original) -> bytes:
 
 def decode_original(original: Original, max_pixels: int) -> np.ndarray:
     """Upright full-resolution RGB uint8 of an original (16-bit decodes are reduced to 8 bits)."""
-    from rainset.capture import decode_full
-    from rainset.capture.raster import to_uint8
-
     try:
         data = read_original(original)
     except OSError as exc:
@@ -104,8 +103,6 @@ class TileServer:
         Raises:
             NotFoundError: when (col, row) lies outside the grid.
         """
-        import cv2
-
         img = self.frame(capture_id, locate)
         h, w = img.shape[:2]
         t = self.tile_size

@@ -19,11 +19,11 @@ __all__ = ["IngestOptions", "IngestSummary", "Provenance", "ingest"]
 
 def __getattr__(name: str) -> Any:
     if name in ("IngestOptions", "IngestSummary", "ingest"):
-        from rainset.ingest import pipeline
+        from rainset.ingest import pipeline  # heavy: the driver (sqlalchemy, the catalog); workers import this package
 
         return getattr(pipeline, name)
     if name == "Provenance":
-        from rainset.ingest.writer import Provenance
+        from rainset.ingest.writer import Provenance  # heavy: the catalog models (sqlalchemy), as above
 
         return Provenance
     raise AttributeError(f"module 'rainset.ingest' has no attribute {name!r}")

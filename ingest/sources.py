@@ -14,6 +14,8 @@ import stat
 from collections import defaultdict
 from dataclasses import dataclass
 
+import fsspec
+
 from rainset.errors import SourceError
 
 
@@ -114,8 +116,6 @@ def walk_local(root: str) -> list[SourceFile]:
 
 def walk_fsspec(url: str) -> list[SourceFile]:
     """Every file under an fsspec URL (``http://…/folder/``, ``s3://bucket/prefix``, ``memory://…``)."""
-    import fsspec
-
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ValueError, ImportError) as exc:

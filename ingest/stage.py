@@ -11,20 +11,21 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+import cv2
+import fsspec
+
+from rainset.capture import decode_working, make_preview, read_exif, sniff_format
 from rainset.errors import RejectError
+from rainset.hashing import compute_hashes
+from rainset.quality import measure_quality
 from rainset.records import FileResult
 from rainset.store import Store, put_object, write_atomic
 
 from rainset.ingest.sources import SourceFile
 
 
-def _decoder_errors() -> tuple[type[BaseException], ...]:
-    import cv2
-
-    return (cv2.error, ValueError, OverflowError, MemoryError, EOFError, struct.error, OSError)
-
-
-DECODER_ERRORS = _decoder_errors()
+DECODER_ERRORS: tuple[type[BaseException], ...] = (
+    cv2.error, ValueError, OverflowError, MemoryError, EOFError, struct.error, OSError)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,6 @@ def read_source(src: SourceFile) -> bytes:
     if src.protocol == "local":
         with open(src.location, "rb") as fh:
             return fh.read()
-    import fsspec
-
     with fsspec.open(src.location, "rb") as fh:
         return fh.read()
 
@@ -59,10 +58,6 @@ def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileRe
 
     Never raises for a bad file: every problem becomes a reject result with a reason.
     """
-    from rainset.capture import decode_working, make_preview, read_exif, sniff_format
-    from rainset.hashing import compute_hashes
-    from rainset.quality import measure_quality
-
     if src.problem:
         return _reject(src, src.problem, src.problem_detail or src.problem)
     try:

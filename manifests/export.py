@@ -77,8 +77,8 @@ def _select(data: CatalogRows, where: str | None, include_unlabelled: bool) -> l
 
 def _write_data(folder: Path, rows: list[dict[str, Any]], drop: tuple[str, ...], rows_per_file: int) -> list[dict]:
     """``data/{split}-{i:05d}-of-{n:05d}.parquet`` files; returns [{path, sha256, rows, bytes}]."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # heavy: pyarrow
+    import pyarrow.parquet as pq  # heavy: pyarrow
 
     schema = arrow_schema(drop)
     data_dir = folder / "data"

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from rainset.dedupe.index import all_pairs
 from rainset.errors import ManifestError
+from rainset.manifests.versions import open_version
 from rainset.store import Store
 
 
@@ -47,7 +49,7 @@ def _split_from_name(path: Path) -> str:
 
 def _read(path: Path) -> tuple[list[str], list[Any], list[str]]:
     """(ids, phashes, splits) of every Parquet file at ``path`` (a file or a folder, recursively)."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: pyarrow
 
     files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
     if not files:
@@ -88,8 +90,6 @@ def _to_u64(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def find_leaks(ids: list[str], hashes: list[Any], splits: list[str], threshold: int) -> list[dict[str, Any]]:
     """Every pair within ``threshold`` bits whose splits differ (rows without a hash are skipped)."""
-    from rainset.dedupe.index import all_pairs
-
     if not 0 <= threshold <= 32:
         raise ManifestError(f"threshold {threshold} must be between 0 and 32 bits")
     values, ok = _to_u64(hashes)
@@ -116,8 +116,6 @@ def check_leakage(path: Path, threshold: int, source: str | None = None) -> Leak
 
 def check_version_leakage(store: Store, name: str, threshold: int | None = None) -> LeakageResult:
     """Cross-split pairs of the manifest version ``name`` (default threshold: the store's setting)."""
-    from rainset.manifests.versions import open_version
-
     version = open_version(store, name)
     limit = store.settings["near_duplicate_threshold"] if threshold is None else threshold
     if not version.data_files():

@@ -53,10 +53,10 @@ class ReportResult:
 
 def _figure(draw: Callable[[Any], None], size: tuple[float, float] = (8, 4)) -> str:
     """Run ``draw(fig)`` on a fresh figure; the PNG as a data URI."""
-    import matplotlib
+    import matplotlib  # heavy: matplotlib
 
     matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # heavy: matplotlib
 
     fig = Figure(figsize=size, dpi=90)
     draw(fig)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import cv2
+import numpy as np
 from sqlalchemy import select
 
 from rainset.catalog.db import catalog_session
@@ -22,9 +24,6 @@ def empty_plot(ax: Any, what: str) -> None:
 
 def thumbnails(store: Store, shas: list[str]) -> dict[str, str]:
     """sha256 → data URI of a small JPEG (from the preview, else the hash thumbnail)."""
-    import cv2
-    import numpy as np
-
     out: dict[str, str] = {}
     missing = []
     for sha in dict.fromkeys(shas):

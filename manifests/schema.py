@@ -87,7 +87,7 @@ COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 
 def _arrow_type(kind: str) -> Any:
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: pyarrow
 
     simple = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
               "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "list<string>": pa.list_(pa.string())}
@@ -101,7 +101,7 @@ def _arrow_type(kind: str) -> Any:
 
 def arrow_schema(drop: tuple[str, ...] = ()) -> Any:
     """The manifest's ``pyarrow.Schema`` (without the ``drop`` columns), schema version in its metadata."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: pyarrow
 
     fields = [pa.field(c.name, _arrow_type(c.type), nullable=c.nullable, metadata={"description": c.help})
               for c in COLUMNS if c.name not in drop]

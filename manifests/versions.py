@@ -22,6 +22,7 @@ from rainset.catalog.db import catalog_session
 from rainset.catalog.models import Version
 from rainset.errors import ManifestError, RainsetError
 from rainset.hashing import sha256_file
+from rainset.manifests.schema import arrow_schema
 from rainset.store import Store
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -90,10 +91,8 @@ class ManifestVersion:
 
     def table(self) -> Any:
         """All rows of every split as one ``pyarrow.Table`` (empty with the schema when no rows)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from rainset.manifests.schema import arrow_schema
+        import pyarrow as pa  # heavy: pyarrow
+        import pyarrow.parquet as pq  # heavy: pyarrow
 
         tables = [pq.read_table(p) for p in self.data_files()]
         if not tables:

@@ -6,7 +6,10 @@ import hashlib
 import os
 
 import cv2
+import fsspec
+import imagehash
 import numpy as np
+from PIL import Image
 
 from rainset.records import Frame, Hashes
 
@@ -23,8 +26,6 @@ def sha256_file(path: str | os.PathLike[str], *, url: bool = False) -> str:
     """The sha256 (hex) of a file's bytes, read in 1-MiB chunks; ``url``: ``path`` is an fsspec URL."""
     h = hashlib.sha256()
     if url:
-        import fsspec
-
         opener = fsspec.open(str(path), "rb")
     else:
         opener = open(path, "rb")
@@ -61,9 +62,6 @@ def compute_hashes(frame: Frame) -> Hashes:
         hash (sha256 hex[:32] of the RGB image at 32×32, INTER_AREA, quantised >>2, so the same
         pixels in another container hash alike); and a 64×48 grey thumbnail (uint8 bytes).
     """
-    import imagehash
-    from PIL import Image
-
     small = _shrink(frame.image, HASH_SIDE)
     grey = _grey(small)
     pil = Image.fromarray(grey, mode="L")

@@ -79,7 +79,7 @@ def init_store(path: str | os.PathLike[str], db_url: str | None = None) -> Store
         for sub in SUBDIRS:
             (root / sub).mkdir(exist_ok=True)
         store = Store(root, defaults(), db_url or default_db_url(root))
-        from rainset.catalog.db import create_catalog
+        from rainset.catalog.db import create_catalog  # heavy: sqlalchemy, alembic; the CLI imports this module
 
         create_catalog(store.db_url)
         write_atomic(store, root / STORE_FILE, dump_toml(store.settings, db_url).encode("utf-8"))

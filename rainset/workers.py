@@ -15,6 +15,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
+import cv2
+
 from rainset.errors import ConfigError
 
 
@@ -44,7 +46,7 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
              initializer: Callable[[], None] | None = None) -> Iterator[Any]:
     """Run on a Dask cluster at ``scheduler`` (``tcp://host:8786``), or a new LocalCluster."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # optional: the dask extra
     except ImportError as exc:
         raise ConfigError("the Dask engine needs the dask extra: pip install 'rainset[dask]'") from exc
 
@@ -102,8 +104,6 @@ def worker_init(quiet_stderr: bool = True) -> None:
     warning), and Python errors still reach the driver as exceptions. Dask workers keep their
     stderr: it carries the cluster's own logs.
     """
-    import cv2
-
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if quiet_stderr and os.environ.get("RAINSET_WORKER_STDERR") != "1":

@@ -11,8 +11,10 @@ import numpy as np
 
 from rainset.capture.checks import check_grey_fill, check_not_blank
 from rainset.capture.exif import read_exif
+from rainset.capture.heic import decode_heic_full, decode_heic_working
 from rainset.capture.orient import apply_orientation, oriented_size
 from rainset.capture.preview import make_preview
+from rainset.capture.raster import decode_raster_full, decode_raster_working, shrink, to_uint8
 from rainset.capture.sniff import RAW_EXTENSIONS, sniff_format
 from rainset.errors import RejectError
 from rainset.records import Frame
@@ -37,25 +39,19 @@ def _precheck(data: bytes, fmt: str) -> None:
 
 
 def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, min_side: int) -> Frame:
-    from rainset.capture.raster import shrink
-
     warnings: tuple[str, ...] = ()
     if fmt in _RASTER:
-        from rainset.capture.raster import decode_raster_working
-
         img, w, h, depth, decoder = decode_raster_working(data, fmt, max_pixels, min_side)
         warnings = check_grey_fill(img) if fmt == "jpeg" else ()
         img = apply_orientation(img, orientation)
         w, h = oriented_size(w, h, orientation)
     elif fmt == "raw":
-        from rainset.capture.raw import decode_raw_working
+        from rainset.capture.raw import decode_raw_working  # heavy: rawpy, only for RAW files
 
         img, w, h, depth, decoder = decode_raw_working(
             data, orientation=orientation, max_pixels=max_pixels, min_side=min_side
         )
     else:
-        from rainset.capture.heic import decode_heic_working
-
         full, depth = decode_heic_working(data, max_pixels=max_pixels)
         h, w = full.shape[:2]  # libheif applies the HEIF irot/imir transforms itself
         img, decoder = shrink(full, min_side), "heic"
@@ -94,19 +90,13 @@ def decode_working(
 
 
 def _full(data: bytes, fmt: str, orientation: int | None, max_pixels: int, min_side: int | None) -> np.ndarray:
-    from rainset.capture.raster import to_uint8
-
     if fmt in _RASTER:
-        from rainset.capture.raster import decode_raster_full
-
         img = apply_orientation(decode_raster_full(data, fmt, max_pixels), orientation)
     elif fmt == "raw":
-        from rainset.capture.raw import decode_raw_full
+        from rainset.capture.raw import decode_raw_full  # heavy: rawpy, only for RAW files
 
         img = decode_raw_full(data, max_pixels=max_pixels, min_side=min_side)
     else:
-        from rainset.capture.heic import decode_heic_full
-
         img = decode_heic_full(data, max_pixels=max_pixels)
     check_not_blank(to_uint8(img))
     return np.ascontiguousarray(img)

@@ -10,6 +10,8 @@ import warnings
 
 import cv2
 import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
 
 from rainset.errors import RejectError
 
@@ -39,8 +41,6 @@ def header_size_pil(data: bytes, fmt: str) -> tuple[int, int]:
     Raises:
         RejectError: 'truncated' or 'decode-failed' when the header cannot be parsed.
     """
-    from PIL import Image
-
     try:
         with _PIL_LIMIT_LOCK, warnings.catch_warnings():
             saved = Image.MAX_IMAGE_PIXELS
@@ -62,16 +62,12 @@ def header_size_pil(data: bytes, fmt: str) -> tuple[int, int]:
 
 
 def _pil_message(exc: BaseException) -> str:
-    from PIL import UnidentifiedImageError
-
     if isinstance(exc, UnidentifiedImageError):
         return "Pillow cannot identify the image data"
     return f"{type(exc).__name__}: {exc}"
 
 
 def _header_size_tifffile(data: bytes, first: BaseException) -> tuple[int, int]:
-    import tifffile
-
     if data[:4] in (b"II*\x00", b"MM\x00*") and len(data) >= 8:
         ifd = int.from_bytes(data[4:8], "little" if data[:2] == b"II" else "big")
         if ifd >= len(data):

@@ -12,6 +12,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import exifread
+from exifread.core.exceptions import ExifError
+
 from rainset.records import ExifRecord
 
 # What exifread (and our own conversions) raise on malformed input. No bare except.
@@ -234,9 +237,6 @@ def read_exif(data: bytes, fmt: str, name: str) -> ExifRecord:
         An ExifRecord; fields that are missing or unparseable are None, and ``warnings``
         names each problem.
     """
-    import exifread
-    from exifread.core.exceptions import ExifError
-
     logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
     head = _jpeg_exif_head(data) if fmt == "jpeg" and data[:2] == b"\xff\xd8" else data
     try:

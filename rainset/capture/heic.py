@@ -16,7 +16,7 @@ _HEIF_ERRORS = (ValueError, RuntimeError, EOFError, OSError, KeyError, IndexErro
 
 def _open(data: bytes, max_pixels: int, *, to_8bit: bool) -> Any:
     try:
-        import pillow_heif
+        import pillow_heif  # optional: the heif extra
     except ImportError as exc:
         raise RejectError("missing-decoder", MISSING_DETAIL) from exc
     try:

@@ -6,6 +6,8 @@ import io
 
 import cv2
 import numpy as np
+import tifffile
+from PIL import Image
 
 from rainset.capture.checks import (
     check_jpeg_complete,
@@ -69,14 +71,10 @@ def _read_unchanged(data: bytes, fmt: str) -> tuple[np.ndarray, bool]:
         return img, True
     if fmt != "tiff":
         raise RejectError("decode-failed", f"OpenCV could not decode the {fmt.upper()} data")
-    import tifffile
-
     try:
         return np.asarray(tifffile.imread(io.BytesIO(data), key=0)), False
     except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, TypeError, RuntimeError):
         pass  # tifffile lacks some codecs Pillow has (old JPEG-in-TIFF, ...): try Pillow
-    from PIL import Image
-
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()

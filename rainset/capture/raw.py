@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import rawpy
+from PIL import Image, UnidentifiedImageError
 
 from rainset.capture.checks import check_pixels, reduce_factor
 from rainset.capture.orient import apply_orientation
@@ -30,8 +32,6 @@ def _why(exc: BaseException) -> str:
 @contextmanager
 def _libraw_errors() -> Iterator[None]:
     """Map rawpy exceptions to RejectError."""
-    import rawpy
-
     try:
         yield
     except rawpy.LibRawFileUnsupportedError as exc:
@@ -74,8 +74,6 @@ def _full_size(raw: Any) -> tuple[int, int]:
 
 def _thumbnail(raw: Any, min_side: int, orientation: int | None) -> np.ndarray | None:
     """The embedded preview as upright RGB uint8, if it has a long side >= min_side."""
-    import rawpy
-
     try:
         thumb = raw.extract_thumb()
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError, rawpy.LibRawError):
@@ -88,8 +86,6 @@ def _thumbnail(raw: Any, min_side: int, orientation: int | None) -> np.ndarray |
             return None
         return apply_orientation(shrink(img, min_side), orientation)
     data = bytes(thumb.data)
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
@@ -110,8 +106,6 @@ def decode_raw_working(data: bytes, *, orientation: int | None, max_pixels: int,
     Returns:
         (upright rgb uint8, full width, full height after orientation, bit_depth, decoder name).
     """
-    import rawpy
-
     with _libraw_errors(), rawpy.imread(io.BytesIO(data)) as raw:
         _open_checked(raw, len(data), max_pixels)
         width, height = _full_size(raw)
@@ -133,8 +127,6 @@ def decode_raw_full(data: bytes, *, max_pixels: int, min_side: int | None = None
     With ``min_side``, a half-size decode (LibRaw takes each 2x2 Bayer block as one pixel: no
     interpolation, about 4x faster) when its long side still reaches ``min_side``.
     """
-    import rawpy
-
     with _libraw_errors(), rawpy.imread(io.BytesIO(data)) as raw:
         _open_checked(raw, len(data), max_pixels)
         half = min_side is not None and max(_full_size(raw)) // 2 >= min_side

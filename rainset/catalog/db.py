@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
@@ -55,8 +59,6 @@ def make_engine(url: str) -> Engine:
 
 
 def _alembic_config(connection):  # noqa: ANN001, ANN202
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -65,8 +67,6 @@ def _alembic_config(connection):  # noqa: ANN001, ANN202
 
 def head_revision() -> str:
     """The newest migration this rainset knows."""
-    from alembic.script import ScriptDirectory
-
     cfg = _alembic_config(None)
     head = ScriptDirectory.from_config(cfg).get_current_head()
     assert head is not None
@@ -75,16 +75,12 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The migration the catalog at ``engine`` is at (None for an empty database)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
     """Migrate the catalog to the newest schema."""
-    from alembic import command
-
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), "head")
 

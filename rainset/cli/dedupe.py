@@ -63,7 +63,7 @@ def groups_list(ctx: typer.Context, kind: KindOpt = None, store: StoreOpt = None
 
 def _correct(kind: str, captures: list[str], store: Optional[Path], as_json: bool) -> None:
     from rainset.dedupe.corrections import add_correction  # heavy: sqlalchemy
-    from rainset.dedupe.groups import regroup
+    from rainset.dedupe.groups import regroup  # heavy: sqlalchemy
 
     def work(st: Any, session: Any) -> tuple[Any, Any]:
         corr = add_correction(session, kind, captures)

@@ -86,8 +86,8 @@ def evaluate(
     with edge():
         _require_torch()
         from rainset.nlcl.derain import derain_array, expand_inputs, load_generator  # heavy: torch, cv2
-        from rainset.nlcl.evaluate import evaluate_images
-        from rainset.nlcl.checkpoint import pick_device
+        from rainset.nlcl.evaluate import evaluate_images  # heavy: numpy, cv2
+        from rainset.nlcl.checkpoint import pick_device  # heavy: torch
 
         files = expand_inputs(list(inputs))
         truth_files = expand_inputs([truth]) if truth else None

@@ -39,7 +39,7 @@ def shards(name: Annotated[str, typer.Argument(help="The manifest version to sha
         return
     with edge():
         from rainset.shards.render import RenderSettings  # heavy: numpy, cv2
-        from rainset.shards.writer import ShardOptions, build_shards
+        from rainset.shards.writer import ShardOptions, build_shards  # heavy: sqlalchemy, numpy, cv2
 
         size = parse_size(target_size)
         st = resolve_store(store)
@@ -53,7 +53,7 @@ def shards(name: Annotated[str, typer.Argument(help="The manifest version to sha
 def _verify(name: str, store: StoreOpt, as_json: bool, quiet: bool) -> None:
     with edge():
         from rainset.manifests.versions import validate_name  # heavy: sqlalchemy
-        from rainset.shards.index import verify_folder
+        from rainset.shards.index import verify_folder  # heavy: cv2, imagehash (through rainset.hashing)
 
         st = resolve_store(store)
         folder = st.root / "shards" / validate_name(name)

@@ -46,7 +46,7 @@ def show(ctx: typer.Context, capture_id: Annotated[str, typer.Argument(help="The
          store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """A capture's measurements, its suggestion and why (rules passed or class probabilities)."""
     from rainset.catalog.db import catalog_session  # heavy: sqlalchemy
-    from rainset.suggest.explain import explain_capture
+    from rainset.suggest.explain import explain_capture  # heavy: sqlalchemy, numpy
 
     store, as_json = _inherit(ctx, store, as_json)
     with edge():
@@ -62,7 +62,7 @@ def model_cmd(ctx: typer.Context, name: Annotated[Optional[str], typer.Option("-
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Print the fitted model (standardisation and coefficients per class), or the rules' thresholds."""
     from rainset.catalog.db import catalog_session  # heavy: sqlalchemy
-    from rainset.suggest.explain import model_description
+    from rainset.suggest.explain import model_description  # heavy: sqlalchemy, numpy
 
     store, as_json = _inherit(ctx, store, as_json)
     with edge():

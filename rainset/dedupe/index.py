@@ -13,6 +13,7 @@ own probes (the incremental path of ``rainset dedupe``).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
@@ -263,8 +264,6 @@ def brute_force_pairs(hashes: np.ndarray, radius: int, deadline: float | None = 
     Returns:
         (pairs found, rows completed); rows completed < len(hashes) when the deadline hit.
     """
-    import time
-
     h = np.ascontiguousarray(hashes, dtype=np.uint64)
     out_i, out_j, out_d = [], [], []
     done = 0

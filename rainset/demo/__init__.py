@@ -73,11 +73,11 @@ def run_stages(store: Store, truth: SynthTruth, base: Path, *, train: bool) -> t
     results["manifest"] = manifest_stage(store, report_path=base / "report.html")
     results["shards"] = shards_stage(store, "demo-v1")
     if importlib.util.find_spec("torch") is not None:  # the loader and the trainer need the train extra
-        from rainset.demo.loader import demo_stage as loader_stage  # lazy: imports torch
+        from rainset.demo.loader import demo_stage as loader_stage  # heavy: torch (optional train extra)
 
         results["loader"] = loader_stage(results["shards"].shards.path)
     if train:
-        from rainset.demo.nlcl import demo_stage as nlcl_stage  # lazy: imports torch
+        from rainset.demo.nlcl import demo_stage as nlcl_stage  # heavy: torch (optional train extra)
 
         results["nlcl"] = nlcl_stage(base / "nlcl", shards=results["shards"].shards.path)
     lines = [line for r in results.values() for line in r.lines()]

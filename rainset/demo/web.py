@@ -85,7 +85,7 @@ def serving(app: Any, port: int) -> Iterator[str]:
 
 def demo_stage(store: Any) -> DemoWeb:
     """Serve the app on the demo store and open its pages, twins and images over HTTP."""
-    import httpx  # lazy: httpx comes with the dev extra only, and only this stage needs it
+    import httpx  # optional: httpx (the dev extra); only this stage needs it
 
     catalog = open_catalog(store.db_url)
     try:

@@ -22,6 +22,7 @@ from rainset.labels.consensus import current_labels
 from rainset.labels.record import _latest_rows, append_label
 from rainset.labels.taxonomy import check_label
 from rainset.labels.users import enabled_user
+from rainset.where import compile_where
 
 # Capture columns a bulk filter may use, with their types (for the filter's type checks).
 CAPTURE_COLUMNS: dict[str, type] = {
@@ -74,8 +75,6 @@ def set_labels(session: Session, rain_type: str, where: str, as_user: str, *, ta
         FilterError: the filter does not parse or names an unknown column.
         LabelError: unknown rain type, attribute or user.
     """
-    from rainset.where import compile_where
-
     attrs = check_label(rain_type, attributes, taxonomy)
     match = compile_where(where, FILTER_COLUMNS)
     user = enabled_user(session, as_user, what="--as")

@@ -39,14 +39,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, case, func, or_, select, union
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from rainset.catalog.labels_tables import Assignment
-from rainset.catalog.models import Capture, Group, GroupMember, Label
+from rainset.catalog.models import Capture, Group, GroupMember, Label, User, utcnow
 from rainset.catalog.rainstats_tables import Suggestion
 from rainset.errors import InvalidInputError, LabelError, NotFoundError
 from rainset.labels.users import UserInfo
@@ -221,9 +224,9 @@ def _insert_ignoring_conflicts(session: Session, values: dict[str, Any]) -> bool
     """Insert an assignment unless a unique constraint refuses it; True when inserted."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        insert = postgresql_insert
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        insert = sqlite_insert
     else:  # pragma: no cover - make_engine accepts only these two
         raise LabelError(f"queues need SQLite or PostgreSQL, not {dialect}")
     result = session.execute(insert(Assignment).values(**values).on_conflict_do_nothing())
@@ -356,10 +359,6 @@ def release_claims(session: Session, *, user: str | None = None, older_than_s: f
         How many claims were released. The holders never get those captures back only if they
         labelled them before (and undid it); otherwise they may claim them again.
     """
-    from datetime import timedelta
-
-    from rainset.catalog.models import User, utcnow
-
     query, params = _open_claims(False), {}
     if user is not None:
         user_id = session.scalar(select(User.id).where(User.name == user))

@@ -6,6 +6,7 @@ on first use, so importing this package stays light.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from rainset.loader.index import ShardIndex, ShardInfo, SplitIndex, read_index
@@ -24,7 +25,5 @@ _LAZY = {"ShardDataset": "rainset.loader.dataset", "collate": "rainset.loader.da
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)  # heavy: torch
     raise AttributeError(f"module 'rainset.loader' has no attribute {name!r}")

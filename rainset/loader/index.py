@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import fsspec
+
 from rainset.errors import ShardsError
 
 INDEX_KIND = "rainset-shard-index-v1"
@@ -83,8 +85,6 @@ def open_binary(url: str):
     """Open ``url`` for sequential binary reading: a local file, or a streaming fsspec file."""
     if not is_url(url):
         return open(url, "rb")
-    import fsspec
-
     options = {"block_size": 0} if url.startswith(("http://", "https://")) else {}
     return fsspec.open(url, "rb", **options).open()
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
+
 from rainset.errors import ConfigError
 from rainset.loader.plan import consumed_per_worker, part_sizes
 from rainset.loader.ranks import in_worker, worker_slot
@@ -83,8 +85,6 @@ class Resumable:
         worker, num_workers = worker_slot()
         local = not in_worker()
         if not local:
-            import cv2
-
             cv2.setNumThreads(1)  # like torch in DataLoader workers: the workers are the parallelism
         skip = skip_for(self._resume, self.epoch, len(self), worker, num_workers)
         if local:

@@ -28,15 +28,14 @@ import numpy as np
 import torch
 
 from rainset.errors import TrainError
+from rainset.nlcl.checkpoint import load_checkpoint, pick_device
+from rainset.nlcl.config import config_from_dict
 from rainset.nlcl.data import IMAGE_EXTS, read_image, write_image
 from rainset.nlcl.model import Generator, InstanceNorm
 
 
 def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu") -> Generator:
     """G_B from a training checkpoint, in eval mode."""
-    from rainset.nlcl.config import config_from_dict
-    from rainset.nlcl.checkpoint import load_checkpoint
-
     state = load_checkpoint(checkpoint)
     cfg = config_from_dict(state["config"])
     gen = Generator(cfg.gen_channels, cfg.gen_blocks)
@@ -156,8 +155,6 @@ def derain_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str 
     8-bit inputs give 8-bit outputs; 16-bit inputs give 16-bit outputs (JPEG inputs are written
     as 16-bit PNG then, since JPEG has no 16-bit form).
     """
-    from rainset.nlcl.checkpoint import pick_device
-
     dev = pick_device(device)
     gen = load_generator(checkpoint, dev)
     files = expand_inputs(inputs)

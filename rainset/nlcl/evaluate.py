@@ -163,7 +163,7 @@ def evaluate_images(inputs: list[Path], truth: list[Path] | None = None, *,
                     transform: Callable[[np.ndarray], np.ndarray] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> EvalReport:
     """Score images (optionally after ``transform``, e.g. deraining) against paired truth images."""
-    from rainset.nlcl.data import read_image
+    from rainset.nlcl.data import read_image  # heavy: torch (optional train extra); the metrics need none
 
     pairs: list[tuple[Path, Path | None]] = list(pair_files(inputs, truth)) if truth else [(p, None) for p in inputs]
     scores = []

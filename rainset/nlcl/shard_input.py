@@ -22,6 +22,7 @@ import torch
 
 from rainset.errors import ConfigError, RainsetError, TrainError
 from rainset.nlcl.config import TrainConfig, label_list
+from rainset.loader import ShardDataset, UnpairedPairs
 from rainset.loader.decode import to_float
 from rainset.nlcl.data import worker_init
 
@@ -54,8 +55,6 @@ def open_streams(cfg: TrainConfig, rank: int, world: int) -> ShardStreams:
         TrainError: the shards cannot be read, or a label filter keeps no sample (the message lists
             the labels the shards hold).
     """
-    from rainset.loader import ShardDataset, UnpairedPairs
-
     common = dict(seed=cfg.seed, crop=cfg.crop, flip=True, value_range="raw", rank=rank, world_size=world)
     try:
         rainy = ShardDataset(source(cfg.shards), "train", labels=list(label_list(cfg.rainy_labels)), **common)

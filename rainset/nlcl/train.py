@@ -13,7 +13,9 @@ held the layer-R head's parameters.
 
 from __future__ import annotations
 
+import argparse
 import csv
+import hashlib
 import json
 import os
 import time
@@ -27,7 +29,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from rainset.errors import TrainError
 from rainset.nlcl.checkpoint import load_checkpoint, pick_device
-from rainset.nlcl.config import RESUMABLE, TrainConfig, config_from_dict
+from rainset.nlcl import shard_input
+from rainset.nlcl.config import RESUMABLE, TrainConfig, config_from_dict, make_config
 from rainset.nlcl.data import StepBatches, list_images, worker_init, write_image
 from rainset.nlcl.model import Discriminator, init_weights
 from rainset.nlcl.objective import GeneratorSide, discriminator_loss
@@ -100,8 +103,6 @@ def build_models(cfg: TrainConfig, device: torch.device | str = "cpu") -> Models
 
 def param_digest(*modules: torch.nn.Module) -> str:
     """SHA-256 of every parameter's bytes: equal digests mean bit-identical weights (DDP ranks)."""
-    import hashlib
-
     h = hashlib.sha256()
     for mod in modules:
         for p in mod.parameters():
@@ -179,7 +180,7 @@ class MetricLog:
         self.writer.writerows(kept)
         self.tb = None
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # optional: TensorBoard
             self.tb = SummaryWriter(str(run_dir / "tensorboard"))
         except ImportError:  # TensorBoard is optional
             pass
@@ -247,8 +248,6 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
         torch.cuda.set_device(device)
     streams = None
     if cfg.shards:
-        from rainset.nlcl import shard_input
-
         streams = shard_input.open_streams(cfg, rank, world)
         inputs = streams.inputs(shard_input.source(cfg.shards))
     else:
@@ -309,10 +308,6 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m rainset.nlcl.train [--preset P] [--rainy R] [--clean C | --shards S] key=value …`` (torchrun)."""
-    import argparse
-
-    from rainset.nlcl.config import make_config
-
     parser = argparse.ArgumentParser(description="NLCL training (one process of a torchrun job)")
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--rainy")

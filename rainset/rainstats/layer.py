@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rainset.errors import TrainError
 from rainset.rainstats.droplets import droplet_score
 from rainset.rainstats.measure import (
     SMALL_SIDE,
@@ -41,7 +42,7 @@ from rainset.rainstats.streaks import ANALYSIS_SIDE, streak_stats
 
 @lru_cache(maxsize=2)
 def _generator(path: str, device: str) -> Any:
-    from rainset.nlcl.derain import load_generator
+    from rainset.nlcl.derain import load_generator  # heavy: torch (optional train extra)
 
     return load_generator(path, device)
 
@@ -49,12 +50,10 @@ def _generator(path: str, device: str) -> Any:
 def rain_layer(rgb: np.ndarray, checkpoint: str | Path, *, side: int = ANALYSIS_SIDE,
                device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """(O, R): the frame at ``side`` px long side (float RGB 0..1) and its rain layer O − G_B(O) (signed)."""
-    from rainset.nlcl.derain import derain_array
+    from rainset.nlcl.derain import derain_array  # heavy: torch (optional train extra)
 
     path = str(Path(checkpoint).resolve())
     if not Path(path).is_file():
-        from rainset.errors import TrainError
-
         raise TrainError(f"{checkpoint}: no such checkpoint file")
     frame = to_float_rgb(resize_long(check_rgb(rgb), side))
     clean = derain_array(_generator(path, device), frame, device=device)

@@ -21,12 +21,16 @@ import cv2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Capture, utcnow
 from rainset.catalog.rainstats_tables import RAIN_STAT_SOURCES
 from rainset.catalog.rainstats_tables import RainStats as RainStatsRow
 from rainset.errors import TrainError
+from rainset.hashing import sha256_file
+from rainset.rainstats.layer import rain_layer_stats
 from rainset.rainstats.measure import ALGO_VERSION, measure
 from rainset.store import Store
+from rainset.workers import run, worker_init
 
 BATCH = 64
 
@@ -94,11 +98,9 @@ class _Item:
 
 def _worker_init(with_torch: bool) -> None:
     """Local pool workers: one OpenCV (and torch) thread each, quiet C decoders."""
-    from rainset.workers import worker_init
-
     worker_init()
     if with_torch:
-        import torch
+        import torch  # optional: the train extra, only with a checkpoint
 
         torch.set_num_threads(1)
 
@@ -117,8 +119,6 @@ def measure_item(item: _Item, checkpoint: str | None = None) -> tuple[str, dict 
         preview = measure(rgb, **exif).to_dict() if item.preview_wanted else None
         layer = None
         if item.layer_wanted and checkpoint is not None:
-            from rainset.rainstats.layer import rain_layer_stats
-
             layer = rain_layer_stats(rgb, checkpoint, **exif).to_dict()
     except (ValueError, RuntimeError, OSError) as exc:
         return item.capture_id, None, None, f"{type(exc).__name__}: {exc}"
@@ -186,15 +186,10 @@ def measure_store(store: Store, *, checkpoint: str | Path | None = None, only_mi
     Raises:
         TrainError: the checkpoint file does not exist or is not an NLCL checkpoint.
     """
-    from rainset.catalog.db import open_catalog
-    from rainset.workers import run
-
     t0 = time.perf_counter()
     sha = ckpt_path = None
     if checkpoint is not None:
-        from rainset.hashing import sha256_file
-
-        from rainset.nlcl.checkpoint import load_checkpoint
+        from rainset.nlcl.checkpoint import load_checkpoint  # heavy: torch (optional train extra)
 
         path = Path(checkpoint).expanduser().resolve()
         if not path.is_file():

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 import cv2
+import fsspec
 import numpy as np
 
+from rainset.capture import decode_full, decode_working
+from rainset.capture.raster import to_uint8
 from rainset.errors import ConfigError, RejectError
 from rainset.imageops import fit_long_side
 
@@ -86,8 +89,6 @@ def raw_extension(file_name: str) -> str:
 def read_original(location: str) -> bytes:
     """The bytes of an original: a local path or (link mode) an fsspec URL. Raises OSError."""
     if "://" in location:
-        import fsspec
-
         with fsspec.open(location, "rb") as fh:
             return fh.read()
     with open(location, "rb") as fh:
@@ -101,8 +102,6 @@ def encode_image(rgb: np.ndarray, fmt: str, quality: int) -> tuple[str, bytes, b
     TIFF for uint16 input and an 8-bit PNG otherwise. OpenCV's encoders add no timestamps, so
     the same pixels give the same bytes.
     """
-    from rainset.capture.raster import to_uint8
-
     if fmt == "tiff16" and rgb.dtype == np.uint16:
         ext, img, params = "tiff", rgb, [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW
     elif fmt == "jpg":
@@ -119,8 +118,6 @@ def decode_upright(data: bytes, job: RenderJob) -> np.ndarray:
     """The upright image to resize. With a ``max_side``, JPEGs are decoded reduced by 2, 4 or 8 in
     libjpeg's DCT domain and RAWs at LibRaw's half size, never below ``max_side``: 2-4x faster, and
     within about one grey level of the full decode after the INTER_AREA resize. Otherwise full size."""
-    from rainset.capture import decode_full, decode_working
-
     s = job.settings
     if job.format == "jpeg" and s.max_side:
         return decode_working(data, job.file_name, "jpeg", orientation=job.orientation, max_pixels=s.max_pixels,

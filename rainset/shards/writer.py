@@ -32,6 +32,7 @@ from rainset.shards.render import Rendered, RenderFailure, RenderJob, RenderSett
 from rainset.shards.sizes import format_size
 from rainset.shards.tarwrite import ShardInfo, ShardWriter, closed_size, member_bytes
 from rainset.store import Store
+from rainset.workers import run, worker_init
 
 DEFAULT_TARGET = 512 * 1000**2
 SAMPLES_PER_WORKER = 100
@@ -151,8 +152,6 @@ def auto_workers(samples: int) -> int:
 
 def _rendered(jobs: list[RenderJob], workers: int | None) -> Iterator[Rendered | RenderFailure]:
     """Render results in job order: in this process, or on spawned workers (one OpenCV thread each)."""
-    from rainset.workers import run, worker_init
-
     n = auto_workers(len(jobs)) if workers is None else workers
     return run(render_sample, jobs, engine="local", workers=n, initializer=worker_init)
 

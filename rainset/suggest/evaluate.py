@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from rainset.rainstats import measure
 from rainset.suggest.features import feature_names, matrix
 from rainset.suggest.model import SoftmaxModel, fit_model
 from rainset.suggest.rules import classify
+from rainset.synth import add_rain, render_scene
 
 CLASSES: tuple[str, ...] = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain")
 
@@ -94,9 +96,6 @@ def _preview(rgb: np.ndarray) -> np.ndarray:
 def synth_measurements(config: SynthConfig, per_class: int,
                        classes: Sequence[str] = CLASSES) -> tuple[list[dict], list[str]]:
     """Generate ``per_class`` frames of each rain type and measure their JPEG previews."""
-    from rainset.rainstats import measure
-    from rainset.synth import add_rain, render_scene
-
     width, height = config.size
     values, labels = [], []
     for i in range(per_class):

@@ -27,6 +27,7 @@ from rainset.catalog.rainstats_tables import Suggestion
 from rainset.errors import ConfigError
 from rainset.labels.consensus import current_labels
 from rainset.labels.taxonomy import store_taxonomy
+from rainset.rainstats import load_stats, measure_store
 from rainset.store import Store
 from rainset.suggest.features import feature_names, matrix, merge_sources
 from rainset.suggest.model import SoftmaxModel, fit_model, trainable_classes
@@ -88,8 +89,6 @@ def _active_ids(session: Session) -> list[str]:
 
 def load_measurements(session: Session, ids: list[str], *, rain_layer: bool) -> dict[str, dict[str, Any]]:
     """Preview measurements of each capture that has them, plus ``rl_``-prefixed rain-layer ones."""
-    from rainset.rainstats import load_stats
-
     preview = load_stats(session, ids, source="preview")
     layer = load_stats(session, ids, source="rain-layer") if rain_layer else {}
     return {cid: merge_sources(v, layer.get(cid)) for cid, v in preview.items()}
@@ -195,8 +194,6 @@ def suggest_store(store: Store, *, checkpoint: str | Path | None = None, model: 
     Raises:
         ConfigError: an unknown ``model``, or ``fitted`` without enough labels.
     """
-    from rainset.rainstats import measure_store
-
     t0 = time.perf_counter()
     if model not in MODELS:
         raise ConfigError(f"--model {model!r}: expected one of {', '.join(MODELS)}")

@@ -5,12 +5,14 @@ Both writers are deterministic: the same pixels and :class:`SynthExif` give the 
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
 import numpy as np
+import tifffile
 from PIL import Image, TiffImagePlugin
 
 # XYZ (D65) -> linear sRGB: used as the DNG ColorMatrix1, so the "camera" is linear sRGB.
@@ -108,8 +110,6 @@ def build_exif(exif: SynthExif) -> Image.Exif:
 
 def encode_jpeg(rgb: np.ndarray, exif: SynthExif | None, quality: int = 92) -> bytes:
     """Encode an RGB uint8 image as JPEG bytes (fixed encoder settings), with EXIF when given."""
-    import io
-
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     buf = io.BytesIO()
     kwargs: dict[str, object] = {"quality": quality, "subsampling": 2, "optimize": False, "progressive": False}
@@ -209,8 +209,6 @@ def write_dng(path: str | os.PathLike[str], rgb: np.ndarray, exif: SynthExif) ->
         rgb: H×W×3 uint8 sRGB.
         exif: the metadata to embed.
     """
-    import tifffile
-
     cfa = mosaic_rggb(rgb)
     tifffile.imwrite(
         path,
