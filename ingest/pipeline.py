@@ -21,11 +21,12 @@ from rainset.store import Store, exclusive_lock, sweep_tmp
 from rainset import workers
 
 from rainset.ingest.sources import SourceFile, discover, group_units
-from rainset.ingest.stage import StageOptions, process_unit
+from rainset.ingest.stage import StageOptions, process_unit, worker_died
 from rainset.ingest.writer import BatchCounts, Provenance, write_unit
 
 ProgressFn = Callable[[int, int], None]
 BatchFn = Callable[[int], None]
+StageFn = Callable[..., tuple]
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,13 @@ def _known(catalog, files: list[SourceFile]) -> set[str]:  # noqa: ANN001
 def _stage_options(store: Store, options: IngestOptions) -> StageOptions:
     s = store.settings
     return StageOptions(link=options.link, max_pixels=s["max_pixels"], working_min_side=s["working_min_side"],
-                        preview_max_side=s["preview_max_side"], preview_quality=s["preview_quality"])
+                        preview_max_side=s["preview_max_side"], preview_quality=s["preview_quality"],
+                        max_decode_bytes=s["max_decode_bytes"])
 
 
 def ingest(store: Store, sources: list[str], options: IngestOptions | None = None,
-           progress: ProgressFn | None = None, on_batch_committed: BatchFn | None = None) -> IngestSummary:
+           progress: ProgressFn | None = None, on_batch_committed: BatchFn | None = None,
+           stage: StageFn = process_unit) -> IngestSummary:
     """Ingest every file under ``sources`` into ``store``.
 
     Args:
@@ -116,6 +119,10 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
         progress: called as ``progress(done, total)`` after each unit.
         on_batch_committed: called as ``on_batch_committed(n)`` right after the n-th batch's
             transaction commits (tests kill the process there, then resume).
+        stage: the per-unit function run on the workers (tests pass a wrapper of
+            :func:`~rainset.ingest.stage.process_unit` that kills its own worker on one file).
+            A unit whose worker dies is retried once alone; when it dies again its files become
+            ``worker-died`` rejects and the run goes on.
 
     Returns:
         What the run did (also saved on the run's row in ``ingest_runs``).
@@ -146,9 +153,9 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             total = sum(len(u) for u in todo)
             if progress:
                 progress(0, total)
-            results = workers.run(process_unit, todo, engine=options.engine, workers=options.workers,
+            results = workers.run(stage, todo, engine=options.engine, workers=options.workers,
                                   scheduler=options.scheduler, initializer=workers.worker_init,
-                                  dask_initializer=workers.dask_worker_init,
+                                  dask_initializer=workers.dask_worker_init, on_died=worker_died,
                                   store=store, options=_stage_options(store, options))
             counts = BatchCounts()
             batch: list[tuple] = []

@@ -6,6 +6,8 @@ only ``rainset.cli`` turns them into exit codes and one-line messages.
 
 from __future__ import annotations
 
+import re
+
 # Reject reasons recorded in the catalog's ``rejects`` table. Scripts read them: keep them stable.
 REJECT_REASONS: dict[str, str] = {
     "unsupported-format": "not an image format rainset reads (by content and extension)",
@@ -14,10 +16,27 @@ REJECT_REASONS: dict[str, str] = {
     "truncated": "the file ends before its image data does (or holds metadata only)",
     "decode-failed": "the decoder could not read the image data",
     "blank-frame": "decoded to a blank, constant or mostly-zero frame",
-    "too-large": "the header declares more pixels than the store's max_pixels setting",
+    "too-large": "the header declares more pixels than max_pixels, or a decoded size above max_decode_bytes",
     "unreadable": "the file could not be opened or read (permissions, dangling link, I/O error)",
-    "not-a-regular-file": "a FIFO, socket or device: never opened",
+    "not-a-regular-file": "a FIFO, socket or device: never read",
+    "worker-died": "the worker process died on this file twice (killed by a signal, e.g. the OOM killer)",
 }
+
+_OBJECT_REPR = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception, with object reprs (``<_io.BytesIO object at 0x7f…>``) made plain.
+
+    Reject details and warnings are stored and compared across runs: a memory address would make
+    them differ on every run and means nothing to a reader.
+    """
+
+    def plain(m: re.Match[str]) -> str:
+        kind = m.group(1).rsplit(".", 1)[-1]
+        return "the file data" if kind in ("BytesIO", "BufferedReader", "FileIO") else f"a {kind} object"
+
+    return f"{type(exc).__name__}: {_OBJECT_REPR.sub(plain, str(exc))}"
 
 
 class RainsetError(Exception):

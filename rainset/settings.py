@@ -28,6 +28,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("max_pixels", int, 250_000_000,
             "Refuse files whose header declares more pixels than this, before decoding (decompression bombs)."),
+    Setting("max_decode_bytes", int, 1 << 30,
+            "Per-worker memory budget: refuse files whose decoded pixels (width x height x channels x bytes per sample, "
+            "from the header) would need more bytes than this, before decoding; 0 turns it off."),
     Setting("working_min_side", int, 1000,
             "Decode at the largest reduction that keeps the long side at least this many pixels (hashing, quality, preview)."),
     Setting("preview_max_side", int, 1024, "Long side of the JPEG previews in previews/."),

@@ -4,14 +4,21 @@ Used by ingest (the per-file stage), shards (rendering) and rainstats (measuring
 yields results in the order of the items it was given, keeping only a bounded window of work in
 flight, so that the driver can write them in deterministic batches. :func:`worker_init` sets up
 each worker process (one OpenCV thread, quiet C decoders).
+
+A local worker that dies (SIGKILL from the OOM killer, a crash in a C decoder) breaks the whole
+process pool: the items it held, and those queued with it, are then retried one at a time on a
+single spawned process, so the one that kills its worker again is known; ``on_died`` turns it
+into a result and the run goes on with a new pool.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
@@ -26,20 +33,130 @@ def run_inline(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         yield fn(item)
 
 
+DiedFn = Callable[[Any, str], Any]
+
+
+def exit_description(exitcode: int | None) -> str:
+    """How a process ended, in words: ``killed by SIGKILL``, ``exited with status 3``."""
+    if exitcode is None:
+        return "ended for an unknown reason"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+def _solo_main(conn: Any, fn: Callable[[Any], Any], initializer: Callable[[], None] | None) -> None:
+    """The loop of a :class:`SoloWorker` process: one item in, one ``(ok, value)`` out."""
+    if initializer is not None:
+        initializer()
+    while True:
+        try:
+            item = conn.recv()
+        except EOFError:
+            return
+        try:
+            out = (True, fn(item))
+        except Exception as exc:  # noqa: BLE001 - handed to the driver, which raises it
+            out = (False, exc)
+        conn.send(out)
+
+
+class SoloWorker:
+    """One spawned process that runs items one at a time, and tells when it died on one."""
+
+    def __init__(self, fn: Callable[[Any], Any], initializer: Callable[[], None] | None = None) -> None:
+        self._fn, self._initializer = fn, initializer
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_solo_main, args=(child, self._fn, self._initializer), daemon=True)
+        self._proc.start()
+        child.close()
+
+    def call(self, item: Any) -> tuple[bool, Any]:
+        """``(True, fn(item))``, or ``(False, how the process died)``; fn's own exceptions are raised."""
+        if self._proc is None:
+            self._start()
+        try:
+            self._conn.send(item)
+            ok, value = self._conn.recv()
+        except (EOFError, OSError):
+            self._proc.join()
+            why = exit_description(self._proc.exitcode)
+            self._conn.close()
+            self._proc = self._conn = None
+            return False, why
+        if not ok:
+            raise value
+        return True, value
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._conn.close()
+            self._proc.join(timeout=10)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+            self._proc = self._conn = None
+
+
+def _broken(future: Future[Any]) -> bool:
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
 def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
-              initializer: Callable[[], None] | None = None) -> Iterator[Any]:
-    """Run on ``workers`` spawned processes (spawn: OpenCV's thread pool deadlocks after fork)."""
+              initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None) -> Iterator[Any]:
+    """Run on ``workers`` spawned processes (spawn: OpenCV's thread pool deadlocks after fork).
+
+    When a worker dies, every item not finished by then is retried alone, in order, on a
+    :class:`SoloWorker`; an item that kills that one too yields ``on_died(item, why)`` (without
+    ``on_died`` the pool's BrokenProcessPool is raised). Then a new pool takes the rest.
+    """
     ctx = multiprocessing.get_context("spawn")
     window = max(4, workers * 4)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer) as pool:
-        pending: deque[Future[Any]] = deque()
-        it = iter(items)
-        for item in it:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    it = iter(items)
+    solo: SoloWorker | None = None
+    try:
+        while True:
+            pending: deque[tuple[Any, Future[Any]]] = deque()
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer) as pool:
+                exhausted = True
+                for item in it:
+                    try:
+                        pending.append((item, pool.submit(fn, item)))
+                    except BrokenProcessPool:
+                        pending.append((item, None))  # type: ignore[arg-type]
+                        exhausted = False
+                        break
+                    if len(pending) >= window:
+                        if _broken(pending[0][1]):
+                            exhausted = False
+                            break
+                        yield pending.popleft()[1].result()
+                while pending and pending[0][1] is not None and not _broken(pending[0][1]):
+                    yield pending.popleft()[1].result()
+                if pending:
+                    exhausted = False
+            if exhausted:
+                return
+            if on_died is None:
+                raise BrokenProcessPool("a worker process died; no on_died handler to record the item it held")
+            solo = solo or SoloWorker(fn, initializer)
+            for item, future in pending:
+                if future is not None and future.done() and not _broken(future):
+                    yield future.result()  # finished before the pool broke
+                    continue
+                ok, value = solo.call(item)
+                yield value if ok else on_died(item, value)
+    finally:
+        if solo is not None:
+            solo.close()
 
 
 def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | None, workers: int,
@@ -80,16 +197,19 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
 
 def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", workers: int = 1,
         scheduler: str | None = None, initializer: Callable[[], None] | None = None,
-        dask_initializer: Callable[[], None] | None = None, **kwargs: Any) -> Iterator[Any]:
+        dask_initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
+        **kwargs: Any) -> Iterator[Any]:
     """Apply ``fn(item, **kwargs)`` to every item, yielding results in order.
 
     ``initializer`` runs once in each local worker process, ``dask_initializer`` on each Dask worker.
+    ``on_died(item, why)`` gives the result of an item whose local worker process died on it even
+    when retried alone (``why``: ``killed by SIGKILL``, …); see :func:`run_local`.
     """
     bound = partial(fn, **kwargs) if kwargs else fn
     if engine == "local":
         if workers <= 1:
             return run_inline(bound, items)
-        return run_local(bound, items, workers, initializer)
+        return run_local(bound, items, workers, initializer, on_died)
     if engine == "dask":
         return run_dask(bound, items, scheduler, workers, dask_initializer)
     raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'dask'")

@@ -205,3 +205,29 @@ def test_empty_strings_and_bad_dates_become_none() -> None:
     assert rec.orientation is None
     assert any("capture_time" in w for w in rec.warnings)
     assert any("orientation" in w for w in rec.warnings)
+
+
+def test_values_outside_physical_ranges_become_none_with_a_warning() -> None:
+    gps = [
+        (0x0001, 2, b"N\x00"),
+        (0x0002, 5, [(91, 1), (0, 1), (0, 1)]),  # latitude 91°
+        (0x0003, 2, b"W\x00"),
+        (0x0004, 5, [(4294967295, 1), (0, 1), (0, 1)]),  # longitude -4.29e9°
+    ]
+    data = _tiff([(0x010F, 2, b"Maker\x00"), (0x829A, 5, [(7200, 1)]), (0x829D, 5, [(28, 10)]),
+                  (0x8827, 3, [0]), (0x920A, 5, [(4294967295, 1)])], gps)
+    rec = read_exif(data, "tiff", "range.tif")
+    assert rec.make == "Maker" and rec.f_number == pytest.approx(2.8)
+    assert (rec.gps_lat, rec.gps_lon, rec.exposure_time, rec.focal_length, rec.iso) == (None,) * 5
+    for name in ("gps_lat", "gps_lon", "exposure_time", "focal_length"):
+        assert any(w.startswith(f"range.tif: {name}:") and "physical range" in w for w in rec.warnings), name
+    assert not any(w.startswith("range.tif: iso:") for w in rec.warnings)  # 0 means unknown: no warning
+
+
+def test_values_inside_physical_ranges_are_kept() -> None:
+    gps = [(0x0001, 2, b"N\x00"), (0x0002, 5, [(90, 1), (0, 1), (0, 1)]),
+           (0x0003, 2, b"E\x00"), (0x0004, 5, [(180, 1), (0, 1), (0, 1)])]
+    data = _tiff([(0x829A, 5, [(3600, 1)]), (0x8827, 3, [64000]), (0x920A, 5, [(10000, 1)])], gps)
+    rec = read_exif(data, "tiff", "edge.tif")
+    assert (rec.gps_lat, rec.gps_lon, rec.exposure_time, rec.iso, rec.focal_length) == (90.0, 180.0, 3600.0, 64000, 10000.0)
+    assert rec.warnings == ()

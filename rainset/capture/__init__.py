@@ -38,10 +38,11 @@ def _precheck(data: bytes, fmt: str) -> None:
         raise RejectError("unsupported-format", f"format {fmt!r} is not one rainset reads")
 
 
-def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, min_side: int) -> Frame:
+def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, min_side: int,
+             max_bytes: int | None) -> Frame:
     warnings: tuple[str, ...] = ()
     if fmt in _RASTER:
-        img, w, h, depth, decoder = decode_raster_working(data, fmt, max_pixels, min_side)
+        img, w, h, depth, decoder = decode_raster_working(data, fmt, max_pixels, min_side, max_bytes)
         warnings = check_grey_fill(img) if fmt == "jpeg" else ()
         img = apply_orientation(img, orientation)
         w, h = oriented_size(w, h, orientation)
@@ -49,10 +50,10 @@ def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, mi
         from rainset.capture.raw import decode_raw_working  # heavy: rawpy, only for RAW files
 
         img, w, h, depth, decoder = decode_raw_working(
-            data, orientation=orientation, max_pixels=max_pixels, min_side=min_side
+            data, orientation=orientation, max_pixels=max_pixels, min_side=min_side, max_decode_bytes=max_bytes
         )
     else:
-        full, depth = decode_heic_working(data, max_pixels=max_pixels)
+        full, depth = decode_heic_working(data, max_pixels=max_pixels, max_decode_bytes=max_bytes)
         h, w = full.shape[:2]  # libheif applies the HEIF irot/imir transforms itself
         img, decoder = shrink(full, min_side), "heic"
     check_not_blank(img)
@@ -61,7 +62,8 @@ def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, mi
 
 
 def decode_working(
-    data: bytes, name: str, fmt: str, *, orientation: int | None, max_pixels: int, min_side: int = 1000
+    data: bytes, name: str, fmt: str, *, orientation: int | None, max_pixels: int, min_side: int = 1000,
+    max_decode_bytes: int | None = None,
 ) -> Frame:
     """Decode the working image of one file: reduced, upright RGB uint8, checked.
 
@@ -72,6 +74,9 @@ def decode_working(
         orientation: EXIF orientation 1..8 (from :func:`read_exif`), None when absent. HEIC
             ignores it (libheif applies the container's own transforms).
         max_pixels: reject headers declaring more pixels than this, before decoding.
+        max_decode_bytes: reject (``too-large``) a decode whose pixels would need more bytes than
+            this (width x height x channels x bytes per sample, from the header), before decoding;
+            None: no limit.
         min_side: the working image keeps a long side of at least this (when the file has it).
 
     Returns:
@@ -82,7 +87,7 @@ def decode_working(
     """
     try:
         _precheck(data, fmt)
-        return _working(data, fmt, orientation, max_pixels, min_side)
+        return _working(data, fmt, orientation, max_pixels, min_side, max_decode_bytes)
     except RejectError as exc:
         if exc.path is not None:
             raise

@@ -13,7 +13,7 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from rainset.errors import RejectError
+from rainset.errors import RejectError, exception_text
 
 # Factors OpenCV's JPEG decoder can reduce by (IMREAD_REDUCED_*); the other paths use the same rule.
 REDUCE_FACTORS = (8, 4, 2, 1)
@@ -64,7 +64,7 @@ def header_size_pil(data: bytes, fmt: str) -> tuple[int, int]:
 def _pil_message(exc: BaseException) -> str:
     if isinstance(exc, UnidentifiedImageError):
         return "Pillow cannot identify the image data"
-    return f"{type(exc).__name__}: {exc}"
+    return exception_text(exc)
 
 
 def _header_size_tifffile(data: bytes, first: BaseException) -> tuple[int, int]:
@@ -78,7 +78,7 @@ def _header_size_tifffile(data: bytes, first: BaseException) -> tuple[int, int]:
             page = tif.pages.first
             return int(page.imagewidth), int(page.imagelength)
     except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, struct.error) as exc:
-        raise RejectError("decode-failed", f"cannot read the TIFF header: {_pil_message(first)}; tifffile: {exc}") from exc
+        raise RejectError("decode-failed", f"cannot read the TIFF header: {_pil_message(first)}; tifffile: {exception_text(exc)}") from exc
 
 
 def check_pixels(width: int, height: int, max_pixels: int) -> None:
@@ -88,6 +88,40 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
             "too-large",
             f"header declares {width}x{height} = {width * height} pixels > max_pixels {max_pixels}",
         )
+
+
+def check_decode_bytes(width: int, height: int, channels: int, bytes_per_sample: int, max_bytes: int | None) -> None:
+    """Reject a decode that would need more than ``max_bytes`` for its pixels (the memory budget).
+
+    ``None`` or 0 turns the check off.
+    """
+    need = width * height * channels * bytes_per_sample
+    if max_bytes and need > max_bytes:
+        raise RejectError(
+            "too-large",
+            f"decoding {width}x{height} x {channels} channels x {bytes_per_sample} bytes needs {need} bytes "
+            f"> max_decode_bytes {max_bytes}",
+        )
+
+
+def png_layout(data: bytes) -> tuple[int, int]:
+    """(channels, bytes per sample) of a decoded PNG, from its IHDR (a palette decodes to up to 4 channels)."""
+    if len(data) < 26 or data[12:16] != b"IHDR":
+        return 4, 2  # unreadable IHDR: assume the widest, the decoder will say what is wrong
+    depth, colour = data[24], data[25]
+    channels = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}.get(colour, 4)
+    return channels, 2 if depth == 16 and colour != 3 else 1
+
+
+def tiff_layout(data: bytes) -> tuple[int, int]:
+    """(samples per pixel, bytes per sample) of a TIFF's first page, from its header."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            bits = page.bitspersample
+            return max(1, int(page.samplesperpixel)), max(1, (int(bits) + 7) // 8)
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, TypeError, struct.error):
+        return 4, 2  # the decoders will say what is wrong; size it as the widest
 
 
 def check_jpeg_complete(data: bytes) -> None:

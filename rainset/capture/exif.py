@@ -15,6 +15,7 @@ from typing import Any
 import exifread
 from exifread.core.exceptions import ExifError
 
+from rainset.errors import exception_text
 from rainset.records import ExifRecord
 
 # What exifread (and our own conversions) raise on malformed input. No bare except.
@@ -43,6 +44,18 @@ _SERIAL_KEYS = (
 )
 _TIME_RE = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _OFFSET_RE = re.compile(r"^[+-]\d{2}:\d{2}$")
+# Physical ranges (low, high, unit): a value outside is a damaged or bogus tag (GPS longitude
+# -4.37e9, focal length 4294967295 were seen) and is stored as null with a warning. Exposure,
+# f-number, ISO and focal length must also be above 0 (0 itself means "unknown": None, no warning).
+PHYSICAL_RANGES: dict[str, tuple[float, float, str]] = {
+    "exposure_time": (0.0, 3600.0, " s"),
+    "f_number": (0.0, 1000.0, ""),
+    "iso": (0.0, 1e7, ""),
+    "focal_length": (0.0, 10000.0, " mm"),
+    "gps_lat": (-90.0, 90.0, "°"),
+    "gps_lon": (-180.0, 180.0, "°"),
+    "gps_alt": (-12000.0, 100000.0, " m"),
+}
 
 
 def _jpeg_exif_head(data: bytes) -> bytes:
@@ -163,7 +176,7 @@ def _extract(tags: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         try:
             out[name] = fn()
         except EXIF_ERRORS as exc:
-            warnings.append(f"{name}: {type(exc).__name__}: {exc}")
+            warnings.append(f"{name}: {exception_text(exc)}")
 
     field("make", lambda: _string_field(tags, "Make"))
     field("model", lambda: _string_field(tags, "Model"))
@@ -182,14 +195,15 @@ def _extract(tags: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         ),
     )
     # Cameras write 0 for "unknown" (manual lens, no ISO): keep None, not a bogus zero.
-    field("exposure_time", lambda: _positive(_number(tags, "ExposureTime")))
-    field("f_number", lambda: _positive(_number(tags, "FNumber")))
-    field("iso", lambda: _int_or_none(_positive(_number(tags, "ISOSpeedRatings", "PhotographicSensitivity", "ISO"))))
-    field("focal_length", lambda: _positive(_number(tags, "FocalLength")))
+    field("exposure_time", lambda: _physical("exposure_time", _unknown_if_zero(_number(tags, "ExposureTime"))))
+    field("f_number", lambda: _physical("f_number", _unknown_if_zero(_number(tags, "FNumber"))))
+    field("iso", lambda: _int_or_none(_physical("iso", _unknown_if_zero(
+        _number(tags, "ISOSpeedRatings", "PhotographicSensitivity", "ISO")))))
+    field("focal_length", lambda: _physical("focal_length", _unknown_if_zero(_number(tags, "FocalLength"))))
     field("orientation", lambda: _orientation(_number(tags, "Orientation")))
-    field("gps_lat", lambda: _gps_coord(tags, "GPS GPSLatitude", "GPS GPSLatitudeRef", "S"))
-    field("gps_lon", lambda: _gps_coord(tags, "GPS GPSLongitude", "GPS GPSLongitudeRef", "W"))
-    field("gps_alt", lambda: _gps_alt(tags))
+    field("gps_lat", lambda: _physical("gps_lat", _gps_coord(tags, "GPS GPSLatitude", "GPS GPSLatitudeRef", "S")))
+    field("gps_lon", lambda: _physical("gps_lon", _gps_coord(tags, "GPS GPSLongitude", "GPS GPSLongitudeRef", "W")))
+    field("gps_alt", lambda: _physical("gps_alt", _gps_alt(tags)))
     return out, warnings
 
 
@@ -208,8 +222,21 @@ def _valid_offset(text: str | None) -> str | None:
     return text
 
 
-def _positive(value: float | None) -> float | None:
-    return value if value is not None and value > 0 else None
+def _unknown_if_zero(value: float | None) -> float | None:
+    return None if value == 0 else value
+
+
+def _physical(name: str, value: float | None) -> float | None:
+    """``value`` when inside ``PHYSICAL_RANGES[name]`` (positive fields exclude 0); ValueError otherwise."""
+    if value is None:
+        return None
+    low, high, unit = PHYSICAL_RANGES[name]
+    positive = name not in ("gps_lat", "gps_lon", "gps_alt")
+    if not (low < value <= high if positive else low <= value <= high) or value != value:
+        shown = f"{value:g}{unit}"
+        bound = f"(0, {high:g}{unit}]" if positive else f"[{low:g}, {high:g}{unit}]"
+        raise ValueError(f"{shown} is outside the physical range {bound}: stored as null")
+    return value
 
 
 def _int_or_none(value: float | None) -> int | None:
@@ -242,7 +269,7 @@ def read_exif(data: bytes, fmt: str, name: str) -> ExifRecord:
     try:
         tags = exifread.process_file(io.BytesIO(head), details=False, extract_thumbnail=False)
     except (*EXIF_ERRORS, ExifError) as exc:
-        return ExifRecord(warnings=(f"{name}: EXIF unreadable: {type(exc).__name__}: {exc}",))
+        return ExifRecord(warnings=(f"{name}: EXIF unreadable: {exception_text(exc)}",))
     if not tags:
         return ExifRecord()
     fields, warnings = _extract(tags)

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from rainset.capture.checks import check_pixels
-from rainset.errors import RejectError
+from rainset.capture.checks import check_decode_bytes, check_pixels
+from rainset.errors import RejectError, exception_text
 
 MISSING_DETAIL = 'HEIC needs the heif extra: pip install "rainset[heif]"'
 _HEIF_ERRORS = (ValueError, RuntimeError, EOFError, OSError, KeyError, IndexError)
@@ -23,7 +23,7 @@ def _open(data: bytes, max_pixels: int, *, to_8bit: bool) -> Any:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=to_8bit)
         width, height = heif.size
     except _HEIF_ERRORS as exc:
-        raise RejectError("decode-failed", f"libheif cannot read the HEIF container: {exc}") from exc
+        raise RejectError("decode-failed", f"libheif cannot read the HEIF container: {exception_text(exc)}") from exc
     check_pixels(width, height, max_pixels)
     return heif
 
@@ -33,7 +33,7 @@ def _pixels(heif: Any) -> np.ndarray:
         img = np.asarray(heif)
     except _HEIF_ERRORS as exc:
         reason = "truncated" if "end of" in str(exc).lower() or "truncat" in str(exc).lower() else "decode-failed"
-        raise RejectError(reason, f"libheif cannot decode the image: {exc}") from exc
+        raise RejectError(reason, f"libheif cannot decode the image: {exception_text(exc)}") from exc
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=2)
     if img.ndim != 3 or img.shape[2] < 3:
@@ -46,13 +46,15 @@ def _pixels(heif: Any) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, :3])
 
 
-def decode_heic_working(data: bytes, *, max_pixels: int) -> tuple[np.ndarray, int]:
+def decode_heic_working(data: bytes, *, max_pixels: int, max_decode_bytes: int | None = None) -> tuple[np.ndarray, int]:
     """Decode the primary HEIF image to RGB uint8 (libheif applies irot/imir itself).
 
     Returns:
         (rgb uint8 at full size, bit_depth of the source).
     """
     heif = _open(data, max_pixels, to_8bit=True)
+    width, height = heif.size
+    check_decode_bytes(width, height, 4 if heif.has_alpha else 3, 1, max_decode_bytes)
     depth = int(heif.info.get("bit_depth") or 8)
     return _pixels(heif), depth
 

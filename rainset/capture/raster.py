@@ -10,14 +10,17 @@ import tifffile
 from PIL import Image
 
 from rainset.capture.checks import (
+    check_decode_bytes,
     check_jpeg_complete,
     check_pixels,
     check_png_complete,
     header_size_pil,
+    png_layout,
     reduce_factor,
     reduced_size,
+    tiff_layout,
 )
-from rainset.errors import RejectError
+from rainset.errors import RejectError, exception_text
 
 _JPEG_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
@@ -82,7 +85,7 @@ def _read_unchanged(data: bytes, fmt: str) -> tuple[np.ndarray, bool]:
                 im = im.convert("RGB")
             return np.asarray(im), False
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
-        raise RejectError("decode-failed", f"OpenCV, tifffile and Pillow cannot decode this TIFF: {exc}") from exc
+        raise RejectError("decode-failed", f"OpenCV, tifffile and Pillow cannot decode this TIFF: {exception_text(exc)}") from exc
 
 
 def _to_rgb(img: np.ndarray, is_bgr: bool) -> tuple[np.ndarray, int]:
@@ -146,8 +149,12 @@ def shrink(img: np.ndarray, min_side: int) -> np.ndarray:
     return cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_AREA)
 
 
-def decode_raster_working(data: bytes, fmt: str, max_pixels: int, min_side: int) -> tuple[np.ndarray, int, int, int, str]:
+def decode_raster_working(data: bytes, fmt: str, max_pixels: int, min_side: int,
+                          max_decode_bytes: int | None = None) -> tuple[np.ndarray, int, int, int, str]:
     """Working decode of JPEG/PNG/TIFF, before orientation.
+
+    ``max_decode_bytes``: reject (``too-large``) when the decoded pixels would need more bytes,
+    from the header (JPEG at its reduced size), before decoding.
 
     Returns:
         (rgb uint8, stored width, stored height, bit_depth, decoder name).
@@ -155,8 +162,10 @@ def decode_raster_working(data: bytes, fmt: str, max_pixels: int, min_side: int)
     width, height = check_raster(data, fmt, max_pixels)
     if fmt == "jpeg":
         f = reduce_factor(width, height, min_side)
+        check_decode_bytes(*reduced_size(width, height, f), 3, 1, max_decode_bytes)
         img = decode_jpeg(data, width, height, f)
         return img, width, height, 8, ("jpeg-full" if f == 1 else f"jpeg-reduced-{f}")
+    check_decode_bytes(width, height, *(png_layout(data) if fmt == "png" else tiff_layout(data)), max_decode_bytes)
     img, depth = decode_lossless(data, fmt, width, height)
     return shrink(to_uint8(img), min_side), width, height, depth, fmt
 

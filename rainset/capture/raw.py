@@ -11,7 +11,7 @@ import numpy as np
 import rawpy
 from PIL import Image, UnidentifiedImageError
 
-from rainset.capture.checks import check_pixels, reduce_factor
+from rainset.capture.checks import check_decode_bytes, check_pixels, reduce_factor
 from rainset.capture.orient import apply_orientation
 from rainset.capture.raster import decode_jpeg, shrink
 from rainset.errors import RejectError
@@ -100,14 +100,18 @@ def _thumbnail(raw: Any, min_side: int, orientation: int | None) -> np.ndarray |
     return apply_orientation(img, orientation)
 
 
-def decode_raw_working(data: bytes, *, orientation: int | None, max_pixels: int, min_side: int) -> tuple[np.ndarray, int, int, int, str]:
+def decode_raw_working(data: bytes, *, orientation: int | None, max_pixels: int, min_side: int,
+                       max_decode_bytes: int | None = None) -> tuple[np.ndarray, int, int, int, str]:
     """Working decode of a RAW: the embedded preview when big enough, else a half-size demosaic.
+
+    ``max_decode_bytes`` bounds the unpacked raw data (raw width x height x 2 bytes).
 
     Returns:
         (upright rgb uint8, full width, full height after orientation, bit_depth, decoder name).
     """
     with _libraw_errors(), rawpy.imread(io.BytesIO(data)) as raw:
         _open_checked(raw, len(data), max_pixels)
+        check_decode_bytes(raw.sizes.raw_width, raw.sizes.raw_height, 1, 2, max_decode_bytes)
         width, height = _full_size(raw)
         thumb = _thumbnail(raw, min_side, orientation)
         if thumb is not None:
