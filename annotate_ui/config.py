@@ -18,7 +18,8 @@ MiB = 1 << 20
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise ConfigError naming ``name`` unless ``value`` is a finite number in ``low..high``."""
     if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
         raise ConfigError(f"{name} {value!r} is out of range: expected a finite number from {low:g} to {high:g}")
 
@@ -68,15 +69,15 @@ class AppSettings:
 
     def __post_init__(self) -> None:
         """Refuse values the server cannot run with (ConfigError, one line naming the value)."""
-        _check_range("session hours", self.session_hours, *SESSION_HOURS_RANGE)
-        _check_range("max body bytes", self.max_body_bytes, *MAX_BODY_RANGE)
-        _check_range("tile cache bytes", self.tile_cache_bytes, 0, 1 << 40)
-        _check_range("full cache", self.full_cache, 1, 1024)
-        _check_range("identity ttl seconds", self.identity_ttl_s, 0, 3600)
-        _check_range("worker threads", self.worker_threads, 1, 256)
-        _check_range("login failures per address", self.login_failures_per_address, 1, 1_000_000)
-        _check_range("login failures global", self.login_failures_global, 1, 1_000_000)
-        _check_range("login window seconds", self.login_window_s, 1, 86_400)
+        check_range("session hours", self.session_hours, *SESSION_HOURS_RANGE)
+        check_range("max body bytes", self.max_body_bytes, *MAX_BODY_RANGE)
+        check_range("tile cache bytes", self.tile_cache_bytes, 0, 1 << 40)
+        check_range("full cache", self.full_cache, 1, 1024)
+        check_range("identity ttl seconds", self.identity_ttl_s, 0, 3600)
+        check_range("worker threads", self.worker_threads, 1, 256)
+        check_range("login failures per address", self.login_failures_per_address, 1, 1_000_000)
+        check_range("login failures global", self.login_failures_global, 1, 1_000_000)
+        check_range("login window seconds", self.login_window_s, 1, 86_400)
 
     @property
     def taxonomy(self) -> tuple[str, ...]:
