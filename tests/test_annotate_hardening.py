@@ -329,7 +329,7 @@ def test_the_limiter_window_slides():
     assert lim.failed("a", now=0) is None and lim.failed("a", now=1) is None
     assert lim.failed("a", now=2) == 8  # the failure at t=0 leaves the window at t=10
     assert lim.failed("b", now=2) is None
-    assert lim.failed("a", now=12.5) is None  # t=0, 1, 2 have left by 12.5... except 2+10 > 12.5? no: 2 <= 2.5
+    assert lim.failed("a", now=12.5) is None  # the failures at t=0, 1 and 2 have all left the window
     assert lim.failed("a", now=12.6) is None and lim.failed("a", now=12.7) is not None
 
 
