@@ -116,7 +116,11 @@ class TrustedHosts:
 
 
 class LoginLimiter:
-    """Failed sign-ins in a sliding window: per client address and for all addresses together (thread-safe)."""
+    """Failed sign-ins in a sliding window: per client address and for all addresses together (thread-safe).
+
+    Only failures within the limits are recorded: a refused attempt does not extend the wait, and
+    memory stays bounded (at most ``overall`` recorded failures, whatever the attack).
+    """
 
     def __init__(self, per_address: int, overall: int, window_s: float) -> None:
         self.per_address = per_address
@@ -126,33 +130,34 @@ class LoginLimiter:
         self._all: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def _expire(self, now: float) -> None:
-        cut = now - self.window_s
-        while self._all and self._all[0] <= cut:
-            self._all.popleft()
-        for address in list(self._by_address):
-            times = self._by_address[address]
-            while times and times[0] <= cut:
-                times.popleft()
-            if not times:
-                del self._by_address[address]
+    @staticmethod
+    def _drop_before(times: deque[float], cut: float) -> None:
+        while times and times[0] <= cut:
+            times.popleft()
 
     def failed(self, address: str, now: float | None = None) -> float | None:
         """Record a failed sign-in from ``address``.
 
         Returns:
             None while the failure is within the limits, else the seconds to wait before the
-            next attempt (the ``Retry-After`` of the 429 answer).
+            next attempt can be counted (the ``Retry-After`` of the 429 answer).
         """
         now = time.monotonic() if now is None else now
+        cut = now - self.window_s
         with self._lock:
-            self._expire(now)
+            self._drop_before(self._all, cut)
+            if len(self._by_address) > 2 * self.overall + 16:  # addresses whose failures all expired
+                for key in [k for k, times in self._by_address.items() if not times or times[-1] <= cut]:
+                    del self._by_address[key]
             times = self._by_address.setdefault(address, deque())
-            times.append(now)
-            self._all.append(now)
+            self._drop_before(times, cut)
             waits = []
-            if len(times) > self.per_address:
-                waits.append(times[-self.per_address - 1] + self.window_s - now)
-            if len(self._all) > self.overall:
-                waits.append(self._all[-self.overall - 1] + self.window_s - now)
-        return max(1.0, math.ceil(max(waits))) if waits else None
+            if len(times) >= self.per_address:
+                waits.append(times[0] + self.window_s - now)
+            if len(self._all) >= self.overall:
+                waits.append(self._all[0] + self.window_s - now)
+            if not waits:
+                times.append(now)
+                self._all.append(now)
+                return None
+        return float(max(1, math.ceil(max(waits))))
