@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from rainset.errors import AuthError
+from rainset.errors import AuthError, NotInQueueError
 from rainset.labels.agreement import AgreementReport, agreement_report, review_queue
 from rainset.labels.consensus import CaptureLabels, LabelRecord, current_labels
 from rainset.labels.queue import Progress, QueueItem, next_capture, peek_next, progress, release_claims
@@ -29,15 +29,35 @@ from rainset.labels.users import (
     add_user,
     authenticate,
     disable_user,
+    end_sessions,
     list_users,
+    session_epoch,
     user_rows,
 )
 from rainset.suggestions import SuggestionView, current_suggestions
 
-from rainset.annotate_ui.captures import CaptureView, PathCache, capture_view, original_of, preview_file
+from rainset.annotate_ui.captures import (
+    CaptureView,
+    PathCache,
+    capture_view,
+    may_view_full,
+    original_of,
+    preview_file,
+)
 from rainset.annotate_ui.config import AppSettings
-from rainset.annotate_ui.deps import ApiUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
+from rainset.annotate_ui.deps import (
+    ApiUser,
+    Principal,
+    SessionDep,
+    SettingsDep,
+    allow,
+    check_same_site,
+    reads,
+    sign_in_refused,
+    writes,
+)
 from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
+from rainset.annotate_ui.strictjson import StrictJSONRoute
 from rainset.annotate_ui.suggestions import RecordedLabel, queue_order, recorded_label
 from rainset.annotate_ui.tiles import TileGrid
 
@@ -45,7 +65,9 @@ REVIEWERS = ("reviewer", "admin")
 PREVIEW_CACHE = "private, max-age=3600"
 JPEG = {"content": {"image/jpeg": {}}, "description": "a JPEG image"}
 
-router = APIRouter(prefix="/api")
+MAX_AGE_S = 10 * 365 * 24 * 3600  # ten years: longer ages are typos (and overflow dates)
+
+router = APIRouter(prefix="/api", route_class=StrictJSONRoute)
 
 
 class TokenIn(BaseModel):
@@ -83,7 +105,7 @@ class ReleaseIn(BaseModel):
     """Which unlabelled queue claims to free: one user's (or everyone's), older than some time."""
 
     user: str | None = Field(default=None, max_length=64)
-    older_than_s: float | None = Field(default=None, ge=0)
+    older_than_s: float | None = Field(default=None, ge=0, le=MAX_AGE_S, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -183,13 +205,39 @@ def me_of(principal: Principal, settings: AppSettings) -> Me:
               ATTRIBUTES, attribute_keys(ATTRIBUTES), settings.k)
 
 
-def set_session_cookie(response: Response, request: Request, user: UserInfo) -> str:
-    """Sign ``user`` in on ``response``; returns the new session's CSRF token."""
+def set_session_cookie(response: Response, request: Request, user: UserInfo, epoch: int) -> str:
+    """Sign ``user`` in on ``response`` under their session ``epoch``; returns the new session's CSRF token."""
     settings = request.app.state.settings
-    value = make_cookie(request.app.state.secret, user.id)
+    value = make_cookie(request.app.state.secret, user.id, epoch)
     response.set_cookie(COOKIE_NAME, value, max_age=int(settings.session_hours * 3600), path="/",
                         secure=settings.cookie_secure, httponly=True, samesite="strict")
     return csrf_token(request.app.state.secret, value)
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    """Delete the session cookie, with the attributes it was set with."""
+    response.delete_cookie(COOKIE_NAME, path="/", secure=request.app.state.settings.cookie_secure, httponly=True,
+                           samesite="strict")
+
+
+def sign_out_user(response: Response, request: Request, session: Session, user: UserInfo) -> None:
+    """End every session of ``user`` (their epoch moves on) and delete this browser's cookie."""
+    end_sessions(session, user.id)
+    request.app.state.identities.clear()
+    clear_session_cookie(response, request)
+
+
+def check_full_view(session: Session, principal: Principal, capture_id: str) -> None:
+    """An annotator sees a capture at 100 % only while it is in their queue or once they labelled it.
+
+    Raises:
+        NotInQueueError: (403) for an annotator and any other capture; reviewers and admins see all.
+    """
+    if principal.user.role in REVIEWERS:
+        return
+    if not may_view_full(session, principal.user, capture_id):
+        raise NotInQueueError(f"capture {capture_id} is not in your queue: the 100 % view shows only "
+                              "captures you hold or labelled")
 
 
 @router.post("/session", response_model=Me, dependencies=[Depends(check_same_site)],
@@ -199,14 +247,16 @@ def sign_in(body: TokenIn, request: Request, response: Response, session: Sessio
     try:
         user = authenticate(session, body.token)
     except AuthError as exc:
-        raise HTTPException(401, str(exc)) from exc
-    csrf = set_session_cookie(response, request, user)
+        raise sign_in_refused(request, str(exc)) from exc
+    csrf = set_session_cookie(response, request, user, session_epoch(session, user.id))
     return me_of(Principal(user, "cookie", csrf), settings)
 
 
-@router.delete("/session", status_code=204, summary="Sign out: clears the session cookie")
-async def sign_out(principal: ApiUser, response: Response) -> None:
-    response.delete_cookie(COOKIE_NAME, path="/")
+@router.delete("/session", status_code=204,
+               summary="Sign out: ends every session of the caller and clears the session cookie")
+@writes
+def sign_out(principal: ApiUser, response: Response, request: Request, session: SessionDep) -> None:
+    sign_out_user(response, request, session, principal.user)
 
 
 @router.get("/me", response_model=Me, summary="The signed-in user and the label vocabulary")
@@ -312,6 +362,7 @@ async def get_preview(capture_id: str, principal: ApiUser, request: Request) -> 
 def get_zoom(capture_id: str, principal: ApiUser, session: SessionDep, request: Request) -> TileGrid:
     store = request.app.state.settings.store
     capture_view(session, capture_id)
+    check_full_view(session, principal, capture_id)
     return request.app.state.tiles.grid(capture_id, lambda: original_of(store, session, capture_id))
 
 
@@ -322,6 +373,7 @@ def get_tile(capture_id: str, col: int, row: int, principal: ApiUser, session: S
              request: Request) -> Response:
     store = request.app.state.settings.store
     capture_view(session, capture_id)
+    check_full_view(session, principal, capture_id)
     data = request.app.state.tiles.tile(capture_id, col, row, lambda: original_of(store, session, capture_id))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": PREVIEW_CACHE})
 

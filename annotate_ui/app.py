@@ -13,6 +13,7 @@ from typing import AsyncIterator
 import anyio.to_thread
 import jinja2
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -37,8 +38,10 @@ from rainset.annotate_ui.auth import IdentityCache
 from rainset.annotate_ui.captures import PathCache
 from rainset.annotate_ui.config import AppSettings, store_secret
 from rainset.annotate_ui.deps import FifoGate, LoginRequired
+from rainset.annotate_ui.limits import BodyLimit, LoginLimiter, TrustedHosts
 from rainset.annotate_ui.pages import router as pages_router
 from rainset.annotate_ui.security import SECURITY_HEADERS
+from rainset.annotate_ui.strictjson import validation_error_content
 from rainset.annotate_ui.tiles import TileServer
 
 PACKAGE = Path(__file__).resolve().parent
@@ -104,6 +107,11 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # never echo a value JSON cannot hold (NaN, inf): the error itself must serialise
+        return JSONResponse(validation_error_content(exc.errors()), status_code=422)
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:
@@ -175,9 +183,16 @@ def create_app(settings: AppSettings) -> FastAPI:
     app.state.secret = store_secret(settings.store)
     app.state.identities = IdentityCache(settings.identity_ttl_s)
     app.state.previews = PathCache()
-    app.state.tiles = TileServer(settings.tile_size, settings.full_cache, settings.store.settings["max_pixels"])
+    app.state.tiles = TileServer(settings.tile_size, settings.full_cache, settings.store.settings["max_pixels"],
+                                 max_bytes=settings.tile_cache_bytes)
+    app.state.login_limiter = LoginLimiter(settings.login_failures_per_address, settings.login_failures_global,
+                                           settings.login_window_s)
     app.state.templates = make_templates()
 
+    # the last added runs first: security headers on every answer, then the Host check, then
+    # the body limit, all before any route parses a body or looks at credentials
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TrustedHosts, hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeaders)
     _install_handlers(app)
     app.include_router(api_router)

@@ -31,6 +31,7 @@ class Credentials:
     key: str  # cache key: a hash of the token, or the cookie's user id
     token: str | None = None
     user_id: int | None = None
+    epoch: int | None = None
     csrf: str | None = None
 
 
@@ -80,20 +81,24 @@ def read_credentials(request: Request) -> Credentials | None:
     cookie = read_cookie(secret, request.cookies.get(COOKIE_NAME), request.app.state.settings.session_hours * 3600)
     if cookie is None:
         return None
-    return Credentials("cookie", f"u:{cookie.user_id}", user_id=cookie.user_id, csrf=csrf_token(secret, cookie.value))
+    return Credentials("cookie", f"u:{cookie.user_id}:{cookie.epoch}", user_id=cookie.user_id, epoch=cookie.epoch,
+                       csrf=csrf_token(secret, cookie.value))
 
 
 def look_up(request: Request, creds: Credentials) -> UserInfo:
     """The enabled user behind ``creds``, from the catalog (runs in a worker thread).
 
+    A cookie's session epoch must still be its user's (sign-out, token rotation and disable
+    move it on).
+
     Raises:
-        HTTPException: 401 for an unknown token, or a user missing or disabled.
+        HTTPException: 401 for an unknown token, a user missing or disabled, or an ended session.
     """
     try:
         with request.app.state.catalog.session() as session:
             if creds.via == "bearer":
                 return authenticate(session, creds.token or "")
-            return get_user(session, creds.user_id or 0)
+            return get_user(session, creds.user_id or 0, creds.epoch or 0)
     except AuthError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if creds.via == "bearer" else None
         raise HTTPException(401, str(exc), headers=headers) from exc

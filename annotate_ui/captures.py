@@ -14,8 +14,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rainset.catalog.models import Capture, File
+from rainset.catalog.labels_tables import Assignment
+from rainset.catalog.models import Capture, File, Label
 from rainset.errors import LabelError, NotFoundError
+from rainset.labels.users import UserInfo
 from rainset.store import Store
 
 CAPTURE_ID = re.compile(r"c[0-9a-f]{24}")
@@ -34,6 +36,13 @@ class CaptureView:
     exif: dict[str, str | float | int | None] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     status: str = "active"
+
+
+def may_view_full(session: Session, user: UserInfo, capture_id: str) -> bool:
+    """True when ``user`` holds ``capture_id`` in their queue or has labelled it."""
+    held = select(Assignment.id).where(Assignment.capture_id == capture_id, Assignment.user_id == user.id)
+    labelled = select(Label.id).where(Label.capture_id == capture_id, Label.user_id == user.id)
+    return session.scalar(held.limit(1)) is not None or session.scalar(labelled.limit(1)) is not None
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rainset.errors import StoreError
+from rainset.errors import ConfigError, StoreError
 from rainset.store import Store
 
 SECRET_FILE = "secret"
+SESSION_HOURS_RANGE = (0.1, 720.0)  # six minutes to 30 days
+MAX_BODY_RANGE = (1024, 1 << 30)
+MiB = 1 << 20
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise ConfigError naming ``name`` unless ``value`` is a finite number in ``low..high``."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{name} {value!r} is out of range: expected a finite number from {low:g} to {high:g}")
 
 
 @dataclass(frozen=True)
@@ -22,12 +33,23 @@ class AppSettings:
         cookie_secure: mark the session cookie ``Secure`` (turn off only for plain-http tests).
         session_hours: how long a sign-in lasts.
         tile_size: side of the 100 % view tiles, in full-resolution pixels.
-        full_cache: how many full-resolution decodes the tile server keeps in memory.
+        full_cache: how many full-resolution decodes the tile server keeps in memory at most.
+        tile_cache_bytes: and how many bytes of them (a 120 MP decode is 345 MB; the most recent
+            decode is always kept, whatever its size).
         allowed_origins: extra ``scheme://host[:port]`` origins accepted on state-changing
             requests (a reverse proxy's public origin); the server's own origin always is.
         worker_threads: threads running the routes (database work) at once.
         identity_ttl_s: how long a signed-in user's account is remembered between catalog
-            look-ups (a user disabled from the command line loses access within this time).
+            look-ups (a user disabled, or given a new token, from the command line loses access
+            within this time).
+        max_body_bytes: the largest request body accepted (413 beyond, before it is parsed
+            and before authentication).
+        allowed_hosts: the ``Host`` header values accepted (without port; other hosts get 400);
+            empty: any host.
+        login_failures_per_address: failed sign-ins one client address may make per
+            ``login_window_s`` before further failures are answered 429.
+        login_failures_global: failed sign-ins of all addresses together per window.
+        login_window_s: the window of the two limits above, in seconds.
     """
 
     store: Store
@@ -38,6 +60,24 @@ class AppSettings:
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     identity_ttl_s: float = 5.0
     worker_threads: int = 8
+    tile_cache_bytes: int = 1024 * MiB
+    max_body_bytes: int = MiB
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    login_failures_per_address: int = 10
+    login_failures_global: int = 100
+    login_window_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        """Refuse values the server cannot run with (ConfigError, one line naming the value)."""
+        check_range("session hours", self.session_hours, *SESSION_HOURS_RANGE)
+        check_range("max body bytes", self.max_body_bytes, *MAX_BODY_RANGE)
+        check_range("tile cache bytes", self.tile_cache_bytes, 0, 1 << 40)
+        check_range("full cache", self.full_cache, 1, 1024)
+        check_range("identity ttl seconds", self.identity_ttl_s, 0, 3600)
+        check_range("worker threads", self.worker_threads, 1, 256)
+        check_range("login failures per address", self.login_failures_per_address, 1, 1_000_000)
+        check_range("login failures global", self.login_failures_global, 1, 1_000_000)
+        check_range("login window seconds", self.login_window_s, 1, 86_400)
 
     @property
     def taxonomy(self) -> tuple[str, ...]:

@@ -136,13 +136,30 @@ SettingsDep = Annotated[AppSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from (the proxy's, behind a reverse proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+def sign_in_refused(request: Request, message: str, headers: dict[str, str] | None = None) -> HTTPException:
+    """The answer to a failed sign-in (a wrong token): 401, or 429 with ``Retry-After`` once the
+    failures of this client address, or of all addresses together, pass the app's limits."""
+    wait = request.app.state.login_limiter.failed(client_address(request))
+    if wait is not None:
+        return HTTPException(429, f"too many failed sign-ins: try again in {wait:.0f} s",
+                             headers={"Retry-After": f"{wait:.0f}"})
+    return HTTPException(401, message, headers=headers)
+
+
 async def identify(request: Request) -> Principal | None:
     """The principal of a request, None when it carries no credentials at all.
 
-    The user is taken from the app's identity cache, else looked up in a worker thread.
+    The user is taken from the app's identity cache, else looked up in a worker thread. A
+    valid token or session always passes; only wrong bearer tokens count as failed sign-ins.
 
     Raises:
-        HTTPException: 401 for a bad bearer token or a cookie whose user is gone or disabled.
+        HTTPException: 401 for a bad bearer token or a cookie whose user is gone or disabled or
+            whose session has ended; 429 when wrong bearer tokens come too fast.
     """
     creds = read_credentials(request)
     if creds is None:
@@ -150,7 +167,12 @@ async def identify(request: Request) -> Principal | None:
     cache = request.app.state.identities
     user = cache.get(creds.key)
     if user is None:
-        user = await run_in_threadpool(look_up, request, creds)
+        try:
+            user = await run_in_threadpool(look_up, request, creds)
+        except HTTPException as exc:
+            if creds.via == "bearer" and exc.status_code == 401:
+                raise sign_in_refused(request, str(exc.detail), exc.headers) from exc
+            raise
         cache.put(creds.key, user)
     return Principal(user, creds.via, creds.csrf)
 

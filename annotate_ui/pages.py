@@ -17,13 +17,22 @@ from rainset.labels.consensus import current_labels
 from rainset.labels.queue import QUEUE_ORDERS, peek_next, progress, release_claims
 from rainset.labels.record import adjudicate, my_labels
 from rainset.labels.taxonomy import ATTRIBUTES
-from rainset.labels.users import add_user, authenticate, disable_user, user_rows
+from rainset.labels.users import add_user, authenticate, disable_user, session_epoch, user_rows
 from rainset.suggestions import current_suggestions
 
-from rainset.annotate_ui.api import REVIEWERS, me_of, queues_of, set_session_cookie
+from rainset.annotate_ui.api import MAX_AGE_S, REVIEWERS, me_of, queues_of, set_session_cookie, sign_out_user
 from rainset.annotate_ui.captures import capture_view
-from rainset.annotate_ui.deps import PageUser, Principal, SessionDep, SettingsDep, allow, check_same_site, reads, writes
-from rainset.annotate_ui.security import COOKIE_NAME
+from rainset.annotate_ui.deps import (
+    PageUser,
+    Principal,
+    SessionDep,
+    SettingsDep,
+    allow,
+    check_same_site,
+    reads,
+    sign_in_refused,
+    writes,
+)
 from rainset.annotate_ui.suggestions import queue_order, remember_order
 
 PAGE_TWINS = {
@@ -68,16 +77,21 @@ def login(request: Request, session: SessionDep, token: Annotated[str, Form(max_
     try:
         user = authenticate(session, token)
     except AuthError as exc:
-        return render(request, "login.html", None, status_code=401, next=_safe_next(next), error=str(exc))
+        refused = sign_in_refused(request, str(exc))
+        page = render(request, "login.html", None, status_code=refused.status_code, next=_safe_next(next),
+                      error=str(refused.detail))
+        page.headers.update(refused.headers or {})
+        return page
     response = RedirectResponse(_safe_next(next), status_code=303)
-    set_session_cookie(response, request, user)
+    set_session_cookie(response, request, user, session_epoch(session, user.id))
     return response
 
 
 @router.post("/logout")
-def logout(principal: PageUser) -> Response:
+@writes
+def logout(request: Request, principal: PageUser, session: SessionDep) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE_NAME, path="/")
+    sign_out_user(response, request, session, principal.user)
     return response
 
 
@@ -176,7 +190,8 @@ def queues_page(request: Request, principal: PageUser, session: SessionDep, sett
 @router.post("/admin/queues/release")
 @writes
 def queues_release(principal: PageUser, session: SessionDep, user: Annotated[str, Form(max_length=64)] = "",
-                   older_than_min: Annotated[float | None, Form(ge=0)] = None) -> Response:
+                   older_than_min: Annotated[float | None, Form(ge=0, le=MAX_AGE_S / 60,
+                                                                allow_inf_nan=False)] = None) -> Response:
     allow(principal, "admin")
     n = release_claims(session, user=user or None, older_than_s=None if older_than_min is None else older_than_min * 60)
     return RedirectResponse(f"/admin/queues?released={n}", status_code=303)

@@ -1,8 +1,10 @@
 """Session cookies, CSRF tokens and the same-origin checks of state-changing requests.
 
-The session cookie holds ``user_id.issued.nonce.signature``: an HMAC-SHA256 over the rest with
-the store's secret (``STORE/secret``). Nothing is stored server-side; a cookie stops working when
-it expires, or when its user is disabled (:mod:`rainset.annotate_ui.auth` looks the user up).
+The session cookie holds ``user_id.epoch.issued.nonce.signature``: an HMAC-SHA256 over the rest
+with the store's secret (``STORE/secret``). The only server-side state is the user's session
+epoch in the catalog: a cookie stops working when it expires, when its user is disabled, or when
+the user's epoch moves on (sign-out, token rotation, disable) — :mod:`rainset.annotate_ui.auth`
+looks the user up and compares.
 The CSRF token is an HMAC of the cookie value, so it is per session and needs no storage either.
 """
 
@@ -43,14 +45,15 @@ class SessionCookie:
     """A verified session cookie: whose it is and its raw value (the CSRF token derives from it)."""
 
     user_id: int
+    epoch: int
     issued: int
     value: str
 
 
-def make_cookie(secret: bytes, user_id: int, now: float | None = None) -> str:
-    """A new signed session cookie value for ``user_id``."""
+def make_cookie(secret: bytes, user_id: int, epoch: int = 0, now: float | None = None) -> str:
+    """A new signed session cookie value for ``user_id`` under the user's session ``epoch``."""
     issued = int(now if now is not None else time.time())
-    body = f"{user_id}.{issued}.{secrets.token_urlsafe(12)}"
+    body = f"{user_id}.{epoch}.{issued}.{secrets.token_urlsafe(12)}"
     return f"{body}.{_sign(secret, 'session', body)}"
 
 
@@ -60,16 +63,16 @@ def read_cookie(secret: bytes, value: str | None, max_age_s: float, now: float |
         return None
     body, _, sig = value.rpartition(".")
     parts = body.split(".")
-    if len(parts) != 3 or not hmac.compare_digest(sig, _sign(secret, "session", body)):
+    if len(parts) != 4 or not hmac.compare_digest(sig, _sign(secret, "session", body)):
         return None
     try:
-        user_id, issued = int(parts[0]), int(parts[1])
+        user_id, epoch, issued = int(parts[0]), int(parts[1]), int(parts[2])
     except ValueError:
         return None
     age = (now if now is not None else time.time()) - issued
     if age < -60 or age > max_age_s:
         return None
-    return SessionCookie(user_id, issued, value)
+    return SessionCookie(user_id, epoch, issued, value)
 
 
 def csrf_token(secret: bytes, cookie_value: str) -> str:

@@ -2,7 +2,8 @@
 
 The browser never receives the original: it asks for tiles by (column, row) of a grid laid over
 the upright full-resolution image. A few decoded frames stay in memory (least recently used
-first out), so panning over one capture costs only the crop and the JPEG encode.
+first out, at most ``capacity`` frames and ``max_bytes`` bytes; the latest decode always stays),
+so panning over one capture costs only the crop and the JPEG encode.
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ def decode_original(original: Original, max_pixels: int) -> np.ndarray:
 
 
 class TileServer:
-    """Cuts and encodes tiles, holding the last ``capacity`` full-resolution decodes."""
+    """Cuts and encodes tiles, holding the last ``capacity`` full-resolution decodes, within ``max_bytes``."""
 
-    def __init__(self, tile_size: int, capacity: int, max_pixels: int) -> None:
+    def __init__(self, tile_size: int, capacity: int, max_pixels: int, max_bytes: int = 1 << 30) -> None:
         if tile_size < 64 or tile_size > 4096:
             raise ValueError(f"tile size {tile_size} is outside 64..4096")
         self.tile_size = tile_size
         self.capacity = max(1, capacity)
         self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
         self._frames: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._decoding: dict[str, threading.Lock] = {}
@@ -87,9 +89,19 @@ class TileServer:
                     self._decoding.pop(capture_id, None)
             with self._lock:
                 self._frames[capture_id] = img
-                while len(self._frames) > self.capacity:
+                while len(self._frames) > 1 and (len(self._frames) > self.capacity
+                                                 or self.cached_bytes() > self.max_bytes):
                     self._frames.popitem(last=False)
         return img
+
+    def cached_bytes(self) -> int:
+        """Bytes of the decoded frames held (call with the lock held, or for a rough look)."""
+        return sum(frame.nbytes for frame in list(self._frames.values()))
+
+    def cached(self) -> tuple[str, ...]:
+        """The capture ids whose decodes are held, least recently used first."""
+        with self._lock:
+            return tuple(self._frames)
 
     def grid(self, capture_id: str, locate: Callable[[], Original]) -> TileGrid:
         """The tile grid over the capture's full-resolution frame."""

@@ -159,7 +159,7 @@ def test_tiles_are_crops_of_the_full_resolution_decode(env):
     from rainset.annotate_ui.captures import original_of
     from rainset.annotate_ui.tiles import decode_original
 
-    h = env.bearer("ann1")
+    h = env.bearer("rev")  # reviewers see any capture at 100 % (annotators: test_annotate_hardening)
     catalog = open_catalog(env.store.db_url)
     with catalog.session() as s:
         raw_id = s.scalar(select(Capture.id).where(Capture.format == "raw"))

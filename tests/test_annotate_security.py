@@ -41,7 +41,9 @@ def env(base, tmp_path):
     store, tokens, hostile = base
     shutil.copytree(store.root, tmp_path / "store")
     st = open_store(tmp_path / "store")
-    app = create_app(AppSettings(store=st, cookie_secure=False))
+    # these tests send many wrong tokens on purpose: the sign-in limit has its own tests
+    app = create_app(AppSettings(store=st, cookie_secure=False, login_failures_per_address=10_000,
+                                 login_failures_global=10_000))
     with TestClient(app, base_url=BASE_URL) as client:
         yield client, st, tokens, hostile, app
 
@@ -265,9 +267,10 @@ def test_a_tampered_or_expired_cookie_is_refused(env):
     client, _, tokens, _, _ = env
     sign_in(client, tokens, "ann1")
     good = client.cookies[COOKIE_NAME]
-    uid, issued, nonce, sig = good.split(".")
-    for bad in (f"4.{issued}.{nonce}.{sig}", f"{uid}.{int(issued) + 1}.{nonce}.{sig}", f"{uid}.{issued}.{nonce}.{sig[:-2]}AA",
-                f"{uid}.1000000000.{nonce}.{sig}", "garbage"):
+    uid, epoch, issued, nonce, sig = good.split(".")
+    for bad in (f"4.{epoch}.{issued}.{nonce}.{sig}", f"{uid}.{epoch}.{int(issued) + 1}.{nonce}.{sig}",
+                f"{uid}.{epoch}.{issued}.{nonce}.{sig[:-2]}AA", f"{uid}.{int(epoch) + 1}.{issued}.{nonce}.{sig}",
+                f"{uid}.{epoch}.1000000000.{nonce}.{sig}", f"{uid}.{issued}.{nonce}.{sig}", "garbage"):
         client.cookies.clear()
         client.cookies.set(COOKIE_NAME, bad)
         assert client.get("/api/me").status_code == 401, bad
@@ -275,6 +278,6 @@ def test_a_tampered_or_expired_cookie_is_refused(env):
     from rainset.annotate_ui.security import make_cookie, read_cookie
 
     secret = env[4].state.secret
-    old = make_cookie(secret, int(uid), now=1_000_000.0)
+    old = make_cookie(secret, int(uid), int(epoch), now=1_000_000.0)
     assert read_cookie(secret, old, 3600, now=1_000_000.0 + 3599).user_id == int(uid)
     assert read_cookie(secret, old, 3600, now=1_000_000.0 + 3601) is None

@@ -166,6 +166,8 @@ class User(Base):
     token_hash: Mapped[str] = mapped_column(String(128))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # bumped by sign-out, token rotation and disable: session cookies carrying an older epoch stop working
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Label(Base):

@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
+from urllib.parse import urlsplit
 
 import typer
 
-from rainset.annotate_ui.config import AppSettings
+from rainset.annotate_ui.config import LOOPBACK_HOSTS, MAX_BODY_RANGE, SESSION_HOURS_RANGE, AppSettings, check_range
 from rainset.cli.shell import (JsonOpt, QuietOpt, StoreOpt, app, edge, emit, err, out, print_json, progress_bar,
                                resolve_store)
 from rainset.errors import LabelError
@@ -28,13 +29,24 @@ app.add_typer(annotate_app, name="annotate")
 
 FormatOpt = Annotated[str, typer.Option("--format", help="Interchange format (only 'labelstudio').")]
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD = ("0.0.0.0", "::", "")
 HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")]
 PortOpt = Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)]
 InsecureOpt = Annotated[bool, typer.Option(
     "--insecure-cookie", help="Send the session cookie without the Secure flag, for plain-http access from other "
     "machines on a trusted network; put TLS in front instead where you can.")]
-HoursOpt = Annotated[float, typer.Option("--session-hours", help="How long a sign-in lasts.", min=0.1)]
+HoursOpt = Annotated[float, typer.Option(
+    "--session-hours", help=f"How long a sign-in lasts, {SESSION_HOURS_RANGE[0]:g} to {SESSION_HOURS_RANGE[1]:g}.")]
+MaxBodyOpt = Annotated[int, typer.Option(
+    "--max-body", help=f"Largest request body in bytes ({MAX_BODY_RANGE[0]} to {MAX_BODY_RANGE[1]}); larger "
+    "ones get 413 before they are read.")]
+AllowedHostOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allowed-host", help="A Host name clients may use to reach the server (other Host headers get 400). "
+    "Repeatable; default: the --host address, localhost, 127.0.0.1, ::1 and the hosts of --origin.",
+    show_default=False)]
+TileCacheOpt = Annotated[int, typer.Option(
+    "--tile-cache-mb", help="Memory for decoded originals of the 100 % view, in MiB (0 to 1048576; the latest "
+    "decode is always kept).")]
 LogOpt = Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")]
 OriginOpt = Annotated[Optional[list[str]], typer.Option(
     "--origin", help="Another origin (scheme://host[:port]) browsers may post from: a reverse proxy's public "
@@ -240,20 +252,42 @@ def labels_review(limit: Annotated[int, typer.Option("--limit", help="Show at mo
                   f"({votes})", highlight=False)
 
 
+def trusted_hosts(host: str, allowed: list[str] | None, origins: tuple[str, ...]) -> tuple[str, ...]:
+    """The Host names the server answers: ``--allowed-host`` values, else the bind address (unless a
+    wildcard), the loopback names and the hosts of ``--origin``."""
+    if allowed:
+        return tuple(allowed)
+    from_origins = tuple(urlsplit(o).hostname or "" for o in origins)
+    bound = () if host in WILDCARD else (host,)
+    return tuple(dict.fromkeys(h for h in (*bound, *LOOPBACK_HOSTS, *from_origins) if h))
+
+
 @annotate_app.command("serve")
 def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, store: StoreOpt = None, insecure_cookie: InsecureOpt = False,
-          session_hours: HoursOpt = 12.0, log_level: LogOpt = "info", origin: OriginOpt = None) -> None:
+          session_hours: HoursOpt = 12.0, log_level: LogOpt = "info", origin: OriginOpt = None,
+          allowed_host: AllowedHostOpt = None, max_body: MaxBodyOpt = 1 << 20, tile_cache_mb: TileCacheOpt = 1024) -> None:
     """Serve the labelling web app (FastAPI + uvicorn) on HOST:PORT until Ctrl-C."""
     import uvicorn  # heavy: the ASGI server
 
     from rainset.annotate_ui.app import create_app  # heavy: fastapi, sqlalchemy
 
+    origins = tuple(o.rstrip("/") for o in origin or ())
     with edge():
+        check_range("--session-hours", session_hours, *SESSION_HOURS_RANGE)
+        check_range("--max-body", max_body, *MAX_BODY_RANGE)
+        check_range("--tile-cache-mb", tile_cache_mb, 0, 1 << 20)
         st = resolve_store(store)
-        web = create_app(AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours,
-                                     allowed_origins=tuple(o.rstrip("/") for o in origin or ())))
-    if host not in LOOPBACK and not insecure_cookie:
-        err.print(f"note: the session cookie is Secure: browsers reaching http://{host}:{port} need TLS in front "
-                  "(or --insecure-cookie on a trusted network)", highlight=False)
+        settings = AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours,
+                               allowed_origins=origins, allowed_hosts=trusted_hosts(host, allowed_host, origins),
+                               max_body_bytes=max_body, tile_cache_bytes=tile_cache_mb << 20)
+        web = create_app(settings)
+    if host not in LOOPBACK_HOSTS:
+        consequence = ("tokens and session cookies cross the network in clear" if insecure_cookie else
+                       "browsers will not send the Secure session cookie over plain http")
+        err.print(f"warning: listening on {host}, beyond this machine, over plain HTTP: put TLS in front (a reverse "
+                  f"proxy, with --origin and --allowed-host); otherwise {consequence}", highlight=False)
+    if host in WILDCARD and not allowed_host:
+        err.print(f"warning: bound to every address; only Host {', '.join(settings.allowed_hosts)} is accepted: "
+                  "name the server's public names with --allowed-host", highlight=False)
     err.print(f"serving {st.root} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
     uvicorn.run(web, host=host, port=port, log_level=log_level, access_log=False)

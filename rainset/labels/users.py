@@ -105,10 +105,11 @@ def add_user(session: Session, name: str, role: str) -> NewUser:
 
 
 def reset_token(session: Session, name: str) -> NewUser:
-    """Give user ``name`` a new token (the old one stops working) and return it once."""
+    """Give user ``name`` a new token (the old one and every session stop working) and return it once."""
     user = _by_name(session, name)
     token = secrets.token_urlsafe(32)
     user.token_hash = hash_token(token)
+    user.session_epoch = (user.session_epoch or 0) + 1
     session.flush()
     return NewUser(user.id, user.name, user.role, token)
 
@@ -136,18 +137,50 @@ def authenticate(session: Session, token: str) -> UserInfo:
     return _info(found)
 
 
-def get_user(session: Session, user_id: int) -> UserInfo:
+def get_user(session: Session, user_id: int, epoch: int | None = None) -> UserInfo:
     """The enabled user with this id (the web app's session cookie holds it).
 
+    Args:
+        epoch: the session epoch the cookie was issued under; when given it must still be the
+            user's (sign-out, token rotation and disable move it on).
+
     Raises:
-        AuthError: no such user, or disabled since the session began.
+        AuthError: no such user, disabled since the session began, or the session was ended.
     """
     user = session.get(User, user_id)
     if user is None:
         raise AuthError(f"no user with id {user_id}")
     if user.disabled:
         raise AuthError(f"user {user.name!r} is disabled")
+    if epoch is not None and epoch != (user.session_epoch or 0):
+        raise AuthError("this session has ended (signed out, new token or disabled): sign in again")
     return _info(user)
+
+
+def session_epoch(session: Session, user_id: int) -> int:
+    """The session epoch of user ``user_id`` (new session cookies carry it).
+
+    Raises:
+        AuthError: no such user.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise AuthError(f"no user with id {user_id}")
+    return user.session_epoch or 0
+
+
+def end_sessions(session: Session, user_id: int) -> int:
+    """End every session of user ``user_id`` (sign-out): returns the new epoch.
+
+    Raises:
+        AuthError: no such user.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise AuthError(f"no user with id {user_id}")
+    user.session_epoch = (user.session_epoch or 0) + 1
+    session.flush()
+    return user.session_epoch
 
 
 def find_user(session: Session, name: str) -> UserInfo:
@@ -183,6 +216,7 @@ def disable_user(session: Session, name: str) -> UserInfo:
     """Disable user ``name``: its token and sessions stop working; its labels stay."""
     user = _by_name(session, name)
     user.disabled = True
+    user.session_epoch = (user.session_epoch or 0) + 1
     session.flush()
     return _info(user)
 
