@@ -32,7 +32,7 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=False)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, ImportError,
             IndexError, KeyError, TypeError) as exc:
-        raise TrainError(f"{path}: cannot read the checkpoint ({exc})") from None
+        raise TrainError(f"{path}: not a checkpoint or state dict torch can read ({exc})") from None
 
 
 def is_rainset_checkpoint(state: Any) -> bool:
