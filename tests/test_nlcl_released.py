@@ -130,7 +130,7 @@ def test_imported_checkpoint_derains_as_the_raw_state_dicts(official, crop, impo
     prov = state["provenance"]
     assert prov["back"]["sha256"] == sha256_file(official / "latest_net_Back.pth")
     assert prov["rain"]["sha256"] == sha256_file(official / "latest_net_Rain.pth")
-    rgb = crop["input_rgb_uint8"].astype(np.float32) / 255
+    rgb = crop["input_rgb_uint8"][:64, :80].astype(np.float32) / 255  # identity needs no large image
     for which, name in (("b", "latest_net_Back.pth"), ("r", "latest_net_Rain.pth")):
         ours = derain_array(load_generator(imported, which=which), rgb, device="cpu")
         raw = derain_array(load_generator(official / name), rgb, device="cpu")
