@@ -1,4 +1,5 @@
-"""NLCL commands of the reference trainer: ``train nlcl``, ``evaluate``, ``derain``.
+"""NLCL commands of the reference trainer: the ``nlcl`` group (``nlcl train``, ``nlcl import-released``),
+``train nlcl`` (the same command as ``nlcl train``), ``evaluate``, ``derain``.
 
 torch is imported inside the commands only (it is the optional ``train`` extra, and heavy).
 """
@@ -17,8 +18,12 @@ from rainset.nlcl.config import make_config
 
 train_app = typer.Typer(help="Train models (the NLCL reference trainer).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+nlcl_app = typer.Typer(help="NLCL tools: train, import the released weights.", no_args_is_help=True)
+app.add_typer(nlcl_app, name="nlcl")
 
-CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.pt written by 'rainset train nlcl'.")]
+CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.pt written by 'rainset nlcl train' "
+                                             "or 'rainset nlcl import-released', or a released NLCL G_B state "
+                                             "dict (latest_net_Back.pth).")]
 TileOpt = Annotated[int, typer.Option("--tile", help="Tile side for full-resolution inference.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
 
@@ -30,6 +35,7 @@ def _require_torch() -> None:
         raise TrainError("torch is not installed; install the trainer with: pip install 'rainset[train]'") from None
 
 
+@nlcl_app.command("train")
 @train_app.command("nlcl")
 def train_nlcl(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Config overrides as key=value "
@@ -68,6 +74,22 @@ def train_nlcl(
             return
         with progress_bar("train nlcl", not (quiet or as_json)) as bar:
             result = train(cfg, progress=bar)
+    emit(result, as_json, quiet)
+
+
+@nlcl_app.command("import-released")
+def import_released_cmd(
+    back: Annotated[Path, typer.Argument(help="The released G_B state dict (latest_net_Back.pth).")],
+    rain: Annotated[Path, typer.Argument(help="The released G_R state dict (latest_net_Rain.pth).")],
+    out_path: Annotated[Path, typer.Option("--out", help="The checkpoint to write.")] = Path("runs/nlcl-released/checkpoint.pt"),
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Make a rainset checkpoint (paper config, both generators, source sha256s) from the released NLCL weights."""
+    with edge():
+        _require_torch()
+        from rainset.nlcl.released import import_released  # heavy: torch
+
+        result = import_released(back, rain, out_path)
     emit(result, as_json, quiet)
 
 

@@ -1,6 +1,7 @@
 """Reading NLCL checkpoints and choosing the torch device: shared by training, deraining and rainstats.
 
-:func:`load_checkpoint` reads what :func:`rainset.nlcl.train.save_checkpoint` writes.
+:func:`load_checkpoint` reads what :func:`rainset.nlcl.train.save_checkpoint` writes;
+:func:`read_torch_file` reads any torch file (a released generator's state dict, too).
 """
 
 from __future__ import annotations
@@ -25,12 +26,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """Whatever ``torch.save`` wrote to ``path``; raises TrainError naming the file when torch cannot read it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, ImportError,
+            IndexError, KeyError, TypeError) as exc:
+        raise TrainError(f"{path}: not a checkpoint or state dict torch can read ({exc})") from None
+
+
+def is_rainset_checkpoint(state: Any) -> bool:
+    """Whether a loaded object is a checkpoint written by rainset (training or ``nlcl import-released``)."""
+    return isinstance(state, dict) and state.get("format") == 1 and "gen" in state and "config" in state
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint; raises TrainError naming the file when it is not one of ours."""
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise TrainError(f"{path}: cannot read the checkpoint ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != 1 or "gen" not in state:
+    state = read_torch_file(path, map_location)
+    if not is_rainset_checkpoint(state):
         raise TrainError(f"{path}: not an NLCL checkpoint written by rainset")
     return state

@@ -37,6 +37,8 @@ class TrainConfig:
     beta2: float = _f(0.999, "Adam beta2")
     gen_channels: int = _f(32, "generator width")
     gen_blocks: int = _f(16, "residual blocks per generator")
+    gen_head_relu: bool = _f(False, "ReLU after the generator's first convolution (false: the released NLCL "
+                                    "generator; checkpoints saved before this field existed had it)")
     disc_channels: int = _f(64, "channels of the first discriminator block")
     disc_layers: int = _f(3, "PatchGAN depth (strided blocks after the first)")
     head_dim: int = _f(256, "projection head width and embedding size")
@@ -185,10 +187,20 @@ def _validate_inputs(cfg: TrainConfig) -> None:
         raise ConfigError(f"config fields rainy_labels and clean_labels both name {', '.join(both)}")
 
 
+# What a field missing from a saved config meant before the field existed (its value then), where
+# that differs from today's default: old checkpoints keep their architecture.
+LEGACY_VALUES: dict[str, Any] = {"gen_head_relu": True}
+
+
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    """Rebuild a config saved with :meth:`TrainConfig.to_dict` (lists back to tuples)."""
+    """Rebuild a config saved with :meth:`TrainConfig.to_dict` (lists back to tuples).
+
+    A field the saved config lacks takes its :data:`LEGACY_VALUES` value when it has one (the
+    behaviour before the field existed), else today's default.
+    """
     known = {f.name for f in fields(TrainConfig)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+    values = {k: v for k, v in LEGACY_VALUES.items() if k not in data}
+    values.update({k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
     return TrainConfig(**values)
 
 

@@ -28,18 +28,40 @@ import numpy as np
 import torch
 
 from rainset.errors import TrainError
-from rainset.nlcl.checkpoint import load_checkpoint, pick_device
+from rainset.nlcl.checkpoint import is_rainset_checkpoint, pick_device, read_torch_file
 from rainset.nlcl.config import config_from_dict
 from rainset.nlcl.data import IMAGE_EXTS, read_image, write_image
 from rainset.nlcl.model import Generator, InstanceNorm
+from rainset.nlcl.released import generator_from_released, is_released_generator
 
 
-def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """G_B from a training checkpoint, in eval mode."""
-    state = load_checkpoint(checkpoint)
-    cfg = config_from_dict(state["config"])
-    gen = Generator(cfg.gen_channels, cfg.gen_blocks)
-    gen.load_state_dict({k[len("g_b."):]: v for k, v in state["gen"].items() if k.startswith("g_b.")})
+def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu", which: str = "b") -> Generator:
+    """A generator in eval mode from a rainset checkpoint (G_B, or G_R with ``which="r"``) or from a
+    released NLCL generator state dict (``latest_net_Back.pth``: the file's own generator).
+
+    A rainset checkpoint's config says its architecture (checkpoints saved before
+    ``gen_head_relu`` existed have the ReLU head, see :data:`rainset.nlcl.config.LEGACY_VALUES`).
+
+    Raises:
+        TrainError: naming the file when it is neither, or its weights do not fit.
+    """
+    if which not in ("b", "r"):
+        raise TrainError(f"generator {which!r}: choose b (background) or r (rain)")
+    state = read_torch_file(checkpoint)
+    if is_rainset_checkpoint(state):
+        cfg = config_from_dict(state["config"])
+        gen = Generator(cfg.gen_channels, cfg.gen_blocks, cfg.gen_head_relu)
+        prefix = f"g_{which}."
+        try:
+            gen.load_state_dict({k[len(prefix):]: v for k, v in state["gen"].items() if k.startswith(prefix)})
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise TrainError(f"{checkpoint}: its G_{which.upper()} weights do not fit its config ({first})") from None
+    elif is_released_generator(state):
+        gen = generator_from_released(state, checkpoint)
+    else:
+        raise TrainError(f"{checkpoint}: neither a rainset NLCL checkpoint nor a released NLCL generator "
+                         f"state dict (gen.0 … keys, like latest_net_Back.pth)")
     return gen.to(device).eval()
 
 

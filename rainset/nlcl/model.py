@@ -2,7 +2,10 @@
 
 Shapes follow DESIGN.md: a generator is conv3×3 3→C, ``blocks`` residual blocks
 (conv–IN–ReLU–conv–IN + skip), conv–IN–ReLU–conv, conv C→3; full resolution, no output
-activation (about 0.32 M parameters at C=32, 16 blocks). The discriminator is a PatchGAN whose
+activation (about 0.32 M parameters at C=32, 16 blocks). This is the released NLCL generator
+layer for layer (zero padding, biases everywhere, instance norm without affine parameters,
+eps 1e-5); with ``head_relu=False`` (the default, and the ``paper`` config) it computes exactly
+what the released weights compute, and :mod:`rainset.nlcl.released` maps their keys. The discriminator is a PatchGAN whose
 block outputs double as the encoder of the layer-contrastive loss.
 """
 
@@ -87,13 +90,20 @@ class ResBlock(nn.Module):
 class Generator(nn.Module):
     """Full-resolution residual generator (G_B: rainy → clean layer, G_R: rainy → rain layer).
 
-    Layer indices for :meth:`features`: 0 is the output of the first convolution (after ReLU),
-    ``i`` (1 … blocks) the output of residual block ``i``.
+    Layer indices for :meth:`features`: 0 is the output of the first convolution (after the ReLU
+    when ``head_relu``), ``i`` (1 … blocks) the output of residual block ``i``.
+
+    ``head_relu``: a ReLU after the first convolution. The released generator has none (the
+    default); rainset's checkpoints written before the ``gen_head_relu`` config field had one.
     """
 
-    def __init__(self, channels: int = 32, blocks: int = 16) -> None:
+    def __init__(self, channels: int = 32, blocks: int = 16, head_relu: bool = False) -> None:
         super().__init__()
-        self.head = nn.Sequential(conv3(3, channels), nn.ReLU(inplace=True))
+        head: list[nn.Module] = [conv3(3, channels)]
+        if head_relu:
+            head.append(nn.ReLU(inplace=True))
+        self.head = nn.Sequential(*head)  # parameters under head.0 either way
+        self.head_relu = head_relu
         self.blocks = nn.ModuleList(ResBlock(channels) for _ in range(blocks))
         self.tail = nn.Sequential(conv3(channels, channels), InstanceNorm(), nn.ReLU(inplace=True),
                                   conv3(channels, channels), conv3(channels, 3))

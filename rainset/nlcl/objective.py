@@ -28,8 +28,8 @@ class GeneratorSide(nn.Module):
     def __init__(self, cfg: "TrainConfig", disc: Discriminator) -> None:
         super().__init__()
         self.cfg = cfg
-        self.g_b = Generator(cfg.gen_channels, cfg.gen_blocks)
-        self.g_r = Generator(cfg.gen_channels, cfg.gen_blocks)
+        self.g_b = Generator(cfg.gen_channels, cfg.gen_blocks, cfg.gen_head_relu)
+        self.g_r = Generator(cfg.gen_channels, cfg.gen_blocks, cfg.gen_head_relu)
         self.layer_heads = nn.ModuleList()
         self.loc_heads = nn.ModuleList()
         if cfg.contrastive:

@@ -139,11 +139,14 @@ def train_step(m: Models, rainy: torch.Tensor, clean: torch.Tensor, gen: torch.G
 
 
 def save_checkpoint(path: Path, m: Models, cfg: TrainConfig, inputs: dict[str, Any], step: int,
-                    data: dict[str, Any] | None = None) -> None:
-    """Write the checkpoint atomically (temporary name, then rename); ``data``: the shard loader's state."""
+                    data: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None) -> None:
+    """Write the checkpoint atomically (temporary name, then rename); ``data``: the shard loader's state;
+    ``provenance``: where imported weights came from (``rainset nlcl import-released``)."""
     state = {"format": 1, "config": cfg.to_dict(), "inputs": inputs, "step": step, "data": data,
              "gen": m.gen.state_dict(), "disc": m.disc.state_dict(), "opt_g": m.opt_g.state_dict(),
              "opt_d": m.opt_d.state_dict(), "scaler_g": m.scaler_g.state_dict(), "scaler_d": m.scaler_d.state_dict()}
+    if provenance is not None:
+        state["provenance"] = provenance
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
