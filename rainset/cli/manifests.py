@@ -40,7 +40,7 @@ def versions(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     with edge():
         from rainset.manifests.versions import list_versions, open_version  # heavy: sqlalchemy, numpy, cv2
 
-        s = resolve_store(store)
+        s = resolve_store(store, read_only_ok=True)
         infos = [open_version(s, n).info for n in list_versions(s)]
     rows = [{"name": i["name"], "parent": i.get("parent"), "created_at": i.get("created_at"),
              "samples": i.get("samples"), "schema_version": i.get("schema_version")} for i in infos]
@@ -59,7 +59,7 @@ def diff(a: Annotated[str, typer.Argument(help="The older version.")],
     with edge():
         from rainset.manifests.diff import diff_versions  # heavy: sqlalchemy, numpy, cv2
 
-        result = diff_versions(resolve_store(store), a, b)
+        result = diff_versions(resolve_store(store, read_only_ok=True), a, b)
     emit(result, as_json)
 
 
@@ -97,7 +97,7 @@ def report(name: Annotated[Optional[str], typer.Argument(help="The version (defa
     with edge():
         from rainset.manifests.report import write_report  # heavy: sqlalchemy, numpy, cv2, plots
 
-        result = write_report(resolve_store(store), name, out_file)
+        result = write_report(resolve_store(store, read_only_ok=True), name, out_file)
     emit(result, as_json, quiet)
 
 

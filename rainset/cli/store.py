@@ -61,7 +61,7 @@ def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     from rainset.status import store_status  # heavy: sqlalchemy
 
     with edge():
-        st = store_status(resolve_store(store))
+        st = store_status(resolve_store(store, read_only_ok=True))
     emit(st, as_json)
 
 
@@ -71,7 +71,7 @@ def verify(store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = F
     from rainset.verify import verify_store  # heavy: sqlalchemy
 
     with edge():
-        st = resolve_store(store)
+        st = resolve_store(store, read_only_ok=True)
         with progress_bar("verify", not (quiet or as_json)) as bar:
             report = verify_store(st, progress=bar)
     emit(report, as_json, quiet)
