@@ -46,5 +46,12 @@ def check_optional(name: str, value: Any, allowed: Range) -> Any:
 
 # Ranges of command-line options shared by several commands (docs/cli.md lists them).
 WORKERS = Range(0, 1024)
+BATCH = Range(1, 100_000)
 SEED = Range(0, 2**31 - 1)  # stored in an INTEGER column: PostgreSQL's is 32-bit
+ROWS_PER_FILE = Range(1, 10_000_000)
+HAMMING = Range(0, 64)  # bits of a 64-bit perceptual hash
 HOURS = Range(0, 24 * 365 * 100, integer=False)
+LIMIT = Range(0, 10**9)
+CAPTURES = Range(1, 100_000)
+TILE = Range(32, 65_536)
+BLEND = Range(0, 4096)
