@@ -76,7 +76,7 @@ def build_store(root: Path, n: int, k: int, db_url: str | None):
                      size=(640, 480))
     store = init_store(root / "store", db_url)
     write_atomic(store, store.root / "rainset.toml",
-                 dump_toml({**store.settings, "annotators_per_capture": k}, db_url).encode())
+                 dump_toml({**store.settings, "annotators_per_capture": k}, db_url, store.store_id).encode())
     store = open_store(store.root)
     ingest(store, [str(root / "captures")], IngestOptions(workers=2))
     return store

@@ -15,6 +15,7 @@ sizes follow the ratios over groups.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -50,8 +51,8 @@ def parse_ratios(text: str) -> tuple[tuple[str, float], ...]:
         values = [float(p) for p in parts]
     except ValueError:
         raise ConfigError(f"--ratios {text!r}: expected three numbers such as 80,10,10") from None
-    if len(values) != 3 or any(v < 0 or v != v for v in values) or sum(values) <= 0:
-        raise ConfigError(f"--ratios {text!r}: expected three non-negative numbers with a positive sum")
+    if len(values) != 3 or any(not 0 <= v < math.inf for v in values) or not 0 < sum(values) < math.inf:
+        raise ConfigError(f"--ratios {text!r}: expected three finite non-negative numbers with a positive sum")
     total = sum(values)
     return tuple((name, v / total) for (name, _), v in zip(DEFAULT_RATIOS, values))
 

@@ -17,7 +17,7 @@ import os
 import secrets
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,11 +35,17 @@ def object_key(sha256: str) -> str:
 
 @dataclass(frozen=True)
 class Store:
-    """An opened store: its root folder, validated settings and catalog URL."""
+    """An opened store: its root folder, validated settings, catalog URL, id and whether it is read-only.
+
+    ``read_only`` stores have a catalog URL that opens SQLite read-only; only the commands that
+    never write (status, verify, versions, diff, report) open them.
+    """
 
     root: Path
     settings: dict[str, Any]
     db_url: str
+    store_id: str | None = None
+    read_only: bool = False
 
     @property
     def tmp_dir(self) -> Path:
@@ -57,6 +63,16 @@ class Store:
 def default_db_url(root: Path) -> str:
     """The embedded SQLite catalog inside the store."""
     return f"sqlite:///{(root / 'catalog.db').as_posix()}"
+
+
+def is_read_only(root: Path, url: str | None = None) -> bool:
+    """True when this process cannot write the store: its folder (or, for the embedded SQLite
+    catalog, catalog.db) is not writable. Decided by ``os.access``, so it holds for root only where
+    the filesystem itself is read-only (a read-only mount)."""
+    if not os.access(root, os.W_OK):
+        return True
+    db = root / "catalog.db"
+    return url is None and db.exists() and not os.access(db, os.W_OK)
 
 
 def init_store(path: str | os.PathLike[str], db_url: str | None = None) -> Store:
@@ -78,43 +94,84 @@ def init_store(path: str | os.PathLike[str], db_url: str | None = None) -> Store
         root.mkdir(parents=True, exist_ok=True)
         for sub in SUBDIRS:
             (root / sub).mkdir(exist_ok=True)
-        store = Store(root, defaults(), db_url or default_db_url(root))
-        from rainset.catalog.db import create_catalog  # heavy: sqlalchemy, alembic; the CLI imports this module
+        store = Store(root, defaults(), db_url or default_db_url(root), secrets.token_hex(16))
+        from rainset.catalog.db import create_catalog, write_store_id  # heavy: sqlalchemy, alembic; the CLI imports this module
 
-        create_catalog(store.db_url)
-        write_atomic(store, root / STORE_FILE, dump_toml(store.settings, db_url).encode("utf-8"))
+        catalog = create_catalog(store.db_url)
+        try:
+            write_store_id(catalog, store.store_id)
+        finally:
+            catalog.close()
+        write_atomic(store, root / STORE_FILE, dump_toml(store.settings, db_url, store.store_id).encode("utf-8"))
     except OSError as exc:
         raise StoreError(f"{root}: cannot create store: {exc.strerror or exc}") from exc
     return store
 
 
-def open_store(path: str | os.PathLike[str]) -> Store:
-    """Open the store whose root is ``path``."""
+def open_store(path: str | os.PathLike[str], *, read_only_ok: bool = False) -> Store:
+    """Open the store whose root is ``path`` and check that its catalog is this store's.
+
+    A store this process cannot write opens read-only when ``read_only_ok`` (readers: status,
+    verify, versions, diff, report), else is refused with ``read-only store: PATH``. The catalog
+    rules (missing, empty, foreign, adoption of stores made before ids) are in
+    docs/store-format.md and :func:`rainset.store_identity.check_identity`.
+    """
     root = Path(path).expanduser().resolve()
     toml = root / STORE_FILE
     if not toml.is_file():
         raise StoreError(f"{root}: not a rainset store (no {STORE_FILE}); create one with 'rainset init'")
-    settings, url = load_toml(toml)
-    for sub in SUBDIRS:
-        (root / sub).mkdir(exist_ok=True)
-    return Store(root, settings, url or default_db_url(root))
+    cfg = load_toml(toml)
+    read_only = is_read_only(root, cfg.url)
+    if read_only and not read_only_ok:
+        raise StoreError(f"read-only store: {root}")
+    if read_only:
+        from rainset.catalog.db import sqlite_read_only_url  # heavy: sqlalchemy, alembic; the CLI imports this module
+
+        url = cfg.url or sqlite_read_only_url(root / "catalog.db", immutable=not os.access(root, os.W_OK))
+    else:
+        for sub in SUBDIRS:
+            (root / sub).mkdir(exist_ok=True)
+        url = cfg.url or default_db_url(root)
+    store = Store(root, cfg.settings, url, cfg.store_id, read_only)
+    if cfg.url is None and not (root / "catalog.db").is_file():
+        raise StoreError(f"{root}: the catalog {root / 'catalog.db'} is missing; restore it from a backup "
+                         "(without it nothing in objects/ can be found)")
+    from rainset.store_identity import check_identity  # heavy: sqlalchemy, alembic; the CLI imports this module
+
+    def record_in_toml(store_id: str) -> None:
+        write_atomic(store, toml, with_store_id(toml.read_text(encoding="utf-8"), store_id).encode("utf-8"))
+
+    store_id = check_identity(root, url, cfg.store_id, read_only, store.object_path, record_in_toml)
+    return replace(store, store_id=store_id)
 
 
-def find_store(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Store:
+def with_store_id(text: str, store_id: str) -> str:
+    """``text`` of a rainset.toml with a top-level ``store_id`` line before its first table, leaving every
+    other line as the user wrote it (a partial file keeps meaning "defaults for the rest")."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
+    lines.insert(at, f'store_id = "{store_id}"\n')
+    return "".join(lines)
+
+
+def find_store(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None, *,
+               read_only_ok: bool = False) -> Store:
     """Find the store like git finds a repository.
 
     ``explicit`` (``--store``) first, else ``$RAINSET_STORE``, else the current directory or
     the nearest parent holding a ``rainset.toml``.
     """
     if explicit:
-        return open_store(explicit)
+        return open_store(explicit, read_only_ok=read_only_ok)
     env = os.environ.get("RAINSET_STORE")
     if env:
-        return open_store(env)
+        return open_store(env, read_only_ok=read_only_ok)
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / STORE_FILE).is_file():
-            return open_store(folder)
+            return open_store(folder, read_only_ok=read_only_ok)
     raise StoreError(
         f"no rainset store in {here} or its parents; pass --store PATH, set RAINSET_STORE, "
         "or create one with 'rainset init PATH'"

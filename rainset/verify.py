@@ -1,4 +1,4 @@
-"""``rainset verify``: re-hash every stored original against its sha256."""
+"""``rainset verify``: re-hash every stored original against its sha256, and list objects no catalog row names."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Problem:
 
     sha256: str
     path: str
-    problem: str  # missing | damaged | unreadable
+    problem: str  # missing | damaged | unreadable | orphan (in objects/, named by no catalog row)
     detail: str
 
 
@@ -32,13 +32,15 @@ class VerifyReport:
     missing: int
     damaged: int
     problems: list[Problem] = field(default_factory=list)
+    orphans: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def lines(self) -> list[str]:
         """The human-readable report (``rainset verify``)."""
-        return [f"{self.checked} objects checked: {self.ok} ok, {self.missing} missing, {self.damaged} damaged",
+        return [f"{self.checked} objects checked: {self.ok} ok, {self.missing} missing, {self.damaged} damaged, "
+                f"{self.orphans} named by no catalog row",
                 *(f"  {p.problem:<10} {p.path}: {p.detail}" for p in self.problems)]
 
 
@@ -66,6 +68,16 @@ def verify_store(store: Store, progress: Callable[[int, int], None] | None = Non
         if progress:
             progress(i + 1, len(targets))
     missing = sum(p.problem == "missing" for p in problems)
-    damaged = sum(p.problem != "missing" for p in problems)
+    damaged = len(problems) - missing
+    orphans = orphan_objects(store, {sha for sha, _, _ in rows})
     return VerifyReport(checked=len(targets), ok=len(targets) - len(problems), missing=missing,
-                        damaged=damaged, problems=problems)
+                        damaged=damaged, problems=problems + orphans, orphans=len(orphans))
+
+
+def orphan_objects(store: Store, named: set[str]) -> list[Problem]:
+    """Files in objects/ whose name is no sha256 a ``files`` row carries (a lost or foreign catalog)."""
+    found = []
+    for path in sorted((store.root / "objects").glob("*/*")):
+        if path.is_file() and path.name not in named:
+            found.append(Problem(path.name, str(path), "orphan", "no catalog row names this object"))
+    return found

@@ -17,7 +17,7 @@ INGEST_KEYS = {"run_id", "store", "sources", "seen", "skipped", "processed", "ne
                "seconds", "files_per_second"}
 STATUS_KEYS = {"store", "catalog", "captures", "files", "raw_files", "exact_copies", "bytes", "objects_bytes",
                "rejects", "rejects_by_reason", "runs", "runs_unfinished", "formats"}
-VERIFY_KEYS = {"checked", "ok", "missing", "damaged", "problems"}
+VERIFY_KEYS = {"checked", "ok", "missing", "damaged", "problems", "orphans"}
 PROBLEM_KEYS = {"sha256", "path", "problem", "detail"}
 
 

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from rainset.catalog.models import CatalogMeta
 from rainset.errors import CatalogError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,15 +40,39 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API objec
     cur.close()
 
 
+def _sqlite_read_only_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API objects
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA query_only=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def sqlite_read_only_url(path: Path, *, immutable: bool) -> str:
+    """A URL opening the SQLite file at ``path`` read-only: ``mode=ro``, or ``immutable=1`` when its folder
+    cannot be written (SQLite then cannot create the WAL index it needs even to read)."""
+    option = "immutable=1" if immutable else "mode=ro"
+    return f"sqlite:///file:{quote(path.as_posix())}?{option}&uri=true"
+
+
+def is_read_only_url(url: str) -> bool:
+    """True for the SQLite URLs :func:`sqlite_read_only_url` makes."""
+    try:
+        query = make_url(url).query
+    except ArgumentError:
+        return False
+    return query.get("mode") == "ro" or query.get("immutable") == "1"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite connections get WAL mode, foreign keys and a busy timeout."""
+    """An engine for ``url``; SQLite connections get WAL mode, foreign keys and a busy timeout
+    (read-only SQLite URLs: ``query_only`` and the busy timeout, nothing that writes)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise CatalogError(f"invalid catalog URL {url!r}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_read_only_pragmas if is_read_only_url(url) else _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         try:
@@ -133,12 +159,25 @@ def create_catalog(url: str) -> Catalog:
     return open_catalog(url, migrate=True)
 
 
-def open_catalog(url: str, *, migrate: bool = True) -> Catalog:
-    """Open the catalog at ``url``, migrating an older schema when ``migrate`` is set."""
+def open_catalog(url: str, *, migrate: bool = True, allow_empty: bool = True) -> Catalog:
+    """Open the catalog at ``url``, migrating an older schema when ``migrate`` is set.
+
+    ``allow_empty=False`` refuses a database that holds no catalog at all (no Alembic revision: a lost
+    catalog replaced by an empty file or database) instead of creating one. A read-only SQLite URL is
+    never migrated.
+    """
     engine = make_engine(url)
     try:
         rev = current_revision(engine)
+        if rev is None and not allow_empty:
+            engine.dispose()
+            raise CatalogError(f"{safe_url(url)}: the catalog is empty (no rainset tables); "
+                               "was it deleted or replaced? restore it from a backup")
         if rev != head_revision():
+            if is_read_only_url(url):
+                engine.dispose()
+                raise CatalogError(f"read-only store: the catalog {safe_url(url)} is at revision {rev} and needs "
+                                   f"an upgrade to {head_revision()}; open the store writable once")
             if not migrate:
                 raise CatalogError(f"{safe_url(url)}: catalog is at revision {rev}, needs {head_revision()}")
             upgrade(engine)
@@ -149,3 +188,23 @@ def open_catalog(url: str, *, migrate: bool = True) -> Catalog:
         engine.dispose()
         raise CatalogError(f"{safe_url(url)}: catalog error: {exc}") from exc
     return Catalog(engine, sessionmaker(engine, expire_on_commit=False), url)
+
+
+STORE_ID_KEY = "store_id"
+
+
+def read_store_id(catalog: Catalog) -> str | None:
+    """The store id the catalog carries (None: a catalog made before ids, or never adopted)."""
+    with catalog.session() as s:
+        row = s.get(CatalogMeta, STORE_ID_KEY)
+        return row.value if row else None
+
+
+def write_store_id(catalog: Catalog, store_id: str) -> None:
+    """Record ``store_id`` in the catalog; a catalog that carries another id is refused."""
+    with catalog.session() as s:
+        row = s.get(CatalogMeta, STORE_ID_KEY)
+        if row is not None and row.value != store_id:
+            raise CatalogError(f"{safe_url(catalog.url)}: the catalog belongs to store {row.value}, not {store_id}")
+        if row is None:
+            s.add(CatalogMeta(key=STORE_ID_KEY, value=store_id))

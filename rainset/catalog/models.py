@@ -199,3 +199,12 @@ class Version(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("kind", "name", name="uq_versions_kind_name"),)
+
+
+class CatalogMeta(Base):
+    """Key/value facts about the catalog itself; ``store_id`` ties it to one store's rainset.toml (0007)."""
+
+    __tablename__ = "catalog_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

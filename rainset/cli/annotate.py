@@ -17,6 +17,7 @@ from rainset.cli.shell import (JsonOpt, QuietOpt, StoreOpt, app, edge, emit, err
                                resolve_store)
 from rainset.errors import LabelError
 from rainset.labels.taxonomy import store_taxonomy
+from rainset.ranges import HOURS, LIMIT, check_optional
 from rainset.store import write_atomic
 
 users_app = typer.Typer(help="Accounts of the labelling web UI: annotators, reviewers, admins.", no_args_is_help=True)
@@ -210,11 +211,13 @@ def labels_set(label: Annotated[str, typer.Argument(help="The rain type, one of 
 @labels_app.command("release")
 def labels_release(user: Annotated[Optional[str], typer.Option("--user", help="Only this user's claims.")] = None,
                    older_than: Annotated[Optional[float], typer.Option("--older-than", help="Only claims made more "
-                                                                       "than this many hours ago.")] = None,
+                                                                       "than this many hours ago (0 to 876000).")] = None,
                    store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Free queue slots held without a label (e.g. by an annotator who left), so others can take them."""
     from rainset.labels.queue import release_claims  # heavy: sqlalchemy
 
+    with edge():
+        check_optional("--older-than", older_than, HOURS)
     with edge(), _session(store) as (_, s):
         n = release_claims(s, user=user, older_than_s=None if older_than is None else older_than * 3600)
     if as_json:
@@ -234,11 +237,13 @@ def labels_agreement(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @labels_app.command("review")
-def labels_review(limit: Annotated[int, typer.Option("--limit", help="Show at most this many (0: all).")] = 50,
+def labels_review(limit: Annotated[int, typer.Option("--limit", help="Show at most this many (0: all; at most 10^9).")] = 50,
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The review queue: captures whose labels disagree and that no reviewer has adjudicated."""
     from rainset.labels.agreement import review_queue  # heavy: sqlalchemy
 
+    with edge():
+        LIMIT.check("--limit", limit)
     with edge(), _session(store) as (_, s):
         queue = review_queue(s)
     shown = queue[:limit] if limit > 0 else queue

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Callable, Optional, TypeVar
 import typer
 
 from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, progress_bar, resolve_store
+from rainset.ranges import HAMMING, check_optional
 
 groups_app = typer.Typer(help="List duplicate clusters, bursts and scene groups; correct them.")
 app.add_typer(groups_app, name="groups")
@@ -29,13 +30,14 @@ def _in_catalog(store_path: Optional[Path], work: Callable[[Any, Any], T]) -> T:
 
 @app.command("dedupe")
 def dedupe_cmd(threshold: Annotated[Optional[int], typer.Option("--threshold", help="pHash Hamming threshold "
-                                                                "(default: the store's near_duplicate_threshold).",
+                                                                "0 to 64 (default: the store's near_duplicate_threshold).",
                                                                 show_default=False)] = None,
                store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Find exact and near-duplicates, bursts and scenes; choose representatives; set quality flags."""
     from rainset.dedupe.run import dedupe  # heavy: sqlalchemy, numpy, cv2
 
     with edge():
+        check_optional("--threshold", threshold, HAMMING)
         st = resolve_store(store)
         with progress_bar("confirm", not (quiet or as_json)) as bar:
             result = dedupe(st, threshold, progress=bar)

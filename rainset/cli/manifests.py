@@ -10,6 +10,7 @@ import typer
 from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, resolve_store, say
 from rainset.errors import ConfigError, StoreError
 from rainset.manifests.splits import parse_ratios
+from rainset.ranges import HAMMING, ROWS_PER_FILE, SEED, check_optional
 
 
 @app.command()
@@ -20,12 +21,15 @@ def export(name: Annotated[str, typer.Argument(help="Name of the new version (le
                                                             help="Also export captures without a consensus label.")] = False,
            redact: Annotated[Optional[list[str]], typer.Option("--redact", help="Drop columns: gps (gps_lat, gps_lon, "
                                                                "gps_alt), serial; comma-separated or repeated.")] = None,
-           seed: Annotated[int, typer.Option("--seed", help="Split seed (a new seed re-draws every split).")] = 0,
+           seed: Annotated[int, typer.Option("--seed", help="Split seed, 0 to 2147483647 (a new seed re-draws "
+                                                   "every split).")] = 0,
            ratios: Annotated[str, typer.Option("--ratios", help="train,validation,test shares.")] = "80,10,10",
-           rows_per_file: Annotated[int, typer.Option("--rows-per-file", help="Rows per Parquet file.")] = 50_000,
+           rows_per_file: Annotated[int, typer.Option("--rows-per-file", help="Rows per Parquet file (1 to 10000000).")] = 50_000,
            store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Export an immutable, named manifest version (Parquet + version.json)."""
     with edge():
+        SEED.check("--seed", seed)
+        ROWS_PER_FILE.check("--rows-per-file", rows_per_file)
         from rainset.manifests.export import export_manifest  # heavy: sqlalchemy, numpy, cv2
 
         result = export_manifest(resolve_store(store), name, where=where, include_unlabelled=include_unlabelled,
@@ -40,7 +44,7 @@ def versions(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     with edge():
         from rainset.manifests.versions import list_versions, open_version  # heavy: sqlalchemy, numpy, cv2
 
-        s = resolve_store(store)
+        s = resolve_store(store, read_only_ok=True)
         infos = [open_version(s, n).info for n in list_versions(s)]
     rows = [{"name": i["name"], "parent": i.get("parent"), "created_at": i.get("created_at"),
              "samples": i.get("samples"), "schema_version": i.get("schema_version")} for i in infos]
@@ -59,18 +63,20 @@ def diff(a: Annotated[str, typer.Argument(help="The older version.")],
     with edge():
         from rainset.manifests.diff import diff_versions  # heavy: sqlalchemy, numpy, cv2
 
-        result = diff_versions(resolve_store(store), a, b)
+        result = diff_versions(resolve_store(store, read_only_ok=True), a, b)
     emit(result, as_json)
 
 
 @app.command()
 def leakage(target: Annotated[str, typer.Argument(help="A manifest version name, or a Parquet file or folder "
                                                   "with a phash column.")],
-            threshold: Annotated[Optional[int], typer.Option("--threshold", help="Hamming distance in bits "
-                                                             "(default: the store's near_duplicate_threshold, else 6).")] = None,
+            threshold: Annotated[Optional[int], typer.Option("--threshold", help="Hamming distance in bits, 0 "
+                                                             "to 64 (default: the store's near_duplicate_threshold, "
+                                                             "else 6).")] = None,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Report near-duplicate pairs that sit in different splits (exit code 2 when any)."""
     with edge():
+        check_optional("--threshold", threshold, HAMMING)
         from rainset.manifests.leakage import check_leakage, check_version_leakage  # heavy: numpy
 
         path = Path(target)
@@ -97,7 +103,7 @@ def report(name: Annotated[Optional[str], typer.Argument(help="The version (defa
     with edge():
         from rainset.manifests.report import write_report  # heavy: sqlalchemy, numpy, cv2, plots
 
-        result = write_report(resolve_store(store), name, out_file)
+        result = write_report(resolve_store(store, read_only_ok=True), name, out_file)
     emit(result, as_json, quiet)
 
 

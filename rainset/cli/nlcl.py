@@ -15,6 +15,7 @@ import typer
 from rainset.cli.shell import JsonOpt, QuietOpt, app, edge, emit, out, print_json, progress_bar
 from rainset.errors import TrainError
 from rainset.nlcl.config import make_config
+from rainset.ranges import BLEND, TILE
 
 train_app = typer.Typer(help="Train models (the NLCL reference trainer).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -24,7 +25,7 @@ app.add_typer(nlcl_app, name="nlcl")
 CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.pt written by 'rainset nlcl train' "
                                              "or 'rainset nlcl import-released', or a released NLCL G_B state "
                                              "dict (latest_net_Back.pth).")]
-TileOpt = Annotated[int, typer.Option("--tile", help="Tile side for full-resolution inference.")]
+TileOpt = Annotated[int, typer.Option("--tile", help="Tile side for full-resolution inference (32 to 65536).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
 
 
@@ -106,6 +107,7 @@ def evaluate(
 ) -> None:
     """PSNR and SSIM (RGB and Y channel) against ground truth, and the no-reference streak energy."""
     with edge():
+        TILE.check("--tile", tile)
         _require_torch()
         from rainset.nlcl.derain import derain_array, expand_inputs, load_generator  # heavy: torch, cv2
         from rainset.nlcl.evaluate import evaluate_images  # heavy: numpy, cv2
@@ -131,12 +133,15 @@ def derain(
     checkpoint: CheckpointOpt,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the derained images (same names).")],
     tile: TileOpt = 512,
-    blend: Annotated[int, typer.Option("--blend", help="Overlap of neighbouring tiles, blended linearly.")] = 32,
+    blend: Annotated[int, typer.Option("--blend", help="Overlap of neighbouring tiles, blended "
+                                                   "linearly (0 to 4096).")] = 32,
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Derain full-resolution captures through overlapping tiles (G_B of a checkpoint)."""
     with edge():
+        TILE.check("--tile", tile)
+        BLEND.check("--blend", blend)
         _require_torch()
         from rainset.nlcl.derain import derain_files  # heavy: torch, cv2
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, progress_bar, resolve_store
+from rainset.ranges import WORKERS, check_optional
 from rainset.shards.sizes import parse_size
 
 
@@ -26,7 +27,7 @@ def shards(name: Annotated[str, typer.Argument(help="The manifest version to sha
                                                               "manifest version's name).", show_default=False)] = None,
            workers: Annotated[Optional[int], typer.Option("--workers", help="Render processes (0 or 1: in this "
                                                           "process; default: one per CPU core, at most one per 100 "
-                                                          "samples).", show_default=False)] = None,
+                                                          "samples; at most 1024).", show_default=False)] = None,
            skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Leave out samples whose original is missing, "
                                                   "damaged or undecodable, and list them in index.json "
                                                   "(default: stop with an error naming the sample).")] = False,
@@ -41,6 +42,7 @@ def shards(name: Annotated[str, typer.Argument(help="The manifest version to sha
         from rainset.shards.render import RenderSettings  # heavy: numpy, cv2
         from rainset.shards.writer import ShardOptions, build_shards  # heavy: sqlalchemy, numpy, cv2
 
+        check_optional("--workers", workers, WORKERS)
         size = parse_size(target_size)
         st = resolve_store(store)
         render = RenderSettings(fmt, max_side, quality, with_raw, int(st.settings["max_pixels"])).check()

@@ -53,9 +53,10 @@ def edge() -> Iterator[None]:
         fail(str(exc).replace("[", r"\["))
 
 
-def resolve_store(path: Optional[Path]) -> Store:
-    """The store a ``--store`` option names, else ``$RAINSET_STORE``, else the current folder or its parents."""
-    return find_store(path)
+def resolve_store(path: Optional[Path], *, read_only_ok: bool = False) -> Store:
+    """The store a ``--store`` option names, else ``$RAINSET_STORE``, else the current folder or its parents
+    (a read-only store only for commands that never write: ``read_only_ok``)."""
+    return find_store(path, read_only_ok=read_only_ok)
 
 
 def print_json(data: Any) -> None:

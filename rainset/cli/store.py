@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, progress_bar, resolve_store
+from rainset.ranges import BATCH, WORKERS, check_optional
 from rainset.store import init_store
 
 
@@ -36,15 +37,19 @@ def ingest(sources: Annotated[list[str], typer.Argument(help="Folders, files or 
            owner: Annotated[Optional[str], typer.Option("--owner", help="Provenance: who owns the captures.")] = None,
            link: Annotated[bool, typer.Option("--link", help="Record references instead of copying originals into objects/.")] = False,
            workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes (0 or 1: in this "
-                                                          "process; default: one per CPU core).", show_default=False)] = None,
+                                                          "process; default: one per CPU core; at most 1024).",
+                                                          show_default=False)] = None,
            engine: Annotated[str, typer.Option("--engine", help="local or dask.")] = "local",
            scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (default: a LocalCluster).")] = None,
-           batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Results per catalog transaction (default: store setting).")] = None,
+           batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Results per catalog transaction, 1 to 100000 "
+                                                               "(default: the store's batch_size).")] = None,
            as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Ingest captures: decode, read EXIF, hash, measure, preview and store them; reject bad files with a reason."""
     from rainset.ingest import IngestOptions, Provenance, ingest as run_ingest  # heavy: sqlalchemy, cv2, rawpy
 
     with edge():
+        check_optional("--workers", workers, WORKERS)
+        check_optional("--batch-size", batch_size, BATCH)
         st = resolve_store(store)
         if workers is None:
             workers = os.cpu_count() or 1
@@ -61,7 +66,7 @@ def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     from rainset.status import store_status  # heavy: sqlalchemy
 
     with edge():
-        st = store_status(resolve_store(store))
+        st = store_status(resolve_store(store, read_only_ok=True))
     emit(st, as_json)
 
 
@@ -71,7 +76,7 @@ def verify(store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = F
     from rainset.verify import verify_store  # heavy: sqlalchemy
 
     with edge():
-        st = resolve_store(store)
+        st = resolve_store(store, read_only_ok=True)
         with progress_bar("verify", not (quiet or as_json)) as bar:
             report = verify_store(st, progress=bar)
     emit(report, as_json, quiet)
