@@ -7,6 +7,7 @@ labelling screen's script uses the JSON API with the ``X-CSRF-Token`` header ins
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -150,6 +151,17 @@ def agreement_page(request: Request, principal: PageUser, session: SessionDep) -
                   labelled=len(current_labels(session)))
 
 
+def browse_link(form: dict[str, Any], where: str, offset: int = 0) -> str:
+    """A browse URL keeping the form's order, page size and version."""
+    return "/browse?" + urlencode({"where": where, "order": form["order"], "limit": form["limit"], "offset": offset,
+                                   "version": form["version"]})
+
+
+def narrowed(where: str, clause: str) -> str:
+    """``where`` and ``clause`` (a facet's filter), or just ``clause`` without a filter."""
+    return f"({where}) and {clause}" if where.strip() else clause
+
+
 @router.get("/browse")
 @reads
 def browse_view(request: Request, principal: PageUser, session: SessionDep,
@@ -162,8 +174,9 @@ def browse_view(request: Request, principal: PageUser, session: SessionDep,
         page = browse_page(request, session, principal, where, order, limit, offset, version)
     except InvalidInputError as exc:  # the form again, with the reason beside it
         return render(request, "browse.html", principal, status_code=400, page=None, error=str(exc), form=form,
-                      orders=ORDERS)
-    return render(request, "browse.html", principal, page=page, error=None, form=form, orders=ORDERS)
+                      orders=ORDERS, link=browse_link, narrowed=narrowed)
+    return render(request, "browse.html", principal, page=page, error=None, form=form, orders=ORDERS,
+                  link=browse_link, narrowed=narrowed)
 
 
 @router.get("/admin/users")
