@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from rainset.browse import BrowsePage, browse
 from rainset.errors import AuthError, NotInQueueError
 from rainset.labels.agreement import AgreementReport, agreement_report, review_queue
 from rainset.labels.consensus import CaptureLabels, LabelRecord, current_labels
@@ -320,6 +321,33 @@ def post_undo(principal: ApiUser, session: SessionDep) -> Undone:
 def get_my_labels(principal: ApiUser, session: SessionDep,
                   capture_id: Annotated[list[str] | None, Query(max_length=500)] = None) -> dict[str, LabelRecord]:
     return my_labels(session, principal.user, capture_id)
+
+
+BROWSE_ORDERS = "-capture_time (default), capture_time, -sharpness, sharpness, -confidence or confidence"
+
+
+def browse_page(request: Request, session: Session, principal: Principal, where: str | None, order: str,
+                limit: int, offset: int, version: str | None) -> BrowsePage:
+    """A browse page for a reviewer or admin (annotators: 403, they must not see others' labels)."""
+    allow(principal, *REVIEWERS)
+    return browse(session, where=where, order=order, limit=limit, offset=offset, version=version or None,
+                  store=request.app.state.settings.store, cache=request.app.state.browse)
+
+
+@router.get("/captures", response_model=BrowsePage,
+            summary="Twin of the browse page: captures matching a filter, sorted and paged, with facet counts "
+                    "(reviewers and admins)")
+@reads
+def get_captures(principal: ApiUser, session: SessionDep, request: Request,
+                 where: Annotated[str | None, Query(max_length=10_000,
+                                                    description="a filter, as 'rainset labels set --where'")] = None,
+                 order: Annotated[str, Query(max_length=32, description=BROWSE_ORDERS)] = "-capture_time",
+                 limit: Annotated[int, Query(description="captures per page, 1 to 500")] = 48,
+                 offset: Annotated[int, Query(description="captures to skip")] = 0,
+                 version: Annotated[str | None, Query(max_length=128,
+                                                      description="a manifest version: adds split")] = None,
+                 ) -> BrowsePage:
+    return browse_page(request, session, principal, where, order, limit, offset, version)
 
 
 @router.get("/captures/{capture_id}", response_model=CaptureDetail, summary="Twin of the capture page")

@@ -21,6 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rainset.browse import SnapshotCache
 from rainset.catalog.db import open_catalog
 from rainset.errors import (
     AlreadyExistsError,
@@ -183,6 +184,7 @@ def create_app(settings: AppSettings) -> FastAPI:
     app.state.secret = store_secret(settings.store)
     app.state.identities = IdentityCache(settings.identity_ttl_s)
     app.state.previews = PathCache()
+    app.state.browse = SnapshotCache()
     app.state.tiles = TileServer(settings.tile_size, settings.full_cache, settings.store.settings["max_pixels"],
                                  max_bytes=settings.tile_cache_bytes)
     app.state.login_limiter = LoginLimiter(settings.login_failures_per_address, settings.login_failures_global,

@@ -7,11 +7,13 @@ labelling screen's script uses the JSON API with the ``X-CSRF-Token`` header ins
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from rainset.errors import AuthError, LabelError
+from rainset.browse import ORDERS
+from rainset.errors import AuthError, InvalidInputError, LabelError
 from rainset.labels.agreement import agreement_report, review_queue
 from rainset.labels.consensus import current_labels
 from rainset.labels.queue import QUEUE_ORDERS, peek_next, progress, release_claims
@@ -20,7 +22,7 @@ from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import add_user, authenticate, disable_user, session_epoch, user_rows
 from rainset.suggestions import current_suggestions
 
-from rainset.annotate_ui.api import MAX_AGE_S, REVIEWERS, me_of, queues_of, set_session_cookie, sign_out_user
+from rainset.annotate_ui.api import MAX_AGE_S, REVIEWERS, browse_page, me_of, queues_of, set_session_cookie, sign_out_user
 from rainset.annotate_ui.captures import capture_view
 from rainset.annotate_ui.deps import (
     PageUser,
@@ -40,6 +42,7 @@ PAGE_TWINS = {
     "/captures/{capture_id}": "/api/captures/{capture_id}",
     "/review": "/api/review",
     "/agreement": "/api/agreement",
+    "/browse": "/api/captures",
     "/admin/users": "/api/users",
     "/admin/queues": "/api/queues",
 }
@@ -146,6 +149,34 @@ def agreement_page(request: Request, principal: PageUser, session: SessionDep) -
     allow(principal, *REVIEWERS)
     return render(request, "agreement.html", principal, report=agreement_report(session),
                   labelled=len(current_labels(session)))
+
+
+def browse_link(form: dict[str, Any], where: str, offset: int = 0) -> str:
+    """A browse URL keeping the form's order, page size and version."""
+    return "/browse?" + urlencode({"where": where, "order": form["order"], "limit": form["limit"], "offset": offset,
+                                   "version": form["version"]})
+
+
+def narrowed(where: str, clause: str) -> str:
+    """``where`` and ``clause`` (a facet's filter), or just ``clause`` without a filter."""
+    return f"({where}) and {clause}" if where.strip() else clause
+
+
+@router.get("/browse")
+@reads
+def browse_view(request: Request, principal: PageUser, session: SessionDep,
+                where: Annotated[str | None, Query(max_length=10_000)] = None,
+                order: Annotated[str, Query(max_length=32)] = "-capture_time",
+                limit: Annotated[int, Query()] = 48, offset: Annotated[int, Query()] = 0,
+                version: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+    form = {"where": where or "", "order": order, "limit": limit, "version": version or ""}
+    try:
+        page = browse_page(request, session, principal, where, order, limit, offset, version)
+    except InvalidInputError as exc:  # the form again, with the reason beside it
+        return render(request, "browse.html", principal, status_code=400, page=None, error=str(exc), form=form,
+                      orders=ORDERS, link=browse_link, narrowed=narrowed)
+    return render(request, "browse.html", principal, page=page, error=None, form=form, orders=ORDERS,
+                  link=browse_link, narrowed=narrowed)
 
 
 @router.get("/admin/users")

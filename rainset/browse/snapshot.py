@@ -1,0 +1,159 @@
+"""A column snapshot of every active capture, the rows a browse filters, and a cache of it.
+
+The filter columns come from :func:`rainset.labels.bulk.capture_rows` (the same rows
+``labels set --where`` filters), with browse's own columns beside them: the representative file's
+name and path, its sharpness, the current suggestion and the kinds of group the capture is in.
+Values are stored column by column (a list per column, one position per capture); list values
+become tuples so that a filter can be evaluated once per distinct combination of values.
+
+Building a snapshot reads the whole catalog (seconds at 100k captures); :class:`SnapshotCache`
+keeps one and rebuilds it when the catalog's :func:`stamp` moves (a capture, file, label,
+suggestion, group or removal added) or when it is older than ``ttl_s`` (changes made in place,
+such as quality flags rewritten by ``dedupe`` or a suggestion replaced).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from rainset.catalog.manifest_tables import Removal
+from rainset.catalog.models import Capture, File, Group, GroupMember, Label
+from rainset.catalog.rainstats_tables import Suggestion
+from rainset.labels.bulk import capture_rows
+
+# browse's columns beside the bulk-label filter columns (name -> type, for the filter's type checks)
+EXTRA_COLUMNS: dict[str, type] = {
+    "file_name": str, "sharpness": float, "suggested_rain_type": str, "suggestion_confidence": float,
+    "group_kinds": list,
+}
+
+
+@dataclass
+class Snapshot:
+    """Every active capture as columns: ``columns[name][i]`` is capture ``ids[i]``'s value."""
+
+    stamp: tuple
+    built_at: float
+    ids: list[str]
+    columns: dict[str, list[Any]]
+    paths: list[str | None]
+    preview_keys: list[str]
+    _orders: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def order(self, column: str, descending: bool) -> list[int]:
+        """Positions sorted by ``column`` (nulls last either way, ties by capture id), computed once."""
+        key = ("-" if descending else "") + column
+        with self._lock:
+            found = self._orders.get(key)
+            if found is None:
+                values, ids = self.columns[column], self.ids
+                present = sorted((i for i in range(len(ids)) if values[i] is not None),
+                                 key=lambda i: (values[i], ids[i]))
+                if descending:  # descending by value, ties still by id
+                    present.sort(key=lambda i: values[i], reverse=True)
+                found = present + sorted((i for i in range(len(ids)) if values[i] is None), key=ids.__getitem__)
+                self._orders[key] = found
+            return found
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def stamp(session: Session) -> tuple:
+    """A cheap fingerprint of what a snapshot shows: counts and newest ids of the tables it reads."""
+    # only primary keys and counts (index scans): a full scan here would cost as much as a page
+    parts = [
+        select(func.count()).select_from(Capture).scalar_subquery(),
+        select(func.max(Removal.id)).scalar_subquery(),
+        select(func.max(File.id)).scalar_subquery(),
+        select(func.max(Label.id)).scalar_subquery(),
+        select(func.count()).select_from(Suggestion).scalar_subquery(),
+        select(func.max(Group.id)).scalar_subquery(),
+        select(func.count()).select_from(GroupMember).scalar_subquery(),
+    ]
+    return tuple(session.execute(select(*parts)).one())
+
+
+def build_snapshot(session: Session) -> Snapshot:
+    """Read every active capture of the catalog into a :class:`Snapshot`."""
+    mark = stamp(session)
+    rows = capture_rows(session)
+    ids = [row["id"] for row in rows]
+    names = list(rows[0]) if rows else []
+    columns: dict[str, list[Any]] = {name: [_hashable(row.get(name)) for row in rows] for name in names}
+    position = {cid: i for i, cid in enumerate(ids)}
+    n = len(ids)
+    paths: list[str | None] = [None] * n
+    sharpness: list[float | None] = [None] * n
+    keys = [""] * n
+    reps = select(File.capture_id, File.uri, File.sharpness, Capture.representative_sha256).join(
+        Capture, (Capture.id == File.capture_id) & (Capture.representative_sha256 == File.sha256)
+    ).where(Capture.status == "active").order_by(File.id.desc())  # the oldest file wins: written last
+    for cid, uri, sharp, sha in session.execute(reps):
+        i = position.get(cid)
+        if i is not None:
+            paths[i], sharpness[i], keys[i] = uri, sharp, sha
+    suggested: list[str | None] = [None] * n
+    confidence: list[float | None] = [None] * n
+    for cid, rain_type, conf in session.execute(select(Suggestion.capture_id, Suggestion.rain_type,
+                                                       Suggestion.confidence)):
+        i = position.get(cid)
+        if i is not None:
+            suggested[i], confidence[i] = rain_type, float(conf)
+    kinds: list[set[str]] = [set() for _ in range(n)]
+    for cid, kind in session.execute(select(GroupMember.capture_id, Group.kind)
+                                     .join(Group, Group.id == GroupMember.group_id)):
+        i = position.get(cid)
+        if i is not None:
+            kinds[i].add(kind)
+    columns["file_name"] = [PurePosixPath(p.replace("\\", "/")).name if p else None for p in paths]
+    columns["sharpness"] = sharpness
+    columns["suggested_rain_type"] = suggested
+    columns["suggestion_confidence"] = confidence
+    columns["group_kinds"] = [tuple(sorted(k)) for k in kinds]
+    return Snapshot(mark, time.monotonic(), ids, columns, paths, keys)
+
+
+class SnapshotCache:
+    """One :class:`Snapshot` kept between requests (thread-safe), and the splits of manifest versions.
+
+    Args:
+        ttl_s: the longest a snapshot is served without a rebuild, for changes the stamp cannot see.
+    """
+
+    def __init__(self, ttl_s: float = 30.0) -> None:
+        self.ttl_s = ttl_s
+        self._snapshot: Snapshot | None = None
+        self._splits: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session) -> Snapshot:
+        """The current snapshot: the kept one while the catalog's stamp is unchanged and it is fresh."""
+        mark = stamp(session)
+        with self._lock:
+            kept = self._snapshot
+            if kept is None or kept.stamp != mark or time.monotonic() - kept.built_at > self.ttl_s:
+                kept = self._snapshot = build_snapshot(session)
+            return kept
+
+    def splits(self, name: str, load: Any) -> dict[str, str]:
+        """The split of each capture in manifest version ``name`` (versions never change: kept for good)."""
+        with self._lock:
+            found = self._splits.get(name)
+        if found is None:
+            found = load(name)
+            with self._lock:
+                self._splits[name] = found
+        return found
