@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from sqlalchemy import select
 
+from rainset.capture_paths import files_by_content
 from rainset.catalog.db import catalog_session
 from rainset.catalog.models import File
 from rainset.hashing import sha256_file
@@ -21,6 +22,8 @@ class Problem:
     path: str
     problem: str  # missing | damaged | unreadable
     detail: str
+    captures: tuple[str, ...] = ()  # the captures with a file of this content
+    sources: tuple[str, ...] = ()  # those files' source paths (or URIs), in ingest order
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ class VerifyReport:
     def lines(self) -> list[str]:
         """The human-readable report (``rainset verify``)."""
         return [f"{self.checked} objects checked: {self.ok} ok, {self.missing} missing, {self.damaged} damaged",
-                *(f"  {p.problem:<10} {p.path}: {p.detail}" for p in self.problems)]
+                *(line for p in self.problems for line in (
+                    f"  {p.problem:<10} {p.path}: {p.detail}",
+                    f"             capture {', '.join(p.captures) or '(none)'}; source {', '.join(p.sources) or '(none)'}"))]
 
 
 def verify_store(store: Store, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
@@ -65,7 +70,22 @@ def verify_store(store: Store, progress: Callable[[int, int], None] | None = Non
                 problems.append(Problem(sha, path, "damaged", f"content hashes to {actual}"))
         if progress:
             progress(i + 1, len(targets))
+    problems = _named(store, problems)
     missing = sum(p.problem == "missing" for p in problems)
     damaged = sum(p.problem != "missing" for p in problems)
     return VerifyReport(checked=len(targets), ok=len(targets) - len(problems), missing=missing,
                         damaged=damaged, problems=problems)
+
+
+def _named(store: Store, problems: list[Problem]) -> list[Problem]:
+    """The problems with the captures and source files behind each object."""
+    if not problems:
+        return problems
+    with catalog_session(store.db_url) as s:
+        files = files_by_content(s, {p.sha256 for p in problems})
+    named = []
+    for p in problems:
+        found = files.get(p.sha256, [])
+        named.append(replace(p, captures=tuple(dict.fromkeys(f.capture_id for f in found)),
+                             sources=tuple(f.path for f in found)))
+    return named
