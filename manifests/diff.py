@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from rainset.capture_paths import representative_paths
 from rainset.catalog.db import catalog_session
 from rainset.catalog.manifest_tables import Removal, SplitMove
 from rainset.manifests.schema import SPLITS
@@ -24,10 +25,10 @@ class DiffResult:
     a: str
     b: str
     seed_changed: bool
-    added: tuple[dict[str, Any], ...]  # {sample_id, split, rain_type}
-    removed: tuple[dict[str, Any], ...]  # {sample_id, split, rain_type, reason}
-    relabelled: tuple[dict[str, Any], ...]  # {sample_id, old, new, old_attributes, new_attributes}
-    moved: tuple[dict[str, Any], ...]  # {sample_id, from, to, reason}
+    added: tuple[dict[str, Any], ...]  # {sample_id, path, split, rain_type}
+    removed: tuple[dict[str, Any], ...]  # {sample_id, path, split, rain_type, reason}
+    relabelled: tuple[dict[str, Any], ...]  # {sample_id, path, old, new, old_attributes, new_attributes}
+    moved: tuple[dict[str, Any], ...]  # {sample_id, path, from, to, reason}
     labels: dict[str, dict[str, int]]  # rain type -> {a, b, change}
     labels_by_split: dict[str, dict[str, dict[str, int]]]  # split -> rain type -> {a, b, change}
 
@@ -38,11 +39,23 @@ class DiffResult:
         out = [f"{self.a} → {self.b}: +{len(self.added)} added, -{len(self.removed)} removed, "
                f"{len(self.relabelled)} relabelled, {len(self.moved)} moved between splits"
                + (" (the split seed changed)" if self.seed_changed else "")]
-        out += [f"  removed {r['sample_id']}: {r['reason']}" for r in self.removed]
-        out += [f"  relabelled {r['sample_id']}: {r['old']} → {r['new']}" for r in self.relabelled]
-        out += [f"  moved {m['sample_id']}: {m['from']} → {m['to']} ({m['reason']})" for m in self.moved]
+        out += [f"  removed {r['sample_id']} {_name(r)}: {r['reason']}" for r in self.removed]
+        out += [f"  relabelled {r['sample_id']} {_name(r)}: {r['old']} → {r['new']}" for r in self.relabelled]
+        out += [f"  moved {m['sample_id']} {_name(m)}: {m['from']} → {m['to']} ({m['reason']})" for m in self.moved]
         out += [f"  {label}: {c['a']} → {c['b']} ({c['change']:+d})" for label, c in self.labels.items() if c["change"]]
         return out
+
+
+def _name(row: dict[str, Any]) -> str:
+    return f"({row.get('path') or 'no file in the catalog'})"
+
+
+def _paths(store: Store, ids: set[str]) -> dict[str, str]:
+    """Capture id → its representative file's path, from the catalog (removed captures keep their files)."""
+    if not ids:
+        return {}
+    with catalog_session(store.db_url) as s:
+        return representative_paths(s, ids)
 
 
 def _removal_reasons(store: Store, ids: list[str]) -> dict[str, str]:
@@ -94,5 +107,9 @@ def diff_versions(store: Store, a: str, b: str) -> DiffResult:
              for k in moved_ids]
     by_split = {split: label_changes([r for r in ra.values() if r["split"] == split],
                                      [r for r in rb.values() if r["split"] == split]) for split in SPLITS}
+    listed = [*added, *removed, *relabelled, *moved]
+    paths = _paths(store, {r["sample_id"] for r in listed})
+    added, removed, relabelled, moved = ([{"sample_id": r["sample_id"], "path": paths.get(r["sample_id"]), **r} for r in rows]
+                                         for rows in (added, removed, relabelled, moved))
     return DiffResult(a, b, seed_changed, tuple(added), tuple(removed), tuple(relabelled), tuple(moved),
                       label_changes(list(ra.values()), list(rb.values())), by_split)

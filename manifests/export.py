@@ -21,17 +21,18 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from rainset.capture_paths import capture_files
 from rainset.catalog.db import open_catalog
 from rainset.catalog.manifest_tables import SplitAssignment, SplitMove
 from rainset.catalog.models import Version
 from rainset.errors import ConfigError, ManifestError
 from rainset.hashing import sha256_file
 from rainset.manifests.rows import CatalogRows, filter_view, load_rows
-from rainset.manifests.schema import REDACT, SCHEMA_VERSION, SPLITS, arrow_schema, filter_types
+from rainset.manifests.schema import REDACT, SCHEMA_VERSION, SPLITS, arrow_schema
+from rainset.manifests.selection import compile_selection
 from rainset.manifests.splits import DEFAULT_RATIOS
 from rainset.manifests.versions import add_version_row, publish, validate_name
 from rainset.store import Store
-from rainset.where import compile_where
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,12 @@ def parse_redact(items: Sequence[str]) -> tuple[str, ...]:
     return tuple(col for g in dict.fromkeys(groups) for col in REDACT[g])
 
 
-def _select(data: CatalogRows, where: str | None, include_unlabelled: bool) -> list[dict[str, Any]]:
-    test = compile_where(where, filter_types()) if where else None
+def _select(data: CatalogRows, where: str | None, include_unlabelled: bool,
+            files: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    test = compile_selection(where) if where else None
     rows = [r for r in data.rows if include_unlabelled or r["rain_type"] is not None]
     if test is not None:
-        rows = [r for r in rows if test(filter_view(r))]
+        rows = [r for r in rows if test(filter_view(r), files.get(r["sample_id"], ()))]
     return rows
 
 
@@ -163,7 +165,7 @@ def export_manifest(store: Store, name: str, *, where: str | None = None, includ
     if rows_per_file < 1:
         raise ConfigError(f"rows per file must be at least 1, got {rows_per_file}")
     if where:
-        compile_where(where, filter_types())  # fail before any work
+        compile_selection(where)  # fail before any work
     groups = tuple(dict.fromkeys(g.strip() for r in redact for g in r.split(",") if g.strip()))
     opts = _Options(where, include_unlabelled, groups, drop, seed, tuple(ratios), rows_per_file)
     catalog = open_catalog(store.db_url)
@@ -185,7 +187,8 @@ def _export_once(store: Store, catalog: Any, name: str, opts: _Options) -> Expor
             raise ManifestError(f"manifest version {name!r} already exists; versions are immutable, pick a new name")
         parent = s.scalar(select(Version.name).where(Version.kind == "manifest").order_by(Version.id.desc()).limit(1))
         data = load_rows(s, opts.seed, opts.ratios)
-    rows = _select(data, opts.where, opts.include_unlabelled)
+        files = capture_files(s) if opts.where and compile_selection(opts.where).per_file else {}
+    rows = _select(data, opts.where, opts.include_unlabelled, files)
     build = store.tmp_dir / f"export-{name}-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         files = _write_data(build, rows, opts.drop, opts.rows_per_file)

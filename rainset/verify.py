@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from sqlalchemy import select
 
+from rainset.capture_paths import files_by_content
 from rainset.catalog.db import catalog_session
 from rainset.catalog.models import File
 from rainset.hashing import sha256_file
@@ -21,6 +22,16 @@ class Problem:
     path: str
     problem: str  # missing | damaged | unreadable | orphan (in objects/, named by no catalog row)
     detail: str
+    captures: tuple[str, ...] = ()  # the captures with a file of this content
+    sources: tuple[str, ...] = ()  # those files' source paths (or URIs), in ingest order
+
+    def lines(self) -> list[str]:
+        """The problem, then (unless an orphan, which no catalog row names) its captures and sources."""
+        first = f"  {self.problem:<10} {self.path}: {self.detail}"
+        if self.problem == "orphan":
+            return [first]
+        return [first, f"             capture {', '.join(self.captures) or '(none)'}; "
+                       f"source {', '.join(self.sources) or '(none)'}"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ class VerifyReport:
         """The human-readable report (``rainset verify``)."""
         return [f"{self.checked} objects checked: {self.ok} ok, {self.missing} missing, {self.damaged} damaged, "
                 f"{self.orphans} named by no catalog row",
-                *(f"  {p.problem:<10} {p.path}: {p.detail}" for p in self.problems)]
+                *(line for p in self.problems for line in p.lines())]
 
 
 def verify_store(store: Store, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
@@ -67,6 +78,7 @@ def verify_store(store: Store, progress: Callable[[int, int], None] | None = Non
                 problems.append(Problem(sha, path, "damaged", f"content hashes to {actual}"))
         if progress:
             progress(i + 1, len(targets))
+    problems = _named(store, problems)
     missing = sum(p.problem == "missing" for p in problems)
     damaged = len(problems) - missing
     orphans = orphan_objects(store, {sha for sha, _, _ in rows})
@@ -81,3 +93,17 @@ def orphan_objects(store: Store, named: set[str]) -> list[Problem]:
         if path.is_file() and path.name not in named:
             found.append(Problem(path.name, str(path), "orphan", "no catalog row names this object"))
     return found
+
+
+def _named(store: Store, problems: list[Problem]) -> list[Problem]:
+    """The problems with the captures and source files behind each object."""
+    if not problems:
+        return problems
+    with catalog_session(store.db_url) as s:
+        files = files_by_content(s, {p.sha256 for p in problems})
+    named = []
+    for p in problems:
+        found = files.get(p.sha256, [])
+        named.append(replace(p, captures=tuple(dict.fromkeys(f.capture_id for f in found)),
+                             sources=tuple(f.path for f in found)))
+    return named

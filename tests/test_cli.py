@@ -18,7 +18,7 @@ INGEST_KEYS = {"run_id", "store", "sources", "seen", "skipped", "processed", "ne
 STATUS_KEYS = {"store", "catalog", "captures", "files", "raw_files", "exact_copies", "bytes", "objects_bytes",
                "rejects", "rejects_by_reason", "runs", "runs_unfinished", "formats"}
 VERIFY_KEYS = {"checked", "ok", "missing", "damaged", "problems", "orphans"}
-PROBLEM_KEYS = {"sha256", "path", "problem", "detail"}
+PROBLEM_KEYS = {"sha256", "path", "problem", "detail", "captures", "sources"}
 
 
 def rainset(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -63,9 +63,14 @@ def test_verify_exit_code_and_problem_keys(store_with_data: Path, tmp_path: Path
     r = rainset("verify", "--store", str(base / "s"), "--json")
     assert r.returncode == 2
     report = json.loads(r.stdout)
-    assert report["missing"] == 1 and set(report["problems"][0]) == PROBLEM_KEYS
+    problem = report["problems"][0]
+    assert report["missing"] == 1 and set(problem) == PROBLEM_KEYS
+    # the problem names the capture and the source file behind the object, not just the object
+    assert len(problem["captures"]) == 1 and problem["sources"]
+    assert all(Path(src).parent == base / "caps" or base / "caps" in Path(src).parents for src in problem["sources"])
     r = rainset("verify", "--store", str(base / "s"))
     assert r.returncode == 2 and "missing" in r.stdout and victim.name in r.stdout
+    assert problem["captures"][0] in r.stdout and problem["sources"][0] in r.stdout
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:

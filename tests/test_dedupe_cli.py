@@ -53,7 +53,7 @@ def test_cli_dedupe_groups_and_corrections(demo_store) -> None:
     groups = json.loads(rainset("groups", "--store", s, "--json").stdout)
     assert {g["kind"] for g in groups} == {"cluster", "burst", "scene"}
     assert set(groups[0]) == {"key", "kind", "members"}
-    assert set(groups[0]["members"][0]) == {"capture_id", "relation", "representative"}
+    assert set(groups[0]["members"][0]) == {"capture_id", "relation", "representative", "path"}
     cluster = next(g for g in groups if g["kind"] == "cluster")
     other = next(m["capture_id"] for m in cluster["members"] if not m["representative"])
     rep = rainset("groups", "representative", other, "--store", s, "--json")

@@ -15,7 +15,7 @@ import typer
 from rainset.annotate_ui.config import LOOPBACK_HOSTS, MAX_BODY_RANGE, SESSION_HOURS_RANGE, AppSettings, check_range
 from rainset.cli.shell import (JsonOpt, QuietOpt, StoreOpt, app, edge, emit, err, out, print_json, progress_bar,
                                resolve_store)
-from rainset.errors import LabelError
+from rainset.errors import ConfigError, LabelError
 from rainset.labels.taxonomy import store_taxonomy
 from rainset.ranges import HOURS, LIMIT, check_optional
 from rainset.store import write_atomic
@@ -143,12 +143,15 @@ def labels_export(fmt: FormatOpt = "labelstudio",
                   labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Only captures with labels.")] = False,
                   config: Annotated[Optional[Path], typer.Option("--config", help="Also write Label Studio's "
                                                                  "labelling interface (XML) here.")] = None,
-                  store: StoreOpt = None, quiet: QuietOpt = False) -> None:
+                  store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Export one Label Studio task per capture, with its current labels as annotations."""
     from rainset.labels.interchange import export_labelstudio, labelstudio_config  # heavy: sqlalchemy
 
     with edge():
         _check_format(fmt)
+        if as_json and output is None:
+            raise ConfigError("labels export --json needs --out FILE: the tasks go to the file, the summary to "
+                              "standard output")
         with _session(store) as (st, s):
             tasks = export_labelstudio(s, st, image_prefix=image_prefix, labelled_only=labelled_only)
             text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
@@ -158,8 +161,11 @@ def labels_export(fmt: FormatOpt = "labelstudio",
                 sys.stdout.write(text)
             else:
                 write_atomic(st, output.resolve(), text.encode("utf-8"))
-    if output is not None and not quiet:
-        n = sum(len(t["annotations"]) for t in tasks)
+    n = sum(len(t["annotations"]) for t in tasks)
+    if as_json:
+        print_json({"tasks": len(tasks), "annotations": n, "out": str(output),
+                    "config": None if config is None else str(config)})
+    elif output is not None and not quiet:
         out.print(f"wrote {len(tasks)} tasks with {n} annotations to {output}", highlight=False)
 
 
@@ -189,23 +195,29 @@ def labels_import(path: Annotated[Path, typer.Argument(help="A Label Studio JSON
 
 @labels_app.command("set")
 def labels_set(label: Annotated[str, typer.Argument(help="The rain type, one of the store's taxonomy.")],
-               where: Annotated[str, typer.Option("--where", help="Filter over capture columns, e.g. "
-                                                  "\"source_name = 'clear-days'\".")],
+               where: Annotated[str, typer.Option("--where", help="Filter over capture columns (export's, plus path "
+                                                  "and folder: docs/cli.md), e.g. \"folder like '%/clear/%'\".")],
                as_user: Annotated[str, typer.Option("--as", help="The existing user the labels are recorded as.")],
                attr: Annotated[Optional[list[str]], typer.Option("--attr", help="An attribute to add (repeatable): "
                                                                  "night, lens-droplets, splash.")] = None,
+               overwrite: Annotated[bool, typer.Option("--overwrite", help="Also replace that user's own earlier, "
+                                                       "different labels (default: keep them and count them).")] = False,
                store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Label every capture a filter matches at once, recorded as ordinary labels of one user."""
     from rainset.labels.bulk import set_labels  # heavy: sqlalchemy
 
     with edge(), _session(store) as (st, s):
         with progress_bar("label", not (quiet or as_json)) as bar:
-            summary = set_labels(s, label, where, as_user, attributes=attr or (), progress=bar, **_taxonomy(st))
+            summary = set_labels(s, label, where, as_user, attributes=attr or (), overwrite=overwrite, progress=bar,
+                                 **_taxonomy(st))
     if as_json:
         print_json(summary.to_dict())
     elif not quiet:
-        out.print(f"{summary.matched} captures matched: {summary.labelled} labelled {label!r} as {as_user}, "
-                  f"{summary.skipped} already were", highlight=False)
+        kept = (f", {summary.kept} kept {as_user}'s own different label (--overwrite replaces them)"
+                if summary.kept else "")
+        replaced = f" ({summary.replaced} replacing {as_user}'s earlier label)" if summary.replaced else ""
+        out.print(f"{summary.matched} captures matched: {summary.labelled} labelled {label!r} as {as_user}{replaced}, "
+                  f"{summary.skipped} already were{kept}", highlight=False)
 
 
 @labels_app.command("release")
@@ -240,21 +252,13 @@ def labels_agreement(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 def labels_review(limit: Annotated[int, typer.Option("--limit", help="Show at most this many (0: all; at most 10^9).")] = 50,
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The review queue: captures whose labels disagree and that no reviewer has adjudicated."""
-    from rainset.labels.agreement import review_queue  # heavy: sqlalchemy
+    from rainset.labels.agreement import review_list  # heavy: sqlalchemy
 
     with edge():
         LIMIT.check("--limit", limit)
     with edge(), _session(store) as (_, s):
-        queue = review_queue(s)
-    shown = queue[:limit] if limit > 0 else queue
-    if as_json:
-        print_json({"total": len(queue), "captures": [asdict(c) for c in shown]})
-        return
-    out.print(f"{len(queue)} captures to review", highlight=False)
-    for c in shown:
-        votes = ", ".join(f"{r.user}: {r.rain_type}" for r in c.labels)
-        out.print(f"  {c.capture_id}  {'no majority' if c.needs_review else 'majority ' + str(c.rain_type)}  "
-                  f"({votes})", highlight=False)
+        result = review_list(s, limit)
+    emit(result, as_json)
 
 
 def trusted_hosts(host: str, allowed: list[str] | None, origins: tuple[str, ...]) -> tuple[str, ...]:

@@ -58,7 +58,8 @@ def groups_list(ctx: typer.Context, kind: KindOpt = None, store: StoreOpt = None
     for v in views:
         out.print(f"{v.kind:<8} {v.key}  ({len(v.members)} captures)", highlight=False)
         for m in v.members:
-            out.print(f"  {'*' if m.representative else ' '} {m.capture_id}  {m.relation}", highlight=False)
+            out.print(f"  {'*' if m.representative else ' '} {m.capture_id}  {m.relation:<14} {m.path or '-'}",
+                      highlight=False)
     if not views:
         out.print("no groups (run 'rainset dedupe')", highlight=False)
 

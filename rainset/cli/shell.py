@@ -16,11 +16,15 @@ from typing import Annotated, Any, Iterator, Optional, Protocol
 import typer
 from rich.console import Console
 
+from rainset import __version__
 from rainset.errors import RainsetError
 from rainset.store import Store, find_store
 
+# rich_markup_mode=None: typer's rich help prints a type column for every option, flags included
+# ("--link <bool>"); click's plain help shows a flag as a flag. Sub-apps inherit the mode.
 app = typer.Typer(help="Curate real rainy captures into a versioned deraining dataset.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 err = Console(stderr=True)
 out = Console(soft_wrap=True)
 
@@ -28,6 +32,18 @@ StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="The store (el
                                                   "current folder or its parents).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (stable keys, docs/cli.md).")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar, no summary.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"rainset {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the rainset version and exit.",
+                                                callback=_print_version, is_eager=True)] = False) -> None:
+    """Curate real rainy captures into a versioned deraining dataset."""
 
 
 class Result(Protocol):

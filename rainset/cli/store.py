@@ -1,4 +1,4 @@
-"""Store commands: ``rainset init``, ``ingest``, ``status`` and ``verify`` (exit code 2 on problems)."""
+"""Store commands: ``rainset init``, ``ingest``, ``status``, ``verify`` (exit code 2 on problems) and ``rejects``."""
 
 from __future__ import annotations
 
@@ -82,3 +82,15 @@ def verify(store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = F
     emit(report, as_json, quiet)
     if report.problems:
         raise typer.Exit(2)
+
+
+@app.command()
+def rejects(reason: Annotated[Optional[str], typer.Option("--reason", help="Only files rejected for this reason "
+                                                          "(e.g. decode-failed, unsupported-format).")] = None,
+            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """List the files ingest rejected: path, reason, detail, size and when, newest first."""
+    from rainset.rejects import list_rejects  # heavy: sqlalchemy
+
+    with edge():
+        result = list_rejects(resolve_store(store), reason)
+    emit(result, as_json)

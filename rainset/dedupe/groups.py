@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from rainset.capture_paths import representative_paths
 from rainset.catalog.dedupe_tables import DedupePair
 from rainset.catalog.models import Capture, File, Group, GroupMember, Hash
 from rainset.dedupe.bursts import Shot, find_bursts
@@ -158,6 +159,7 @@ class MemberView:
     capture_id: str
     relation: str
     representative: bool
+    path: str | None = None  # the capture's representative file (its source path or URI)
 
 
 @dataclass(frozen=True)
@@ -179,9 +181,12 @@ def list_groups(session: Session, kind: str | None = None) -> list[GroupView]:
     q = select(Group.id, Group.kind, Group.info, GroupMember.capture_id, GroupMember.relation,
                GroupMember.is_representative).join(GroupMember, GroupMember.group_id == Group.id)
     q = q.where(Group.kind == kind) if kind else q.where(Group.kind.in_(KINDS))
+    rows = session.execute(q).all()
+    paths = representative_paths(session, {r[3] for r in rows})
     by_group: dict[int, tuple[str, str, list[MemberView]]] = {}
-    for gid, gkind, info, cid, rel, rep in session.execute(q):
-        by_group.setdefault(gid, (gkind, (info or {}).get("key", str(gid)), []))[2].append(MemberView(cid, rel, bool(rep)))
+    for gid, gkind, info, cid, rel, rep in rows:
+        by_group.setdefault(gid, (gkind, (info or {}).get("key", str(gid)), []))[2].append(
+            MemberView(cid, rel, bool(rep), paths.get(cid)))
     views = [GroupView(key, k, tuple(sorted(ms, key=lambda m: (not m.representative, m.capture_id))))
              for k, key, ms in by_group.values()]
     return sorted(views, key=lambda g: (KINDS.index(g.kind), g.key))

@@ -24,6 +24,7 @@ from typing import Hashable, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rainset.capture_paths import representative_paths
 from rainset.catalog.labels_tables import LabelTiming
 from rainset.catalog.models import Capture, Label, User
 from rainset.labels.consensus import CaptureLabels, current_labels
@@ -202,3 +203,33 @@ def review_queue(session: Session) -> list[CaptureLabels]:
     todo = [cap for cap in labels.values()
             if cap.source != "adjudication" and len({r.rain_type for r in cap.labels}) > 1]
     return sorted(todo, key=lambda c: (not c.needs_review, c.agreement if c.agreement is not None else 0, c.capture_id))
+
+
+@dataclass(frozen=True)
+class ReviewList:
+    """The ``--json`` output of ``rainset labels review``: the queue's size and its first captures.
+
+    Each capture is a :class:`CaptureLabels` as a dict plus ``path``, its representative file.
+    """
+
+    total: int
+    captures: tuple[dict, ...]
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "captures": list(self.captures)}
+
+    def lines(self) -> list[str]:
+        out = [f"{self.total} captures to review"]
+        for c in self.captures:
+            votes = ", ".join(f"{r['user']}: {r['rain_type']}" for r in c["labels"])
+            verdict = "no majority" if c["needs_review"] else f"majority {c['rain_type']}"
+            out.append(f"  {c['capture_id']}  {c['path'] or '-'}  {verdict}  ({votes})")
+        return out
+
+
+def review_list(session: Session, limit: int = 50) -> ReviewList:
+    """The first ``limit`` captures of :func:`review_queue` (0: all), each with its representative file's path."""
+    queue = review_queue(session)
+    shown = queue[:limit] if limit > 0 else queue
+    paths = representative_paths(session, [c.capture_id for c in shown])
+    return ReviewList(len(queue), tuple({**asdict(c), "path": paths.get(c.capture_id)} for c in shown))
