@@ -61,7 +61,8 @@ def test_cli_users_and_labels(tmp_path: Path) -> None:
     assert code == 1 and "invalid role" in stderr
     code, stdout, _ = _run("labels", "set", "no-rain", "--where", "source_name = 'clear-days'", "--as", "boss",
                            "--json", *st)
-    assert code == 0 and json.loads(stdout) == {"matched": 4, "labelled": 4, "skipped": 0}
+    assert code == 0 and json.loads(stdout) == {"matched": 4, "labelled": 4, "skipped": 0,
+                                                         "kept": 0, "replaced": 0}
     code, _, stderr = _run("labels", "set", "no-rain", "--where", "sourcename = 'x'", "--as", "boss", *st)
     assert code == 1 and "sourcename" in stderr
     code, stdout, _ = _run("labels", "agreement", "--json", *st)

@@ -91,7 +91,9 @@ def build_snapshot(session: Session) -> Snapshot:
     mark = stamp(session)
     rows = capture_rows(session)
     ids = [row["id"] for row in rows]
-    names = list(rows[0]) if rows else []
+    # ``split`` in browse is the split of a chosen manifest version (added per request), not the
+    # split the next export would assign, which the shared filter rows carry
+    names = [name for name in rows[0] if name != "split"] if rows else []
     columns: dict[str, list[Any]] = {name: [_hashable(row.get(name)) for row in rows] for name in names}
     position = {cid: i for i, cid in enumerate(ids)}
     n = len(ids)
