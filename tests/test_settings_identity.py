@@ -238,6 +238,24 @@ def test_readers_work_and_writers_refuse_on_a_read_only_store(tmp_path: Path,
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
 
 
+def test_diff_and_report_work_on_a_read_only_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = old_store(tmp_path)
+    for name in ("v1", "v2"):
+        code, output = cli("export", name, "--store", str(root))
+        assert code == 0, output
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+    real_access = os.access
+    monkeypatch.setattr("rainset.store.os.access",  # only the store is read-only: the report goes outside it
+                        lambda path, mode: False if mode == os.W_OK and Path(path).resolve().is_relative_to(root)
+                        else real_access(path, mode))
+    code, output = cli("diff", "v1", "v2", "--store", str(root))
+    assert code == 0 and "v1 → v2" in output, output
+    out = tmp_path / "report.html"
+    code, output = cli("report", "v2", "--out", str(out), "--store", str(root))
+    assert code == 0 and out.stat().st_size > 0, output
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod; the access check is tested above")
 def test_chmod_read_only_store(tmp_path: Path) -> None:
     root = old_store(tmp_path)
