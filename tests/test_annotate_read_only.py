@@ -19,10 +19,8 @@ import httpx
 import pytest
 
 from rainset.annotate_ui import AppSettings, create_app
-from rainset.annotate_ui.app import LABEL_ERROR_STATUS
 from rainset.annotate_ui.config import SECRET_FILE
 from rainset.annotate_ui.security import COOKIE_NAME
-from rainset.errors import ReadOnlyStoreError
 from rainset.store import open_store
 
 from tests.annotate_fixtures import REPO, ThreadServer, free_port, make_store, make_users, wait_for
@@ -132,10 +130,6 @@ def test_read_only_store_serves_pages_and_refuses_changes(base, tmp_path, monkey
 
     assert snapshot(root) == before  # nothing written: no secret, no WAL, no label
     assert not (root / SECRET_FILE).exists()
-
-
-def test_read_only_store_error_is_in_the_status_table():
-    assert LABEL_ERROR_STATUS[ReadOnlyStoreError] == 503
 
 
 SERVE_READ_ONLY = """
