@@ -9,9 +9,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from typer.testing import CliRunner
 
-from rainset.catalog.db import current_revision, head_revision, make_engine, open_catalog, read_store_id
+from rainset.catalog.db import MIGRATIONS, current_revision, head_revision, make_engine, open_catalog, read_store_id
 from rainset.cli import app
 from rainset.errors import ConfigError, StoreError
 from rainset.ranges import Range
@@ -140,7 +142,8 @@ def test_missing_empty_and_foreign_catalogs_are_refused_by_every_command(tmp_pat
     other = init_store(tmp_path / "other")
     db = store.root / "catalog.db"
     db.unlink()
-    for args in (["status"], ["verify"], ["export", "v1"], ["ingest", str(tmp_path)], ["versions"]):
+    for args in (["status"], ["verify"], ["export", "v1"], ["ingest", str(tmp_path)], ["versions"],
+                 ["annotate", "serve", "--port", "1"]):  # serve refuses before it listens
         code, output = cli(*args, "--store", str(store.root))
         assert code == 1 and "catalog" in output and "missing" in output, (args, output)
     assert not db.exists()  # nothing created a new empty catalog
@@ -205,6 +208,28 @@ def test_identity_on_postgres(tmp_path: Path, pg_url: str) -> None:
         init_other.mkdir()
         (init_other / "rainset.toml").write_text(f'format = 1\nstore_id = "{"0" * 32}"\n[catalog]\nurl = "{pg_url}"\n')
         open_store(init_other)
+
+
+def test_a_postgres_catalog_of_the_previous_release_is_adopted(tmp_path: Path, pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:  # the catalog as the previous release left it: revision 0006, no store id
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+    assert current_revision(engine) == "0006"
+    engine.dispose()
+    root = tmp_path / "store"
+    root.mkdir()
+    (root / "rainset.toml").write_text(f'format = 1\n[catalog]\nurl = "{pg_url}"\n')
+    store = open_store(root)  # migrates to 0007 and records one id in both places
+    assert store.store_id and f'store_id = "{store.store_id}"' in (root / "rainset.toml").read_text()
+    catalog = open_catalog(pg_url)
+    try:
+        assert current_revision(catalog.engine) == head_revision() and read_store_id(catalog) == store.store_id
+    finally:
+        catalog.close()
+    assert open_store(root).store_id == store.store_id
 
 
 # 3. read-only stores -----------------------------------------------------------------------------------
