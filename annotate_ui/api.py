@@ -55,6 +55,7 @@ from rainset.annotate_ui.deps import (
     check_same_site,
     reads,
     sign_in_refused,
+    signs_out,
     writes,
 )
 from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
@@ -222,9 +223,14 @@ def clear_session_cookie(response: Response, request: Request) -> None:
 
 
 def sign_out_user(response: Response, request: Request, session: Session, user: UserInfo) -> None:
-    """End every session of ``user`` (their epoch moves on) and delete this browser's cookie."""
-    end_sessions(session, user.id)
-    request.app.state.identities.clear()
+    """End every session of ``user`` (their epoch moves on) and delete this browser's cookie.
+
+    On a read-only store the epoch cannot move: only this browser's cookie is deleted, and the
+    user's sessions end by expiry (``--session-hours``) or when the server stops (docs/admin-guide.md).
+    """
+    if not request.app.state.settings.store.read_only:
+        end_sessions(session, user.id)
+        request.app.state.identities.clear()
     clear_session_cookie(response, request)
 
 
@@ -254,8 +260,9 @@ def sign_in(body: TokenIn, request: Request, response: Response, session: Sessio
 
 
 @router.delete("/session", status_code=204,
-               summary="Sign out: ends every session of the caller and clears the session cookie")
-@writes
+               summary="Sign out: ends every session of the caller and clears the session cookie "
+                       "(a read-only store: clears the cookie only)")
+@signs_out
 def sign_out(principal: ApiUser, response: Response, request: Request, session: SessionDep) -> None:
     sign_out_user(response, request, session, principal.user)
 

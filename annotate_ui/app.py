@@ -31,6 +31,7 @@ from rainset.errors import (
     NotFoundError,
     NotInQueueError,
     RainsetError,
+    ReadOnlyStoreError,
     RejectError,
 )
 
@@ -55,6 +56,7 @@ LABEL_ERROR_STATUS: dict[type[LabelError], int] = {
     NotFoundError: 404,
     NotInQueueError: 403,
     AlreadyExistsError: 409,
+    ReadOnlyStoreError: 503,  # the server serves a read-only store: pages only, nothing changes
 }
 
 

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rainset.errors import ConfigError, StoreError
+from rainset.errors import StoreError
+from rainset.ranges import Range
 from rainset.store import Store
 
 SECRET_FILE = "secret"
-SESSION_HOURS_RANGE = (0.1, 720.0)  # six minutes to 30 days
-MAX_BODY_RANGE = (1024, 1 << 30)
 MiB = 1 << 20
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-
-def check_range(name: str, value: float, low: float, high: float) -> None:
-    """Raise ConfigError naming ``name`` unless ``value`` is a finite number in ``low..high``."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(f"{name} {value!r} is out of range: expected a finite number from {low:g} to {high:g}")
+# Ranges of the server's options (ConfigError beyond, one line naming the option; docs/admin-guide.md)
+SESSION_HOURS = Range(0.1, 720.0, integer=False)  # six minutes to 30 days
+MAX_BODY = Range(1024, 1 << 30)
+TILE_CACHE_BYTES = Range(0, 1 << 40)
+TILE_CACHE_MB = Range(0, 1 << 20)
+FULL_CACHE = Range(1, 1024)
+IDENTITY_TTL_S = Range(0, 3600, integer=False)
+WORKER_THREADS = Range(1, 256)
+LOGIN_FAILURES = Range(1, 1_000_000)
+LOGIN_WINDOW_S = Range(1, 86_400, integer=False)
 
 
 @dataclass(frozen=True)
@@ -69,15 +72,15 @@ class AppSettings:
 
     def __post_init__(self) -> None:
         """Refuse values the server cannot run with (ConfigError, one line naming the value)."""
-        check_range("session hours", self.session_hours, *SESSION_HOURS_RANGE)
-        check_range("max body bytes", self.max_body_bytes, *MAX_BODY_RANGE)
-        check_range("tile cache bytes", self.tile_cache_bytes, 0, 1 << 40)
-        check_range("full cache", self.full_cache, 1, 1024)
-        check_range("identity ttl seconds", self.identity_ttl_s, 0, 3600)
-        check_range("worker threads", self.worker_threads, 1, 256)
-        check_range("login failures per address", self.login_failures_per_address, 1, 1_000_000)
-        check_range("login failures global", self.login_failures_global, 1, 1_000_000)
-        check_range("login window seconds", self.login_window_s, 1, 86_400)
+        SESSION_HOURS.check("session hours", self.session_hours)
+        MAX_BODY.check("max body bytes", self.max_body_bytes)
+        TILE_CACHE_BYTES.check("tile cache bytes", self.tile_cache_bytes)
+        FULL_CACHE.check("full cache", self.full_cache)
+        IDENTITY_TTL_S.check("identity ttl seconds", self.identity_ttl_s)
+        WORKER_THREADS.check("worker threads", self.worker_threads)
+        LOGIN_FAILURES.check("login failures per address", self.login_failures_per_address)
+        LOGIN_FAILURES.check("login failures global", self.login_failures_global)
+        LOGIN_WINDOW_S.check("login window seconds", self.login_window_s)
 
     @property
     def taxonomy(self) -> tuple[str, ...]:
@@ -95,10 +98,15 @@ class AppSettings:
 def store_secret(store: Store) -> bytes:
     """The store's signing secret (``STORE/secret``), created once with mode 0600.
 
+    A read-only store whose secret was never made gets one for this process only (it cannot be
+    written): sessions signed with it end when the server stops.
+
     Raises:
         StoreError: when the file cannot be created or read, or is too short to be a secret.
     """
     path = Path(store.root) / SECRET_FILE
+    if store.read_only and not path.exists():
+        return secrets.token_hex(32).encode("ascii")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

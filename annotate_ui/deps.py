@@ -19,7 +19,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from rainset.errors import AuthError
+from rainset.errors import AuthError, ReadOnlyStoreError
 from rainset.labels.users import UserInfo, require_role
 
 from rainset.annotate_ui.auth import look_up, read_credentials
@@ -63,6 +63,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """
     with request.app.state.catalog.session() as session:
         session.info["write_gate"] = request.app.state.write_gate
+        session.info["store"] = request.app.state.settings.store
         yield session
 
 
@@ -98,7 +99,15 @@ class FifoGate:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def in_one_hop(write: bool) -> Callable[[F], F]:
+def refuse_on_read_only(session: Session) -> None:
+    """Raise ReadOnlyStoreError (503) when the app serves a read-only store: nothing can change there."""
+    store = session.info["store"]
+    if store.read_only:
+        raise ReadOnlyStoreError(f"read-only store: {store.root}: this server shows the pages only; labels, "
+                                 "review decisions, users and queue claims cannot change")
+
+
+def in_one_hop(write: bool, *, read_only_ok: bool = False) -> Callable[[F], F]:
     """Decorate a sync route taking ``session``: its database work ends (commit) in its own thread.
 
     FastAPI runs a route and the exit of its dependencies in different worker threads; a
@@ -108,13 +117,20 @@ def in_one_hop(write: bool) -> Callable[[F], F]:
     finds its snapshot overtaken by another writer (SQLITE_BUSY), and on PostgreSQL concurrent
     claims of the same queue slots no longer collide and retry (measured: 32 annotators racing
     for slots fell to 7 labels/s without the gate, 45 with it).
+
+    On a read-only store a state-changing route is refused (:class:`ReadOnlyStoreError`, 503)
+    before it runs, unless ``read_only_ok``: then it runs as a reader and must not write there
+    (sign-out, which then only deletes the cookie).
     """
 
     def decorate(endpoint: F) -> F:
         @functools.wraps(endpoint)
         def run(*args: Any, **kwargs: Any) -> Any:
             session: Session = kwargs["session"]
-            with session.info["write_gate"] if write else nullcontext():
+            if write and not read_only_ok:
+                refuse_on_read_only(session)
+            gated = write and not session.info["store"].read_only
+            with session.info["write_gate"] if gated else nullcontext():
                 try:
                     result = endpoint(*args, **kwargs)
                 except BaseException:
@@ -130,6 +146,7 @@ def in_one_hop(write: bool) -> Callable[[F], F]:
 
 reads = in_one_hop(write=False)
 writes = in_one_hop(write=True)
+signs_out = in_one_hop(write=True, read_only_ok=True)
 
 
 SettingsDep = Annotated[AppSettings, Depends(get_settings)]

@@ -33,6 +33,7 @@ from rainset.annotate_ui.deps import (
     check_same_site,
     reads,
     sign_in_refused,
+    signs_out,
     writes,
 )
 from rainset.annotate_ui.suggestions import queue_order, remember_order
@@ -91,7 +92,7 @@ def login(request: Request, session: SessionDep, token: Annotated[str, Form(max_
 
 
 @router.post("/logout")
-@writes
+@signs_out
 def logout(request: Request, principal: PageUser, session: SessionDep) -> Response:
     response = RedirectResponse("/login", status_code=303)
     sign_out_user(response, request, session, principal.user)

@@ -110,6 +110,10 @@ class AlreadyExistsError(LabelError):
     """A label operation would create something that exists already (a user name is taken)."""
 
 
+class ReadOnlyStoreError(LabelError):
+    """A label operation would write to a store that is open read-only (the web app on a read-only store)."""
+
+
 class AuthError(RainsetError):
     """A token or session is missing, invalid, or lacks the role needed."""
 

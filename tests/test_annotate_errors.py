@@ -8,9 +8,11 @@ import pytest
 
 from rainset import errors
 from rainset.annotate_ui.app import LABEL_ERROR_STATUS, label_error_status
-from rainset.errors import AlreadyExistsError, InvalidInputError, LabelError, NotFoundError, NotInQueueError
+from rainset.errors import (AlreadyExistsError, InvalidInputError, LabelError, NotFoundError, NotInQueueError,
+                            ReadOnlyStoreError)
 
-EXPECTED = {LabelError: 400, InvalidInputError: 400, NotFoundError: 404, NotInQueueError: 403, AlreadyExistsError: 409}
+EXPECTED = {LabelError: 400, InvalidInputError: 400, NotFoundError: 404, NotInQueueError: 403, AlreadyExistsError: 409,
+            ReadOnlyStoreError: 503}
 
 
 def test_the_table_maps_every_label_error_class() -> None:

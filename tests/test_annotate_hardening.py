@@ -217,6 +217,14 @@ def test_token_rotation_and_disable_end_existing_sessions(store_tokens):
         assert httpx.post(srv.url + "/api/users/ann2/disable", headers=bearer(tokens["adm"])).status_code == 200
         assert httpx.get(srv.url + "/api/me", headers=cookie2).status_code == 401
 
+        # disabling from the command line ends the sessions too
+        cookie3, _ = sign_in(srv.url, new_token)
+        cli = subprocess.run([sys.executable, "-c", SERVE, "users", "disable", "ann1", "--store", str(store.root)],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0, cli.stderr
+        assert httpx.get(srv.url + "/api/me", headers=cookie3).status_code == 401
+        assert httpx.get(srv.url + "/api/me", headers=bearer(new_token)).status_code == 401
+
 
 def migrate_to(url: str, revision: str) -> None:
     engine = sa.create_engine(url)

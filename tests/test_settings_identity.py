@@ -9,9 +9,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from typer.testing import CliRunner
 
-from rainset.catalog.db import current_revision, head_revision, make_engine, open_catalog, read_store_id
+from rainset.catalog.db import MIGRATIONS, current_revision, head_revision, make_engine, open_catalog, read_store_id
 from rainset.cli import app
 from rainset.errors import ConfigError, StoreError
 from rainset.ranges import Range
@@ -140,7 +142,8 @@ def test_missing_empty_and_foreign_catalogs_are_refused_by_every_command(tmp_pat
     other = init_store(tmp_path / "other")
     db = store.root / "catalog.db"
     db.unlink()
-    for args in (["status"], ["verify"], ["export", "v1"], ["ingest", str(tmp_path)], ["versions"]):
+    for args in (["status"], ["verify"], ["export", "v1"], ["ingest", str(tmp_path)], ["versions"],
+                 ["annotate", "serve", "--port", "1"]):  # serve refuses before it listens
         code, output = cli(*args, "--store", str(store.root))
         assert code == 1 and "catalog" in output and "missing" in output, (args, output)
     assert not db.exists()  # nothing created a new empty catalog
@@ -207,6 +210,28 @@ def test_identity_on_postgres(tmp_path: Path, pg_url: str) -> None:
         open_store(init_other)
 
 
+def test_a_postgres_catalog_of_the_previous_release_is_adopted(tmp_path: Path, pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:  # the catalog as the previous release left it: revision 0006, no store id
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+    assert current_revision(engine) == "0006"
+    engine.dispose()
+    root = tmp_path / "store"
+    root.mkdir()
+    (root / "rainset.toml").write_text(f'format = 1\n[catalog]\nurl = "{pg_url}"\n')
+    store = open_store(root)  # migrates to 0007 and records one id in both places
+    assert store.store_id and f'store_id = "{store.store_id}"' in (root / "rainset.toml").read_text()
+    catalog = open_catalog(pg_url)
+    try:
+        assert current_revision(catalog.engine) == head_revision() and read_store_id(catalog) == store.store_id
+    finally:
+        catalog.close()
+    assert open_store(root).store_id == store.store_id
+
+
 # 3. read-only stores -----------------------------------------------------------------------------------
 
 def test_is_read_only_follows_the_access_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,6 +260,24 @@ def test_readers_work_and_writers_refuse_on_a_read_only_store(tmp_path: Path,
     for args in (["ingest", str(tmp_path)], ["export", "v1"], ["labels", "release"], ["dedupe"]):
         code, output = cli(*args, "--store", str(root))
         assert code == 1 and f"read-only store: {root}" in output, (args, output)
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
+
+
+def test_diff_and_report_work_on_a_read_only_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = old_store(tmp_path)
+    for name in ("v1", "v2"):
+        code, output = cli("export", name, "--store", str(root))
+        assert code == 0, output
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+    real_access = os.access
+    monkeypatch.setattr("rainset.store.os.access",  # only the store is read-only: the report goes outside it
+                        lambda path, mode: False if mode == os.W_OK and Path(path).resolve().is_relative_to(root)
+                        else real_access(path, mode))
+    code, output = cli("diff", "v1", "v2", "--store", str(root))
+    assert code == 0 and "v1 → v2" in output, output
+    out = tmp_path / "report.html"
+    code, output = cli("report", "v2", "--out", str(out), "--store", str(root))
+    assert code == 0 and out.stat().st_size > 0, output
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from rainset.annotate_ui.config import LOOPBACK_HOSTS, MAX_BODY_RANGE, SESSION_HOURS_RANGE, AppSettings, check_range
+from rainset.annotate_ui.config import LOOPBACK_HOSTS, MAX_BODY, SESSION_HOURS, TILE_CACHE_MB, AppSettings
 from rainset.cli.shell import (JsonOpt, QuietOpt, StoreOpt, app, edge, emit, err, out, print_json, progress_bar,
                                resolve_store)
 from rainset.errors import ConfigError, LabelError
@@ -37,9 +37,9 @@ InsecureOpt = Annotated[bool, typer.Option(
     "--insecure-cookie", help="Send the session cookie without the Secure flag, for plain-http access from other "
     "machines on a trusted network; put TLS in front instead where you can.")]
 HoursOpt = Annotated[float, typer.Option(
-    "--session-hours", help=f"How long a sign-in lasts, {SESSION_HOURS_RANGE[0]:g} to {SESSION_HOURS_RANGE[1]:g}.")]
+    "--session-hours", help=f"How long a sign-in lasts, {SESSION_HOURS.low:g} to {SESSION_HOURS.high:g}.")]
 MaxBodyOpt = Annotated[int, typer.Option(
-    "--max-body", help=f"Largest request body in bytes ({MAX_BODY_RANGE[0]} to {MAX_BODY_RANGE[1]}); larger "
+    "--max-body", help=f"Largest request body in bytes ({MAX_BODY.low} to {MAX_BODY.high}); larger "
     "ones get 413 before they are read.")]
 AllowedHostOpt = Annotated[Optional[list[str]], typer.Option(
     "--allowed-host", help="A Host name clients may use to reach the server (other Host headers get 400). "
@@ -282,10 +282,10 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, store: StoreOpt = N
 
     origins = tuple(o.rstrip("/") for o in origin or ())
     with edge():
-        check_range("--session-hours", session_hours, *SESSION_HOURS_RANGE)
-        check_range("--max-body", max_body, *MAX_BODY_RANGE)
-        check_range("--tile-cache-mb", tile_cache_mb, 0, 1 << 20)
-        st = resolve_store(store)
+        SESSION_HOURS.check("--session-hours", session_hours)
+        MAX_BODY.check("--max-body", max_body)
+        TILE_CACHE_MB.check("--tile-cache-mb", tile_cache_mb)
+        st = resolve_store(store, read_only_ok=True)  # a read-only store: the pages, no changes (503)
         settings = AppSettings(store=st, cookie_secure=not insecure_cookie, session_hours=session_hours,
                                allowed_origins=origins, allowed_hosts=trusted_hosts(host, allowed_host, origins),
                                max_body_bytes=max_body, tile_cache_bytes=tile_cache_mb << 20)
@@ -298,5 +298,8 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, store: StoreOpt = N
     if host in WILDCARD and not allowed_host:
         err.print(f"warning: bound to every address; only Host {', '.join(settings.allowed_hosts)} is accepted: "
                   "name the server's public names with --allowed-host", highlight=False)
+    if st.read_only:
+        err.print(f"read-only store: {st.root}: serving the pages only; labelling, review decisions, users and "
+                  "queue changes answer 503", highlight=False)
     err.print(f"serving {st.root} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
     uvicorn.run(web, host=host, port=port, log_level=log_level, access_log=False)
