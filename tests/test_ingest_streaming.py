@@ -200,3 +200,21 @@ def test_store_folder_without_write_permission_is_one_line(tmp_path: Path, monke
     assert result.exit_code == 1, result.output
     (line,) = [x for x in result.output.splitlines() if x.strip()]
     assert "permission denied" in line and str(store.tmp_dir) in line and "chmod" in line
+
+
+def test_lock_on_a_read_only_file_system_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "card"
+    src.mkdir()
+    store = init_store(tmp_path / "s")
+    real_open = open
+
+    def read_only_fs(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if str(file).endswith("ingest.lock"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", read_only_fs)
+    result = CliRunner().invoke(app, ["ingest", "--store", str(store.root), str(src)])
+    assert result.exit_code == 1, result.output
+    (line,) = [x for x in result.output.splitlines() if x.strip()]
+    assert str(store.root / "ingest.lock") in line and "read-only file system" in line and "remount" in line
