@@ -17,8 +17,6 @@ import re
 from alembic import op
 import sqlalchemy as sa
 
-from rainset.local_uri import path_to_uri
-
 
 revision = '0008'
 down_revision = '0007'
@@ -26,6 +24,19 @@ branch_labels = None
 depends_on = None
 
 _OLD_ESCAPE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+def path_to_uri(raw: bytes) -> str:
+    """The new form, frozen here as this revision defines it (rainset.local_uri.path_to_uri today)."""
+    out = []
+    for ch in raw.decode("utf-8", "surrogateescape"):
+        if ch == "\\":
+            out.append("\\\\")
+        elif "\udc80" <= ch <= "\udcff":
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _old_readings(uri: str) -> tuple[bytes, bytes]:
