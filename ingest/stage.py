@@ -1,4 +1,4 @@
-"""The per-file stage: bytes in, a FileResult out. Runs in worker processes (local or Dask).
+"""The per-file stage: one opened source in (streamed in chunks), a FileResult out. Runs in worker processes (local or Dask).
 
 Workers never open the catalog. They write only content-addressed files (the original into
 ``objects/``, the preview into ``previews/``), atomically and never over an existing one, so a
