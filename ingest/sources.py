@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import fsspec
 
 from rainset.errors import SourceError
+from rainset.local_uri import path_to_uri
 
 
 def display_path(path: str) -> str:
-    """A printable, storable form of a local path (undecodable bytes shown as \\xNN escapes)."""
-    raw = os.fsencode(path)
-    return raw.decode("utf-8", errors="backslashreplace")
+    """The printable, storable URI of a local path: backslashes doubled, undecodable bytes as
+    ``\\xNN`` (see :mod:`rainset.local_uri`), so two different paths never share a URI."""
+    return path_to_uri(path)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The per-file stage: bytes in, a FileResult out. Runs in worker processes (local or Dask).
+"""The per-file stage: one opened source in (streamed in chunks), a FileResult out. Runs in worker processes (local or Dask).
 
 Workers never open the catalog. They write only content-addressed files (the original into
 ``objects/``, the preview into ``previews/``), atomically and never over an existing one, so a
@@ -12,17 +12,21 @@ import hashlib
 import os
 import stat
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import fsspec
 
-from rainset.capture import decode_working, make_preview, read_exif, sniff_format
+from rainset.capture import check_header_budget, decode_working, make_preview, read_exif, sniff_format
 from rainset.errors import RejectError, exception_text
-from rainset.hashing import compute_hashes
+from rainset.hashing import FILE_CHUNK, compute_hashes
 from rainset.quality import measure_quality
 from rainset.records import FileResult
-from rainset.store import Store, put_object, write_atomic
+from rainset.store import Store, commit_object, flush_file, tmp_file, write_atomic, write_chunk
 
 from rainset.ingest.sources import SourceFile
 
@@ -58,27 +62,20 @@ class NotRegularFile(Exception):
         self.mtime = mtime
 
 
-@dataclass(frozen=True)
-class SourceBytes:
-    """What was read from one source, and its size and mtime as seen on the opened descriptor."""
-
-    data: bytes
-    size: int | None
-    mtime: float | None
+HEAD_BYTES = 1 << 20  # read first: format sniffing and the header budget checks look only at these
 
 
-def read_local(path: str) -> SourceBytes:
-    """Read a local file through one descriptor opened without blocking.
+def open_local(path: str) -> BinaryIO:
+    """Open a local file through one descriptor opened without blocking, for reading.
 
     ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
-    descriptor is then checked with ``fstat`` and read only when it is a regular file, so what
+    descriptor is then checked with ``fstat`` and returned only when it is a regular file, so what
     was checked is what is read even if the path was replaced after discovery. Symbolic links
-    are followed, as discovery follows them. Size and mtime come from the same descriptor, after
-    reading: a file changed or cut short meanwhile is recorded as it was read.
+    are followed, as discovery follows them.
 
     Raises:
         NotRegularFile: a FIFO, socket or device (opening a socket fails with ENXIO).
-        OSError: cannot be opened or read.
+        OSError: cannot be opened.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -90,21 +87,65 @@ def read_local(path: str) -> SourceBytes:
                 mtime = None
             raise NotRegularFile(mtime) from exc
         raise
-    with os.fdopen(fd, "rb") as fh:
-        opened = os.fstat(fd)
-        if not stat.S_ISREG(opened.st_mode):
-            raise NotRegularFile(opened.st_mtime)
-        data = fh.read()
-        st = os.fstat(fd)
-    return SourceBytes(data, st.st_size, st.st_mtime)
+    fh = os.fdopen(fd, "rb")
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode):
+        fh.close()
+        raise NotRegularFile(opened.st_mtime)
+    return fh
 
 
-def read_source(src: SourceFile) -> SourceBytes:
-    """The whole file, from a local path (see :func:`read_local`) or any fsspec URL."""
+@contextmanager
+def open_source(src: SourceFile) -> Iterator[BinaryIO]:
+    """The source open for reading: a local path (see :func:`open_local`) or any fsspec URL."""
     if src.protocol == "local":
-        return read_local(src.location)
-    with fsspec.open(src.location, "rb") as fh:
-        return SourceBytes(fh.read(), src.size, src.mtime)
+        with open_local(src.location) as fh:
+            yield fh
+    else:
+        with fsspec.open(src.location, "rb") as fh:
+            yield fh
+
+
+def _seen_mtime(src: SourceFile, fh: BinaryIO) -> float | None:
+    """The mtime on the opened descriptor, after reading (a file touched meanwhile is recorded as read)."""
+    if src.protocol == "local":
+        return os.fstat(fh.fileno()).st_mtime
+    return src.mtime
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """One pass over a source: its sha256 and size as read, and the copy under tmp/ when one was made."""
+
+    sha256: str
+    size: int
+    copied: bool
+
+
+def stream(head: bytes, fh: BinaryIO, out: BinaryIO | None, limit: int | None) -> Streamed:
+    """Hash ``head`` and the rest of ``fh`` in ``FILE_CHUNK`` chunks, writing them to ``out`` while
+    the total stays within ``limit`` (None: no limit); memory does not grow with the file.
+
+    ``copied`` is False when ``out`` is None or the file went past ``limit`` (the copy is then partial
+    and must be discarded by its owner).
+    """
+    h = hashlib.sha256()
+    size = 0
+    copying = out is not None
+    chunk = head
+    while chunk:
+        h.update(chunk)
+        size += len(chunk)
+        if copying and limit is not None and size > limit:
+            copying = False
+        if copying:
+            assert out is not None
+            write_chunk(out, chunk)
+        chunk = fh.read(FILE_CHUNK)
+    if copying:
+        assert out is not None
+        flush_file(out)
+    return Streamed(h.hexdigest(), size, copying)
 
 
 def _reject(src: SourceFile, reason: str, detail: str, *, size: int | None = None, sha: str | None = None,
@@ -123,44 +164,104 @@ def worker_died(unit: tuple[SourceFile, ...], why: str) -> tuple[FileResult, ...
 def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileResult:
     """Fingerprint, decode, read EXIF, hash, measure, preview and store one file.
 
+    The file is read through one descriptor: its first ``HEAD_BYTES`` are checked (format, header
+    size against ``max_pixels`` and ``max_decode_bytes``, file size against ``max_decode_bytes``)
+    before anything else is read; it is then hashed and copied into tmp/ in chunks, and the
+    decoders get its bytes (from that copy in copy mode) only once the checks passed.
+
     Never raises for a bad file: every problem becomes a reject result with a reason.
+
+    Raises:
+        StoreError: the store cannot be written (full disk, permission denied, read-only).
     """
     if src.problem:
         return _reject(src, src.problem, src.problem_detail or src.problem)
     try:
-        read = read_source(src)
+        with open_source(src) as fh:
+            return _process_open(src, fh, store, options)
     except NotRegularFile as exc:
         return _reject(src, "not-a-regular-file", NOT_REGULAR_DETAIL, size=0, mtime=exc.mtime)
     except (OSError, ValueError) as exc:
         return _reject(src, "unreadable", f"cannot read: {getattr(exc, 'strerror', None) or exception_text(exc)}")
-    data, mtime = read.data, read.mtime
-    sha = hashlib.sha256(data).hexdigest()
-    if not data:
-        return _reject(src, "empty-file", "the file is empty (0 bytes)", size=0, sha=sha, mtime=mtime)
-    fmt = sniff_format(data[:64], src.name)
+
+
+def _seen_size(src: SourceFile, fh: BinaryIO) -> int | None:
+    """The size on the opened descriptor (the source's listed size for fsspec URLs)."""
+    if src.protocol == "local":
+        return os.fstat(fh.fileno()).st_size
+    return src.size
+
+
+def _precheck(src: SourceFile, head: bytes, fmt: str, size: int | None,
+              options: StageOptions) -> tuple[str, str] | None:
+    """(reason, detail) of a reject decided on the first bytes and the size alone, else None."""
     if fmt == "unknown":
-        return _reject(src, "unsupported-format", "not a RAW, JPEG, PNG, TIFF or HEIC image", size=len(data), sha=sha,
-                       mtime=mtime)
+        return "unsupported-format", "not a RAW, JPEG, PNG, TIFF or HEIC image"
+    budget = options.max_decode_bytes
+    if budget and size is not None and size > budget:
+        return "too-large", f"the file is {size} bytes > max_decode_bytes {budget}; not read into memory"
+    try:
+        check_header_budget(head, src.name, fmt, max_pixels=options.max_pixels, min_side=options.working_min_side,
+                            max_decode_bytes=budget)
+    except RejectError as exc:
+        return exc.reason, exc.detail
+    return None
+
+
+def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOptions) -> FileResult:
+    head = fh.read(HEAD_BYTES)
+    fmt = sniff_format(head[:64], src.name)
+    early = _precheck(src, head, fmt, _seen_size(src, fh), options) if head else ("empty-file", "the file is empty (0 bytes)")
+    if early is not None:
+        read = stream(head, fh, None, None)
+        return _reject(src, *early, size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
+    budget = options.max_decode_bytes or None
+    if options.link:
+        read = stream(head, fh, None, None)
+        return _finish(src, fh, read, None, store, options)
+    with tmp_file(store) as (tmp, out):
+        read = stream(head, fh, out, budget)
+        return _finish(src, fh, read, tmp, store, options)
+
+
+def _finish(src: SourceFile, fh: BinaryIO, read: Streamed, tmp: Path | None, store: Store,
+            options: StageOptions) -> FileResult:
+    """Decode and store a file already hashed (and copied to ``tmp`` in copy mode)."""
+    sha, size, mtime = read.sha256, read.size, _seen_mtime(src, fh)
+    budget = options.max_decode_bytes
+    if budget and size > budget:
+        return _reject(src, "too-large", f"the file is {size} bytes > max_decode_bytes {budget}; not read into memory",
+                       size=size, sha=sha, mtime=mtime)
+    if tmp is not None:
+        data = tmp.read_bytes()  # exactly the bytes hashed, read back from the page cache
+    else:
+        fh.seek(0)
+        data = fh.read(size + 1)
+        if hashlib.sha256(data).hexdigest() != sha:
+            return _reject(src, "unreadable", "the file changed while it was read; run ingest again",
+                           size=size, sha=sha, mtime=mtime)
+    fmt = sniff_format(data[:64], src.name)
     exif = read_exif(data, fmt, src.name)
     try:
         frame = decode_working(data, src.name, fmt, orientation=exif.orientation,
                                max_pixels=options.max_pixels, min_side=options.working_min_side,
                                max_decode_bytes=options.max_decode_bytes)
     except RejectError as exc:
-        return _reject(src, exc.reason, exc.detail, size=len(data), sha=sha, mtime=mtime)
+        return _reject(src, exc.reason, exc.detail, size=size, sha=sha, mtime=mtime)
     except DECODER_ERRORS as exc:  # a decoder failing in a way the capture layer did not foresee
-        return _reject(src, "decode-failed", exception_text(exc), size=len(data), sha=sha, mtime=mtime)
+        return _reject(src, "decode-failed", exception_text(exc), size=size, sha=sha, mtime=mtime)
+    del data
     hashes = compute_hashes(frame)
     quality = measure_quality(frame)
     preview_path = store.preview_path(sha)
     if not preview_path.exists():
         write_atomic(store, preview_path, make_preview(frame, options.preview_max_side, options.preview_quality))
-    if not options.link:
-        put_object(store, sha, data)
+    if tmp is not None:
+        commit_object(store, sha, tmp)
     return FileResult(
-        uri=src.uri, size=len(data), mtime=mtime, sha256=sha, format=frame.format, exif=exif,
+        uri=src.uri, size=size, mtime=mtime, sha256=sha, format=frame.format, exif=exif,
         width=frame.width, height=frame.height, bit_depth=frame.bit_depth, decoder=frame.decoder,
-        hashes=hashes, quality=quality, stored=not options.link, warnings=exif.warnings + frame.warnings,
+        hashes=hashes, quality=quality, stored=tmp is not None, warnings=exif.warnings + frame.warnings,
     )
 
 

@@ -19,9 +19,9 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
-from rainset.errors import StoreError
+from rainset.errors import StoreError, exception_text
 from rainset.settings import defaults, dump_toml, load_toml
 
 STORE_FILE = "rainset.toml"
@@ -130,7 +130,10 @@ def open_store(path: str | os.PathLike[str], *, read_only_ok: bool = False) -> S
         url = cfg.url or sqlite_read_only_url(root / "catalog.db", immutable=not os.access(root, os.W_OK))
     else:
         for sub in SUBDIRS:
-            (root / sub).mkdir(exist_ok=True)
+            try:
+                (root / sub).mkdir(exist_ok=True)
+            except OSError as exc:
+                raise write_error(exc, root / sub) from exc
         url = cfg.url or default_db_url(root)
     store = Store(root, cfg.settings, url, cfg.store_id, read_only)
     if cfg.url is None and not (root / "catalog.db").is_file():
@@ -178,6 +181,39 @@ def find_store(explicit: str | os.PathLike[str] | None = None, cwd: Path | None 
     )
 
 
+_REMEDY = {
+    errno.ENOSPC: "no space left on the device: free some space there, then run the command again",
+    errno.EDQUOT: "disk quota exceeded: free some space or raise the quota, then run the command again",
+    errno.EACCES: "permission denied: give this user write access to it (chmod/chown), then run the command again",
+    errno.EPERM: "operation not permitted: give this user write access to it (chmod/chown), then run the command again",
+    errno.EROFS: "read-only file system: remount it read-write or use a store on a writable disk",
+}
+
+
+def write_error(exc: OSError, path: Path | str) -> StoreError:
+    """The one-line StoreError for a failed write into the store: the path, the cause, what to do.
+    Nothing half-written stays visible (writes go through tmp/, swept on the next run)."""
+    remedy = _REMEDY.get(exc.errno or 0, f"{exc.strerror or exception_text(exc)}: check the disk, then run the command again")
+    return StoreError(f"cannot write {path}: {remedy}")
+
+
+def write_chunk(out: BinaryIO, chunk: bytes) -> None:
+    """Write one chunk into a :func:`tmp_file`; a failed write is a :func:`write_error` naming it."""
+    try:
+        out.write(chunk)
+    except OSError as exc:
+        raise write_error(exc, out.name) from exc
+
+
+def flush_file(out: BinaryIO) -> None:
+    """Flush and fsync a :func:`tmp_file` before it is moved into place."""
+    try:
+        out.flush()
+        os.fsync(out.fileno())
+    except OSError as exc:
+        raise write_error(exc, out.name) from exc
+
+
 def write_atomic(store: Store, dest: Path, data: bytes, *, overwrite: bool = True) -> bool:
     """Write ``data`` to ``dest`` atomically through the store's tmp/ folder.
 
@@ -185,17 +221,54 @@ def write_atomic(store: Store, dest: Path, data: bytes, *, overwrite: bool = Tru
     """
     if not overwrite and dest.exists():
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.tmp_dir / f".tmp-{os.getpid()}-{secrets.token_hex(8)}"
+    at: Path = dest.parent
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        at = tmp
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        at = dest
         os.replace(tmp, dest)
+    except OSError as exc:
+        raise write_error(exc, at) from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+@contextmanager
+def tmp_file(store: Store) -> Iterator[tuple[Path, BinaryIO]]:
+    """A new file under the store's tmp/ folder, open for writing; removed on leaving unless moved away.
+
+    Writers stream into it (:func:`commit_object` moves it into place), so nothing half-written
+    is ever visible outside tmp/.
+    """
+    tmp = store.tmp_dir / f".tmp-{os.getpid()}-{secrets.token_hex(8)}"
+    try:
+        try:
+            fh = open(tmp, "wb")
+        except OSError as exc:
+            raise write_error(exc, tmp) from exc
+        with fh:
+            yield tmp, fh
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def commit_object(store: Store, sha256: str, tmp: Path) -> bool:
+    """Move a fully written, fsynced tmp file into ``objects/`` under its sha256, never over an
+    existing object; True when it was moved now (False: already there, ``tmp`` left for its owner)."""
+    dest = store.object_path(sha256)
+    if dest.exists():
+        return False
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise write_error(exc, dest) from exc
     return True
 
 
@@ -207,12 +280,15 @@ def put_object(store: Store, sha256: str, data: bytes) -> bool:
 def sweep_tmp(store: Store) -> int:
     """Delete temporary files left by a killed run; returns how many were removed."""
     removed = 0
-    for entry in store.tmp_dir.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-        removed += 1
+    try:
+        for entry in store.tmp_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    except OSError as exc:
+        raise write_error(exc, store.tmp_dir) from exc
     return removed
 
 
@@ -220,7 +296,10 @@ def sweep_tmp(store: Store) -> int:
 def exclusive_lock(store: Store, name: str = "ingest") -> Iterator[None]:
     """Hold ``STORE/<name>.lock`` exclusively; a second holder gets a StoreError at once."""
     path = store.root / f"{name}.lock"
-    fh = open(path, "a+")
+    try:
+        fh = open(path, "a+")
+    except OSError as exc:
+        raise write_error(exc, path) from exc
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -11,6 +11,7 @@ from rainset.capture_paths import files_by_content
 from rainset.catalog.db import catalog_session
 from rainset.catalog.models import File
 from rainset.hashing import sha256_file
+from rainset.local_uri import uri_to_path
 from rainset.store import Store
 
 
@@ -59,16 +60,19 @@ def verify_store(store: Store, progress: Callable[[int, int], None] | None = Non
     """Re-hash every object (copy mode) or referenced original (link mode)."""
     with catalog_session(store.db_url) as s:
         rows = s.execute(select(File.sha256, File.storage, File.uri).order_by(File.sha256)).all()
-    targets: dict[tuple[str, str], bool] = {}
+    targets: dict[tuple[str, str], tuple[str, bool]] = {}  # (sha, shown path) -> (what to open, is a URL)
     for sha, storage, uri in rows:
         if storage == "copy":
-            targets[(sha, str(store.object_path(sha)))] = False
-        else:
-            targets[(sha, uri)] = "://" in uri
+            path = str(store.object_path(sha))
+            targets[(sha, path)] = (path, False)
+        elif "://" in uri:
+            targets[(sha, uri)] = (uri, True)
+        else:  # a linked local original: its URI escapes backslashes and undecodable bytes
+            targets[(sha, uri)] = (uri_to_path(uri), False)
     problems: list[Problem] = []
-    for i, ((sha, path), is_url) in enumerate(sorted(targets.items())):
+    for i, ((sha, path), (opened, is_url)) in enumerate(sorted(targets.items())):
         try:
-            actual = sha256_file(path, url=is_url)
+            actual = sha256_file(opened, url=is_url)
         except FileNotFoundError:
             problems.append(Problem(sha, path, "missing", "the file does not exist"))
         except OSError as exc:

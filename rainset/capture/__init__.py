@@ -14,13 +14,14 @@ from rainset.capture.exif import read_exif
 from rainset.capture.heic import decode_heic_full, decode_heic_working
 from rainset.capture.orient import apply_orientation, oriented_size
 from rainset.capture.preview import make_preview
-from rainset.capture.raster import decode_raster_full, decode_raster_working, shrink, to_uint8
+from rainset.capture.raster import decode_raster_full, decode_raster_working, precheck_raster, shrink, to_uint8
 from rainset.capture.sniff import RAW_EXTENSIONS, sniff_format
 from rainset.errors import RejectError
 from rainset.records import Frame
 
 __all__ = [
     "RAW_EXTENSIONS",
+    "check_header_budget",
     "decode_full",
     "decode_working",
     "make_preview",
@@ -91,6 +92,23 @@ def decode_working(
     except RejectError as exc:
         if exc.path is not None:
             raise
+        raise exc.with_path(name) from exc
+
+
+def check_header_budget(head: bytes, name: str, fmt: str, *, max_pixels: int, min_side: int = 1000,
+                        max_decode_bytes: int | None = None) -> None:
+    """The header checks of :func:`decode_working` (``max_pixels``, ``max_decode_bytes``) on the
+    first bytes of a JPEG, PNG or TIFF, before the whole file is read; what ``head`` cannot tell
+    (RAW, HEIC, a header past its end) is left to :func:`decode_working`.
+
+    Raises:
+        RejectError: ``too-large``, naming ``name``.
+    """
+    if fmt not in _RASTER:
+        return
+    try:
+        precheck_raster(head, fmt, max_pixels, min_side, max_decode_bytes)
+    except RejectError as exc:
         raise exc.with_path(name) from exc
 
 

@@ -82,6 +82,37 @@ def _jpeg_exif_head(data: bytes) -> bytes:
     return data[: min(n, 1 << 20)]
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# exifread walks a PNG chunk by chunk to its eXIf; a file padded with zeros is a run of 12-byte
+# empty chunks (a 2 GiB sparse .png took it 168 s). We walk at most this many chunks ourselves.
+MAX_PNG_CHUNKS = 4096
+MAX_EXIF_BYTES = 1 << 20  # an eXIf chunk larger than this is not parsed (EXIF in JPEG is at most 64 KiB)
+
+
+def png_exif_head(data: bytes) -> bytes:
+    """A minimal PNG holding only ``data``'s eXIf chunk (signature, eXIf, IEND), or just the
+    signature and IEND when there is none within the first ``MAX_PNG_CHUNKS`` chunks.
+
+    The walk stops at a chunk whose type is not four ASCII letters (zero padding, garbage), at
+    IEND, or past the end; it jumps over chunk bodies, so its cost does not grow with the file.
+    """
+    iend = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    pos = len(PNG_SIGNATURE)
+    for _ in range(MAX_PNG_CHUNKS):
+        if pos + 8 > len(data):
+            break
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if not kind.isalpha() or kind == b"IEND":
+            break
+        if kind == b"eXIf":
+            if length > MAX_EXIF_BYTES:
+                break
+            return PNG_SIGNATURE + data[pos:pos + 12 + length] + iend
+        pos += 12 + length
+    return PNG_SIGNATURE + iend
+
+
 def _clean_str(value: Any) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -257,7 +288,8 @@ def read_exif(data: bytes, fmt: str, name: str) -> ExifRecord:
 
     Args:
         data: the whole file.
-        fmt: the format from :func:`sniff_format` (``jpeg`` parses only the bytes before SOS).
+        fmt: the format from :func:`sniff_format` (``jpeg`` parses only the bytes before SOS,
+            ``png`` only the eXIf chunk found within a bounded number of chunks).
         name: the file name, for warnings.
 
     Returns:
@@ -265,7 +297,12 @@ def read_exif(data: bytes, fmt: str, name: str) -> ExifRecord:
         names each problem.
     """
     logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
-    head = _jpeg_exif_head(data) if fmt == "jpeg" and data[:2] == b"\xff\xd8" else data
+    if fmt == "jpeg" and data[:2] == b"\xff\xd8":
+        head = _jpeg_exif_head(data)
+    elif fmt == "png" and data[:8] == PNG_SIGNATURE:
+        head = png_exif_head(data)
+    else:
+        head = data
     try:
         tags = exifread.process_file(io.BytesIO(head), details=False, extract_thumbnail=False)
     except (*EXIF_ERRORS, ExifError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import cv2
 import numpy as np
@@ -168,6 +169,32 @@ def decode_raster_working(data: bytes, fmt: str, max_pixels: int, min_side: int,
     check_decode_bytes(width, height, *(png_layout(data) if fmt == "png" else tiff_layout(data)), max_decode_bytes)
     img, depth = decode_lossless(data, fmt, width, height)
     return shrink(to_uint8(img), min_side), width, height, depth, fmt
+
+
+def precheck_raster(head: bytes, fmt: str, max_pixels: int, min_side: int, max_decode_bytes: int | None) -> None:
+    """The size checks of :func:`decode_raster_working` on the first bytes of a file only, so a
+    bomb is refused (``too-large``) before the whole file is read into memory.
+
+    Checks only what ``head`` can tell: when the header (or a TIFF's first IFD) lies beyond it,
+    nothing is raised and the full decode path checks again on the whole file.
+    """
+    try:
+        width, height = header_size_pil(head, fmt)
+    except RejectError:
+        return
+    check_pixels(width, height, max_pixels)
+    if fmt == "jpeg":
+        check_decode_bytes(*reduced_size(width, height, reduce_factor(width, height, min_side)), 3, 1, max_decode_bytes)
+    elif fmt == "png":
+        check_decode_bytes(width, height, *png_layout(head), max_decode_bytes)
+    elif fmt == "tiff":
+        try:
+            with tifffile.TiffFile(io.BytesIO(head)) as tif:
+                page = tif.pages.first
+                layout = max(1, int(page.samplesperpixel)), max(1, (int(page.bitspersample) + 7) // 8)
+        except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, TypeError, struct.error):
+            return  # the IFD is beyond the head: decided on the whole file
+        check_decode_bytes(width, height, *layout, max_decode_bytes)
 
 
 def decode_raster_full(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
