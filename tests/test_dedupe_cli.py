@@ -10,7 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from rainset.catalog.db import catalog_session
+from rainset.catalog.models import File
+from rainset.dedupe.groups import list_groups
 from rainset.dedupe.run import dedupe
 from rainset.demo.dedupe import demo_stage
 from rainset.ingest import IngestOptions, ingest
@@ -84,12 +88,20 @@ def test_cli_errors_are_one_line(demo_store) -> None:
 
 
 def test_demo_stage(tmp_path: Path) -> None:
-    truth = generate_dataset(tmp_path / "caps", 10, seed=7, raw_pairs=1, bursts=1, near_duplicates=2,
+    # three near copies: two half-size ones without EXIF make two clusters (the 90 % crop is beyond
+    # the threshold); the burst's frames are different exposures, never a cluster (issue 15)
+    truth = generate_dataset(tmp_path / "caps", 10, seed=7, raw_pairs=1, bursts=1, near_duplicates=3,
                              exact_copies=1, corrupt=False)
     store = init_store(tmp_path / "store")
     ingest(store, [truth.root], IngestOptions(workers=1))
     demo = demo_stage(store)
     assert demo.result.groups.clusters >= 2 and demo.representative in demo.largest_cluster
+    burst_files = {f.path for f in truth.files if f.burst_id is not None}
+    with catalog_session(store.db_url) as s:
+        burst = {cid for uri, cid in s.execute(select(File.uri, File.capture_id))
+                 if uri.split(truth.root + "/", 1)[-1] in burst_files}
+        clusters = [{m.capture_id for m in g.members} for g in list_groups(s, "cluster")]
+    assert len(burst) == 3 and all(len(c & burst) <= 1 for c in clusters)
     assert demo.to_dict()["result"]["captures"] == demo.result.captures
     assert any("duplicate clusters" in line for line in demo.lines())
 

@@ -1,4 +1,9 @@
-"""Clusters of duplicates: union-find over confirmed edges, cannot-links, and a chaining guard.
+"""Clusters of duplicates: union-find over confirmed edges, cannot-links, exposure identity, and a
+chaining guard.
+
+A union that would put two different exposures (capture times that differ, see
+:mod:`rainset.dedupe.exposure`) into one cluster is skipped, also when the link runs through a
+copy without EXIF; a user's merge still joins them afterwards.
 
 Union-find alone chains: A≈B and B≈C put A and C together even when they are far apart. After
 the union, a component whose diameter (largest pHash distance between two members; exact pairs
@@ -17,6 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
+from rainset.dedupe.exposure import ExposureTime, different_exposures
 from rainset.dedupe.index import popcount
 
 MAX_MATRIX = 3000  # larger components are split by stars instead of an all-pairs distance matrix
@@ -66,9 +72,18 @@ class ClusterResult:
     split_components: int
 
 
-def _union_with_cannot(edges: Iterable[tuple[str, str]], cannot: set[frozenset[str]]) -> UnionFind:
-    """Union the edges in order, skipping any union that would put a cannot-link pair together."""
+def _mixes_exposures(a: list[ExposureTime], b: list[ExposureTime]) -> bool:
+    return any(different_exposures(x, y) for x in a for y in b)
+
+
+def _union_with_cannot(edges: Iterable[tuple[str, str]], cannot: set[frozenset[str]],
+                       exposures: dict[str, ExposureTime] | None = None) -> UnionFind:
+    """Union the edges in order, skipping any union that would put a cannot-link pair, or two
+    different exposures, together."""
     uf = UnionFind()
+    times: dict[str, list[ExposureTime]] = {}  # root -> the distinct exposure times of its members
+    for x, t in (exposures or {}).items():
+        times[uf.find(x)] = [t]
     banned: dict[str, set[str]] = defaultdict(set)  # root -> ids that may not join it
     marked: dict[str, set[str]] = defaultdict(set)  # root -> its members that have cannot-links
     partners: dict[str, set[str]] = defaultdict(set)
@@ -86,8 +101,12 @@ def _union_with_cannot(edges: Iterable[tuple[str, str]], cannot: set[frozenset[s
             continue
         if marked.get(rb) and banned.get(ra) and marked[rb] & banned[ra]:
             continue
+        if ra in times and rb in times and _mixes_exposures(times[ra], times[rb]):
+            continue
         root = uf.union(a, b)
         other = rb if root == ra else ra
+        if other in times:
+            times[root] = list(dict.fromkeys(times.get(root, []) + times.pop(other)))
         if other in banned:
             banned[root] |= banned.pop(other)
         if other in marked:
@@ -134,7 +153,8 @@ def _star_split(members: list[str], adj: dict[str, set[str]], phash: dict[str, i
 
 def build_clusters(edges: list[tuple[str, str]], phash: dict[str, int], threshold: int,
                    cannot: set[frozenset[str]] = frozenset(), exact: set[frozenset[str]] = frozenset(),
-                   must: list[tuple[str, str]] = (), max_matrix: int = MAX_MATRIX) -> ClusterResult:
+                   must: list[tuple[str, str]] = (), max_matrix: int = MAX_MATRIX,
+                   exposures: dict[str, ExposureTime] | None = None) -> ClusterResult:
     """Cluster captures linked by duplicate edges.
 
     Args:
@@ -145,11 +165,13 @@ def build_clusters(edges: list[tuple[str, str]], phash: dict[str, int], threshol
         exact: pairs with the same pixels (distance 0 for the diameter).
         must: pairs a user merged: their clusters are joined after the guard.
         max_matrix: components larger than this are split into stars (no distance matrix).
+        exposures: the exposure time of each capture that has one: two different exposures never
+            share a cluster unless a user merged them (``must``).
 
     Returns:
         ClusterResult with the clusters (≥ 2 members each).
     """
-    uf = _union_with_cannot(edges, set(cannot))
+    uf = _union_with_cannot(edges, set(cannot), exposures)
     adj: dict[str, set[str]] = defaultdict(set)
     for a, b in edges:
         adj[a].add(b)

@@ -18,6 +18,7 @@ from rainset.catalog.models import Capture, File, Group, GroupMember, Hash
 from rainset.dedupe.bursts import Shot, find_bursts
 from rainset.dedupe.clusters import UnionFind, build_clusters
 from rainset.dedupe.corrections import constraints
+from rainset.dedupe.exposure import ExposureTime, different_exposures, exposure_time
 from rainset.dedupe.representative import Candidate, choose_representative
 from rainset.errors import DedupeError
 
@@ -74,6 +75,42 @@ def exact_groups(caps: dict[str, _Cap]) -> list[list[str]]:
     return [sorted(v) for v in by_pixels.values() if len(v) > 1]
 
 
+def exposure_times(caps: dict[str, _Cap]) -> dict[str, ExposureTime]:
+    """The exposure time of every capture that has one (see :mod:`rainset.dedupe.exposure`)."""
+    out = {}
+    for c in caps.values():
+        t = exposure_time(c.capture_time, c.subsec)
+        if t is not None:
+            out[c.id] = t
+    return out
+
+
+def exact_edges(groups: list[list[str]], times: dict[str, ExposureTime]) -> set[frozenset[str]]:
+    """Edges linking the members of each exact group (same decoded pixels), never across exposures.
+
+    A member without a time links to the group's first member; a timed member links to the first
+    earlier member of the same exposure, else to the first earlier member without a time, else to
+    none: same pixels at two capture times are two exposures (a static scene shot twice), which
+    share a scene group only.
+    """
+    out: set[frozenset[str]] = set()
+    for g in groups:
+        untimed: str | None = None
+        by_second: dict[str, list[str]] = {}  # capture second -> earlier timed members in it
+        for m in g:
+            t = times.get(m)
+            if t is None:
+                partner = g[0]
+                untimed = untimed or m
+            else:
+                same = by_second.setdefault(t.second, [])
+                partner = next((x for x in same if not different_exposures(times[x], t)), untimed)
+                same.append(m)
+            if partner is not None and partner != m:
+                out.add(frozenset((partner, m)))
+    return out
+
+
 def _sharpness(session: Session, shas: set[str]) -> dict[str, float]:
     rows = session.execute(select(File.sha256, File.sharpness).where(File.sha256.in_(shas)))
     return {sha: float(s or 0.0) for sha, s in rows}
@@ -107,17 +144,18 @@ def regroup(session: Session, threshold: int, burst_seconds: float) -> GroupStat
     caps = load_captures(session)
     cons = constraints(session)
     exact = exact_groups(caps)
-    exact_pairs = {frozenset((g[0], m)) for g in exact for m in g[1:]}
+    times = exposure_times(caps)
+    exact_pairs = exact_edges(exact, times)
     exact_all = {frozenset((a, b)) for g in exact for i, a in enumerate(g) for b in g[i + 1:]}
     pairs = [p for p in session.scalars(select(DedupePair)) if p.a in caps and p.b in caps]
     near = sorted(((p.distance, p.a, p.b) for p in pairs if p.relation in ("exact", "near-duplicate")))
     edges = [tuple(sorted(e)) for e in exact_pairs] + [(a, b) for _, a, b in near]
     must = [p for p in cons.must.values() if p[0] in caps and p[1] in caps]
     result = build_clusters(edges, {k: c.phash for k, c in caps.items()}, threshold,
-                            cannot=cons.cannot, exact=exact_all, must=must)
+                            cannot=cons.cannot, exact=exact_all, must=must, exposures=times)
     bursts = find_bursts([Shot(c.id, c.serial, c.capture_time, c.subsec) for c in caps.values()], burst_seconds)
     scene_uf = UnionFind()
-    for group in (*result.clusters, *bursts):
+    for group in (*result.clusters, *bursts, *exact):  # same pixels: one scene even as two exposures
         for m in group[1:]:
             scene_uf.union(group[0], m)
     for a, b in edges:  # corrections act on clusters only: a pair marked not-duplicate is still one scene

@@ -7,6 +7,9 @@ Incremental: ``dedupe_indexed`` records which captures were queried (at which re
 file and threshold). A run builds the multi-index from every stored hash but queries only the
 captures not yet recorded, confirms only the pairs they take part in, then rebuilds the groups
 from all stored pairs. Changing the threshold starts over.
+
+Exposure identity (:mod:`rainset.dedupe.exposure`): a pair whose EXIF capture times differ is at
+most ``same-scene``, however alike its pixels.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from rainset.catalog.db import catalog_session
 from rainset.catalog.dedupe_tables import DedupeIndexed, DedupePair
 from rainset.catalog.models import Capture, File, Hash
 from rainset.dedupe.confirm import compare_frames, read_grey, thumb_grey
+from rainset.dedupe.exposure import different_exposures
 from rainset.dedupe.flags import QualityInput, is_low_entropy, quality_flags
-from rainset.dedupe.groups import GroupStats, load_captures, regroup
+from rainset.dedupe.groups import GroupStats, exposure_times, load_captures, regroup
 from rainset.dedupe.index import HashIndex
 from rainset.errors import DedupeError
 from rainset.store import Store
@@ -169,6 +173,7 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
         qids = np.array([pos[c] for c in new if c in pos], np.int64)
         found = index.search(index.hashes[qids], scene_t, self_join=True, query_ids=qids)
         compare = _confirmer(store, session)
+        times = exposure_times(caps)
         relations: Counter[str] = Counter()
         total = len(found)
         for k, (i, j, d) in enumerate(zip(found.i.tolist(), found.j.tolist(), found.dist.tolist())):
@@ -179,6 +184,8 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
                 rel, score, corr = compare(caps[a].sha, caps[b].sha)
             if d > t and rel in ("exact", "near-duplicate"):  # beyond the dedupe threshold: scene link only
                 rel = "same-scene"
+            if rel in ("exact", "near-duplicate") and different_exposures(times.get(a), times.get(b)):
+                rel = "same-scene"  # capture times differ: two exposures, whatever the pixels say
             session.add(DedupePair(a=a, b=b, distance=int(d), relation=rel, score=score, corr=corr))
             relations[rel] += 1
             if progress and (k % 50 == 0 or k + 1 == total):

@@ -3,9 +3,12 @@
 Each *source* frame (a rendered scene with rain) is written once as a camera JPEG with EXIF, then
 as the near-copies a real dump holds: resized to 50 %, re-encoded at JPEG q=70, cropped by 3 %,
 brightened or darkened by 10 %, rotated by 1°, and re-encoded as PNG (same pixels: an exact
-duplicate in another container). Bursts are frames of one scene a second or two apart from one
-camera body, each with its own rain and a small hand-held shift: the same scene, never
-duplicates. Distractors are unrelated scenes. The truth says which frame each file shows.
+duplicate in another container). The resized, re-encoded, cropped and rotated copies keep the
+original's EXIF (a tool that preserves metadata: same DateTimeOriginal and SubSecTimeOriginal);
+the brightened, darkened and PNG copies carry none. Bursts are frames of one scene 1–3 s apart
+(with sub-seconds) from one camera body, each with its own rain and a small hand-held shift: the
+same scene, different exposures, never duplicates. Distractors are unrelated scenes. The truth
+says which frame each file shows.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from rainset.synth.writers import SynthExif, encode_jpeg, write_jpeg
 VARIANTS: tuple[str, ...] = ("resize50", "jpeg70", "crop3", "bright+10", "dark-10", "rotate1", "png")
 _RAINS = ("drizzle", "heavy", "streak", "fog-mixed")
 _BASE = datetime(2024, 3, 2, 8, 0, 0)
+KEEP_EXIF: tuple[str, ...] = ("resize50", "jpeg70", "crop3", "rotate1")  # copies that keep the original's EXIF
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,15 @@ def crop(rgb: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def _exif(serial: str, when: datetime) -> SynthExif:
+    """Camera EXIF for an exposure at ``when`` (its milliseconds become SubSecTimeOriginal)."""
     return SynthExif(make="Nimbus", model="Nimbus N1", serial=serial, lens="Nimbus 24-70mm F2.8",
-                     capture_time=when, subsec="000", offset="+01:00", exposure_time=1 / 250, f_number=4.0,
+                     capture_time=when.replace(microsecond=0), subsec=f"{when.microsecond // 1000:03d}",
+                     offset="+01:00", exposure_time=1 / 250, f_number=4.0,
                      iso=400, focal_length=35.0, gps=None)
 
 
-def _write_variant(root: Path, stem: str, rgb: np.ndarray, decoded: np.ndarray, variant: str) -> str:
+def _write_variant(root: Path, stem: str, rgb: np.ndarray, decoded: np.ndarray, variant: str,
+                   exif: SynthExif) -> str:
     h, w = rgb.shape[:2]
     if variant == "png":  # the camera JPEG's own pixels in another container
         rel = f"web/{stem}_png.png"
@@ -102,7 +109,8 @@ def _write_variant(root: Path, stem: str, rgb: np.ndarray, decoded: np.ndarray, 
            "bright+10": lambda: brightness(rgb, 1.1), "dark-10": lambda: brightness(rgb, 0.9),
            "rotate1": lambda: rotate(rgb, 1.0)}[variant]()
     rel = f"web/{stem}_{variant}.jpg"
-    (root / rel).write_bytes(encode_jpeg(img, None, quality=70 if variant == "jpeg70" else 90))
+    (root / rel).write_bytes(encode_jpeg(img, exif if variant in KEEP_EXIF else None,
+                                         quality=70 if variant == "jpeg70" else 90))
     return rel
 
 
@@ -114,7 +122,7 @@ def generate_variants(out_dir: str | os.PathLike[str], sources: int = 8, *, burs
     Args:
         out_dir: destination folder (created).
         sources: source frames; each gets one file per entry of ``variants``.
-        bursts: bursts of ``burst_len`` frames (one camera body, 1–2 s apart, different rain).
+        bursts: bursts of ``burst_len`` frames (one camera body, 1–3 s apart, different rain).
         burst_len: frames per burst.
         distractors: unrelated single frames.
         size: (width, height) of originals.
@@ -139,22 +147,26 @@ def generate_variants(out_dir: str | os.PathLike[str], sources: int = 8, *, burs
         when += timedelta(minutes=10)
         stem = f"src{k:03d}" if k < sources else f"other{k:03d}"
         rel = f"cam/{stem}.jpg"
-        write_jpeg(root / rel, rgb, _exif("NB0000001", when))
+        exif = _exif("NB0000001", when)
+        write_jpeg(root / rel, rgb, exif)
         files.append(VariantFile(rel, stem, stem, "original" if k < sources else "distractor"))
         if k >= sources:
             continue
         decoded = cv2.cvtColor(cv2.imread(str(root / rel), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         for v in variants:
-            files.append(VariantFile(_write_variant(root, stem, rgb, decoded, v), stem, stem, v))
+            files.append(VariantFile(_write_variant(root, stem, rgb, decoded, v, exif), stem, stem, v))
     for b in range(bursts):
         rng = np.random.default_rng([seed, 12, b])
         clean = render_scene(rng, w, h)
         when += timedelta(minutes=10)
+        gaps = np.random.default_rng([seed, 13, b]).uniform(1.0, 3.0, burst_len)  # own stream: rain unchanged
+        shot = when
         for f in range(burst_len):
             shift = np.float32([[1, 0, rng.uniform(-3, 3)], [0, 1, rng.uniform(-2, 2)]])
             moved = cv2.warpAffine(clean, shift, (w, h), borderMode=cv2.BORDER_REFLECT)
             rgb = add_rain(moved, _RAINS[(b + f) % len(_RAINS)], rng)
             rel = f"burst/b{b:02d}_{f}.jpg"
-            write_jpeg(root / rel, rgb, _exif("NB0000002", when + timedelta(seconds=2 * f)))
+            write_jpeg(root / rel, rgb, _exif("NB0000002", shot))
+            shot += timedelta(seconds=float(gaps[f]))
             files.append(VariantFile(rel, f"b{b:02d}_{f}", f"burst{b:02d}", "burst"))
     return VariantTruth(root=str(root.resolve()), files=tuple(files))
