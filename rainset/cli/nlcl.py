@@ -19,7 +19,7 @@ train_app = typer.Typer(help="Train models (the NLCL reference trainer).", no_ar
 app.add_typer(train_app, name="train")
 
 CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.pt written by 'rainset train nlcl'.")]
-TileOpt = Annotated[int, typer.Option("--tile", help="Tile side for full-resolution inference.")]
+TileOpt = Annotated[int, typer.Option("--tile", help="Tile side of the exact tiled pass for images above 2 MP.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
 
 
@@ -105,23 +105,28 @@ def evaluate(
 
 @app.command()
 def derain(
-    inputs: Annotated[list[Path], typer.Argument(help="Rainy images or folders of them (8- or 16-bit).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Rainy images or folders of them (8- or 16-bit, or camera RAW).")],
     checkpoint: CheckpointOpt,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the derained images (same names).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the derained images.")],
     tile: TileOpt = 512,
-    blend: Annotated[int, typer.Option("--blend", help="Overlap of neighbouring tiles, blended linearly.")] = 32,
+    blend: Annotated[int, typer.Option("--blend", help="No longer used: tiles are exact, nothing to blend "
+                                       "(accepted so old scripts run).")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="auto (PNG for 8-bit input, 16-bit TIFF for 16-bit and "
+                                     "RAW), png, tiff or same (the input's format).")] = "auto",
+    scratch: Annotated[Optional[Path], typer.Option("--scratch", help="Folder for the tiled pass's scratch files "
+                                                    "(default: the temporary folder).", show_default=False)] = None,
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Derain full-resolution captures through overlapping tiles (G_B of a checkpoint)."""
+    """Derain full-resolution captures (G_B of a checkpoint); large ones through exact tiles."""
     with edge():
         _require_torch()
         from rainset.nlcl.derain import derain_files  # heavy: torch, cv2
 
         t0 = time.perf_counter()
         with progress_bar("derain", not (quiet or as_json)) as bar:
-            written = derain_files(checkpoint, list(inputs), out_dir, tile=tile, blend=blend, device=device,
-                                   progress=bar)
+            written = derain_files(checkpoint, list(inputs), out_dir, tile=tile, blend=blend, fmt=fmt, device=device,
+                                   scratch_dir=scratch, progress=bar)
         seconds = time.perf_counter() - t0
     if as_json:
         print_json({"outputs": [str(p) for p in written], "count": len(written), "seconds": round(seconds, 3)})

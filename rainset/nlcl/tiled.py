@@ -15,9 +15,9 @@ every normalisation into *segments* and run segment by segment over the whole im
 3. the next segment starts by normalising what it reads with those statistics.
 
 Residual skips whose two ends fall in different segments are stored the same way. Scratch arrays
-are H×W×C files in a temporary folder, memory-mapped; after every tile their pages are dropped
-from the process (``MADV_DONTNEED``), so resident memory is the image, the output and a few
-tile-sized tensors, whatever the image size. At most four scratch arrays exist at once (the
+are H×W×C files in a temporary folder, read and written row by row (see :class:`Scratch` for why
+not a memory map), so resident memory is the image, the output and a few tile-sized tensors,
+whatever the image size. At most four scratch arrays exist at once (the
 activation read and the one written, the skip read and the one written).
 
 The result equals the untiled forward pass up to float rounding (tested within 1e-4; float16
@@ -27,7 +27,7 @@ scratch halves the disk traffic at a measured cost, see docs/trainer.md).
 from __future__ import annotations
 
 import itertools
-import mmap
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,39 +149,43 @@ def plan(gen: nn.Module) -> TilePlan:
 
 
 class Scratch:
-    """An H×W×C array in a file of ``folder``, memory-mapped; pages are dropped after use."""
+    """An H×W×C array in a file of ``folder``, read and written by rows with ``pread``/``pwrite``.
+
+    Not memory-mapped on purpose: a mapping makes every page a tile touches resident in this
+    process, and the kernel maps whole page-cache folios (measured on Linux 6.18: a 130×130 tile
+    read made its 130 full image rows resident, memory ~ tile height × image width). With
+    explicit reads the data lives in the page cache (evictable, written back to disk under
+    pressure) and the process holds only the tile it asked for.
+    """
 
     def __init__(self, folder: str | Path, shape: tuple[int, int, int], dtype: type) -> None:
-        handle, name = tempfile.mkstemp(dir=folder, suffix=".scratch")
+        self.fd, name = tempfile.mkstemp(dir=folder, suffix=".scratch")
         self.path = Path(name)
-        self.row_bytes = shape[1] * shape[2] * np.dtype(dtype).itemsize
-        size = shape[0] * self.row_bytes
-        with open(handle, "r+b") as f:
-            f.truncate(size)
-            self._map = mmap.mmap(f.fileno(), size)
-        self.array: np.ndarray | None = np.ndarray(shape, dtype, buffer=self._map)
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.pixel_bytes = shape[2] * self.dtype.itemsize
+        os.ftruncate(self.fd, shape[0] * shape[1] * self.pixel_bytes)
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        """A float32 copy of rows y0:y1, columns x0:x1."""
-        assert self.array is not None
-        return self.array[y0:y1, x0:x1].astype(np.float32)
+        """Rows y0:y1, columns x0:x1 as a new float32 array."""
+        out = np.empty((y1 - y0, x1 - x0, self.shape[2]), self.dtype)
+        size = out[0].nbytes
+        for i, y in enumerate(range(y0, y1)):
+            if os.preadv(self.fd, [memoryview(out[i]).cast("B")], (y * self.shape[1] + x0) * self.pixel_bytes) != size:
+                raise TrainError(f"{self.path}: scratch file read came back short")
+        return out if self.dtype == np.float32 else out.astype(np.float32)
 
     def write(self, y0: int, x0: int, values: np.ndarray) -> None:
-        assert self.array is not None
-        self.array[y0:y0 + values.shape[0], x0:x0 + values.shape[1]] = values
-
-    def release(self, y0: int, y1: int) -> None:
-        """Drop the resident pages of rows y0:y1 from this process (their data stays in the file)."""
-        page = mmap.PAGESIZE
-        start = (y0 * self.row_bytes) // page * page
-        stop = min(len(self._map), y1 * self.row_bytes)
-        if stop > start:
-            self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        """Store an h×w×C array with its top-left corner at (y0, x0)."""
+        values = np.ascontiguousarray(values, self.dtype)
+        for i in range(values.shape[0]):
+            os.pwrite(self.fd, memoryview(values[i]).cast("B"), ((y0 + i) * self.shape[1] + x0) * self.pixel_bytes)
 
     def close(self) -> None:
-        self.array = None
-        self._map.close()
-        self.path.unlink(missing_ok=True)
+        """Delete the file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            self.path.unlink(missing_ok=True)
 
 
 class Moments:
@@ -300,10 +304,6 @@ def tiled_forward(gen: nn.Module, image: np.ndarray, *, tile: int = 512, scratch
                         if target is None:
                             target = Scratch(folder, (h, w, core.shape[1]), dtype)
                         target.write(y0, x0, to_array(core))
-                        target.release(y0, y1)
-                    for scratch in (source, *skips.values()):
-                        if isinstance(scratch, Scratch):
-                            scratch.release(ry0, ry1)
                 for step in seg.steps:
                     if step.kind == "add" and step.slot in skips:
                         skips.pop(step.slot).close()
@@ -313,7 +313,7 @@ def tiled_forward(gen: nn.Module, image: np.ndarray, *, tile: int = 512, scratch
                     source, normaliser = target, moments.normaliser(seg.closes.module, device)
         finally:
             for scratch in (source, *skips.values()):
-                if isinstance(scratch, Scratch) and scratch.array is not None:
+                if isinstance(scratch, Scratch):
                     scratch.close()
     assert output is not None
     return output
