@@ -154,6 +154,8 @@ def derain_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str 
 
     if fmt not in OUTPUT_FORMATS:
         raise ConfigError(f"output format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+    dev = pick_device(device)
+    gen = load_generator(checkpoint, dev)
     files = expand_inputs(inputs, IMAGE_EXTS | RAW_EXTENSIONS)
     raws = [is_raw(f) for f in files]
     seen: dict[str, Path] = {}
@@ -162,8 +164,6 @@ def derain_files(checkpoint: str | Path, inputs: list[str | Path], out_dir: str 
         if name in seen:
             raise ConfigError(f"{seen[name]} and {f} would both be written as {name} in {out_dir}")
         seen[name] = f
-    dev = pick_device(device)
-    gen = load_generator(checkpoint, dev)
     out = Path(out_dir)
     written = []
     for i, (f, raw) in enumerate(zip(files, raws)):
