@@ -3,7 +3,7 @@
 An image of at most ``whole_pixels`` (2 MP) runs through the generator in one piece. A larger
 one goes through :mod:`rainset.nlcl.tiled`: the network runs segment by segment over the whole
 image, each instance normalisation gets the exact statistics of its whole input (gathered tile by
-tile) and intermediate activations stream through memory-mapped scratch files. The tiled result
+tile) and intermediate activations stream through scratch files on disk. The tiled result
 equals the untiled forward pass (within 1e-4, tested) at any size, in memory bounded by the tile.
 
 Files: 8- and 16-bit rasters are read with OpenCV; camera RAW files (by content and extension)
