@@ -270,6 +270,8 @@ def tiled_forward(gen: nn.Module, image: np.ndarray, *, tile: int = 512, scratch
     device = torch.device(device)
     tp = plan(gen)
     h, w = image.shape[:2]
+    if h == 0 or w == 0:
+        raise TrainError(f"cannot derain an empty {h}×{w} image")
     grid = tiles(h, w, tile)
     with tempfile.TemporaryDirectory(prefix="rainset-tiles-", dir=scratch_dir) as folder:
         source: np.ndarray | Scratch = image
