@@ -58,7 +58,7 @@ def test_16_bit_in_16_bit_out_and_8_bit_in_8_bit_out(run, tmp_path):
     write_image(tmp_path / "in" / "deep.png", rgb, 16)
     write_image(tmp_path / "in" / "plain.jpg", rgb, 8)
     res = CliRunner().invoke(app, ["derain", "--checkpoint", result["checkpoint"], str(tmp_path / "in"),
-                                   "--out", str(tmp_path / "out"), "--tile", "32", "--blend", "8", "--json"])
+                                   "--out", str(tmp_path / "out"), "--tile", "32", "--format", "same", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["count"] == 2
     deep = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)

@@ -25,7 +25,7 @@ app.add_typer(nlcl_app, name="nlcl")
 CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.pt written by 'rainset nlcl train' "
                                              "or 'rainset nlcl import-released', or a released NLCL G_B state "
                                              "dict (latest_net_Back.pth).")]
-TileOpt = Annotated[int, typer.Option("--tile", help="Tile side for full-resolution inference (32 to 65536).")]
+TileOpt = Annotated[int, typer.Option("--tile", help="Tile side of the exact tiled pass for images above 2 MP (32 to 65536).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
 
 
@@ -129,16 +129,20 @@ def evaluate(
 
 @app.command()
 def derain(
-    inputs: Annotated[list[Path], typer.Argument(help="Rainy images or folders of them (8- or 16-bit).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Rainy images or folders of them (8- or 16-bit, or camera RAW).")],
     checkpoint: CheckpointOpt,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the derained images (same names).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the derained images.")],
     tile: TileOpt = 512,
-    blend: Annotated[int, typer.Option("--blend", help="Overlap of neighbouring tiles, blended "
-                                                   "linearly (0 to 4096).")] = 32,
+    blend: Annotated[int, typer.Option("--blend", help="No longer used: tiles are exact, nothing to blend "
+                                       "(accepted so old scripts run).")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="auto (PNG for 8-bit input, 16-bit TIFF for 16-bit and "
+                                     "RAW), png, tiff or same (the input's format).")] = "auto",
+    scratch: Annotated[Optional[Path], typer.Option("--scratch", help="Folder for the tiled pass's scratch files "
+                                                    "(default: the temporary folder).", show_default=False)] = None,
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Derain full-resolution captures through overlapping tiles (G_B of a checkpoint)."""
+    """Derain full-resolution captures (G_B of a checkpoint); large ones through exact tiles."""
     with edge():
         TILE.check("--tile", tile)
         BLEND.check("--blend", blend)
@@ -147,8 +151,8 @@ def derain(
 
         t0 = time.perf_counter()
         with progress_bar("derain", not (quiet or as_json)) as bar:
-            written = derain_files(checkpoint, list(inputs), out_dir, tile=tile, blend=blend, device=device,
-                                   progress=bar)
+            written = derain_files(checkpoint, list(inputs), out_dir, tile=tile, blend=blend, fmt=fmt, device=device,
+                                   scratch_dir=scratch, progress=bar)
         seconds = time.perf_counter() - t0
     if as_json:
         print_json({"outputs": [str(p) for p in written], "count": len(written), "seconds": round(seconds, 3)})

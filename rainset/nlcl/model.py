@@ -19,10 +19,10 @@ from torch import nn
 class InstanceNorm(nn.Module):
     """Instance normalisation (no affine) whose statistics can be recorded once and then frozen.
 
-    Training uses the per-image statistics like ``nn.InstanceNorm2d``. Tiled inference
-    (:mod:`rainset.nlcl.derain`) first records the statistics of the whole image
-    (``mode = "record"``) and then normalises every tile with them (``mode = "frozen"``), so a
-    tiled result equals the untiled one.
+    Training uses the per-image statistics like ``nn.InstanceNorm2d``. ``mode = "record"`` keeps
+    the statistics of a pass and ``mode = "frozen"`` normalises with them (exact tiled inference,
+    :mod:`rainset.nlcl.tiled`, does not use these modes: it gathers each layer's statistics over
+    the whole image tile by tile and applies them itself, with this module's ``eps``).
     """
 
     def __init__(self, eps: float = 1e-5) -> None:
