@@ -58,6 +58,7 @@ from rainset.annotate_ui.deps import (
     signs_out,
     writes,
 )
+from rainset.annotate_ui.groups import CorrectionDone, GroupDetail, GroupPage, correct_group, group_detail, group_page
 from rainset.annotate_ui.security import COOKIE_NAME, csrf_token, make_cookie
 from rainset.annotate_ui.strictjson import StrictJSONRoute
 from rainset.annotate_ui.suggestions import RecordedLabel, queue_order, recorded_label
@@ -94,6 +95,12 @@ class DecisionIn(BaseModel):
 
     rain_type: str = Field(max_length=64)
     attributes: list[str] = Field(default_factory=list, max_length=16)
+
+
+class CapturesIn(BaseModel):
+    """The members a cluster correction names: two for not-duplicate, one or more for split, one for representative."""
+
+    captures: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=1000)
 
 
 class UserIn(BaseModel):
@@ -480,3 +487,55 @@ def get_queues(principal: ApiUser, session: SessionDep, settings: SettingsDep) -
 def post_release(body: ReleaseIn, principal: ApiUser, session: SessionDep) -> Released:
     allow(principal, "admin")
     return Released(release_claims(session, user=body.user, older_than_s=body.older_than_s))
+
+
+GroupKindQuery = Annotated[str, Query(max_length=16, description="cluster (default), burst or scene")]
+
+
+@router.get("/groups", response_model=GroupPage,
+            summary="Twin of the groups page: clusters, bursts or scene groups, largest first, paged "
+                    "(reviewers and admins)")
+@reads
+def get_groups(principal: ApiUser, session: SessionDep, kind: GroupKindQuery = "cluster",
+               limit: Annotated[int, Query(description="groups per page, 1 to 200")] = 24,
+               offset: Annotated[int, Query(description="groups to skip")] = 0) -> GroupPage:
+    allow(principal, *REVIEWERS)
+    return group_page(session, kind, limit, offset)
+
+
+@router.get("/groups/{key}", response_model=GroupDetail,
+            summary="Twin of the cluster page: a group's members with relation, score and file names")
+@reads
+def get_group(key: str, principal: ApiUser, session: SessionDep) -> GroupDetail:
+    allow(principal, *REVIEWERS)
+    return group_detail(session, key)
+
+
+def correct(request: Request, session: Session, principal: Principal, key: str, action: str,
+            captures: list[str]) -> CorrectionDone:
+    """A reviewer's or admin's correction of cluster ``key`` (``rainset groups ACTION``), regrouped at once."""
+    allow(principal, *REVIEWERS)
+    return correct_group(session, request.app.state.settings.store, key, action, captures)
+
+
+@router.post("/groups/{key}/not-duplicate", response_model=CorrectionDone,
+             summary="Two members are not duplicates: they never share a cluster again (rainset groups not-duplicate)")
+@writes
+def post_not_duplicate(key: str, body: CapturesIn, principal: ApiUser, session: SessionDep,
+                       request: Request) -> CorrectionDone:
+    return correct(request, session, principal, key, "not-duplicate", body.captures)
+
+
+@router.post("/groups/{key}/split", response_model=CorrectionDone,
+             summary="Take members out of the cluster (rainset groups split)")
+@writes
+def post_split(key: str, body: CapturesIn, principal: ApiUser, session: SessionDep, request: Request) -> CorrectionDone:
+    return correct(request, session, principal, key, "split", body.captures)
+
+
+@router.post("/groups/{key}/representative", response_model=CorrectionDone,
+             summary="Make a member the cluster's representative (rainset groups representative)")
+@writes
+def post_representative(key: str, body: CapturesIn, principal: ApiUser, session: SessionDep,
+                        request: Request) -> CorrectionDone:
+    return correct(request, session, principal, key, "representative", body.captures)

@@ -26,6 +26,7 @@ from rainset.catalog.db import open_catalog
 from rainset.errors import (
     AlreadyExistsError,
     AuthError,
+    DedupeError,
     InvalidInputError,
     LabelError,
     NotFoundError,
@@ -124,6 +125,11 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LabelError)
     async def label_error(request: Request, exc: LabelError) -> Response:
         return _error(request, label_error_status(exc), str(exc))
+
+    @app.exception_handler(DedupeError)
+    async def dedupe_error(request: Request, exc: DedupeError) -> Response:
+        # a correction the library refuses (wrong number of captures, a capture in no cluster): bad input
+        return _error(request, 400, str(exc))
 
     @app.exception_handler(RejectError)
     async def reject_error(request: Request, exc: RejectError) -> Response:

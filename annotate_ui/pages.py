@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from rainset.browse import ORDERS
-from rainset.errors import AuthError, InvalidInputError, LabelError
+from rainset.errors import AuthError, DedupeError, InvalidInputError, LabelError
 from rainset.labels.agreement import agreement_report, review_queue
 from rainset.labels.consensus import current_labels
 from rainset.labels.queue import QUEUE_ORDERS, peek_next, progress, release_claims
@@ -22,7 +22,16 @@ from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import add_user, authenticate, disable_user, session_epoch, user_rows
 from rainset.suggestions import current_suggestions
 
-from rainset.annotate_ui.api import MAX_AGE_S, REVIEWERS, browse_page, me_of, queues_of, set_session_cookie, sign_out_user
+from rainset.annotate_ui.api import (
+    MAX_AGE_S,
+    REVIEWERS,
+    browse_page,
+    correct,
+    me_of,
+    queues_of,
+    set_session_cookie,
+    sign_out_user,
+)
 from rainset.annotate_ui.captures import capture_view
 from rainset.annotate_ui.deps import (
     PageUser,
@@ -36,6 +45,7 @@ from rainset.annotate_ui.deps import (
     signs_out,
     writes,
 )
+from rainset.annotate_ui.groups import ACTIONS, group_detail, group_page
 from rainset.annotate_ui.suggestions import queue_order, remember_order
 
 PAGE_TWINS = {
@@ -44,6 +54,8 @@ PAGE_TWINS = {
     "/review": "/api/review",
     "/agreement": "/api/agreement",
     "/browse": "/api/captures",
+    "/groups": "/api/groups",
+    "/groups/{key}": "/api/groups/{key}",
     "/admin/users": "/api/users",
     "/admin/queues": "/api/queues",
 }
@@ -178,6 +190,41 @@ def browse_view(request: Request, principal: PageUser, session: SessionDep,
                       orders=ORDERS, link=browse_link, narrowed=narrowed)
     return render(request, "browse.html", principal, page=page, error=None, form=form, orders=ORDERS,
                   link=browse_link, narrowed=narrowed)
+
+
+@router.get("/groups")
+@reads
+def groups_view(request: Request, principal: PageUser, session: SessionDep,
+                kind: Annotated[str, Query(max_length=16)] = "cluster",
+                limit: Annotated[int, Query()] = 24, offset: Annotated[int, Query()] = 0) -> Response:
+    allow(principal, *REVIEWERS)
+    page = group_page(session, kind, limit, offset)
+    return render(request, "groups.html", principal, page=page,
+                  link=lambda off: "/groups?" + urlencode({"kind": kind, "limit": limit, "offset": off}))
+
+
+@router.get("/groups/{key}")
+@reads
+def group_view(key: str, request: Request, principal: PageUser, session: SessionDep) -> Response:
+    allow(principal, *REVIEWERS)
+    return render(request, "group.html", principal, group=group_detail(session, key), error=None,
+                  done=request.query_params.get("done"))
+
+
+@router.post("/groups/{key}/{action}")
+@writes
+def group_correct(key: str, action: str, request: Request, principal: PageUser, session: SessionDep,
+                  capture: Annotated[list[str], Form(max_length=1000)] = []) -> Response:  # noqa: B006 - FastAPI default
+    if action not in ACTIONS:
+        raise HTTPException(404, f"no correction {action!r}; expected one of {', '.join(ACTIONS)}")
+    try:
+        done = correct(request, session, principal, key, action, capture)
+    except (InvalidInputError, DedupeError) as exc:  # the cluster again, with the reason beside it
+        session.rollback()
+        return render(request, "group.html", principal, status_code=400, group=group_detail(session, key),
+                      error=str(exc), done=None)
+    target = f"/groups/{done.group}" if done.group else "/groups"
+    return RedirectResponse(f"{target}?done={done.correction.id}", status_code=303)
 
 
 @router.get("/admin/users")
