@@ -64,7 +64,8 @@ def unsafe_routes():
 
 
 def fill(path: str, capture_id: str) -> str:
-    return path.replace("{capture_id}", capture_id).replace("{name}", "ann2")
+    return (path.replace("{capture_id}", capture_id).replace("{name}", "ann2").replace("{key}", "cluster-" + capture_id)
+            .replace("{action}", "split"))
 
 
 def test_every_state_changing_route_refuses_anonymous_and_bad_tokens(env):

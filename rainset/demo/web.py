@@ -109,11 +109,16 @@ def demo_stage(store: Any) -> DemoWeb:
         item = get("/api/queue/peek").json()  # looks ahead without claiming a queue slot
         review = get("/api/review").json()
         capture = item["capture_id"] if item else (review[0]["capture_id"] if review else None)
+        groups = get("/api/groups").json()["items"]  # a group to open, when dedupe found any
+        fills = {"{capture_id}": capture, "{key}": groups[0]["key"] if groups else None}
         for page, twin in PAGE_TWINS.items():
-            if "{capture_id}" in page and capture is None:
+            wanted = [(name, value) for name, value in fills.items() if name in page]
+            if any(value is None for _, value in wanted):
                 continue
-            get(page.replace("{capture_id}", capture or ""))
-            get(twin.replace("{capture_id}", capture or ""))
+            for name, value in wanted:
+                page, twin = page.replace(name, value), twin.replace(name, value)
+            get(page)
+            get(twin)
         if capture is not None:
             get(f"/api/captures/{capture}/preview.jpg")
             get(f"/api/captures/{capture}/zoom")
