@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rainset.capture_paths import representative_paths
@@ -124,27 +124,31 @@ def group_page(session: Session, kind: str = "cluster", limit: int = 24, offset:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     if offset < 0:
         raise InvalidInputError(f"offset must be 0 or more, got {offset}")
-    rows = session.execute(select(Group.id, Group.kind, Group.info).where(Group.kind.in_(KINDS))).all()
     counts = {k: 0 for k in KINDS}
-    for _, k, _ in rows:
-        counts[k] += 1
-    chosen = sorted(((int((info or {}).get("size", 0)), (info or {}).get("key", str(gid)), gid, info or {})
-                     for gid, k, info in rows if k == kind), key=lambda r: (-r[0], r[1]))
-    page = chosen[offset:offset + limit]
-    members: dict[int, list[str]] = {gid: [] for _, _, gid, _ in page}
-    if members:
+    counts.update(dict(session.execute(select(Group.kind, func.count()).where(Group.kind.in_(KINDS))
+                                       .group_by(Group.kind)).all()))
+    # largest first, then by key (the kind and the smallest member id): all in SQL, no JSON read
+    size, first = func.count(GroupMember.capture_id), func.min(GroupMember.capture_id)
+    page = session.execute(select(Group.id, size, first).join(GroupMember, GroupMember.group_id == Group.id)
+                           .where(Group.kind == kind).group_by(Group.id).order_by(size.desc(), first)
+                           .limit(limit).offset(offset)).all()
+    gids = [r[0] for r in page]
+    infos = dict(session.execute(select(Group.id, Group.info).where(Group.id.in_(gids))).all()) if gids else {}
+    members: dict[int, list[str]] = {gid: [] for gid in gids}
+    if gids:
         for gid, cid in session.execute(select(GroupMember.group_id, GroupMember.capture_id)
-                                        .where(GroupMember.group_id.in_(list(members)))):
+                                        .where(GroupMember.group_id.in_(gids))):
             members[gid].append(cid)
-    reps = [info.get("representative") for *_, info in page if info.get("representative")]
+    reps = [r for r in ((infos.get(g) or {}).get("representative") for g in gids) if r]
     paths = representative_paths(session, reps) if reps else {}
     items = []
-    for size, key, gid, info in page:
+    for gid, n, smallest in page:
+        info = infos.get(gid) or {}
         rep = info.get("representative")
         shown = sorted(members[gid], key=lambda m: (m != rep, m))[:PEEK]
-        items.append(GroupSummary(key, kind, size, rep, paths.get(rep) if rep else None, tuple(shown),
-                                  bool(info.get("override"))))
-    return GroupPage(kind, len(chosen), limit, offset, items, counts)
+        items.append(GroupSummary(info.get("key", f"{kind}-{smallest}"), kind, int(n), rep,
+                                  paths.get(rep) if rep else None, tuple(shown), bool(info.get("override"))))
+    return GroupPage(kind, counts[kind], limit, offset, items, counts)
 
 
 def _find(session: Session, key: str) -> tuple[int, str]:

@@ -145,7 +145,17 @@ def test_annotators_403_bad_csrf_403_unknown_404(served):
             assert res.status_code == 403 and "CSRF" in res.json()["detail"]
         form = client.post(f"/groups/{key}/split", data={"capture": member, "csrf_token": "wrong"})
         assert form.status_code == 403
+        csrf = sign_in(client, tokens["rev"])
+        one = client.post(f"/groups/{key}/not-duplicate", data={"capture": member, "csrf_token": csrf},
+                          headers={"Accept": "text/html"})
+        assert one.status_code == 400 and "takes 2 capture id(s), got 1" in one.text and 'id="members"' in one.text
+        nope = client.post(f"/groups/{key}/merge", data={"capture": member, "csrf_token": csrf})
+        assert nope.status_code == 404
     assert groups_of(store, "cluster")[0].key == key  # nothing changed
+    catalog = open_catalog(store.db_url)
+    with catalog.session() as s:
+        assert list_corrections(s) == []
+    catalog.close()
     for bad in ("cluster-c" + "0" * 24, "nonsense", "cluster-" + member.upper()):
         res = httpx.get(server.url + f"/api/groups/{bad}", headers=bearer(tokens["rev"]), timeout=60)
         assert res.status_code == 404 and "\n" not in res.json()["detail"], res.text
