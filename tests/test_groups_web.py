@@ -224,6 +224,7 @@ def comparable(corrections_json: str) -> list[dict]:
     return [{k: v for k, v in c.items() if k not in ("id", "created_at")} for c in json.loads(corrections_json)]
 
 
+@pytest.mark.slow
 def test_browser_corrections_equal_the_cli(browser, built, tmp_path, artifacts_dir):
     _, tokens, pristine = built
     web_root, cli_root = tmp_path / "web", tmp_path / "cli"
