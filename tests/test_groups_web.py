@@ -245,6 +245,7 @@ def test_browser_corrections_equal_the_cli(browser, built, tmp_path, artifacts_d
         page.click("#sign-in")
         page.wait_for_url(server.url + "/groups")
         assert int(page.locator("#total").inner_text()) == len(groups_of(web, "cluster"))
+        page.screenshot(path=str(artifacts_dir / "groups.png"))
         page.locator("#groups li a.group-link").first.click()
         page.wait_for_url(server.url + "/groups/cluster-*")
         key = page.locator("#group-key").inner_text()
