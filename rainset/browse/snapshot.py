@@ -18,15 +18,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.manifest_tables import Removal
 from rainset.catalog.models import Capture, File, Group, GroupMember, Label
 from rainset.catalog.rainstats_tables import Suggestion
-from rainset.labels.bulk import capture_rows
+from rainset.browse.columnwise import ColumnIndex, index_column
+from rainset.labels.bulk import FILTER_COLUMNS, capture_rows
 
 # browse's columns beside the bulk-label filter columns (name -> type, for the filter's type checks)
 EXTRA_COLUMNS: dict[str, type] = {
@@ -45,13 +47,25 @@ class Snapshot:
     columns: dict[str, list[Any]]
     paths: list[str | None]
     preview_keys: list[str]
-    _orders: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _orders: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _indexes: dict[Any, ColumnIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def order(self, column: str, descending: bool) -> list[int]:
+    def index(self, name: str, values: Callable[[], list[Any]] | None = None, key: Any = None) -> ColumnIndex:
+        """The :class:`ColumnIndex` of column ``name`` (or of ``values()``, kept under ``key``), built once."""
+        key = name if key is None else key
+        with self._lock:
+            found = self._indexes.get(key)
+        if found is None:
+            found = index_column(self.columns[name] if values is None else values())
+            with self._lock:
+                found = self._indexes.setdefault(key, found)
+        return found
+
+    def order(self, column: str, descending: bool) -> np.ndarray:
         """Positions sorted by ``column`` (nulls last either way, ties by capture id), computed once."""
         key = ("-" if descending else "") + column
         with self._lock:
@@ -62,7 +76,8 @@ class Snapshot:
                                  key=lambda i: (values[i], ids[i]))
                 if descending:  # descending by value, ties still by id
                     present.sort(key=lambda i: values[i], reverse=True)
-                found = present + sorted((i for i in range(len(ids)) if values[i] is None), key=ids.__getitem__)
+                found = np.array(present + sorted((i for i in range(len(ids)) if values[i] is None),
+                                                  key=ids.__getitem__), dtype=np.int64)
                 self._orders[key] = found
             return found
 
@@ -94,7 +109,9 @@ def build_snapshot(session: Session) -> Snapshot:
     # ``split`` in browse is the split of a chosen manifest version (added per request), not the
     # split the next export would assign, which the shared filter rows carry
     names = [name for name in rows[0] if name != "split"] if rows else []
-    columns: dict[str, list[Any]] = {name: [_hashable(row.get(name)) for row in rows] for name in names}
+    columns: dict[str, list[Any]] = {
+        name: [_hashable(row.get(name)) for row in rows] if FILTER_COLUMNS.get(name, list) is list
+        else [row.get(name) for row in rows] for name in names}
     position = {cid: i for i, cid in enumerate(ids)}
     n = len(ids)
     paths: list[str | None] = [None] * n
