@@ -73,3 +73,32 @@ def test_index_keeps_kinds_apart_and_sorts_one_kind():
     floats = index_column([0.9, None, 0.1, 0.5, 0.1])
     assert floats.sorted_kind == "num" and floats.values == [None, 0.1, 0.5, 0.9]
     assert index_column([math.nan, 1.0]).sorted_kind is None
+
+
+TABLE = {
+    "conf": [0.5, None, 1.0, 0.8, -0.5, 0.8, 0.0, 1],
+    "iso": [100, 200, None, 0, 1, 100, 5, 3],
+    "name": ["a", "ab", None, "cam-1", "cam-10", "", "O'k", "b"],
+    "flag": [True, False, None, True, False, True, None, False],
+    "tags": [(), ("blurry",), None, ("blurry", "dark"), ("dark",), (), None, ("dark",)],
+    "mixed": [1, True, "1", 1.0, None, "x", 0, float("nan")],
+}
+EVERY_LITERAL = ["0.8", "1", "0", "-1", "100", "101", "true", "false", "'a'", "'cam-1'", "''", "'O''k'", "'b'",
+                 "1.0", "-0.5", "2", "'z'"]
+
+
+def test_every_comparison_of_every_column_matches_the_evaluator():
+    rows = [{name: values[i] for name, values in TABLE.items()} for i in range(8)]
+    checked = 0
+    for column in TABLE:
+        for op in ("=", "!=", "<", "<=", ">", ">="):
+            for lit in EVERY_LITERAL:
+                for where in (f"{column} {op} {lit}", f"{lit} {op} {column}", f"not ({column} {op} {lit})"):
+                    try:
+                        test = compile_where(where, sorted(TABLE))
+                    except FilterError:
+                        continue
+                    found = evaluate(test.tree, lambda name: index_column(TABLE[name]), 8)
+                    assert found is not None and found.tolist() == [test(r) for r in rows], where
+                    checked += 1
+    assert checked > 300
