@@ -8,6 +8,7 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from rainset.browse.columnwise import evaluate, index_column
+from rainset.browse.snapshot import Snapshot
 from rainset.errors import FilterError
 from rainset.where import compile_where
 
@@ -102,3 +103,16 @@ def test_every_comparison_of_every_column_matches_the_evaluator():
                     assert found is not None and found.tolist() == [test(r) for r in rows], where
                     checked += 1
     assert checked > 300
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text("abc", min_size=1, max_size=3), FLOATS), min_size=1, max_size=30,
+                unique_by=lambda t: t[0]), st.booleans())
+def test_sorted_orders_match_the_plain_sort(rows, descending):
+    ids = [cid for cid, _ in rows]
+    values = [v for _, v in rows]
+    snap = Snapshot((), 0.0, ids, {"conf": values}, [None] * len(ids), [""] * len(ids))
+    present = [i for i in range(len(ids)) if values[i] is not None]
+    present.sort(key=lambda i: (-values[i] if descending else values[i], ids[i]))
+    nulls = sorted((i for i in range(len(ids)) if values[i] is None), key=ids.__getitem__)
+    assert snap.order("conf", descending).tolist() == present + nulls

@@ -14,9 +14,11 @@ such as quality flags rewritten by ``dedupe`` or a suggestion replaced).
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import PurePosixPath
 from typing import Any, Callable
 
@@ -70,16 +72,42 @@ class Snapshot:
         key = ("-" if descending else "") + column
         with self._lock:
             found = self._orders.get(key)
-            if found is None:
-                values, ids = self.columns[column], self.ids
-                present = sorted((i for i in range(len(ids)) if values[i] is not None),
-                                 key=lambda i: (values[i], ids[i]))
-                if descending:  # descending by value, ties still by id
-                    present.sort(key=lambda i: values[i], reverse=True)
-                found = np.array(present + sorted((i for i in range(len(ids)) if values[i] is None),
-                                                  key=ids.__getitem__), dtype=np.int64)
-                self._orders[key] = found
-            return found
+        if found is None:
+            found = self._sorted(column, descending)
+            with self._lock:
+                found = self._orders.setdefault(key, found)
+        return found
+
+    def _id_rank(self) -> np.ndarray:
+        with self._lock:
+            found = self._orders.get("\0id")
+        if found is None:
+            ids = self.ids
+            if all(map(operator.lt, ids, islice(ids, 1, None))):  # the catalog hands them sorted
+                found = np.arange(len(ids))
+            else:
+                found = np.empty(len(ids), dtype=np.int64)
+                found[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+            with self._lock:
+                found = self._orders.setdefault("\0id", found)
+        return found
+
+    def _sorted(self, column: str, descending: bool) -> np.ndarray:
+        index = self.index(column)
+        if index.sorted_kind is not None:  # by the codes of the sorted distinct values (equal values: one rank)
+            values = index.values
+            rank = np.zeros(len(values), dtype=np.int64)
+            for k in range(2, len(values)):
+                rank[k] = rank[k - 1] + (values[k] != values[k - 1])
+            by_value = -rank if descending else rank
+            nulls_last = np.where(np.arange(len(values)) == 0, np.iinfo(np.int64).max, by_value)
+            return np.lexsort((self._id_rank(), nulls_last[index.codes]))
+        values, ids = self.columns[column], self.ids
+        present = sorted((i for i in range(len(ids)) if values[i] is not None), key=lambda i: (values[i], ids[i]))
+        if descending:  # descending by value, ties still by id
+            present.sort(key=lambda i: values[i], reverse=True)
+        return np.array(present + sorted((i for i in range(len(ids)) if values[i] is None), key=ids.__getitem__),
+                        dtype=np.int64)
 
 
 def _hashable(value: Any) -> Any:
