@@ -52,13 +52,26 @@ class ColumnIndex:
     sorted_kind: str | None
 
 
+_ONE_KIND = ({str}, {int, float})  # types whose values order among themselves (bool apart: True == 1)
+
+
 def index_column(column: Sequence[Any]) -> ColumnIndex:
     """Index one snapshot column (values must be hashable)."""
-    distinct: dict[Any, int] = {}
+    types = set(map(type, column)) - {type(None)}
+    if any(types <= kinds for kinds in _ONE_KIND):
+        # one kind: a set is enough (1 and 1.0 may merge: the evaluator treats them alike), unless NaN
+        distinct = set(column)
+        distinct.discard(None)
+        if str in types or not any(v != v for v in distinct):
+            values = [None, *sorted(distinct)]
+            code = dict(zip(values, range(len(values))))
+            codes = np.fromiter(map(code.__getitem__, column), dtype=np.int32, count=len(column))
+            return ColumnIndex(values, codes, "str" if str in types else "num")
+    keyed: dict[Any, int] = {}
     for v in column:
         if v is not None:
-            distinct.setdefault((type(v), v), 0)  # 1, 1.0 and True stay apart, as the evaluator keeps them
-    keys = list(distinct)
+            keyed.setdefault((type(v), v), 0)  # 1, 1.0 and True stay apart, as the evaluator keeps them
+    keys = list(keyed)
     kinds = {kind(v) for _, v in keys}
     sorted_kind = kinds.pop() if len(kinds) == 1 else None
     if sorted_kind is not None and any(v != v for _, v in keys):  # NaN has no place in an order
