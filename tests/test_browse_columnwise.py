@@ -8,7 +8,8 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from rainset.browse.columnwise import evaluate, index_column
-from rainset.browse.snapshot import Snapshot
+from rainset.browse.query import ORDERS
+from rainset.browse.snapshot import SORT_COLUMNS, Snapshot
 from rainset.errors import FilterError
 from rainset.where import compile_where
 
@@ -116,3 +117,7 @@ def test_sorted_orders_match_the_plain_sort(rows, descending):
     present.sort(key=lambda i: (-values[i] if descending else values[i], ids[i]))
     nulls = sorted((i for i in range(len(ids)) if values[i] is None), key=ids.__getitem__)
     assert snap.order("conf", descending).tolist() == present + nulls
+
+
+def test_every_order_is_prepared_with_the_snapshot():
+    assert {column for column, _ in ORDERS.values()} <= set(SORT_COLUMNS)

@@ -37,6 +37,8 @@ EXTRA_COLUMNS: dict[str, type] = {
     "file_name": str, "sharpness": float, "suggested_rain_type": str, "suggestion_confidence": float,
     "group_kinds": list,
 }
+# the columns browse sorts by: their orders are computed with the snapshot, not by the first request
+SORT_COLUMNS = ("capture_time", "sharpness", "suggestion_confidence")
 
 
 @dataclass
@@ -170,7 +172,11 @@ def build_snapshot(session: Session) -> Snapshot:
     columns["suggested_rain_type"] = suggested
     columns["suggestion_confidence"] = confidence
     columns["group_kinds"] = [tuple(sorted(k)) for k in kinds]
-    return Snapshot(mark, time.monotonic(), ids, columns, paths, keys)
+    snap = Snapshot(mark, time.monotonic(), ids, columns, paths, keys)
+    for column in SORT_COLUMNS:
+        snap.order(column, False)
+        snap.order(column, True)
+    return snap
 
 
 class SnapshotCache:
