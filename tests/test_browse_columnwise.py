@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import PurePosixPath
 
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from rainset.browse.columnwise import evaluate, index_column
 from rainset.browse.query import ORDERS
-from rainset.browse.snapshot import SORT_COLUMNS, Snapshot
+from rainset.browse.snapshot import SORT_COLUMNS, Snapshot, file_name
 from rainset.errors import FilterError
 from rainset.where import compile_where
 
@@ -121,3 +122,8 @@ def test_sorted_orders_match_the_plain_sort(rows, descending):
 
 def test_every_order_is_prepared_with_the_snapshot():
     assert {column for column, _ in ORDERS.values()} <= set(SORT_COLUMNS)
+
+
+@given(st.text("ab./\\\\:", min_size=1, max_size=12))
+def test_file_name_is_the_last_part_of_the_path(path):
+    assert file_name(path) == PurePosixPath(path.replace("\\", "/")).name

@@ -112,6 +112,13 @@ class Snapshot:
                         dtype=np.int64)
 
 
+def file_name(path: str) -> str:
+    """The last part of a file's path or URI (``\\`` counts as ``/``)."""
+    path = path.replace("\\", "/")
+    last = path.rpartition("/")[2]
+    return last if last not in ("", ".") else PurePosixPath(path).name  # the plain split is the usual case
+
+
 def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
@@ -139,9 +146,9 @@ def build_snapshot(session: Session) -> Snapshot:
     # ``split`` in browse is the split of a chosen manifest version (added per request), not the
     # split the next export would assign, which the shared filter rows carry
     names = [name for name in rows[0] if name != "split"] if rows else []
-    columns: dict[str, list[Any]] = {
-        name: [_hashable(row.get(name)) for row in rows] if FILTER_COLUMNS.get(name, list) is list
-        else [row.get(name) for row in rows] for name in names}
+    columns: dict[str, list[Any]] = {  # every row has every name (one load_rows)
+        name: list(map(_hashable, map(operator.itemgetter(name), rows))) if FILTER_COLUMNS.get(name, list) is list
+        else list(map(operator.itemgetter(name), rows)) for name in names}
     position = {cid: i for i, cid in enumerate(ids)}
     n = len(ids)
     paths: list[str | None] = [None] * n
@@ -167,7 +174,7 @@ def build_snapshot(session: Session) -> Snapshot:
         i = position.get(cid)
         if i is not None:
             kinds[i].add(kind)
-    columns["file_name"] = [PurePosixPath(p.replace("\\", "/")).name if p else None for p in paths]
+    columns["file_name"] = [file_name(p) if p else None for p in paths]
     columns["sharpness"] = sharpness
     columns["suggested_rain_type"] = suggested
     columns["suggestion_confidence"] = confidence
