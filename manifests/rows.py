@@ -46,7 +46,7 @@ def as_utc(value: datetime | None) -> datetime:
 def _representatives(session: Session) -> dict[str, Any]:
     """capture id → (uri, storage) of its representative file (the first with that content)."""
     reps: dict[str, Any] = {}
-    for f in session.execute(select(File.capture_id, File.uri, File.storage).join(Capture, Capture.id == File.capture_id)
+    for f in session.connection().execute(select(File.capture_id, File.uri, File.storage).join(Capture, Capture.id == File.capture_id)
                              .where(File.sha256 == Capture.representative_sha256).order_by(File.id)):
         reps.setdefault(f.capture_id, f)
     return reps
@@ -75,12 +75,13 @@ def recorded_splits(session: Session, seed: int) -> dict[str, str]:
 
 def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS) -> CatalogRows:
     """Every active capture as a manifest row (all columns), with splits planned for ``seed``."""
+    session.flush()  # the Core selects below go to the connection, past the session's autoflush
     # plain Core select of the columns a row needs (no ORM objects, no ``warnings`` JSON to decode)
     table = Capture.__table__
     needed = [table.c[name] for name in CAPTURE_COLUMNS]
     captures = {c.id: c for c in session.connection().execute(select(*needed).order_by(table.c.id))}
     reps = _representatives(session)
-    hashes = {h.sha256: h for h in session.execute(select(Hash.sha256, Hash.phash, Hash.dhash))}
+    hashes = {h.sha256: h for h in session.connection().execute(select(Hash.sha256, Hash.phash, Hash.dhash))}
     keys, links = _groups(session)
     age = {cid: as_utc(c.created_at) for cid, c in captures.items()}
     groups = components(captures, [(a, b) for a, b in links if a in captures and b in captures])
