@@ -3,8 +3,8 @@
 
 Fills a fresh SQLite catalog in bulk (no images: capture, file, suggestion, label and group rows),
 then times ``rainset.browse.browse`` as the web app calls it (one :class:`SnapshotCache`, a fresh
-session per request): the cold first call (builds the snapshot) and ``--requests`` warm calls,
-each with a different filter, order and facets. Prints median and p95 and the load average.
+session per request): the cold first call (builds the snapshot), ``--requests`` warm calls,
+each with a different filter, order and facets, and the first call after a new label (rebuilds). Prints median and p95 and the load average.
 
 Usage: ``python bench/browse.py [--captures 100000] [--requests 20]``.
 """
@@ -106,6 +106,13 @@ def main() -> None:
     p95 = sorted(times)[max(0, int(len(times) * 0.95) - 1)]
     print(f"warm first page with filter + facets: n={len(times)} median {statistics.median(times):.1f} ms  "
           f"p95 {p95:.1f} ms  max {max(times):.1f} ms")
+    with catalog.session() as s:  # a catalog change: one new label moves the stamp
+        s.execute(insert(Label).values(capture_id=f"c{1:024x}", user_id=1, rain_type="heavy", attributes=[],
+                                       kind="label", taxonomy_version=1))
+    t0 = time.perf_counter()
+    with catalog.session() as s:
+        page = browse(s, where=FILTERS[5], order="-confidence", cache=cache)
+    print(f"first page after a catalog change (rebuilds the snapshot): {(time.perf_counter() - t0) * 1000:.0f} ms")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     catalog.close()
 

@@ -20,6 +20,10 @@ from rainset.manifests.schema import RAIN_COLUMNS
 from rainset.manifests.splits import DEFAULT_RATIOS, SplitPlan, assign_splits, components
 from rainset.store import object_key
 
+CAPTURE_COLUMNS = ("id", "representative_sha256", "source_name", "license", "owner", "format", "width", "height",
+                   "bit_depth", "make", "model", "serial", "lens", "capture_time", "subsec", "time_offset",
+                   "exposure_time", "f_number", "iso", "focal_length", "orientation", "gps_lat", "gps_lon",
+                   "gps_alt", "flags", "status", "created_at")
 GROUP_COLUMNS = {"cluster": "cluster_id", "burst": "burst_id", "scene": "scene_id"}
 
 
@@ -42,7 +46,7 @@ def as_utc(value: datetime | None) -> datetime:
 def _representatives(session: Session) -> dict[str, Any]:
     """capture id → (uri, storage) of its representative file (the first with that content)."""
     reps: dict[str, Any] = {}
-    for f in session.execute(select(File.capture_id, File.uri, File.storage).join(Capture, Capture.id == File.capture_id)
+    for f in session.connection().execute(select(File.capture_id, File.uri, File.storage).join(Capture, Capture.id == File.capture_id)
                              .where(File.sha256 == Capture.representative_sha256).order_by(File.id)):
         reps.setdefault(f.capture_id, f)
     return reps
@@ -71,9 +75,13 @@ def recorded_splits(session: Session, seed: int) -> dict[str, str]:
 
 def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS) -> CatalogRows:
     """Every active capture as a manifest row (all columns), with splits planned for ``seed``."""
-    captures = {c.id: c for c in session.execute(select(Capture.__table__).order_by(Capture.id))}
+    session.flush()  # the Core selects below go to the connection, past the session's autoflush
+    # plain Core select of the columns a row needs (no ORM objects, no ``warnings`` JSON to decode)
+    table = Capture.__table__
+    needed = [table.c[name] for name in CAPTURE_COLUMNS]
+    captures = {c.id: c for c in session.connection().execute(select(*needed).order_by(table.c.id))}
     reps = _representatives(session)
-    hashes = {h.sha256: h for h in session.execute(select(Hash.sha256, Hash.phash, Hash.dhash))}
+    hashes = {h.sha256: h for h in session.connection().execute(select(Hash.sha256, Hash.phash, Hash.dhash))}
     keys, links = _groups(session)
     age = {cid: as_utc(c.created_at) for cid, c in captures.items()}
     groups = components(captures, [(a, b) for a, b in links if a in captures and b in captures])
@@ -82,10 +90,14 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
     labels = current_labels(session, [c.id for c in active])
     measured = load_stats(session, [c.id for c in active], source="preview")
     rows = []
+    unmeasured = rain_columns(None)
+    no_groups: dict[str, str] = {}
     for c in active:
         rep = reps.get(c.id)
         h = hashes.get(c.representative_sha256)
         lab = labels.get(c.id)
+        group = keys.get(c.id, no_groups)
+        m = measured.get(c.id)
         rows.append({
             "sample_id": c.id, "sha256": c.representative_sha256,
             "file_name": os.path.basename(rep.uri.rstrip("/")) if rep else "",
@@ -101,8 +113,8 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
             "gps_lat": c.gps_lat, "gps_lon": c.gps_lon, "gps_alt": c.gps_alt,
             "phash": h.phash if h else None, "dhash": h.dhash if h else None,
             "flags": sorted(c.flags or []),
-            "cluster_id": keys.get(c.id, {}).get("cluster_id"), "burst_id": keys.get(c.id, {}).get("burst_id"),
-            "scene_id": keys.get(c.id, {}).get("scene_id"),
+            "cluster_id": group.get("cluster_id"), "burst_id": group.get("burst_id"),
+            "scene_id": group.get("scene_id"),
             "leakage_group": plan.group_of[c.id], "split": plan.splits[c.id],
             "rain_type": lab.rain_type if lab else None,
             "attributes": list(lab.attributes) if lab else [],
@@ -111,7 +123,7 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
             "needs_review": bool(lab.needs_review) if lab else False,
             "labels": [{"user": r.user, "role": r.role, "rain_type": r.rain_type, "attributes": list(r.attributes),
                         "created_at": r.created_at} for r in lab.labels] if lab else [],
-            **rain_columns(measured.get(c.id)),
+            **(rain_columns(m) if m else unmeasured),
             "ingested_at": age[c.id],
         })
     return CatalogRows(tuple(rows), plan, seed)
@@ -129,4 +141,9 @@ def rain_columns(values: dict[str, Any] | None) -> dict[str, float | None]:
 
 def filter_view(row: dict[str, Any]) -> dict[str, Any]:
     """The row as ``--where`` sees it: timestamps as ISO text."""
-    return {**row, "ingested_at": row["ingested_at"].isoformat()}
+    return {**row, "ingested_at": filter_view_time(row)}
+
+
+def filter_view_time(row: dict[str, Any]) -> str:
+    """The row's ``ingested_at`` as ``--where`` sees it (ISO text)."""
+    return row["ingested_at"].isoformat()

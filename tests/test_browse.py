@@ -16,6 +16,7 @@ from rainset.errors import InvalidInputError
 from rainset.labels.bulk import capture_rows
 from rainset.labels.record import append_label
 from rainset.labels.users import add_user, get_user
+from rainset.manifests.rows import filter_view, load_rows
 from rainset.where import compile_where
 
 from tests.labels_helpers import add_captures
@@ -140,3 +141,11 @@ def test_the_cache_sees_new_labels_and_serves_the_same_page(catalog):
     with catalog.session() as s:
         after = browse(s, where="rain_type = 'drizzle'", cache=cache)
         assert after.total == first.total + 1 and cid in {i.capture_id for i in after.items}
+
+
+def test_capture_rows_are_the_filter_views_of_the_manifest_rows(catalog):
+    with catalog.session() as s:
+        fast = capture_rows(s)
+        plain = [{**filter_view(r), "id": r["sample_id"], "labelled": bool(r["labels"])} for r in load_rows(s).rows]
+    assert [list(r) for r in fast] == [list(r) for r in plain] and fast == plain
+    assert len(fast) == N and any(r["labelled"] for r in fast) and not all(r["labelled"] for r in fast)

@@ -3,8 +3,10 @@
 The filter language and its columns are those of ``rainset labels set --where``
 (:data:`rainset.labels.bulk.FILTER_COLUMNS`), plus browse's own columns
 (:data:`rainset.browse.snapshot.EXTRA_COLUMNS`) and ``split`` when a manifest version is chosen.
-A filter is evaluated once per distinct combination of the values of the columns it reads, not
-once per capture, with the same evaluator as the CLI (so the same rows match).
+A filter is evaluated column-wise (:mod:`~rainset.browse.columnwise`: each leaf once per distinct
+value of its column, comparisons with a literal by sorted codes), with the same evaluator's
+semantics as the CLI (so the same rows match); a filter that cannot be taken column-wise (a column
+compared with a column) is evaluated once per distinct combination of the values it reads.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import chain, compress, islice
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from rainset.errors import FilterError, InvalidInputError, ManifestError
@@ -23,6 +25,7 @@ from rainset.manifests.versions import open_version
 from rainset.store import Store
 from rainset.where import compile_where
 
+from rainset.browse.columnwise import ColumnIndex, evaluate
 from rainset.browse.snapshot import EXTRA_COLUMNS, Snapshot, SnapshotCache, build_snapshot
 
 BROWSE_COLUMNS: dict[str, type] = {**FILTER_COLUMNS, **EXTRA_COLUMNS, "split": str}
@@ -125,7 +128,8 @@ def _check_paging(limit: Any, offset: Any, order: Any) -> None:
         raise InvalidInputError(f"order: unknown order {order!r} (known: {', '.join(ORDERS)})")
 
 
-def _mask(snap: Snapshot, columns: dict[str, list[Any]], where: str) -> list[bool]:
+def _mask(snap: Snapshot, columns: dict[str, list[Any]], where: str,
+          index_of: Callable[[str], ColumnIndex]) -> np.ndarray:
     try:
         test = compile_where(where, BROWSE_COLUMNS)
     except FilterError as exc:
@@ -135,9 +139,23 @@ def _mask(snap: Snapshot, columns: dict[str, list[Any]], where: str) -> list[boo
     if missing:
         raise InvalidInputError(f"where: column {missing[0]!r} needs a manifest version (version=NAME)")
     if not used:
-        return [test({})] * len(snap)
-    keys: Iterable[Any] = list(zip(*(columns[c] for c in used)))
-    passing = {k for k in set(keys) if test(dict(zip(used, k)))}
+        return np.full(len(snap), test({}), dtype=bool)
+    try:
+        found = evaluate(test.tree, index_of, len(snap))
+    except TypeError:  # a column of unhashable values (``labels``): row by row below
+        found = None
+    if found is not None:
+        return found
+    return np.fromiter(matches(test, used, columns), dtype=bool, count=len(snap))
+
+
+def matches(test: Any, used: list[str], columns: dict[str, list[Any]]) -> Iterable[bool]:
+    """Whether each capture matches ``test``: once per distinct combination of the ``used`` columns' values."""
+    keys: list[Any] = list(zip(*(columns[c] for c in used)))
+    try:
+        passing = {k for k in set(keys) if test(dict(zip(used, k)))}
+    except TypeError:  # unhashable values
+        return [test(dict(zip(used, k))) for k in keys]
     return [k in passing for k in keys]
 
 
@@ -180,13 +198,19 @@ def browse(session: Session, *, where: str | None = None, order: str = "-capture
         splits = cache.splits(version, lambda n: version_splits(store, n)) if cache is not None \
             else version_splits(store, version)
         columns["split"] = [splits.get(cid) for cid in snap.ids]
+    def index_of(name: str) -> ColumnIndex:
+        if name == "split":
+            return snap.index(name, lambda: columns["split"], key=("split", version))
+        return snap.index(name)
+
     text = where.strip() if isinstance(where, str) else where
-    mask = _mask(snap, columns, text) if text else [True] * len(snap)
+    mask = _mask(snap, columns, text, index_of) if text else np.ones(len(snap), dtype=bool)
     column, descending = ORDERS[order]
-    ordered = compress(snap.order(column, descending), map(mask.__getitem__, snap.order(column, descending)))
-    page = [_item(snap, columns, i) for i in islice(ordered, offset, offset + limit)]
-    return BrowsePage(tuple(page), sum(mask), offset, limit, order, text or None, version,
-                      _facets(snap, columns, mask))
+    positions = snap.order(column, descending)
+    ordered = positions[mask[positions]][offset:offset + limit].tolist()
+    page = [_item(snap, columns, i) for i in ordered]
+    return BrowsePage(tuple(page), int(mask.sum()), offset, limit, order, text or None, version,
+                      _facets(snap, columns, mask, index_of))
 
 
 def _item(snap: Snapshot, columns: dict[str, list[Any]], i: int) -> BrowseItem:
@@ -197,18 +221,33 @@ def _item(snap: Snapshot, columns: dict[str, list[Any]], i: int) -> BrowseItem:
                       tuple(c["flags"] or ()), c["group_kinds"], c.get("split"))
 
 
-def _facets(snap: Snapshot, columns: dict[str, list[Any]], mask: list[bool]) -> tuple[Facet, ...]:
+def _facets(snap: Snapshot, columns: dict[str, list[Any]], mask: np.ndarray,
+            index_of: Callable[[str], ColumnIndex]) -> tuple[Facet, ...]:
+    def tally(index: ColumnIndex) -> list[tuple[Any, int]]:
+        counts = np.bincount(index.codes[mask], minlength=len(index.values))
+        return [(index.values[k], int(counts[k])) for k in np.flatnonzero(counts)]
+
     def count(name: str) -> Counter:
-        return Counter(compress(columns[name], mask))
+        out: Counter = Counter()
+        for value, n in tally(index_of(name)):
+            out[value] += n
+        return out
 
     def count_members(name: str) -> Counter:
-        return Counter(chain.from_iterable(v for v in compress(columns[name], mask) if v))
+        out: Counter = Counter()
+        for value, n in tally(index_of(name)):
+            for member in value or ():
+                out[member] += n
+        return out
 
+    cameras = snap.index("camera", lambda: list(zip(columns["make"], columns["model"])))
+    camera: Counter = Counter()
+    for value, n in tally(cameras):
+        camera[value] += n
     facets = [
         _facet("rain_type", count("rain_type"), _equals("rain_type")),
         _facet("suggested_rain_type", count("suggested_rain_type"), _equals("suggested_rain_type")),
-        _facet("camera", Counter(compress(zip(columns["make"], columns["model"]), mask)), _camera_where,
-               _camera_name),
+        _facet("camera", camera, _camera_where, _camera_name),
         _facet("source_name", count("source_name"), _equals("source_name")),
         _facet("flags", count_members("flags"), _member("flags")),
         _facet("group_kinds", count_members("group_kinds"), _member("group_kinds")),

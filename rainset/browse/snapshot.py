@@ -14,25 +14,31 @@ such as quality flags rewritten by ``dedupe`` or a suggestion replaced).
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.manifest_tables import Removal
 from rainset.catalog.models import Capture, File, Group, GroupMember, Label
 from rainset.catalog.rainstats_tables import Suggestion
-from rainset.labels.bulk import capture_rows
+from rainset.browse.columnwise import ColumnIndex, index_column
+from rainset.labels.bulk import FILTER_COLUMNS, capture_rows
 
 # browse's columns beside the bulk-label filter columns (name -> type, for the filter's type checks)
 EXTRA_COLUMNS: dict[str, type] = {
     "file_name": str, "sharpness": float, "suggested_rain_type": str, "suggestion_confidence": float,
     "group_kinds": list,
 }
+# the columns browse sorts by: their orders are computed with the snapshot, not by the first request
+SORT_COLUMNS = ("capture_time", "sharpness", "suggestion_confidence")
 
 
 @dataclass
@@ -45,26 +51,72 @@ class Snapshot:
     columns: dict[str, list[Any]]
     paths: list[str | None]
     preview_keys: list[str]
-    _orders: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _orders: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _indexes: dict[Any, ColumnIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def order(self, column: str, descending: bool) -> list[int]:
+    def index(self, name: str, values: Callable[[], list[Any]] | None = None, key: Any = None) -> ColumnIndex:
+        """The :class:`ColumnIndex` of column ``name`` (or of ``values()``, kept under ``key``), built once."""
+        key = name if key is None else key
+        with self._lock:
+            found = self._indexes.get(key)
+        if found is None:
+            found = index_column(self.columns[name] if values is None else values())
+            with self._lock:
+                found = self._indexes.setdefault(key, found)
+        return found
+
+    def order(self, column: str, descending: bool) -> np.ndarray:
         """Positions sorted by ``column`` (nulls last either way, ties by capture id), computed once."""
         key = ("-" if descending else "") + column
         with self._lock:
             found = self._orders.get(key)
-            if found is None:
-                values, ids = self.columns[column], self.ids
-                present = sorted((i for i in range(len(ids)) if values[i] is not None),
-                                 key=lambda i: (values[i], ids[i]))
-                if descending:  # descending by value, ties still by id
-                    present.sort(key=lambda i: values[i], reverse=True)
-                found = present + sorted((i for i in range(len(ids)) if values[i] is None), key=ids.__getitem__)
-                self._orders[key] = found
-            return found
+        if found is None:
+            found = self._sorted(column, descending)
+            with self._lock:
+                found = self._orders.setdefault(key, found)
+        return found
+
+    def _id_rank(self) -> np.ndarray:
+        with self._lock:
+            found = self._orders.get("\0id")
+        if found is None:
+            ids = self.ids
+            if all(map(operator.lt, ids, islice(ids, 1, None))):  # the catalog hands them sorted
+                found = np.arange(len(ids))
+            else:
+                found = np.empty(len(ids), dtype=np.int64)
+                found[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+            with self._lock:
+                found = self._orders.setdefault("\0id", found)
+        return found
+
+    def _sorted(self, column: str, descending: bool) -> np.ndarray:
+        index = self.index(column)
+        if index.sorted_kind is not None:  # by the codes of the sorted distinct values (equal values: one rank)
+            values = index.values
+            rank = np.zeros(len(values), dtype=np.int64)
+            for k in range(2, len(values)):
+                rank[k] = rank[k - 1] + (values[k] != values[k - 1])
+            by_value = -rank if descending else rank
+            nulls_last = np.where(np.arange(len(values)) == 0, np.iinfo(np.int64).max, by_value)
+            return np.lexsort((self._id_rank(), nulls_last[index.codes]))
+        values, ids = self.columns[column], self.ids
+        present = sorted((i for i in range(len(ids)) if values[i] is not None), key=lambda i: (values[i], ids[i]))
+        if descending:  # descending by value, ties still by id
+            present.sort(key=lambda i: values[i], reverse=True)
+        return np.array(present + sorted((i for i in range(len(ids)) if values[i] is None), key=ids.__getitem__),
+                        dtype=np.int64)
+
+
+def file_name(path: str) -> str:
+    """The last part of a file's path or URI (``\\`` counts as ``/``)."""
+    path = path.replace("\\", "/")
+    last = path.rpartition("/")[2]
+    return last if last not in ("", ".") else PurePosixPath(path).name  # the plain split is the usual case
 
 
 def _hashable(value: Any) -> Any:
@@ -94,7 +146,9 @@ def build_snapshot(session: Session) -> Snapshot:
     # ``split`` in browse is the split of a chosen manifest version (added per request), not the
     # split the next export would assign, which the shared filter rows carry
     names = [name for name in rows[0] if name != "split"] if rows else []
-    columns: dict[str, list[Any]] = {name: [_hashable(row.get(name)) for row in rows] for name in names}
+    columns: dict[str, list[Any]] = {  # every row has every name (one load_rows)
+        name: list(map(_hashable, map(operator.itemgetter(name), rows))) if FILTER_COLUMNS.get(name, list) is list
+        else list(map(operator.itemgetter(name), rows)) for name in names}
     position = {cid: i for i, cid in enumerate(ids)}
     n = len(ids)
     paths: list[str | None] = [None] * n
@@ -120,12 +174,16 @@ def build_snapshot(session: Session) -> Snapshot:
         i = position.get(cid)
         if i is not None:
             kinds[i].add(kind)
-    columns["file_name"] = [PurePosixPath(p.replace("\\", "/")).name if p else None for p in paths]
+    columns["file_name"] = [file_name(p) if p else None for p in paths]
     columns["sharpness"] = sharpness
     columns["suggested_rain_type"] = suggested
     columns["suggestion_confidence"] = confidence
     columns["group_kinds"] = [tuple(sorted(k)) for k in kinds]
-    return Snapshot(mark, time.monotonic(), ids, columns, paths, keys)
+    snap = Snapshot(mark, time.monotonic(), ids, columns, paths, keys)
+    for column in SORT_COLUMNS:
+        snap.order(column, False)
+        snap.order(column, True)
+    return snap
 
 
 class SnapshotCache:

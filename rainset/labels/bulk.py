@@ -21,7 +21,7 @@ from rainset.capture_paths import capture_files
 from rainset.labels.record import _latest_rows, append_label
 from rainset.labels.taxonomy import check_label
 from rainset.labels.users import enabled_user
-from rainset.manifests.rows import filter_view, load_rows
+from rainset.manifests.rows import filter_view_time, load_rows
 from rainset.manifests.selection import compile_selection, where_columns
 
 # The --where column set of ``rainset export`` (rainset.manifests.selection), plus two names kept from
@@ -49,11 +49,9 @@ def capture_rows(session: Session) -> list[dict[str, Any]]:
     """Every active capture as a row of :data:`FILTER_COLUMNS` but the file columns (``rain_type``: the
     current consensus)."""
     rows = []
-    for row in load_rows(session).rows:
-        view = filter_view(row)
-        view["id"] = row["sample_id"]
-        view["labelled"] = bool(row["labels"])
-        rows.append(view)
+    for row in load_rows(session).rows:  # fresh rows, not kept by anyone: turned into views in place
+        row.update(ingested_at=filter_view_time(row), id=row["sample_id"], labelled=bool(row["labels"]))
+        rows.append(row)
     return rows
 
 
