@@ -5,8 +5,9 @@ One device: ``rainset train nlcl --rainy R --clean C`` (or :func:`train`). Many 
 process trains on its own crops and DistributedDataParallel averages the gradients. On CUDA the
 forwards run under float16 autocast with a GradScaler per optimiser.
 
-Each step: G step (G_B, G_R and all projection heads, one Adam; the discriminator frozen), then
-D step (LSGAN on clean crops vs the detached B). Both optimisers hold exactly the parameters they
+Each step: D step (LSGAN on clean crops vs B, made by a no-grad G_B pass), then G step (G_B, G_R
+and all projection heads, one Adam; the discriminator frozen), as the released code orders them
+(``d_first``; with ``d_first=false`` the G step comes first and the D step uses its detached B). Both optimisers hold exactly the parameters they
 should: the released code's location-head optimiser never stepped and its layer-B head optimiser
 held the layer-R head's parameters.
 """
@@ -32,7 +33,7 @@ from rainset.nlcl.checkpoint import load_checkpoint, pick_device
 from rainset.nlcl import shard_input
 from rainset.nlcl.config import RESUMABLE, TrainConfig, config_from_dict, make_config
 from rainset.nlcl.data import StepBatches, list_images, worker_init, write_image
-from rainset.nlcl.model import Discriminator, init_weights
+from rainset.nlcl.model import Discriminator, init_weights, init_xavier
 from rainset.nlcl.objective import GeneratorSide, discriminator_loss
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,8 +91,11 @@ def build_models(cfg: TrainConfig, device: torch.device | str = "cpu") -> Models
     """Networks (seeded by ``cfg.seed``), one Adam for the generator side, one for D."""
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
-    disc = Discriminator(cfg.disc_channels, cfg.disc_layers)
-    init_weights(disc)
+    disc = Discriminator(cfg.disc_channels, cfg.disc_layers, cfg.disc_antialias, cfg.layer_features)
+    if cfg.init == "released":
+        init_xavier(disc)
+    else:
+        init_weights(disc)
     gen = GeneratorSide(cfg, disc)
     gen.to(device), disc.to(device)
     betas = (cfg.beta1, cfg.beta2)
@@ -117,8 +121,14 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
 
 def train_step(m: Models, rainy: torch.Tensor, clean: torch.Tensor, gen: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """One G step then one D step; returns B, R (detached) and the losses as floats."""
+    """One D step and one G step (D first with ``d_first``, else G first); returns B, R (detached)
+    and the losses as floats."""
     autocast = torch.autocast(m.device.type, dtype=torch.float16, enabled=m.amp)
+    d_first = m.gen.cfg.d_first
+    if d_first:  # the released order: D learns from the current G_B's output, then G meets the updated D
+        with torch.no_grad(), autocast:
+            fake, _ = m.gen.g_b(rainy)
+        loss_d = _d_step(m, clean, fake, autocast)
     m.disc.requires_grad_(False)
     with autocast:
         b, r, parts = m.gen_run(rainy, clean, m.disc, gen)
@@ -127,15 +137,21 @@ def train_step(m: Models, rainy: torch.Tensor, clean: torch.Tensor, gen: torch.G
     m.scaler_g.step(m.opt_g)
     m.scaler_g.update()
     m.disc.requires_grad_(True)
+    if not d_first:
+        loss_d = _d_step(m, clean, b, autocast)
+    values = {k: float(v.detach()) for k, v in parts.items()}
+    values["loss_d"] = float(loss_d.detach())
+    return b.detach(), r.detach(), values
+
+
+def _d_step(m: Models, clean: torch.Tensor, fake: torch.Tensor, autocast: Any) -> torch.Tensor:
     with autocast:
-        loss_d = discriminator_loss(m.disc_run, clean, b)
+        loss_d = discriminator_loss(m.disc_run, clean, fake)
     m.opt_d.zero_grad(set_to_none=True)
     m.scaler_d.scale(loss_d).backward()
     m.scaler_d.step(m.opt_d)
     m.scaler_d.update()
-    values = {k: float(v.detach()) for k, v in parts.items()}
-    values["loss_d"] = float(loss_d.detach())
-    return b.detach(), r.detach(), values
+    return loss_d
 
 
 def save_checkpoint(path: Path, m: Models, cfg: TrainConfig, inputs: dict[str, Any], step: int,
