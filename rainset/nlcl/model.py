@@ -210,9 +210,9 @@ class Discriminator(nn.Module):
         if features == "blocks":
             self.level_channels = widths
             self.level_strides = block_strides
-        else:  # the input, then block i's convolution output (at the stride of block i's input)
+        else:  # the input, then block i's convolution output (anti-aliased: at the stride of block i's input)
             self.level_channels = [3, *widths]
-            self.level_strides = [1, 1, *block_strides[:-1]]
+            self.level_strides = [1, 1, *block_strides[:-1]] if antialias else [1, *block_strides]
 
     def forward(self, x: torch.Tensor, levels: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         # block 0's output: C channels at 1/4 of the pixels, as many values as C/4 at full size
