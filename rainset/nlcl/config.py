@@ -79,8 +79,9 @@ class TrainConfig:
     init: str = _f("released", "weight init: released (xavier-normal gain 0.02 for D and the heads, PyTorch's "
                                "default for the generators) or normal (N(0, 0.02) everywhere; checkpoints saved "
                                "before this field existed)")
-    d_first: bool = _f(True, "each step updates D before G, as the released code does (costs one extra no-grad "
-                             "G_B pass); false: G first (checkpoints saved before this field existed)")
+    d_first: bool = _f(True, "each step updates D before G, as the released code does (the D step runs between "
+                             "making B and the generator losses); false: G first (checkpoints saved before this "
+                             "field existed)")
     device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
     amp: bool = _f(True, "mixed precision (float16 autocast + GradScaler); CUDA only, ignored on CPU")
     workers: int = _f(2, "DataLoader worker processes (0: load in the training process)")

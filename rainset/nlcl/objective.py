@@ -8,6 +8,7 @@ DistributedDataParallel gives a single gradient all-reduce per step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -55,8 +56,9 @@ class GeneratorSide(nn.Module):
         """The heads that project R samples: ``layer_heads_r`` with ``separate_heads``, else the shared set."""
         return self.layer_heads_r if self.cfg.separate_heads else self.layer_heads
 
-    def forward(self, rainy: torch.Tensor, clean: torch.Tensor, disc: Discriminator,
-                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, rainy: torch.Tensor, clean: torch.Tensor, disc: Discriminator, gen: torch.Generator,
+                before_losses: Callable[[torch.Tensor], None] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Compute B, R and the generator losses (weighted total under ``"total"``).
 
         Args:
@@ -64,6 +66,9 @@ class GeneratorSide(nn.Module):
             clean: (N, 3, H, W) unpaired clean crops.
             disc: the discriminator, frozen by the caller (requires_grad False).
             gen: CPU generator for anchors and PatchNCE locations (seeded per step).
+            before_losses: called with the detached B once B and R exist and before any loss
+                reads D (the released order: the D step runs here, so the losses meet the
+                updated D and B is made once).
         """
         cfg, n = self.cfg, rainy.shape[0]
         layers = tuple(cfg.nce_layers) if cfg.contrastive else ()
@@ -74,6 +79,8 @@ class GeneratorSide(nn.Module):
             b, feats = self.g_b(rainy, layers)
             idt = None
         r, _ = self.g_r(rainy)
+        if before_losses is not None:
+            before_losses(b.detach())
         parts: dict[str, torch.Tensor] = {
             "gan": losses.lsgan_g(disc(b)[0]),
             "consistency": losses.consistency(b, r, rainy),
