@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -9,6 +11,7 @@ torch.set_num_threads(1)  # the machine is shared; tiny tensors gain nothing fro
 
 from rainset.nlcl.config import make_config  # noqa: E402
 from rainset.nlcl.model import Discriminator, Generator, count_parameters  # noqa: E402
+from rainset.nlcl import losses  # noqa: E402
 from rainset.nlcl.objective import discriminator_loss  # noqa: E402
 from rainset.nlcl.train import build_models, step_generator, train_step  # noqa: E402
 
@@ -29,13 +32,29 @@ def test_generator_keeps_size_and_reports_features():
     assert torch.allclose(gen.features(x, (0, 2))[1], feats[1])
 
 
-def test_discriminator_levels_have_declared_strides():
-    disc = Discriminator(8, 3)
+@pytest.mark.parametrize("antialias,kind", [(False, "blocks"), (True, "blocks"), (True, "released"),
+                                             (False, "released")])
+def test_discriminator_levels_have_declared_strides(antialias, kind):
+    disc = Discriminator(8, 3, antialias, kind)
     x = torch.randn(1, 3, 64, 64)
-    scores, feats = disc(x, (0, 1, 2, 3))
+    levels = tuple(range(len(disc.level_channels)))
+    assert len(levels) == (5 if kind == "released" else 4)
+    scores, feats = disc(x, levels)
     for f, ch, stride in zip(feats, disc.level_channels, disc.level_strides):
-        assert f.shape[1] == ch and f.shape[2] in (64 // stride, 64 // stride - 1)  # last 4×4 s1 conv: -1
-    assert scores.shape[1] == 1 and scores.shape[2] < 8
+        assert f.shape[1] == ch and f.shape[2] in (64 // stride, 64 // stride - 1)  # 4×4 s1 conv: -1
+    assert scores.shape[1] == 1 and scores.shape[2] == 6  # 64² in: 6×6 patch scores in both layouts
+    for i in levels:  # features() stops early and gives the same tensors
+        assert torch.equal(disc.features(x, (i,))[0], feats[i])
+
+
+def test_released_features_are_pre_norm_and_level0_is_the_input():
+    disc = Discriminator(8, 3, True, "released")
+    x = torch.randn(2, 3, 32, 32)
+    _, (rgb, first, second) = disc(x, (0, 1, 2))
+    assert torch.equal(rgb, x)
+    assert (first.amin() < 0) and torch.allclose(first, torch.nn.functional.leaky_relu(disc.blocks[0][0](x), 0.2))
+    per_channel_mean = second.mean(dim=(2, 3))
+    assert per_channel_mean.abs().max() > 1e-3  # before the instance norm (after it, every mean would be 0)
 
 
 @pytest.mark.parametrize("net", ["generator", "discriminator"])
@@ -45,8 +64,8 @@ def test_cpu_batch_chunks_match_the_whole_batch(monkeypatch, net):
     import rainset.nlcl.model as model
 
     torch.manual_seed(0)
-    mod = Generator(8, 3) if net == "generator" else Discriminator(8, 3)
-    levels = (0, 2) if net == "generator" else (0, 1, 2)
+    mod = Generator(8, 3) if net == "generator" else Discriminator(8, 3, True, "released")
+    levels = (0, 2) if net == "generator" else (0, 1, 2, 3)
     x = torch.randn(5, 3, 32, 32)
 
     def run():
@@ -75,8 +94,11 @@ def _cfg(**kw):
 
 
 def _groups(m):
-    return {"g_b": m.gen.g_b, "g_r": m.gen.g_r, "layer_heads": m.gen.layer_heads, "loc_heads": m.gen.loc_heads,
-            "disc": m.disc}
+    groups = {"g_b": m.gen.g_b, "g_r": m.gen.g_r, "layer_heads": m.gen.layer_heads, "loc_heads": m.gen.loc_heads,
+              "disc": m.disc}
+    if hasattr(m.gen, "layer_heads_r"):
+        groups["layer_heads_r"] = m.gen.layer_heads_r
+    return groups
 
 
 def _reached(m, loss) -> set[str]:
@@ -92,9 +114,11 @@ def _reached(m, loss) -> set[str]:
     return reached
 
 
-@pytest.mark.parametrize("asymmetric", [False, True])
-def test_each_loss_reaches_exactly_its_parameters(asymmetric):
-    m = build_models(_cfg(asymmetric=asymmetric))
+@pytest.mark.parametrize("asymmetric,separate", [(False, True), (True, True), (False, False)])
+def test_each_loss_reaches_exactly_its_parameters(asymmetric, separate):
+    m = build_models(_cfg(asymmetric=asymmetric, separate_heads=separate))
+    assert hasattr(m.gen, "layer_heads_r") is separate
+    heads = {"layer_heads", "layer_heads_r"} if separate else {"layer_heads"}
     o, c = torch.rand(2, 3, 40, 40) * 2 - 1, torch.rand(2, 3, 40, 40) * 2 - 1
     m.disc.requires_grad_(False)  # the generator step freezes D
     b, r, parts = m.gen(o, c, m.disc, step_generator(0, 0, 1))
@@ -103,8 +127,8 @@ def test_each_loss_reaches_exactly_its_parameters(asymmetric):
         "consistency": {"g_b", "g_r"},
         "sparsity": {"g_b"},
         "location": {"g_b", "loc_heads"},
-        "layer": {"g_b", "g_r", "layer_heads"},
-        "total": {"g_b", "g_r", "loc_heads", "layer_heads"},
+        "layer": {"g_b", "g_r"} | heads,
+        "total": {"g_b", "g_r", "loc_heads"} | heads,
     }
     for name, want in expected.items():
         assert _reached(m, parts[name]) == want, name
@@ -129,3 +153,53 @@ def test_floor_config_has_no_heads_and_skips_contrastive_losses():
     assert len(m.gen.layer_heads) == 0 and len(m.gen.loc_heads) == 0
     _, _, parts = m.gen(torch.zeros(1, 3, 40, 40), torch.zeros(1, 3, 40, 40), m.disc, step_generator(0, 0, 1))
     assert set(parts) == {"gan", "consistency", "sparsity", "total"}
+
+
+def test_separate_heads_project_b_and_r_with_their_own_set():
+    """The R samples go through their own set: perturbing it (only it) changes the layer loss."""
+    m = build_models(_cfg())
+    o = torch.rand(1, 3, 40, 40) * 2 - 1
+    b, r = m.gen.g_b(o)[0].detach(), m.gen.g_r(o)[0].detach()
+    m.disc.requires_grad_(False)
+    before = m.gen.layer_loss(b, r, m.disc, step_generator(0, 0, 1))
+    assert all(p is not q for p, q in zip(m.gen.layer_heads.parameters(), m.gen.layer_heads_r.parameters()))
+    with torch.no_grad():
+        for p in m.gen.layer_heads_r.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.1)
+    after = m.gen.layer_loss(b, r, m.disc, step_generator(0, 0, 1))
+    assert not torch.allclose(before, after)
+
+
+def _std(mods):
+    return torch.cat([mm.weight.flatten() for mod in mods for mm in mod.modules()
+                      if isinstance(mm, (torch.nn.Conv2d, torch.nn.Linear))]).std().item()
+
+
+def test_released_init_leaves_generators_at_torch_default_and_xavier_elsewhere():
+    released, normal = build_models(_cfg()), build_models(_cfg(init="normal"))
+    conv = released.gen.g_b.blocks[0].body[0]
+    bound = 1 / (conv.in_channels * 9) ** 0.5  # torch's default: uniform within ±1/sqrt(fan_in), biases too
+    assert conv.weight.abs().max() <= bound and conv.bias.abs().max() > 0
+    assert abs(_std([normal.gen.g_b]) - 0.02) < 0.004 and abs(_std([normal.disc]) - 0.02) < 0.004
+    head = released.gen.layer_heads[1].net[0]
+    xavier = 0.02 * (2 / (head.in_features + head.out_features)) ** 0.5
+    assert abs(head.weight.std().item() - xavier) < 0.25 * xavier and torch.count_nonzero(head.bias) == 0
+    assert _std([released.disc]) < 0.005 and torch.count_nonzero(released.disc.out.bias) == 0
+
+
+@pytest.mark.parametrize("d_first", [True, False])
+def test_step_order(d_first):
+    """D first: G's GAN loss meets the updated D; G first: the D it met is the one before the step.
+    Either way the D step scores the B of the G before the step."""
+    m = build_models(_cfg(d_first=d_first))
+    before = copy.deepcopy(m)
+    o, c = torch.rand(2, 3, 40, 40) * 2 - 1, torch.rand(2, 3, 40, 40) * 2 - 1
+    _, _, values = train_step(m, o, c, step_generator(0, 0, 1))
+    with torch.no_grad():
+        b0 = before.gen.g_b(o)[0]
+        gan_new_d = losses.lsgan_g(m.disc(b0)[0]).item()
+        gan_old_d = losses.lsgan_g(before.disc(b0)[0]).item()
+        loss_d = discriminator_loss(before.disc, c, b0).item()
+    assert abs(gan_new_d - gan_old_d) > 1e-6  # the D step changed D's scores
+    assert values["gan"] == pytest.approx(gan_new_d if d_first else gan_old_d, rel=1e-5)
+    assert values["loss_d"] == pytest.approx(loss_d, rel=1e-5)

@@ -26,12 +26,16 @@ from rainset.nlcl.checkpoint import load_checkpoint  # noqa: E402
 from rainset.nlcl.config import config_from_dict, make_config  # noqa: E402
 from rainset.nlcl.data import read_image  # noqa: E402
 from rainset.nlcl.derain import derain_array, load_generator  # noqa: E402
+from rainset.nlcl.model import Discriminator  # noqa: E402
 from rainset.nlcl.released import (  # noqa: E402
     import_released,
     load_released,
+    load_released_discriminator,
+    released_disc_keys,
     released_forward,
     released_to_uint8,
 )
+from rainset.nlcl.train import build_models  # noqa: E402
 from tests.conftest import skip_or_fail  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -209,3 +213,80 @@ def test_bad_files_get_one_clear_error(official, tmp_path) -> None:
                                    str(files["wrong keys"]), "--out", str(tmp_path / "o"), "--device", "cpu"])
     assert res.exit_code == 1 and str(files["wrong keys"].name) in res.output
     assert not (tmp_path / "o").exists()
+
+
+# --- the released discriminator (issue 14, rows 1, 2 and 7's init) ---
+
+D_FILE = "D_ndf16_xavier_seed0.pth"
+
+
+@pytest.fixture(scope="module")
+def d_golden(official):
+    if not (official / D_FILE).is_file() or not (official / "D_ndf16_golden.npz").is_file():
+        skip_or_fail(f"released NLCL discriminator files not found at {official}")
+    return np.load(official / "D_ndf16_golden.npz")
+
+
+def _d_input(golden) -> torch.Tensor:
+    rgb = golden["input_rgb_uint8"]
+    return (torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float()[None] / 255 - 0.5) / 0.5
+
+
+def test_released_discriminator_reproduces_its_golden_features(official, d_golden) -> None:
+    disc = load_released_discriminator(official / D_FILE)
+    x = _d_input(d_golden)
+    with torch.no_grad():
+        out, feats = disc(x, (0, 1, 2, 3, 4))
+        first_four = disc.features(x, (0, 1, 2, 3))  # what the layer-contrastive loss reads (zip with 4 layers)
+    assert out.shape == (1, 1, 6, 6)
+    assert np.abs(out[0].numpy() - d_golden["output"]).max() < 1e-5
+    for i, f in enumerate(feats):
+        want = d_golden[f"feat{i}"]
+        assert f.shape[1:] == want.shape and np.abs(f[0].numpy() - want).max() < 1e-5, i
+    for a, b in zip(first_four, feats):
+        assert torch.equal(a, b)
+    # the in-place detail: feat1 is the first conv's output after its LeakyReLU, not before it
+    with torch.no_grad():
+        raw = disc.blocks[0][0](x)
+    assert np.abs(raw[0].numpy() - d_golden["feat1"]).max() > 1e-3
+    assert np.abs(F.leaky_relu(raw, 0.2)[0].numpy() - d_golden["feat1"]).max() < 1e-5
+
+
+def test_the_old_discriminator_layout_does_not_match(official, d_golden) -> None:
+    """rainset's earlier D (stride-2 convolutions, block outputs) with the same weights: other scores, other features."""
+    old = Discriminator(16, 3, antialias=False, features="blocks")
+    old.load_state_dict(load_released_discriminator(official / D_FILE).state_dict())
+    with torch.no_grad():
+        out, feats = old(_d_input(d_golden), (0, 1, 2))
+    assert out.shape[1:] == d_golden["output"].shape  # the same 6×6 map …
+    assert np.abs(out[0].numpy() - d_golden["output"]).max() > 1e-3  # … with other values
+    assert [tuple(f.shape[1:]) for f in feats] != [d_golden[f"feat{i}"].shape for i in range(3)]
+
+
+def test_paper_init_is_the_released_init_bit_for_bit(official, d_golden) -> None:
+    """xavier-normal, gain 0.02, zero biases, after manual_seed(0): our D equals the released file."""
+    cfg = make_config("paper", {"disc_channels": 16, "gen_blocks": 1, "nce_layers": (0, 1), "seed": 0})
+    ours = build_models(cfg).disc.state_dict()
+    theirs = torch.load(official / D_FILE, weights_only=True)
+    assert all(torch.equal(theirs[old], ours[new]) for old, new in released_disc_keys(3).items())
+    legacy = build_models(make_config("paper", {**cfg.to_dict(), "init": "normal"})).disc.state_dict()
+    assert not torch.equal(theirs["model.3.weight"], legacy["blocks.1.0.weight"])
+
+
+def test_bad_discriminator_files_get_one_clear_error(official, d_golden, tmp_path) -> None:
+    sd = torch.load(official / D_FILE, weights_only=True)
+    bad = {"missing": {k: v for k, v in sd.items() if k != "model.14.bias"},
+           "blur": {**sd, "model.6.filt": torch.ones_like(sd["model.6.filt"]) / 9},
+           "shape": {**sd, "model.7.weight": torch.zeros(64, 32, 3, 3)},
+           "generator": torch.load(official / "latest_net_Back.pth", weights_only=True)}
+    reasons = {}
+    for kind, state in bad.items():
+        path = tmp_path / f"{kind}.pth"
+        torch.save(state, path)
+        with pytest.raises(TrainError) as info:
+            load_released_discriminator(path)
+        msg = str(info.value)
+        assert msg.startswith(f"{path}: ") and "\n" not in msg, kind
+        reasons[kind] = msg
+    assert "model.14.bias" in reasons["missing"] and "model.6.filt" in reasons["blur"]
+    assert "model.7.weight" in reasons["shape"] and "(64, 32, 3, 3)" in reasons["shape"]

@@ -13,10 +13,10 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # the machine is shared; tiny tensors gain nothing from threads
 
 from rainset.errors import ConfigError, TrainError  # noqa: E402
-from rainset.nlcl.config import config_table, make_config  # noqa: E402
+from rainset.nlcl.config import LEGACY_VALUES, config_from_dict, config_table, make_config  # noqa: E402
 from rainset.demo.training_data import make_folders  # noqa: E402
 from rainset.nlcl.checkpoint import load_checkpoint  # noqa: E402
-from rainset.nlcl.train import train  # noqa: E402
+from rainset.nlcl.train import build_models, train  # noqa: E402
 
 TINY = dict(crop=48, batch_size=2, gen_blocks=1, gen_channels=8, disc_channels=8, head_dim=16, window=24, patch=8,
             k_b=4, k_r=16, nce_layers=(0, 1), nce_locations=32)
@@ -142,3 +142,45 @@ def test_time_budget_stops_with_a_checkpoint(folders, tmp_path):
     result = train(_cfg(folders, tmp_path / "t", steps=50, max_minutes=1e-6, **TINY))
     assert result.step == 1
     assert load_checkpoint(result.checkpoint)["step"] == 1
+
+
+NEW_D_FIELDS = ("disc_antialias", "layer_features", "separate_heads", "init", "d_first")
+OLD_D_SIDE = dict(disc_antialias=False, layer_features="blocks", layer_levels=(0, 1, 2), separate_heads=False,
+                  init="normal", d_first=False)
+
+
+def test_paper_is_the_released_discriminator_side():
+    paper = make_config("paper")
+    assert (paper.disc_antialias, paper.layer_features, paper.layer_levels, paper.separate_heads, paper.init,
+            paper.d_first) == (True, "released", (0, 1, 2, 3), True, "released", True)
+    assert {k: v for k, v in LEGACY_VALUES.items() if k in NEW_D_FIELDS} == \
+        {k: v for k, v in OLD_D_SIDE.items() if k in NEW_D_FIELDS}
+    assert make_config("paper", ["layer_levels=0,4"]).layer_levels == (0, 4)  # released: input + 4 conv outputs
+    with pytest.raises(ConfigError, match="layer_levels .* must name levels 0..3 .*layer_features=blocks"):
+        make_config("paper", ["layer_features=blocks", "layer_levels=0,4"])  # blocks 0..3: no level 4
+    assert make_config("paper", ["layer_features=blocks", "layer_levels=0,1,2"]).layer_levels == (0, 1, 2)
+    with pytest.raises(ConfigError, match="config field init: 'kaiming' is not released or normal"):
+        make_config("paper", ["init=kaiming"])
+    with pytest.raises(ConfigError, match="layer_features: 'all'"):
+        make_config("paper", ["layer_features=all"])
+
+
+@pytest.mark.timeout(90)
+def test_a_run_saved_before_the_discriminator_fields_resumes_as_it_was(folders, tmp_path):
+    """A checkpoint whose config lacks the new fields (as the previous release wrote it) keeps its
+    stride-2 D, block features, shared heads and G-first order; today's defaults refuse to resume it."""
+    first = train(_cfg(folders, tmp_path / "old", steps=1, **TINY, **OLD_D_SIDE))
+    state = torch.load(first.checkpoint, weights_only=False)
+    for name in NEW_D_FIELDS:
+        del state["config"][name]
+    torch.save(state, first.checkpoint)
+    cfg = config_from_dict(load_checkpoint(first.checkpoint)["config"])
+    assert all(getattr(cfg, k) == v for k, v in OLD_D_SIDE.items())
+    m = build_models(cfg)
+    m.gen.load_state_dict(state["gen"])  # strict: no layer_heads_r, the same head shapes
+    m.disc.load_state_dict(state["disc"])
+    assert m.disc.blocks[0][0].stride == (2, 2) and not hasattr(m.gen, "layer_heads_r")
+    with pytest.raises(TrainError, match="differs in disc_antialias, layer_features, layer_levels"):
+        train(_cfg(folders, tmp_path / "old", steps=2, **TINY))
+    resumed = train(_cfg(folders, tmp_path / "old", steps=2, **TINY, **OLD_D_SIDE))
+    assert resumed.start_step == 1 and resumed.step == 2

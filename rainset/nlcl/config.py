@@ -40,7 +40,10 @@ class TrainConfig:
     gen_head_relu: bool = _f(False, "ReLU after the generator's first convolution (false: the released NLCL "
                                     "generator; checkpoints saved before this field existed had it)")
     disc_channels: int = _f(64, "channels of the first discriminator block")
-    disc_layers: int = _f(3, "PatchGAN depth (strided blocks after the first)")
+    disc_layers: int = _f(3, "PatchGAN depth (downsampling blocks after the first)")
+    disc_antialias: bool = _f(True, "discriminator downsamples by stride-1 convolutions + a [1,2,1] binomial blur "
+                                    "with stride 2 (the released no_antialias False); false: stride-2 convolutions "
+                                    "(checkpoints saved before this field existed)")
     head_dim: int = _f(256, "projection head width and embedding size")
     contrastive: bool = _f(True, "non-local sampling and both contrastive losses (false: the convolution floor)")
     window: int = _f(40, "non-local search window side")
@@ -48,7 +51,15 @@ class TrainConfig:
     k_b: int = _f(8, "patches kept on B around each anchor (positives)")
     k_r: int = _f(128, "patches kept on R around each anchor (negatives)")
     anchors: int = _f(1, "anchors per image per step")
-    layer_levels: tuple[int, ...] = _f((0, 1, 2), "discriminator blocks whose features feed the layer-contrastive loss")
+    layer_features: str = _f("released", "discriminator features of the layer-contrastive loss: released (level 0 "
+                                          "the input RGB, level 1 the first conv after its in-place LeakyReLU, level "
+                                          "i+1 block i's conv before its IN, as D(x, [0,3,7,11], encode_only=True) "
+                                          "holds them) or blocks (level i: block i's output; checkpoints saved before "
+                                          "this field existed)")
+    layer_levels: tuple[int, ...] = _f((0, 1, 2, 3), "levels of layer_features feeding the layer-contrastive loss "
+                                                     "(released: the four the released loss zips with its layers)")
+    separate_heads: bool = _f(True, "separate layer-contrastive projection heads for B and for R samples (released); "
+                                    "false: one shared set (checkpoints saved before this field existed)")
     tau: float = _f(0.07, "SupCon temperature (symmetric form)")
     asymmetric: bool = _f(False, "asymmetric layer-contrastive loss: tau_b/tau_r and weight_b/weight_r per anchor class")
     tau_b: float = _f(0.1, "temperature of B (image) anchors, asymmetric form")
@@ -65,6 +76,12 @@ class TrainConfig:
     lambda_consistency: float = _f(1.0, "weight of the consistency loss mean (B + R - O)^2")
     lambda_sparsity: float = _f(0.1, "weight of the sparsity loss mean |O - B|")
     seed: int = _f(0, "seed of weights, crops, anchors and PatchNCE locations")
+    init: str = _f("released", "weight init: released (xavier-normal gain 0.02 for D and the heads, PyTorch's "
+                               "default for the generators) or normal (N(0, 0.02) everywhere; checkpoints saved "
+                               "before this field existed)")
+    d_first: bool = _f(True, "each step updates D before G, as the released code does (the D step runs between "
+                             "making B and the generator losses); false: G first (checkpoints saved before this "
+                             "field existed)")
     device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
     amp: bool = _f(True, "mixed precision (float16 autocast + GradScaler); CUDA only, ignored on CPU")
     workers: int = _f(2, "DataLoader worker processes (0: load in the training process)")
@@ -140,6 +157,9 @@ def _split(item: str) -> tuple[str, str]:
 
 def validate(cfg: TrainConfig) -> None:
     """Raise ConfigError naming the field when a setting cannot work."""
+    for name, choices in (("layer_features", ("released", "blocks")), ("init", ("released", "normal"))):
+        if getattr(cfg, name) not in choices:
+            raise ConfigError(f"config field {name}: {getattr(cfg, name)!r} is not {' or '.join(choices)}")
     positive = ("steps", "batch_size", "crop", "gen_channels", "gen_blocks", "disc_channels", "disc_layers",
                 "head_dim", "window", "patch", "k_b", "k_r", "anchors", "nce_locations", "log_every",
                 "sample_every", "ckpt_every")
@@ -161,8 +181,10 @@ def validate(cfg: TrainConfig) -> None:
                                   f"of a {cfg.window}² window")
         if not cfg.nce_layers or any(i < 0 or i > cfg.gen_blocks for i in cfg.nce_layers):
             raise ConfigError(f"config field nce_layers {cfg.nce_layers} must name layers 0..{cfg.gen_blocks}")
-        if not cfg.layer_levels or any(i < 0 or i > cfg.disc_layers for i in cfg.layer_levels):
-            raise ConfigError(f"config field layer_levels {cfg.layer_levels} must name blocks 0..{cfg.disc_layers}")
+        top = cfg.disc_layers + 1 if cfg.layer_features == "released" else cfg.disc_layers
+        if not cfg.layer_levels or any(i < 0 or i > top for i in cfg.layer_levels):
+            raise ConfigError(f"config field layer_levels {cfg.layer_levels} must name levels 0..{top} "
+                              f"(layer_features={cfg.layer_features}, disc_layers={cfg.disc_layers})")
     _validate_inputs(cfg)
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
         raise ConfigError(f"config field device: {cfg.device!r} is not auto, cpu, cuda or cuda:N")
@@ -189,7 +211,8 @@ def _validate_inputs(cfg: TrainConfig) -> None:
 
 # What a field missing from a saved config meant before the field existed (its value then), where
 # that differs from today's default: old checkpoints keep their architecture.
-LEGACY_VALUES: dict[str, Any] = {"gen_head_relu": True}
+LEGACY_VALUES: dict[str, Any] = {"gen_head_relu": True, "disc_antialias": False, "layer_features": "blocks",
+                                 "separate_heads": False, "init": "normal", "d_first": False}
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:

@@ -141,54 +141,115 @@ class Generator(nn.Module):
         return [found[i] for i in layers]
 
 
-class Discriminator(nn.Module):
-    """PatchGAN: 4×4 convolutions, stride 2 for the first ``layers`` blocks, LeakyReLU(0.2), IN.
+class BlurDownsample(nn.Module):
+    """Anti-aliased downsampling: reflection pad 1, then a 3×3 binomial blur ([1, 2, 1] ⊗ [1, 2, 1] / 16),
+    per channel, stride 2 (the released discriminator's ``Downsample``; its filter is a buffer there,
+    a fixed constant here, not saved)."""
 
-    ``forward`` returns the patch scores and the outputs of the blocks listed in ``levels``
-    (block ``i`` has stride ``2**(i+1)`` for ``i < layers``).
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (taps[:, None] * taps[None, :]) / 16
+        self.register_buffer("filt", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt.to(x.dtype), stride=2, groups=self.channels)
+
+
+class Discriminator(nn.Module):
+    """PatchGAN: 4×4 convolutions, LeakyReLU(0.2), IN; ``layers`` downsampling blocks after the first.
+
+    Two layouts, with the same parameter keys (``blocks.i.0`` the convolution of block ``i``,
+    ``out`` the last):
+
+    - ``antialias=True`` (the released ``no_antialias False``): every convolution has stride 1;
+      blocks 0 … ``layers - 1`` end with a :class:`BlurDownsample`. For a 64² input the scores
+      are 6×6.
+    - ``antialias=False`` (rainset before the ``disc_antialias`` field): stride-2 convolutions in
+      blocks 0 … ``layers - 1``, block ``layers`` at stride 1.
+
+    ``forward(x, levels)`` returns the scores and the features at ``levels`` of one of two lists:
+
+    - ``features="released"``: what the released ``D(x, [0, 3, 7, 11], encode_only=True)`` holds:
+      level 0 the input itself, level 1 the first convolution's output after its LeakyReLU (that
+      activation runs in place there), level ``i + 1`` (``i`` ≥ 1) the output of block ``i``'s
+      convolution, before its instance norm.
+    - ``features="blocks"``: level ``i`` the output of block ``i`` (after its activation and any
+      downsampling), as rainset had it before the ``layer_features`` field.
+
+    ``level_channels`` and ``level_strides`` describe the list in use (stride relative to the input).
     """
 
-    def __init__(self, channels: int = 64, layers: int = 3) -> None:
+    def __init__(self, channels: int = 64, layers: int = 3, antialias: bool = False,
+                 features: str = "blocks") -> None:
         super().__init__()
-        blocks: list[nn.Module] = [nn.Sequential(nn.Conv2d(3, channels, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True))]
+        if features not in ("released", "blocks"):
+            raise ValueError(f"discriminator features must be released or blocks, not {features!r}")
+        stride_first = 1 if antialias else 2
+        first: list[nn.Module] = [nn.Conv2d(3, channels, 4, stride_first, 1), nn.LeakyReLU(0.2, inplace=True)]
+        if antialias:
+            first.append(BlurDownsample(channels))
+        blocks: list[nn.Module] = [nn.Sequential(*first)]
         ch = channels
         for i in range(1, layers + 1):
             nxt = channels * min(2 ** i, 8)
-            stride = 2 if i < layers else 1
-            blocks.append(nn.Sequential(nn.Conv2d(ch, nxt, 4, stride, 1), InstanceNorm(), nn.LeakyReLU(0.2, inplace=True)))
+            down = i < layers
+            body: list[nn.Module] = [nn.Conv2d(ch, nxt, 4, 2 if down and not antialias else 1, 1), InstanceNorm(),
+                                     nn.LeakyReLU(0.2, inplace=True)]
+            if down and antialias:
+                body.append(BlurDownsample(nxt))
+            blocks.append(nn.Sequential(*body))
             ch = nxt
         self.blocks = nn.ModuleList(blocks)
         self.out = nn.Conv2d(ch, 1, 4, 1, 1)
-        self.level_channels = [b[0].out_channels for b in blocks]
-        self.level_strides = [2 ** (i + 1) if i < layers else 2 ** layers for i in range(len(blocks))]
+        self.antialias = antialias
+        self.feature_kind = features
+        widths = [b[0].out_channels for b in blocks]
+        block_strides = [2 ** (i + 1) if i < layers else 2 ** layers for i in range(len(blocks))]
+        if features == "blocks":
+            self.level_channels = widths
+            self.level_strides = block_strides
+        else:  # the input, then block i's convolution output (anti-aliased: at the stride of block i's input)
+            self.level_channels = [3, *widths]
+            self.level_strides = [1, 1, *block_strides[:-1]] if antialias else [1, *block_strides]
 
     def forward(self, x: torch.Tensor, levels: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         # block 0's output: C channels at 1/4 of the pixels, as many values as C/4 at full size
-        chunks = batch_chunks(x, self.level_channels[0] // 4, self.training)
+        chunks = batch_chunks(x, self.blocks[0][0].out_channels // 4, self.training)
         if len(chunks) > 1:
             return cat_outputs([self.forward(c, levels) for c in chunks])
-        feats = []
-        h = x
-        for i, block in enumerate(self.blocks):
-            h = block(h)
-            if i in levels:
-                feats.append(h)
-        return self.out(h), feats
+        h, found = self._run(x, levels, len(self.blocks))
+        return self.out(h), [found[i] for i in levels]
 
     def features(self, x: torch.Tensor, levels: tuple[int, ...]) -> list[torch.Tensor]:
-        """Only the block outputs at ``levels``; stops after the deepest one."""
-        chunks = batch_chunks(x, self.level_channels[0] // 4, self.training)
+        """Only the features at ``levels``; stops after the block that makes the deepest one."""
+        chunks = batch_chunks(x, self.blocks[0][0].out_channels // 4, self.training)
         if len(chunks) > 1:
             return cat_features([self.features(c, levels) for c in chunks])
-        feats = []
+        deepest = max(levels)
+        stop = deepest + 1 if self.feature_kind == "blocks" else deepest
+        _, found = self._run(x, levels, min(stop, len(self.blocks)))
+        return [found[i] for i in levels]
+
+    def _run(self, x: torch.Tensor, levels: tuple[int, ...], n_blocks: int) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        found: dict[int, torch.Tensor] = {}
+        released = self.feature_kind == "released"
+        if released and 0 in levels:
+            found[0] = x
         h = x
-        for i, block in enumerate(self.blocks):
-            if i > max(levels):
-                break
-            h = block(h)
-            if i in levels:
-                feats.append(h)
-        return feats
+        for i, block in enumerate(self.blocks[:n_blocks]):
+            if not released:
+                h = block(h)
+                if i in levels:
+                    found[i] = h
+                continue
+            for j, layer in enumerate(block):
+                h = layer(h)
+                # block 0: the conv output as the in-place LeakyReLU leaves it; later blocks: before the IN
+                if i + 1 in levels and j == (1 if i == 0 else 0):
+                    found[i + 1] = h
+        return h, found
 
 
 class ProjectionHead(nn.Module):
@@ -207,6 +268,16 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def init_xavier(module: nn.Module, gain: float = 0.02) -> None:
+    """Xavier-normal weights (``gain``) and zero biases for every convolution and linear layer: the
+    released init of the discriminator and the projection heads (``init_type xavier``, ``init_gain 0.02``)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_normal_(m.weight, gain=gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 

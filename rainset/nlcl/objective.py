@@ -8,13 +8,14 @@ DistributedDataParallel gives a single gradient all-reduce per step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from rainset.nlcl import losses
-from rainset.nlcl.model import Discriminator, Generator, ProjectionHead, init_weights
+from rainset.nlcl.model import Discriminator, Generator, ProjectionHead, init_weights, init_xavier
 from rainset.nlcl.sampling import features_at, nearest_patches, random_anchors
 
 if TYPE_CHECKING:
@@ -22,8 +23,13 @@ if TYPE_CHECKING:
 
 
 class GeneratorSide(nn.Module):
-    """G_B, G_R, the layer-contrastive heads (one per D level) and the location heads (one per
-    G_B layer used by PatchNCE)."""
+    """G_B, G_R, the layer-contrastive heads (one per D level; with ``separate_heads`` a second
+    set, ``layer_heads_r``, projects the R samples) and the location heads (one per G_B layer
+    used by PatchNCE).
+
+    Init (``cfg.init``): ``released`` leaves the generators at PyTorch's default and gives the
+    heads xavier-normal, gain 0.02; ``normal`` draws everything from N(0, 0.02).
+    """
 
     def __init__(self, cfg: "TrainConfig", disc: Discriminator) -> None:
         super().__init__()
@@ -35,11 +41,24 @@ class GeneratorSide(nn.Module):
         if cfg.contrastive:
             self.layer_heads.extend(ProjectionHead(disc.level_channels[i], cfg.head_dim) for i in cfg.layer_levels)
             self.loc_heads.extend(ProjectionHead(cfg.gen_channels, cfg.head_dim) for _ in cfg.nce_layers)
+        if cfg.contrastive and cfg.separate_heads:  # absent otherwise: old checkpoints keep their keys
+            self.layer_heads_r = nn.ModuleList(ProjectionHead(disc.level_channels[i], cfg.head_dim)
+                                               for i in cfg.layer_levels)
         self.level_strides = [disc.level_strides[i] for i in cfg.layer_levels]
-        init_weights(self)
+        if cfg.init == "released":
+            init_xavier(self.layer_heads), init_xavier(self.loc_heads)
+            if cfg.contrastive and cfg.separate_heads:
+                init_xavier(self.layer_heads_r)
+        else:
+            init_weights(self)
 
-    def forward(self, rainy: torch.Tensor, clean: torch.Tensor, disc: Discriminator,
-                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def heads_r(self) -> nn.ModuleList:
+        """The heads that project R samples: ``layer_heads_r`` with ``separate_heads``, else the shared set."""
+        return self.layer_heads_r if self.cfg.separate_heads else self.layer_heads
+
+    def forward(self, rainy: torch.Tensor, clean: torch.Tensor, disc: Discriminator, gen: torch.Generator,
+                before_losses: Callable[[torch.Tensor], None] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Compute B, R and the generator losses (weighted total under ``"total"``).
 
         Args:
@@ -47,6 +66,9 @@ class GeneratorSide(nn.Module):
             clean: (N, 3, H, W) unpaired clean crops.
             disc: the discriminator, frozen by the caller (requires_grad False).
             gen: CPU generator for anchors and PatchNCE locations (seeded per step).
+            before_losses: called with the detached B once B and R exist and before any loss
+                reads D (the released order: the D step runs here, so the losses meet the
+                updated D and B is made once).
         """
         cfg, n = self.cfg, rainy.shape[0]
         layers = tuple(cfg.nce_layers) if cfg.contrastive else ()
@@ -57,6 +79,8 @@ class GeneratorSide(nn.Module):
             b, feats = self.g_b(rainy, layers)
             idt = None
         r, _ = self.g_r(rainy)
+        if before_losses is not None:
+            before_losses(b.detach())
         parts: dict[str, torch.Tensor] = {
             "gan": losses.lsgan_g(disc(b)[0]),
             "consistency": losses.consistency(b, r, rainy),
@@ -101,10 +125,10 @@ class GeneratorSide(nn.Module):
         near_r = nearest_patches(r_rep, rows, cols, cfg.k_r, window=cfg.window, patch=cfg.patch)
         feats = disc.features(torch.cat([b, r]), tuple(cfg.layer_levels))
         total = b.new_zeros((), dtype=torch.float32)
-        for head, f, stride in zip(self.layer_heads, feats, self.level_strides):
+        for head_b, head_r, f, stride in zip(self.layer_heads, self.heads_r(), feats, self.level_strides):
             fb, fr = f[:n].repeat_interleave(a, 0), f[n:].repeat_interleave(a, 0)
-            z_b = head(features_at(fb, near_b.rows, near_b.cols, stride, cfg.patch))
-            z_r = head(features_at(fr, near_r.rows, near_r.cols, stride, cfg.patch))
+            z_b = head_b(features_at(fb, near_b.rows, near_b.cols, stride, cfg.patch))
+            z_r = head_r(features_at(fr, near_r.rows, near_r.cols, stride, cfg.patch))
             total = total + losses.layer_contrastive(
                 z_b, z_r, tau=cfg.tau, asymmetric=cfg.asymmetric, tau_b=cfg.tau_b, tau_r=cfg.tau_r,
                 weight_b=cfg.weight_b, weight_r=cfg.weight_r)

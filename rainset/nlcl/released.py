@@ -27,7 +27,7 @@ from rainset.errors import TrainError
 from rainset.hashing import sha256_file
 from rainset.nlcl.checkpoint import read_torch_file
 from rainset.nlcl.config import TrainConfig, make_config
-from rainset.nlcl.model import Generator, count_parameters
+from rainset.nlcl.model import Discriminator, Generator, count_parameters
 from rainset.nlcl.train import build_models, save_checkpoint
 
 ORIGIN = "yunguo224/NLCL @ f4b44ac1135766ced93b4256b53fb1e507066c4e, checkpoints/RealRain"
@@ -91,6 +91,76 @@ def load_released(path: str | Path) -> Generator:
     if not is_released_generator(state):
         raise TrainError(f"{path}: not a released NLCL generator state dict (no gen.* keys)")
     return generator_from_released(state, path)
+
+
+def released_disc_keys(layers: int) -> dict[str, str]:
+    """Released ``NLayerDiscriminator`` key → rainset :class:`Discriminator` key (anti-aliased layout).
+
+    The released ``model`` Sequential: 0 conv, 1 LeakyReLU, 2 Downsample; then per block ``n`` of
+    1 … ``layers - 1``: conv, IN, LeakyReLU, Downsample; block ``layers``: conv, IN, LeakyReLU;
+    last the 1-channel conv. So the convolutions sit at 0, 3, 7, … and the output conv three after
+    the last of them (0, 3, 7, 11, 14 for three layers).
+    """
+    convs = [0] + [3 + 4 * (n - 1) for n in range(1, layers + 1)]
+    keys = {}
+    for p in ("weight", "bias"):
+        for i, index in enumerate(convs):
+            keys[f"model.{index}.{p}"] = f"blocks.{i}.0.{p}"
+        keys[f"model.{convs[-1] + 3}.{p}"] = f"out.{p}"
+    return keys
+
+
+def discriminator_from_released(state: Mapping[str, Any], source: str | Path) -> Discriminator:
+    """A rainset Discriminator (anti-aliased, released features) holding a released
+    ``NLayerDiscriminator`` state dict (``define_D(..., 'basic', n_layers, 'instance', no_antialias=False)``).
+
+    Width and depth come from the keys; the blur filters (``model.<i>.filt``) are checked against
+    the fixed [1, 2, 1] binomial of :class:`BlurDownsample`, not loaded.
+
+    Raises:
+        TrainError: naming ``source``, when keys are missing or unexpected, a shape differs or a
+            blur filter is not the binomial one.
+    """
+    weight = state.get("model.0.weight")
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4 or tuple(weight.shape[1:]) != (3, 4, 4):
+        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise TrainError(f"{source}: not a released NLCL discriminator (model.0.weight is {shape}, expected C×3×4×4)")
+    filters = sorted(k for k in state if k.endswith(".filt"))
+    layers = len(filters)
+    mapping = released_disc_keys(layers)
+    missing = sorted(set(mapping) - set(state))
+    extra = sorted(set(state) - set(mapping) - set(filters))
+    if layers == 0 or missing or extra:
+        what = "; ".join(filter(None, [f"missing {', '.join(missing[:3])}" if missing else "",
+                                       f"unexpected {', '.join(extra[:3])}" if extra else "",
+                                       "no blur filters (an anti-aliased discriminator has model.<i>.filt)"
+                                       if layers == 0 else ""]))
+        raise TrainError(f"{source}: not a released anti-aliased NLCL discriminator state dict ({what})")
+    disc = Discriminator(int(weight.shape[0]), layers, antialias=True, features="released")
+    expected = disc.state_dict()
+    for old, new in mapping.items():
+        value = state[old]
+        if not isinstance(value, torch.Tensor) or value.shape != expected[new].shape:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TrainError(f"{source}: released discriminator key {old} has shape {shape}, "
+                             f"expected {tuple(expected[new].shape)}")
+    for n in range(layers):  # block n's blur is released module 4n + 2
+        key, blur = f"model.{4 * n + 2}.filt", disc.blocks[n][-1]
+        value = state.get(key)
+        if not (isinstance(value, torch.Tensor) and value.shape == blur.filt.shape
+                and torch.allclose(value.float(), blur.filt)):
+            raise TrainError(f"{source}: released discriminator key {key} is not the [1, 2, 1] binomial blur "
+                             f"rainset applies to {blur.channels} channels")
+    disc.load_state_dict({new: state[old].float() for old, new in mapping.items()})
+    return disc.eval()
+
+
+def load_released_discriminator(path: str | Path) -> Discriminator:
+    """Read a released discriminator file (a ``state_dict``); TrainError naming it otherwise."""
+    state = read_torch_file(path)
+    if not isinstance(state, Mapping) or "model.0.weight" not in state:
+        raise TrainError(f"{path}: not a released NLCL discriminator state dict (no model.0.weight)")
+    return discriminator_from_released(state, path)
 
 
 @dataclass(frozen=True)

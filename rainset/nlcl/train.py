@@ -5,8 +5,10 @@ One device: ``rainset train nlcl --rainy R --clean C`` (or :func:`train`). Many 
 process trains on its own crops and DistributedDataParallel averages the gradients. On CUDA the
 forwards run under float16 autocast with a GradScaler per optimiser.
 
-Each step: G step (G_B, G_R and all projection heads, one Adam; the discriminator frozen), then
-D step (LSGAN on clean crops vs the detached B). Both optimisers hold exactly the parameters they
+Each step: D step (LSGAN on clean crops vs the detached B), then G step (G_B, G_R and all
+projection heads, one Adam; the discriminator frozen) against the updated D, as the released code
+orders them (``d_first``: the D step runs inside the generator side's forward, between making B
+and computing the losses; with ``d_first=false`` the G step comes first). Both optimisers hold exactly the parameters they
 should: the released code's location-head optimiser never stepped and its layer-B head optimiser
 held the layer-R head's parameters.
 """
@@ -32,7 +34,7 @@ from rainset.nlcl.checkpoint import load_checkpoint, pick_device
 from rainset.nlcl import shard_input
 from rainset.nlcl.config import RESUMABLE, TrainConfig, config_from_dict, make_config
 from rainset.nlcl.data import StepBatches, list_images, worker_init, write_image
-from rainset.nlcl.model import Discriminator, init_weights
+from rainset.nlcl.model import Discriminator, init_weights, init_xavier
 from rainset.nlcl.objective import GeneratorSide, discriminator_loss
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,8 +92,11 @@ def build_models(cfg: TrainConfig, device: torch.device | str = "cpu") -> Models
     """Networks (seeded by ``cfg.seed``), one Adam for the generator side, one for D."""
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
-    disc = Discriminator(cfg.disc_channels, cfg.disc_layers)
-    init_weights(disc)
+    disc = Discriminator(cfg.disc_channels, cfg.disc_layers, cfg.disc_antialias, cfg.layer_features)
+    if cfg.init == "released":
+        init_xavier(disc)
+    else:
+        init_weights(disc)
     gen = GeneratorSide(cfg, disc)
     gen.to(device), disc.to(device)
     betas = (cfg.beta1, cfg.beta2)
@@ -117,25 +122,45 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
 
 def train_step(m: Models, rainy: torch.Tensor, clean: torch.Tensor, gen: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """One G step then one D step; returns B, R (detached) and the losses as floats."""
+    """One D step and one G step (D first with ``d_first``, else G first); returns B, R (detached)
+    and the losses as floats.
+
+    D first, as released: the generator side's forward makes B and R, hands the detached B to the
+    D step, and only then computes its losses (so they meet the updated D; B is made once).
+    """
     autocast = torch.autocast(m.device.type, dtype=torch.float16, enabled=m.amp)
+    d_losses: list[torch.Tensor] = []
+
+    def d_step(fake: torch.Tensor) -> None:
+        m.disc.requires_grad_(True)
+        d_losses.append(_d_step(m, clean, fake))
+        m.disc.requires_grad_(False)
+
     m.disc.requires_grad_(False)
     with autocast:
-        b, r, parts = m.gen_run(rainy, clean, m.disc, gen)
+        b, r, parts = m.gen_run(rainy, clean, m.disc, gen, d_step if m.gen.cfg.d_first else None)
     m.opt_g.zero_grad(set_to_none=True)
     m.scaler_g.scale(parts["total"]).backward()
     m.scaler_g.step(m.opt_g)
     m.scaler_g.update()
     m.disc.requires_grad_(True)
-    with autocast:
-        loss_d = discriminator_loss(m.disc_run, clean, b)
-    m.opt_d.zero_grad(set_to_none=True)
-    m.scaler_d.scale(loss_d).backward()
-    m.scaler_d.step(m.opt_d)
-    m.scaler_d.update()
+    if not d_losses:
+        with autocast:
+            d_losses.append(_d_step(m, clean, b))
     values = {k: float(v.detach()) for k, v in parts.items()}
-    values["loss_d"] = float(loss_d.detach())
+    values["loss_d"] = float(d_losses[0].detach())
     return b.detach(), r.detach(), values
+
+
+def _d_step(m: Models, clean: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """LSGAN step of D (forward under the caller's autocast, backward and update outside it)."""
+    loss_d = discriminator_loss(m.disc_run, clean, fake)
+    with torch.autocast(m.device.type, enabled=False):
+        m.opt_d.zero_grad(set_to_none=True)
+        m.scaler_d.scale(loss_d).backward()
+        m.scaler_d.step(m.opt_d)
+        m.scaler_d.update()
+    return loss_d
 
 
 def save_checkpoint(path: Path, m: Models, cfg: TrainConfig, inputs: dict[str, Any], step: int,
