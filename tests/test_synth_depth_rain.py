@@ -112,6 +112,16 @@ def test_near_drops_are_longer_and_wider_than_far_ones(background: np.ndarray) -
     assert lengths[wide].mean() > 1.5 * lengths[thin].mean()  # wide (near) drops have long streaks
 
 
+def test_splashes_are_optional_and_on_the_ground(background: np.ndarray) -> None:
+    dry = render_depth_rain(background, "drizzle", np.random.default_rng(8))
+    wet = render_depth_rain(background, "drizzle", np.random.default_rng(8), splashes=True)
+    added = wet.rain - dry.rain
+    assert dry.truth.splashes == 0 < wet.truth.splashes
+    assert added.max() > 0.2
+    rows = np.nonzero((added > 0.02).any(axis=1))[0]
+    assert rows.min() > 0.7 * background.shape[0]  # crowns and droplets stay near the ground
+
+
 def test_streaks_refract_the_environment_instead_of_adding_white() -> None:
     """Dark ground under a bright sky (left) and under a dark facade (right): the same streaks
     brighten the left much more; each pixel is the background mixed with the blurred, shifted

@@ -300,7 +300,7 @@ def render_depth_rain(clean: np.ndarray, rain_type: str, rng: np.random.Generato
     veiled = img * t[..., None] + np.asarray(airlight, np.float32) * (1.0 - t[..., None])
     rain, drawn, mean_d = _drop_layer((h, w), model, rng, exposure, wind, beta)
     n_splash = 0
-    if splashes if splashes is not None else model.splashes > 0:
+    if splashes or (splashes is None and model.splashes > 0):
         n_splash = model.splashes or 150
         rain = 1.0 - (1.0 - rain) * (1.0 - np.clip(_splash_layer((h, w), n_splash, rng), 0, 1))
     rain = np.clip(rain, 0.0, 1.0).astype(np.float32)
