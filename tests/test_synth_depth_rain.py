@@ -150,10 +150,14 @@ def test_burst_has_identical_backgrounds_and_new_rain(background: np.ndarray) ->
     frames = render_burst(background, "drizzle", seed=4, frames=3)
     for f in frames[1:]:
         assert np.array_equal(f.clean, frames[0].clean) and np.array_equal(f.depth, frames[0].depth)
+        assert f.truth.airlight == frames[0].truth.airlight and f.truth.fog_beta == frames[0].truth.fog_beta
         a, b = frames[0].rain > 0.05, f.rain > 0.05
         assert a.sum() > 100 and b.sum() > 100
         assert (a & b).sum() < 0.2 * min(a.sum(), b.sum())  # different drops
         assert not np.array_equal(f.image, frames[0].image)
+    fog = render_burst(background, "fog-mixed", seed=4, frames=2)
+    assert fog[0].truth.fog_beta > 0 and np.array_equal(fog[0].transmission, fog[1].transmission)
+    assert not np.array_equal(fog[0].rain, fog[1].rain)
 
 
 def _exif_time(path: Path) -> tuple[datetime, str] | None:

@@ -259,7 +259,8 @@ def _splash_layer(shape: tuple[int, int], count: int, rng: np.random.Generator) 
 
 def render_depth_rain(clean: np.ndarray, rain_type: str, rng: np.random.Generator, *,
                       exposure_time: float | None = None, splashes: bool | None = None,
-                      depth: np.ndarray | None = None, airlight: np.ndarray | None = None) -> DepthRainImage:
+                      depth: np.ndarray | None = None, airlight: np.ndarray | None = None,
+                      fog_scale: float | None = None) -> DepthRainImage:
     """Render rain falling through depth in front of ``clean``.
 
     Args:
@@ -271,6 +272,8 @@ def render_depth_rain(clean: np.ndarray, rain_type: str, rng: np.random.Generato
         depth: H×W scene depth in metres (default: :func:`scene_depth` from ``rng``); pass the same
             map for every frame of a burst.
         airlight: RGB veil colour in 0..1 (default: drawn from ``rng``).
+        fog_scale: the veil's β as a multiple of the type's (default: drawn in 0.8–1.25 from
+            ``rng``); pass the same value for every frame of a burst.
 
     Returns:
         The rainy image with its rain layer, transmission, depth and truth.
@@ -294,7 +297,7 @@ def render_depth_rain(clean: np.ndarray, rain_type: str, rng: np.random.Generato
     model = MODELS[rain_type]
     exposure = float(exposure_time if exposure_time is not None else model.exposure_time)
     wind = float(rng.uniform(*model.wind) * rng.choice([-1.0, 1.0]))
-    beta = model.fog_beta * float(rng.uniform(0.8, 1.25))
+    beta = model.fog_beta * float(rng.uniform(0.8, 1.25) if fog_scale is None else fog_scale)
     img = clean.astype(np.float32) * np.float32(1 / 255)
     t = np.exp(-beta * depth).astype(np.float32)
     veiled = img * t[..., None] + np.asarray(airlight, np.float32) * (1.0 - t[..., None])
@@ -323,12 +326,14 @@ def burst_times(start: datetime, frames: int, rng: np.random.Generator) -> list[
 
 
 def render_burst(clean: np.ndarray, rain_type: str, seed: int, frames: int) -> list[DepthRainImage]:
-    """Frames of one scene from a fixed camera: same background, depth and airlight; new rain in each."""
+    """Frames of one scene from a fixed camera: same background, depth, airlight and fog density;
+    new rain in each."""
     scene_rng = np.random.default_rng([seed, 21])
     depth = scene_depth(clean.shape[:2], scene_rng)
     airlight = scene_rng.uniform([0.74, 0.76, 0.78], [0.86, 0.88, 0.92]).astype(np.float32)
+    fog = float(scene_rng.uniform(0.8, 1.25))
     return [render_depth_rain(clean, rain_type, np.random.default_rng([seed, 22, f]), depth=depth,
-                              airlight=airlight) for f in range(frames)]
+                              airlight=airlight, fog_scale=fog) for f in range(frames)]
 
 
 def camera_exif(when: datetime, exposure_time: float, serial: str = "ST0004242") -> SynthExif:
