@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""Dedupe on captures of the second rain renderer (rainset.synth.depth_rain), which it was not tuned on.
+
+Writes ``--sources`` camera JPEGs (cycling drizzle / heavy / streak / fog-mixed) with their seven
+copies (resize 50 %, JPEG q=70, 3 % crop, ±10 % brightness, 1° rotation, PNG) and ``--bursts``
+bursts of 2–4 frames (one body, 1–3 s apart, new rain per frame, same background) at ``--size``,
+once with EXIF and once with all EXIF stripped (same seed: the same pixels). Each set is ingested
+into a fresh store and deduped; every pair of files is classed by the groups (same cluster:
+duplicate; same scene group: same-scene; else none) and compared with the truth. Prints the
+confusion table, precision / recall of duplicates, burst pairs by rain type and copy pairs by kind.
+
+    python bench/dedupe_renderers.py [--sources 4] [--bursts 4] [--size 4000x3000] [--seed 0] [--json]
+
+Results: docs/dedupe.md ("Second renderer").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from itertools import combinations
+from pathlib import Path
+
+from sqlalchemy import select
+
+from rainset.catalog.db import open_catalog
+from rainset.catalog.models import File
+from rainset.dedupe.groups import list_groups
+from rainset.dedupe.run import dedupe
+from rainset.ingest import IngestOptions, ingest
+from rainset.store import init_store
+from rainset.synth.depth_rain import DEPTH_RAIN_TYPES, write_depth_captures
+from rainset.synth.variants import VariantFile, VariantTruth
+
+RELATIONS = ("duplicate", "same-scene", "none")
+
+
+def predicted_relations(store, root: str) -> tuple[dict[str, str], dict[str, list[set[str]]]]:
+    """File path (relative to ``root``) → capture id, and the members of each group kind."""
+    catalog = open_catalog(store.db_url)
+    try:
+        with catalog.session() as s:
+            cap = {uri.split(root + "/", 1)[1]: cid for uri, cid in s.execute(select(File.uri, File.capture_id))}
+            groups: dict[str, list[set[str]]] = {"cluster": [], "burst": [], "scene": []}
+            for g in list_groups(s):
+                groups[g.kind].append({m.capture_id for m in g.members})
+    finally:
+        catalog.close()
+    return cap, groups
+
+
+def classify(a: str, b: str, groups: dict[str, list[set[str]]]) -> str:
+    if a == b or any({a, b} <= g for g in groups["cluster"]):
+        return "duplicate"
+    return "same-scene" if any({a, b} <= g for g in groups["scene"]) else "none"
+
+
+def category(a: VariantFile, b: VariantFile, truth: VariantTruth) -> str | None:
+    """The row of the breakdown a related pair belongs to: a copy kind or a burst's rain type."""
+    rel = truth.relation(a, b)
+    if rel == "duplicate":
+        kinds = sorted({a.variant, b.variant} - {"original"})
+        return "copy " + (kinds[0] if len(kinds) == 1 else "+".join(kinds))
+    if rel == "same-scene":
+        return "burst " + DEPTH_RAIN_TYPES[int(a.scene.removeprefix("burst")) % 4]
+    return None
+
+
+def run(label: str, root: Path, args: argparse.Namespace, exif: bool) -> dict:
+    t0 = time.perf_counter()
+    truth = write_depth_captures(root / "caps", args.sources, bursts=args.bursts, burst_len=0, size=args.size,
+                                 seed=args.seed, exif=exif)
+    t_gen = time.perf_counter() - t0
+    store = init_store(root / "store")
+    t0 = time.perf_counter()
+    ingest(store, [truth.root], IngestOptions(workers=args.workers))
+    t_ingest = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = dedupe(store)
+    t_dedupe = time.perf_counter() - t0
+    cap, groups = predicted_relations(store, truth.root)
+    matrix: Counter[tuple[str, str]] = Counter()
+    rows: dict[str, Counter[str]] = {}
+    for a, b in combinations(truth.files, 2):
+        t, p = truth.relation(a, b), classify(cap[a.path], cap[b.path], groups)
+        matrix[t, p] += 1
+        cat = category(a, b, truth)
+        if cat is not None and (cat.startswith("burst") or "original" in (a.variant, b.variant)):
+            rows.setdefault(cat, Counter())[p] += 1
+    tp = matrix["duplicate", "duplicate"]
+    called = sum(matrix[t, "duplicate"] for t in RELATIONS)
+    actual = sum(matrix["duplicate", p] for p in RELATIONS)
+    return {"label": label, "files": len(truth.files), "size": list(args.size),
+            "matrix": {t: {p: matrix[t, p] for p in RELATIONS} for t in RELATIONS},
+            "precision": tp / called if called else 1.0, "recall": tp / actual if actual else 1.0,
+            "breakdown": {k: dict(v) for k, v in sorted(rows.items())},
+            "candidates": result.candidates, "relations": result.relations,
+            "seconds": {"generate": round(t_gen, 1), "ingest": round(t_ingest, 1), "dedupe": round(t_dedupe, 1)}}
+
+
+def show(r: dict) -> None:
+    print(f"\n== {r['label']}: {r['files']} files at {r['size'][0]}x{r['size'][1]}; "
+          f"precision {r['precision']:.3f}, recall {r['recall']:.3f}; {r['seconds']}")
+    head = "truth \\ predicted"
+    print(f"{head:>22}" + "".join(f"{p:>12}" for p in RELATIONS))
+    for t in RELATIONS:
+        print(f"{t:>22}" + "".join(f"{r['matrix'][t][p]:>12}" for p in RELATIONS))
+    print("pairs with the original (copies) and within bursts:")
+    for cat, c in r["breakdown"].items():
+        print(f"{cat:>22}" + "".join(f"{c.get(p, 0):>12}" for p in RELATIONS))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sources", type=int, default=4)
+    ap.add_argument("--bursts", type=int, default=4)
+    ap.add_argument("--size", type=lambda s: tuple(int(v) for v in s.split("x")), default=(4000, 3000))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    load = os.getloadavg()
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, exif in (("with EXIF", True), ("EXIF stripped", False)):
+            r = run(label, Path(tmp) / label.split()[0], args, exif)
+            out.append(r)
+            if not args.json:
+                show(r)
+    if args.json:
+        print(json.dumps({"load_before": load, "load_after": os.getloadavg(), "runs": out}, indent=1))
+    else:
+        print(f"\nload average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()
