@@ -90,3 +90,11 @@ def test_no_import_circle():
 def test_no_private_name_from_another_package():
     _, private = import_graph()
     assert private == []
+
+
+def test_every_package_is_in_the_wheel():
+    """A package folder missing from pyproject's ``packages`` list works in an editable install and
+    is silently left out of a built wheel."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {name for name, path in project_modules().items() if path.name == "__init__.py"}
+    assert packages - listed == set()
