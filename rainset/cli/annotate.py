@@ -74,6 +74,15 @@ def _check_format(fmt: str) -> None:
         raise LabelError(f"--format {fmt!r}: the only interchange format is 'labelstudio'")
 
 
+def _print_token(user: Any, heading: str, as_json: bool) -> None:
+    """A user's new token, shown once: JSON with id, name, role and token, or a heading and the token."""
+    if as_json:
+        print_json({"id": user.id, "name": user.name, "role": user.role, "token": user.token})
+    else:
+        out.print(heading, highlight=False)
+        out.print(user.token, highlight=False)
+
+
 @users_app.command("add")
 def users_add(name: Annotated[str, typer.Argument(help="User name: 1-64 letters, digits, '.', '_' or '-'.")],
               role: Annotated[str, typer.Option("--role", help="annotator, reviewer or admin.")] = "annotator",
@@ -83,11 +92,7 @@ def users_add(name: Annotated[str, typer.Argument(help="User name: 1-64 letters,
 
     with edge(), _session(store) as (_, s):
         user = add_user(s, name, role)
-    if as_json:
-        print_json({"id": user.id, "name": user.name, "role": user.role, "token": user.token})
-    else:
-        out.print(f"created {user.role} {user.name}; token (shown once, keep it secret):", highlight=False)
-        out.print(user.token, highlight=False)
+    _print_token(user, f"created {user.role} {user.name}; token (shown once, keep it secret):", as_json)
 
 
 @users_app.command("token")
@@ -98,11 +103,7 @@ def users_token(name: Annotated[str, typer.Argument(help="The user.")], store: S
 
     with edge(), _session(store) as (_, s):
         user = reset_token(s, name)
-    if as_json:
-        print_json({"id": user.id, "name": user.name, "role": user.role, "token": user.token})
-    else:
-        out.print(f"new token for {user.name} (shown once):", highlight=False)
-        out.print(user.token, highlight=False)
+    _print_token(user, f"new token for {user.name} (shown once):", as_json)
 
 
 @users_app.command("list")

@@ -55,6 +55,18 @@ def rainset_keys(blocks: int) -> dict[str, str]:
     return keys
 
 
+def check_shapes(state: Mapping[str, Any], mapping: Mapping[str, str], expected: Mapping[str, torch.Tensor],
+                 source: str | Path, what: str) -> None:
+    """Raise TrainError naming ``source`` and the key when a released tensor does not fit its rainset
+    counterpart (``mapping``: released key → rainset key; ``what``: generator or discriminator)."""
+    for old, new in mapping.items():
+        value = state[old]
+        if not isinstance(value, torch.Tensor) or value.shape != expected[new].shape:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TrainError(f"{source}: released {what} key {old} has shape {shape}, "
+                             f"expected {tuple(expected[new].shape)}")
+
+
 def generator_from_released(state: Mapping[str, Any], source: str | Path) -> Generator:
     """A rainset Generator (``head_relu=False``) holding a released generator's weights, in eval mode.
 
@@ -74,13 +86,7 @@ def generator_from_released(state: Mapping[str, Any], source: str | Path) -> Gen
                                        f"unexpected {', '.join(extra[:3])}" if extra else ""]))
         raise TrainError(f"{source}: not a released NLCL generator state dict ({what})")
     gen = Generator(int(weight.shape[0]), blocks, head_relu=False)
-    expected = gen.state_dict()
-    for old, new in mapping.items():
-        value = state[old]
-        if not isinstance(value, torch.Tensor) or value.shape != expected[new].shape:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise TrainError(f"{source}: released generator key {old} has shape {shape}, "
-                             f"expected {tuple(expected[new].shape)}")
+    check_shapes(state, mapping, gen.state_dict(), source, "generator")
     gen.load_state_dict({new: state[old].float() for old, new in mapping.items()})
     return gen.eval()
 
@@ -137,13 +143,7 @@ def discriminator_from_released(state: Mapping[str, Any], source: str | Path) ->
                                        if layers == 0 else ""]))
         raise TrainError(f"{source}: not a released anti-aliased NLCL discriminator state dict ({what})")
     disc = Discriminator(int(weight.shape[0]), layers, antialias=True, features="released")
-    expected = disc.state_dict()
-    for old, new in mapping.items():
-        value = state[old]
-        if not isinstance(value, torch.Tensor) or value.shape != expected[new].shape:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise TrainError(f"{source}: released discriminator key {old} has shape {shape}, "
-                             f"expected {tuple(expected[new].shape)}")
+    check_shapes(state, mapping, disc.state_dict(), source, "discriminator")
     for n in range(layers):  # block n's blur is released module 4n + 2
         key, blur = f"model.{4 * n + 2}.filt", disc.blocks[n][-1]
         value = state.get(key)
