@@ -168,6 +168,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # bumped by sign-out, token rotation and disable: session cookies carrying an older epoch stop working
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # optional; Label Studio names annotators by e-mail (default NAME@rainset.invalid when unset)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True, unique=True, index=True)
 
 
 class Label(Base):
