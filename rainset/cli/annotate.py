@@ -77,7 +77,7 @@ def _check_format(fmt: str) -> None:
 def _print_token(user: Any, heading: str, as_json: bool) -> None:
     """A user's new token, shown once: JSON with id, name, role and token, or a heading and the token."""
     if as_json:
-        print_json({"id": user.id, "name": user.name, "role": user.role, "token": user.token})
+        print_json({"id": user.id, "name": user.name, "role": user.role, "email": user.email, "token": user.token})
     else:
         out.print(heading, highlight=False)
         out.print(user.token, highlight=False)
@@ -86,12 +86,15 @@ def _print_token(user: Any, heading: str, as_json: bool) -> None:
 @users_app.command("add")
 def users_add(name: Annotated[str, typer.Argument(help="User name: 1-64 letters, digits, '.', '_' or '-'.")],
               role: Annotated[str, typer.Option("--role", help="annotator, reviewer or admin.")] = "annotator",
+              email: Annotated[Optional[str], typer.Option("--email", help="The user's e-mail: Label Studio "
+                                                           "interchange names the user by it (default identity "
+                                                           "NAME@rainset.invalid).", show_default=False)] = None,
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Create a user and print its sign-in token (shown once, stored hashed)."""
     from rainset.labels.users import add_user  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
-        user = add_user(s, name, role)
+        user = add_user(s, name, role, email)
     _print_token(user, f"created {user.role} {user.name}; token (shown once, keep it secret):", as_json)
 
 
@@ -106,18 +109,37 @@ def users_token(name: Annotated[str, typer.Argument(help="The user.")], store: S
     _print_token(user, f"new token for {user.name} (shown once):", as_json)
 
 
+@users_app.command("set-email")
+def users_set_email(name: Annotated[str, typer.Argument(help="The user.")],
+                    email: Annotated[Optional[str], typer.Argument(help="The new e-mail address.",
+                                                                   show_default=False)] = None,
+                    clear: Annotated[bool, typer.Option("--clear", help="Remove the e-mail (Label Studio interchange "
+                                                        "then uses NAME@rainset.invalid).")] = False,
+                    store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Set or clear a user's e-mail (how Label Studio interchange names the user)."""
+    from rainset.labels.users import set_email  # heavy: sqlalchemy
+
+    with edge():
+        if (email is None) == (not clear):
+            raise ConfigError("users set-email: give either an ADDRESS or --clear")
+        with _session(store) as (_, s):
+            result = set_email(s, name, email)
+    emit(result, as_json)
+
+
 @users_app.command("list")
 def users_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """List users, their roles and whether they are disabled."""
+    """List users, their roles, e-mails and whether they are disabled."""
     from rainset.labels.users import user_rows  # heavy: sqlalchemy
 
     with edge(), _session(store) as (_, s):
         rows = user_rows(s)
     if as_json:
-        print_json([asdict(r) for r in rows])
+        print_json({"users": [asdict(r) for r in rows]})
         return
     for r in rows:
-        out.print(f"{r.name:<24} {r.role:<10} {'disabled' if r.disabled else 'enabled':<9} {r.created_at}",
+        email = r.email or f"({r.identity})"
+        out.print(f"{r.name:<24} {r.role:<10} {'disabled' if r.disabled else 'enabled':<9} {email:<32} {r.created_at}",
                   highlight=False)
 
 

@@ -24,6 +24,11 @@ from rainset.errors import AlreadyExistsError, AuthError, InvalidInputError, Lab
 Role = Literal["annotator", "reviewer", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# One @, no spaces or angle brackets, a dotted domain: enough to catch typos; nothing here sends mail.
+EMAIL_RE = re.compile(r"[^@\s<>\"',;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+EMAIL_MAX = 254
+# The identity exported for a user without an e-mail (``.invalid`` is reserved: RFC 2606, never delivered).
+DEFAULT_DOMAIN = "rainset.invalid"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class NewUser:
     name: str
     role: str
     token: str
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,26 @@ class UserRow:
     role: str
     disabled: bool
     created_at: str
+    email: str | None  # as set; None when unset
+    identity: str  # what interchange exports: the e-mail, else NAME@rainset.invalid
+
+
+@dataclass(frozen=True)
+class EmailChange:
+    """The result of ``rainset users set-email``."""
+
+    name: str
+    email: str | None
+    identity: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "email": self.email, "identity": self.identity}
+
+    def lines(self) -> list[str]:
+        """The human-readable result."""
+        if self.email is None:
+            return [f"{self.name} has no e-mail; Label Studio interchange uses {self.identity}"]
+        return [f"{self.name}'s e-mail is {self.email}"]
 
 
 def hash_token(token: str) -> str:
@@ -75,6 +101,46 @@ def check_role(role: str) -> str:
     return role
 
 
+def check_email(email: str) -> str:
+    """Return ``email`` lower-cased when it is a plausible address, else raise InvalidInputError.
+
+    Addresses at ``rainset.invalid`` are refused: that domain is the default identity of users
+    without an e-mail (:func:`identity`), so setting one would only confuse two users.
+    """
+    if not isinstance(email, str) or len(email) > EMAIL_MAX or not EMAIL_RE.fullmatch(email):
+        raise InvalidInputError(f"invalid e-mail address {email!r}: expected one address like name@example.org "
+                                f"(at most {EMAIL_MAX} characters)")
+    email = email.lower()
+    if email.endswith("@" + DEFAULT_DOMAIN):
+        raise InvalidInputError(f"invalid e-mail address {email!r}: @{DEFAULT_DOMAIN} is the default identity of "
+                                "users without an e-mail; leave the e-mail unset instead")
+    return email
+
+
+def identity(name: str, email: str | None) -> str:
+    """The e-mail interchange writes for a user: its own, else ``NAME@rainset.invalid``."""
+    return email or f"{name}@{DEFAULT_DOMAIN}"
+
+
+def default_identity_name(email: str) -> str | None:
+    """The user name in a default identity ``NAME@rainset.invalid`` (any case), else None."""
+    local, _, domain = email.rpartition("@")
+    return local if domain.lower() == DEFAULT_DOMAIN and NAME_RE.fullmatch(local) else None
+
+
+def _email_free(session: Session, email: str, owner: int | None = None) -> str:
+    """Raise AlreadyExistsError when another user (not ``owner``) has ``email``."""
+    other = session.scalars(select(User).where(User.email == email)).first()
+    if other is not None and other.id != owner:
+        raise AlreadyExistsError(f"e-mail {email!r} is already used by user {other.name!r}")
+    return email
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    """The user whose e-mail is ``email`` (case does not matter), else None."""
+    return session.scalars(select(User).where(User.email == email.lower())).first()
+
+
 def _info(user: User) -> UserInfo:
     return UserInfo(user.id, user.name, user.role)
 
@@ -86,22 +152,43 @@ def _by_name(session: Session, name: str) -> User:
     return user
 
 
-def add_user(session: Session, name: str, role: str) -> NewUser:
+def add_user(session: Session, name: str, role: str, email: str | None = None) -> NewUser:
     """Create a user and return it with its token (the only time the token is available).
 
+    Args:
+        email: optional; Label Studio interchange identifies the user by it (stored lower-cased).
+
     Raises:
-        InvalidInputError: an invalid name or role.
-        AlreadyExistsError: the name is taken (disabled users keep their name).
+        InvalidInputError: an invalid name, role or e-mail.
+        AlreadyExistsError: the name is taken (disabled users keep their name), or the e-mail is.
     """
     check_name(name)
     check_role(role)
+    if email is not None:
+        email = _email_free(session, check_email(email))
     if session.scalars(select(User.id).where(User.name == name)).first() is not None:
         raise AlreadyExistsError(f"user {name!r} already exists")
     token = secrets.token_urlsafe(32)
-    user = User(name=name, role=role, token_hash=hash_token(token), disabled=False)
+    user = User(name=name, role=role, token_hash=hash_token(token), disabled=False, email=email)
     session.add(user)
     session.flush()
-    return NewUser(user.id, user.name, user.role, token)
+    return NewUser(user.id, user.name, user.role, token, user.email)
+
+
+def set_email(session: Session, name: str, email: str | None) -> EmailChange:
+    """Set (or with ``None`` clear) user ``name``'s e-mail.
+
+    Raises:
+        NotFoundError: no such user.
+        InvalidInputError: a malformed address.
+        AlreadyExistsError: another user has it.
+    """
+    user = _by_name(session, name)
+    if email is not None:
+        email = _email_free(session, check_email(email), owner=user.id)
+    user.email = email
+    session.flush()
+    return EmailChange(user.name, user.email, identity(user.name, user.email))
 
 
 def reset_token(session: Session, name: str) -> NewUser:
@@ -208,7 +295,8 @@ def list_users(session: Session, *, include_disabled: bool = False) -> list[User
 
 def user_rows(session: Session) -> list[UserRow]:
     """Every user with its state, by name (``rainset users list``)."""
-    return [UserRow(u.id, u.name, u.role, bool(u.disabled), u.created_at.isoformat() if u.created_at else "")
+    return [UserRow(u.id, u.name, u.role, bool(u.disabled), u.created_at.isoformat() if u.created_at else "",
+                    u.email, identity(u.name, u.email))
             for u in session.scalars(select(User).order_by(User.name))]
 
 
