@@ -159,3 +159,25 @@ def test_version_and_flags_in_help() -> None:
     assert r.returncode == 0 and r.stdout.strip() == f"rainset {__version__}"
     helped = rainset("ingest", "--help").stdout
     assert "--link" in helped and "<bool>" not in helped and "--workers <int>" in helped
+
+
+def test_labels_import_maps_label_studio_member_ids(store: Path, tmp_path: Path) -> None:
+    s = str(store / "store")
+    ok_json("users", "add", "mapped", "--store", s)
+    ok_json("labels", "export", "--out", str(tmp_path / "tasks.json"), "--store", s)
+    task = json.loads((tmp_path / "tasks.json").read_text())[0]
+    choice = {"id": "a1", "type": "choices", "from_name": "rain_type", "to_name": "image", "origin": "manual",
+              "value": {"choices": ["unsure"]}}
+    task["annotations"] = [{"id": 1, "completed_by": 7, "result": [choice], "was_cancelled": False},
+                           {"id": 2, "completed_by": 8, "result": [], "was_cancelled": True}]
+    (tmp_path / "ls.json").write_text(json.dumps([task]))
+    (tmp_path / "map.csv").write_text("id,user\n7,mapped\n")
+    bad = rainset("labels", "import", str(tmp_path / "ls.json"), "--store", s)
+    assert bad.returncode == 1 and "member id 7" in bad.stderr and "--user-map" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    done = ok_json("labels", "import", str(tmp_path / "ls.json"), "--user-map", str(tmp_path / "map.csv"), "--store", s)
+    assert (done["labelled"], done["cancelled"], done["users_created"]) == (1, 1, [])
+    with catalog_session(find_store(Path(s)).db_url) as session:
+        mine = [(cid, r.rain_type) for cid, lab in current_labels(session).items() for r in lab.labels
+                if r.user == "mapped"]
+    assert mine == [(task["data"]["capture_id"], "unsure")]

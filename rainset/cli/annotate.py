@@ -164,6 +164,9 @@ def labels_export(fmt: FormatOpt = "labelstudio",
                   image_prefix: Annotated[str, typer.Option("--image-prefix", help="Put before each preview's "
                                                             "store-relative path, e.g. a URL serving the store.")] = "",
                   labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Only captures with labels.")] = False,
+                  predictions: Annotated[bool, typer.Option("--predictions/--no-predictions", help="Write each "
+                                                            "capture's current rain-type suggestion as a Label "
+                                                            "Studio prediction (a pre-annotation).")] = True,
                   config: Annotated[Optional[Path], typer.Option("--config", help="Also write Label Studio's "
                                                                  "labelling interface (XML) here.")] = None,
                   store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
@@ -176,7 +179,8 @@ def labels_export(fmt: FormatOpt = "labelstudio",
             raise ConfigError("labels export --json needs --out FILE: the tasks go to the file, the summary to "
                               "standard output")
         with _session(store) as (st, s):
-            tasks = export_labelstudio(s, st, image_prefix=image_prefix, labelled_only=labelled_only)
+            tasks = export_labelstudio(s, st, image_prefix=image_prefix, labelled_only=labelled_only,
+                                       predictions=predictions)
             text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
             if config is not None:
                 write_atomic(st, config.resolve(), labelstudio_config(_taxonomy(st)["taxonomy"]).encode("utf-8"))
@@ -185,11 +189,13 @@ def labels_export(fmt: FormatOpt = "labelstudio",
             else:
                 write_atomic(st, output.resolve(), text.encode("utf-8"))
     n = sum(len(t["annotations"]) for t in tasks)
+    n_pred = sum(len(t.get("predictions", ())) for t in tasks)
     if as_json:
-        print_json({"tasks": len(tasks), "annotations": n, "out": str(output),
+        print_json({"tasks": len(tasks), "annotations": n, "predictions": n_pred, "out": str(output),
                     "config": None if config is None else str(config)})
     elif output is not None and not quiet:
-        out.print(f"wrote {len(tasks)} tasks with {n} annotations to {output}", highlight=False)
+        out.print(f"wrote {len(tasks)} tasks with {n} annotations and {n_pred} predictions to {output}",
+                  highlight=False)
 
 
 @labels_app.command("import")
@@ -201,18 +207,24 @@ def labels_import(path: Annotated[Path, typer.Argument(help="A Label Studio JSON
                                                              help="Create users named by completed_by that do "
                                                              "not exist (as annotators; reviewers for "
                                                              "ground-truth annotations).")] = True,
+                  user_map: Annotated[Optional[Path], typer.Option("--user-map", help="JSON object or CSV mapping "
+                                                                   "Label Studio member ids (integer completed_by) "
+                                                                   "to rainset user names.", show_default=False)] = None,
                   store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Import Label Studio annotations as label rows (appended; nothing is overwritten)."""
     from rainset.labels.interchange import import_labelstudio  # heavy: sqlalchemy
+    from rainset.labels.user_map import load_user_map  # heavy: sqlalchemy, through rainset.labels.users
 
     with edge():
         _check_format(fmt)
+        members = None if user_map is None else load_user_map(user_map)
         try:
             tasks = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise LabelError(f"{path}: cannot read Label Studio JSON: {exc}") from exc
         with _session(store) as (st, s):
-            summary = import_labelstudio(s, tasks, as_user=as_user, create_users=create_users, **_taxonomy(st))
+            summary = import_labelstudio(s, tasks, as_user=as_user, create_users=create_users, user_map=members,
+                                         **_taxonomy(st))
     emit(summary, as_json, quiet)
 
 
