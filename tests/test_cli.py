@@ -41,15 +41,15 @@ def test_json_outputs_have_stable_keys(store_with_data: Path) -> None:
     r = rainset("ingest", str(base / "caps"), "--store", str(base / "store"), "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert set(summary) == INGEST_KEYS
+    assert set(summary) == INGEST_KEYS | {"json_format"} and summary["json_format"] == 2
     assert summary["new_captures"] > 0 and summary["rejected"] == 5
     r = rainset("status", "--json", cwd=base / "store" / "objects")  # found from a subfolder, like git
     assert r.returncode == 0, r.stderr
     status = json.loads(r.stdout)
-    assert set(status) == STATUS_KEYS and status["captures"] == summary["new_captures"]
+    assert set(status) == STATUS_KEYS | {"json_format"} and status["captures"] == summary["new_captures"]
     r = rainset("verify", "--json", env={"RAINSET_STORE": str(base / "store")})
     report = json.loads(r.stdout)
-    assert r.returncode == 0 and set(report) == VERIFY_KEYS and report["ok"] == report["checked"] > 0
+    assert r.returncode == 0 and set(report) == VERIFY_KEYS | {"json_format"} and report["ok"] == report["checked"] > 0
 
 
 def test_verify_exit_code_and_problem_keys(store_with_data: Path, tmp_path: Path) -> None:

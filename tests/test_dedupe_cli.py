@@ -50,11 +50,11 @@ def test_cli_dedupe_groups_and_corrections(demo_store) -> None:
     first = rainset("dedupe", "--store", s, "--json")
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
-    assert set(data) == RESULT_KEYS and set(data["groups"]) == GROUP_STATS_KEYS
+    assert set(data) == RESULT_KEYS | {"json_format"} and set(data["groups"]) == GROUP_STATS_KEYS
     assert data["queried"] == data["captures"] > 0 and data["groups"]["clusters"] >= 2
     again = json.loads(rainset("dedupe", "--store", s, "--json").stdout)
     assert again["queried"] == 0 and again["groups"] == data["groups"]
-    groups = json.loads(rainset("groups", "--store", s, "--json").stdout)
+    groups = json.loads(rainset("groups", "--store", s, "--json").stdout)["groups"]
     assert {g["kind"] for g in groups} == {"cluster", "burst", "scene"}
     assert set(groups[0]) == {"key", "kind", "members"}
     assert set(groups[0]["members"][0]) == {"capture_id", "relation", "representative", "path"}
@@ -64,14 +64,14 @@ def test_cli_dedupe_groups_and_corrections(demo_store) -> None:
     assert rep.returncode == 0, rep.stderr
     assert json.loads(rep.stdout)["correction"]["kind"] == "representative"
     rainset("dedupe", "--store", s)
-    after = json.loads(rainset("groups", "--kind", "cluster", "--store", s, "--json").stdout)
+    after = json.loads(rainset("groups", "--kind", "cluster", "--store", s, "--json").stdout)["groups"]
     moved = next(g for g in after if other in {m["capture_id"] for m in g["members"]})
     assert next(m for m in moved["members"] if m["capture_id"] == other)["representative"]
     a, b = (m["capture_id"] for m in cluster["members"][:2])
     assert rainset("groups", "not-duplicate", a, b, "--store", s).returncode == 0
-    listed = json.loads(rainset("groups", "corrections", "--store", s, "--json").stdout)
+    listed = json.loads(rainset("groups", "corrections", "--store", s, "--json").stdout)["corrections"]
     assert [c["kind"] for c in listed] == ["representative", "not-duplicate"]
-    final = json.loads(rainset("groups", "--kind", "cluster", "--store", s, "--json").stdout)
+    final = json.loads(rainset("groups", "--kind", "cluster", "--store", s, "--json").stdout)["groups"]
     assert not any({a, b} <= {m["capture_id"] for m in g["members"]} for g in final)
 
 

@@ -61,8 +61,8 @@ def test_cli_users_and_labels(tmp_path: Path) -> None:
     assert code == 1 and "invalid role" in stderr
     code, stdout, _ = _run("labels", "set", "no-rain", "--where", "source_name = 'clear-days'", "--as", "boss",
                            "--json", *st)
-    assert code == 0 and json.loads(stdout) == {"matched": 4, "labelled": 4, "skipped": 0,
-                                                         "kept": 0, "replaced": 0}
+    assert code == 0 and json.loads(stdout) == {"json_format": 2, "matched": 4, "labelled": 4, "skipped": 0,
+                                                                          "kept": 0, "replaced": 0}
     code, _, stderr = _run("labels", "set", "no-rain", "--where", "sourcename = 'x'", "--as", "boss", *st)
     assert code == 1 and "sourcename" in stderr
     code, stdout, _ = _run("labels", "agreement", "--json", *st)
@@ -70,13 +70,13 @@ def test_cli_users_and_labels(tmp_path: Path) -> None:
     assert code == 0 and report["n_captures"] == 4 and report["overall_alpha"] is None
     assert report["per_annotator"][0]["name"] == "boss" and report["per_annotator"][0]["labels"] == 4
     code, stdout, _ = _run("labels", "review", "--json", *st)
-    assert code == 0 and json.loads(stdout) == {"total": 0, "captures": []}
+    assert code == 0 and json.loads(stdout) == {"json_format": 2, "total": 0, "captures": []}
     out_file, config = tmp_path / "ls.json", tmp_path / "ls.xml"
     code, _, _ = _run("labels", "export", "--format", "labelstudio", "--out", str(out_file), "--config", str(config),
                       *st)
     tasks = json.loads(out_file.read_text())
     assert code == 0 and len(tasks) == 4 and "<Choices" in config.read_text()
-    assert all(t["annotations"][0]["completed_by"] == "boss" for t in tasks)
+    assert all(t["annotations"][0]["completed_by"] == {"email": "boss@rainset.invalid"} for t in tasks)
     code, _, stderr = _run("labels", "export", "--format", "coco", *st)
     assert code == 1 and "labelstudio" in stderr
     # Re-importing what was exported adds nothing.
@@ -85,12 +85,12 @@ def test_cli_users_and_labels(tmp_path: Path) -> None:
     code, _, stderr = _run("labels", "import", str(tmp_path / "missing.json"), *st)
     assert code == 1 and "missing.json" in stderr
     code, stdout, _ = _run("users", "list", "--json", *st)
-    assert [u["name"] for u in json.loads(stdout)] == ["boss"]
+    assert [u["name"] for u in json.loads(stdout)["users"]] == ["boss"]
     code, stdout, _ = _run("labels", "release", "--older-than", "1", "--json", *st)
-    assert code == 0 and json.loads(stdout) == {"released": 0}
+    assert code == 0 and json.loads(stdout) == {"json_format": 2, "released": 0}
     code, _, _ = _run("users", "disable", "boss", *st)
     assert code == 0
     code, stdout, _ = _run("users", "list", "--json", *st)
-    assert json.loads(stdout)[0]["disabled"] is True
+    assert json.loads(stdout)["users"][0]["disabled"] is True
     code, stdout, _ = _run("users", "token", "boss", "--json", *st)
     assert code == 0 and json.loads(stdout)["token"] != created["token"]

@@ -40,23 +40,23 @@ def test_export_diff_versions_report_json(store_path: Path, tmp_path: Path) -> N
     r = run("export", "v1", "--store", s, "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert set(data) == keys(ExportResult) and data["name"] == "v1"
+    assert set(data) == keys(ExportResult) | {"json_format"} and data["name"] == "v1"
     r = run("export", "v2", "--store", s, "--json", "--where", "iso >= 800", "--redact", "gps", "--redact", "serial",
             "--include-unlabelled", "--ratios", "70,20,10", "--seed", "3")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["redacted"] == ["gps_lat", "gps_lon", "gps_alt", "serial"]
     r = run("versions", "--store", s, "--json")
-    assert [v["name"] for v in json.loads(r.stdout)] == ["v1", "v2"]
+    assert [v["name"] for v in json.loads(r.stdout)["versions"]] == ["v1", "v2"]
     r = run("diff", "v1", "v2", "--store", s, "--json")
     diff = json.loads(r.stdout)
-    assert set(diff) == keys(DiffResult) and diff["seed_changed"] is True
+    assert set(diff) == keys(DiffResult) | {"json_format"} and diff["seed_changed"] is True
     r = run("diff", "v1", "v2", "--store", s)
     assert r.exit_code == 0 and "v1 → v2" in r.stdout
     report = tmp_path / "out" / "r.html"
     r = run("report", "--store", s, "--out", str(report), "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert set(data) == keys(ReportResult) and data["version"] == "v2" and report.is_file()
+    assert set(data) == keys(ReportResult) | {"json_format"} and data["version"] == "v2" and report.is_file()
 
 
 def test_errors_are_one_line(store_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_leakage_exit_codes(tmp_path: Path) -> None:
     assert run("export", "v1", "--store", s, "--include-unlabelled", "--ratios", "50,25,25", "-q").exit_code == 0
     r = run("leakage", "v1", "--store", s, "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True
-    assert set(json.loads(r.stdout)) == keys(LeakageResult) | {"ok"}
+    assert set(json.loads(r.stdout)) == keys(LeakageResult) | {"ok", "json_format"}
     # a near-duplicate pair that dedupe never linked, across two splits: found, exit code 2
     from rainset.manifests.versions import open_version
 
@@ -113,7 +113,7 @@ def test_remove_and_gc_asks_first(tmp_path: Path) -> None:
     add_group(store, "burst", "b", ids[:2])
     s = str(store.root)
     r = run("remove", ids[0], ids[1], "--reason", "licence withdrawn", "--store", s, "--json")
-    assert r.exit_code == 0 and set(json.loads(r.stdout)) == keys(RemoveResult)
+    assert r.exit_code == 0 and set(json.loads(r.stdout)) == keys(RemoveResult) | {"json_format"}
     r = run("gc", "--store", s, input="n\n")
     assert r.exit_code == 1 and all(store.object_path(representative_sha(store, c)).exists() for c in ids[:2])
     r = run("gc", "--store", s, "--json")
@@ -124,5 +124,5 @@ def test_remove_and_gc_asks_first(tmp_path: Path) -> None:
     assert store.object_path(representative_sha(store, ids[2])).exists()
     r = run("gc", "--store", s, "--json", "--yes")
     assert r.exit_code == 0 and json.loads(r.stdout)["deleted"] == 0
-    assert set(json.loads(r.stdout)) == keys(GcPlan) | {"deleted"}
+    assert set(json.loads(r.stdout)) == keys(GcPlan) | {"deleted", "json_format"}
 

@@ -96,7 +96,7 @@ def test_cli_json_show_and_model(tmp_path: Path) -> None:
     r = runner.invoke(app, ["suggest", "--store", s, "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert set(data) == set(SuggestResult.__dataclass_fields__) and data["suggested"] == 30
+    assert set(data) == set(SuggestResult.__dataclass_fields__) | {"json_format"} and data["suggested"] == 30
     cid = sorted(_counts(store)[2])[0]
     shown = json.loads(runner.invoke(app, ["suggest", "show", cid, "--store", s, "--json"]).stdout)
     assert shown["capture_id"] == cid and shown["suggestion"]["model"] == "rules-v1"

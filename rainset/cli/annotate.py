@@ -181,11 +181,11 @@ def labels_export(fmt: FormatOpt = "labelstudio",
         with _session(store) as (st, s):
             tasks = export_labelstudio(s, st, image_prefix=image_prefix, labelled_only=labelled_only,
                                        predictions=predictions)
-            text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
+            text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"  # not --json: the tasks file
             if config is not None:
                 write_atomic(st, config.resolve(), labelstudio_config(_taxonomy(st)["taxonomy"]).encode("utf-8"))
             if output is None:
-                sys.stdout.write(text)
+                sys.stdout.write(text)  # not --json: the tasks, to standard output
             else:
                 write_atomic(st, output.resolve(), text.encode("utf-8"))
     n = sum(len(t["annotations"]) for t in tasks)

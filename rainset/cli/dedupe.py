@@ -53,7 +53,7 @@ def groups_list(ctx: typer.Context, kind: KindOpt = None, store: StoreOpt = None
 
     views = _in_catalog(store, lambda _, session: list_groups(session, kind))
     if as_json:
-        print_json([v.to_dict() for v in views])
+        print_json({"groups": [v.to_dict() for v in views]})
         return
     for v in views:
         out.print(f"{v.kind:<8} {v.key}  ({len(v.members)} captures)", highlight=False)
@@ -119,7 +119,7 @@ def corrections(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
     rows = _in_catalog(store, lambda _, session: list_corrections(session))
     if as_json:
-        print_json([r.to_dict() for r in rows])
+        print_json({"corrections": [r.to_dict() for r in rows]})
         return
     for r in rows:
         extra = f" (apart from {len(r.others)} others)" if r.others else ""

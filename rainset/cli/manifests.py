@@ -49,7 +49,7 @@ def versions(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     rows = [{"name": i["name"], "parent": i.get("parent"), "created_at": i.get("created_at"),
              "samples": i.get("samples"), "schema_version": i.get("schema_version")} for i in infos]
     if as_json:
-        print_json(rows)
+        print_json({"versions": rows})
     else:
         say([f"{r['name']}\t{r['samples']} samples\t{r['created_at']}\tparent {r['parent'] or '-'}" for r in rows]
             or ["no manifest versions yet"])

@@ -75,9 +75,25 @@ def resolve_store(path: Optional[Path], *, read_only_ok: bool = False) -> Store:
     return find_store(path, read_only_ok=read_only_ok)
 
 
-def print_json(data: Any) -> None:
-    """Print ``data`` as indented JSON with sorted keys (the ``--json`` output of every command)."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+# The ``--json`` output's format version, a key of every object a command prints (docs/cli.md,
+# "JSON output"). 2: one object per command, lists under a key (1, unmarked: some commands printed
+# bare arrays). Raise it when a key changes meaning or goes away; adding keys keeps it.
+JSON_FORMAT_KEY = "json_format"
+JSON_FORMAT = 2
+
+
+def print_json(data: dict[str, Any]) -> None:
+    """Print ``data`` as indented JSON with sorted keys and :data:`JSON_FORMAT_KEY` (every ``--json`` output).
+
+    Raises:
+        TypeError: ``data`` is not a dict (a command must print one object, lists under a key), or it
+            already has the version key.
+    """
+    if not isinstance(data, dict):
+        raise TypeError(f"--json output must be one object (lists go under a key), got {type(data).__name__}")
+    if JSON_FORMAT_KEY in data:
+        raise TypeError(f"--json output must not set {JSON_FORMAT_KEY!r} itself")
+    sys.stdout.write(json.dumps({JSON_FORMAT_KEY: JSON_FORMAT, **data}, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def say(lines: list[str]) -> None:
