@@ -33,8 +33,10 @@ def _cfg(folders, out, **kw):
 
 @pytest.mark.timeout(60)
 def test_cpu_smoke_trains_with_finite_losses_and_writes_the_run(folders, tmp_path):
-    result = train(_cfg(folders, tmp_path / "run", steps=4))
+    calls = []
+    result = train(_cfg(folders, tmp_path / "run", steps=4), progress=lambda done, total: calls.append((done, total)))
     assert result.step == 4 and len(result.history) == 4
+    assert calls == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]  # from the start; the end when the last step is saved
     for row in result.history:
         assert all(v == v and abs(v) < 1e6 for v in row.values()), row  # finite
     assert {"gan", "consistency", "sparsity", "location", "layer", "total", "loss_d"} <= set(result.history[0])
@@ -184,3 +186,13 @@ def test_a_run_saved_before_the_discriminator_fields_resumes_as_it_was(folders, 
         train(_cfg(folders, tmp_path / "old", steps=2, **TINY))
     resumed = train(_cfg(folders, tmp_path / "old", steps=2, **TINY, **OLD_D_SIDE))
     assert resumed.start_step == 1 and resumed.step == 2
+
+
+def test_the_train_bar_names_the_running_step():
+    from rainset.cli.nlcl import step_progress
+
+    shown = []
+    update = step_progress(lambda done, total, note: shown.append((done, total, note)))
+    for done in range(4):
+        update(done, 3)
+    assert shown == [(0, 3, "step 1 of 3"), (1, 3, "step 2 of 3"), (2, 3, "step 3 of 3"), (3, 3, "3 steps done")]

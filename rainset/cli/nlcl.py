@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -27,6 +27,17 @@ CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.
                                              "dict (latest_net_Back.pth).")]
 TileOpt = Annotated[int, typer.Option("--tile", help="Tile side of the exact tiled pass for images above 2 MP (32 to 65536).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
+
+
+def step_progress(bar: Callable[..., None]) -> Callable[[int, int], None]:
+    """The trainer's ``progress(done, total)`` on a bar that names the step running: during the last
+    step the bar reads "step 8 of 8" beside 7/8 done, and reaches 8/8 when that step (with its
+    checkpoint) is written."""
+
+    def update(done: int, total: int) -> None:
+        bar(done, total, f"step {done + 1} of {total}" if done < total else f"{total} steps done")
+
+    return update
 
 
 def _require_torch() -> None:
@@ -74,7 +85,7 @@ def train_nlcl(
             print_json(cfg.to_dict())
             return
         with progress_bar("train nlcl", not (quiet or as_json)) as bar:
-            result = train(cfg, progress=bar)
+            result = train(cfg, progress=None if bar is None else step_progress(bar))
     emit(result, as_json, quiet)
 
 

@@ -112,7 +112,8 @@ def emit(result: Result, as_json: bool, quiet: bool = False) -> None:
 
 @contextmanager
 def progress_bar(description: str, enabled: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields a ``progress(done, total)`` callback."""
+    """A rich progress bar on stderr; yields a ``progress(done, total, note=None)`` callback (``note``,
+    when given, follows the description, e.g. the step now running)."""
     if not enabled:
         yield None
         return
@@ -123,7 +124,8 @@ def progress_bar(description: str, enabled: bool) -> Iterator[Any]:
                   console=err, transient=True) as bar:
         task = bar.add_task(description, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(done: int, total: int, note: str | None = None) -> None:
+            text = description if note is None else f"{description}: {note}"
+            bar.update(task, completed=done, total=total, description=text)
 
         yield update

@@ -102,7 +102,7 @@ RESUMABLE = frozenset({"steps", "out", "device", "amp", "workers", "log_every", 
 PRESETS: dict[str, dict[str, Any]] = {
     # The published settings: full model, 256² crops, batch 1, k_B 8 / k_R 128, tau 0.07, Adam 2e-4 (0.5, 0.999).
     "paper": {},
-    # Seconds on a laptop CPU: small crops, few blocks, few steps, everything logged.
+    # About a minute on a CPU (docs/trainer.md measures it): small crops, few blocks, 8 steps, everything logged.
     "cpu-smoke": dict(steps=8, batch_size=2, crop=64, gen_blocks=2, disc_channels=16, head_dim=64, window=32,
                       patch=8, k_b=4, k_r=32, nce_layers=(0, 1, 2), nce_locations=64, device="cpu", workers=0,
                       log_every=1, sample_every=4, ckpt_every=4),

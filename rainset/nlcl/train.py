@@ -304,6 +304,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
     t0 = time.perf_counter()
     history: list[dict[str, float]] = []
     step = start
+    if progress is not None:  # set up: the bar counts steps from here (each reported once it completes)
+        progress(start, cfg.steps)
     for step, (o, c, data_state) in zip(range(start + 1, cfg.steps + 1), stream):
         t_step = time.perf_counter()
         o, c = o.to(device, non_blocking=True), c.to(device, non_blocking=True)
