@@ -221,7 +221,8 @@ def test_each_action_writes_the_correction_and_regroups(served):
 
 
 def comparable(corrections_json: str) -> list[dict]:
-    return [{k: v for k, v in c.items() if k not in ("id", "created_at")} for c in json.loads(corrections_json)["corrections"]]
+    rows = json.loads(corrections_json)["corrections"]
+    return [{k: v for k, v in c.items() if k not in ("id", "created_at")} for c in rows]
 
 
 @pytest.mark.slow

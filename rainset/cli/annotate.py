@@ -207,9 +207,9 @@ def labels_import(path: Annotated[Path, typer.Argument(help="A Label Studio JSON
                                                              help="Create users named by completed_by that do "
                                                              "not exist (as annotators; reviewers for "
                                                              "ground-truth annotations).")] = True,
-                  user_map: Annotated[Optional[Path], typer.Option("--user-map", help="JSON object or CSV mapping "
-                                                                   "Label Studio member ids (integer completed_by) "
-                                                                   "to rainset user names.", show_default=False)] = None,
+                  user_map: Annotated[Optional[Path], typer.Option(
+                      "--user-map", help="JSON object or CSV mapping Label Studio member ids (integer "
+                      "completed_by) to rainset user names.", show_default=False)] = None,
                   store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Import Label Studio annotations as label rows (appended; nothing is overwritten)."""
     from rainset.labels.interchange import import_labelstudio  # heavy: sqlalchemy
