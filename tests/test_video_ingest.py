@@ -159,5 +159,4 @@ def test_broken_videos_are_rejects_and_partial_ones_keep_their_first_frames(clip
     assert 0 < len(caps) == video.frames_kept < N
     assert sorted(c.frame_index for c in caps) == list(range(len(caps)))
     assert len(video.warnings) == 1 and ("ends early" in video.warnings[0] or "stopped" in video.warnings[0])
-    print(video.warnings)
     assert all(c.warnings == video.warnings for c in caps)
