@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import shutil
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from rainset.capture.sniff import sniff_video
 from rainset.capture.video import decode_frame, frame_key, parse_iso6709
-from rainset.catalog.db import open_catalog
+from rainset.catalog.db import current_revision, head_revision, make_engine, open_catalog
 from rainset.catalog.models import Capture, File, Hash, Reject, Video
 from rainset.errors import ConfigError
 from rainset.ingest import IngestOptions, ingest
 from rainset.ingest.video import FrameSampling
-from rainset.store import init_store
+from rainset.store import init_store, open_store
 from rainset.verify import verify_store
 from tests.video_helpers import META, rainy_frames, write_video
 
@@ -160,3 +160,22 @@ def test_broken_videos_are_rejects_and_partial_ones_keep_their_first_frames(clip
     assert sorted(c.frame_index for c in caps) == list(range(len(caps)))
     assert len(video.warnings) == 1 and ("ends early" in video.warnings[0] or "stopped" in video.warnings[0])
     assert all(c.warnings == video.warnings for c in caps)
+
+
+def test_a_store_of_the_previous_release_upgrades_and_takes_videos(clips: dict[str, Path], tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    shutil.copytree(Path(__file__).resolve().parent / "data" / "store-v0.1.0", root)
+    store = open_store(root)  # migrates the catalog (revision 0005) up to head, 0010 included
+    engine = make_engine(store.db_url)
+    try:
+        assert current_revision(engine) == head_revision() == "0010"
+        columns = {c["name"] for c in inspect(engine).get_columns("captures")}
+        assert {"video_sha256", "frame_index", "frame_pts"} <= columns
+        assert "videos" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    old = _rows(store, Capture)
+    assert old and all(c.video_sha256 is None and c.frame_index is None for c in old)
+    summary = ingest(store, [str(clips["mp4"])], IngestOptions(workers=0))
+    assert summary.new_videos == 1 and summary.new_captures == 16
+    assert len(_rows(store, Capture)) == len(old) + 16
