@@ -121,17 +121,20 @@ class _Sampler:
     last_grey: np.ndarray | None = None
     last_t: float | None = None
 
-    def reason_to_skip(self, index: int, pts: float | None, image: np.ndarray) -> tuple[str | None, np.ndarray | None]:
+    def by_index_or_time(self, index: int, pts: float | None) -> str | None:
+        """``every`` or ``max-fps`` when the frame is dropped before its pixels are looked at."""
         s = self.sampling
         if index % s.every:
-            return "every", None
+            return "every"
         t = pts if pts is not None else (index / self.fps if self.fps else None)
         if s.max_fps and self.last_t is not None and t is not None and t - self.last_t < 1.0 / s.max_fps - 1e-6:
-            return "max-fps", None
-        grey = small_grey(image)
-        if self.last_grey is not None and s.min_change > 0 and frame_change(grey, self.last_grey) < s.min_change:
-            return "change", None
-        return None, grey
+            return "max-fps"
+        return None
+
+    def too_close(self, grey: np.ndarray) -> bool:
+        """True when the frame changed less than ``min_change`` since the last kept one."""
+        s = self.sampling
+        return self.last_grey is not None and s.min_change > 0 and frame_change(grey, self.last_grey) < s.min_change
 
     def kept(self, pts: float | None, index: int, grey: np.ndarray) -> None:
         self.last_grey = grey
@@ -175,18 +178,22 @@ def decode_video(location: str, sha: str, kind: str, store: Store, sampling: Fra
         last_pts: float | None = None
         for decoded in walk:
             last_pts = decoded.pts
-            why, grey = sampler.reason_to_skip(decoded.index, decoded.pts, decoded.image)
+            why = sampler.by_index_or_time(decoded.index, decoded.pts)
             if why is not None:
                 skipped[why] += 1
                 continue
-            h, w = decoded.image.shape[:2]
-            working = np.ascontiguousarray(shrink(decoded.image, working_min_side))
+            image = decoded.rgb()
+            grey = small_grey(image)
+            if sampler.too_close(grey):
+                skipped["change"] += 1
+                continue
+            h, w = image.shape[:2]
+            working = np.ascontiguousarray(shrink(image, working_min_side))
             try:
                 check_not_blank(working)
             except RejectError:
                 skipped["blank"] += 1  # a black or constant frame (fade, lens cap): not a capture
                 continue
-            assert grey is not None
             sampler.kept(decoded.pts, decoded.index, grey)
             frame = Frame(image=working, width=w, height=h, bit_depth=8, format="frame",
                           decoder=f"pyav-{info.codec}"[:24])

@@ -19,6 +19,7 @@ from rainset.errors import ConfigError
 from rainset.ingest import IngestOptions, ingest
 from rainset.ingest.video import FrameSampling
 from rainset.store import init_store, open_store
+from rainset.status import store_status
 from rainset.verify import verify_store
 from tests.video_helpers import META, rainy_frames, write_video
 
@@ -96,6 +97,9 @@ def test_video_is_stored_once_and_its_changing_frames_become_captures(clips: dic
     assert {f.uri for f in files} == {f"{src}/a.mp4#frame={i}" for i in range(16)}
     assert all(f.storage == "frame" for f in files)
     assert len(_rows(store, Hash)) == 16
+    status = store_status(store)
+    assert status.bytes == 2 * first.size and status.objects_bytes == first.size
+    assert status.formats == {"frame": 16}
     report = verify_store(store)  # the video object is checked; frames have no object of their own
     assert report.checked == 1 and report.ok == 1 and report.orphans == 0
     again = ingest(store, [str(src)], IngestOptions(workers=0))

@@ -51,11 +51,16 @@ class VideoInfo:
 
 @dataclass(frozen=True, eq=False)
 class DecodedFrame:
-    """One decoded frame: its index, presentation time (seconds) and RGB uint8 pixels."""
+    """One decoded frame: its index, presentation time (seconds) and the decoder's frame, converted
+    to RGB only when asked (:meth:`rgb`): frames dropped by sampling never pay for it."""
 
     index: int
     pts: float | None
-    image: np.ndarray
+    frame: Any  # av.VideoFrame
+
+    def rgb(self) -> np.ndarray:
+        """The frame as H×W×3 RGB uint8."""
+        return self.frame.to_ndarray(format="rgb24")
 
 
 def frame_key(video_sha256: str, frame_index: int) -> str:
@@ -185,8 +190,7 @@ class FrameWalk:
                 return
             index = self.decoded
             self.decoded += 1
-            yield DecodedFrame(index, float(frame.time) if frame.pts is not None else None,
-                               frame.to_ndarray(format="rgb24"))
+            yield DecodedFrame(index, float(frame.time) if frame.pts is not None else None, frame)
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:
@@ -224,7 +228,7 @@ def decode_frame(location: str, frame_index: int, frame_pts: float | None, *,
             container.seek(0, stream=stream, backward=True)
         for decoded in FrameWalk(container):
             if decoded.index == frame_index:
-                return decoded.image
+                return decoded.rgb()
     raise RejectError("decode-failed", f"frame {frame_index} cannot be decoded (the video ends or is damaged before it)")
 
 
