@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import av
 import numpy as np
 import pytest
 from sqlalchemy import inspect, select
+from typer.testing import CliRunner
 
 from rainset.capture.sniff import sniff_video
 from rainset.capture.video import decode_frame, frame_key, parse_iso6709
 from rainset.catalog.db import current_revision, head_revision, make_engine, open_catalog
+from rainset.cli import app
 from rainset.catalog.models import Capture, File, Hash, Reject, Video
 from rainset.errors import ConfigError
 from rainset.ingest import IngestOptions, ingest
@@ -183,3 +186,16 @@ def test_a_store_of_the_previous_release_upgrades_and_takes_videos(clips: dict[s
     summary = ingest(store, [str(clips["mp4"])], IngestOptions(workers=0))
     assert summary.new_videos == 1 and summary.new_captures == 16
     assert len(_rows(store, Capture)) == len(old) + 16
+
+
+def test_cli_sampling_options(clips: dict[str, Path], tmp_path: Path) -> None:
+    store = init_store(tmp_path / "s")
+    result = CliRunner().invoke(app, ["ingest", "--store", str(store.root), "--workers", "0", "--every", "3",
+                                      "--min-change", "0", "--json", str(clips["avi"])])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["new_videos"] == 1 and summary["new_captures"] == N // 3
+    assert sorted(c.frame_index for c in _rows(store, Capture)) == list(range(0, N, 3))
+    bad = CliRunner().invoke(app, ["ingest", "--store", str(store.root), "--max-fps", "-1", str(clips["avi"])])
+    assert bad.exit_code != 0 and "--max-fps must be above 0, got -1.0" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
