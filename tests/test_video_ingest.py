@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import inspect, select
 from typer.testing import CliRunner
 
+from rainset.annotate_ui.captures import original_of
+from rainset.annotate_ui.tiles import decode_original
 from rainset.capture.sniff import sniff_video
 from rainset.capture.video import decode_frame, frame_key, parse_iso6709
 from rainset.catalog.db import current_revision, head_revision, make_engine, open_catalog
@@ -199,3 +201,30 @@ def test_cli_sampling_options(clips: dict[str, Path], tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["ingest", "--store", str(store.root), "--max-fps", "-1", str(clips["avi"])])
     assert bad.exit_code != 0 and "--max-fps must be above 0, got -1.0" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+
+
+def test_link_mode_on_spawned_workers(clips: dict[str, Path], tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for ext in ("mp4", "mkv"):
+        (src / f"rain.{ext}").write_bytes(clips[ext].read_bytes())
+    store = init_store(tmp_path / "s")
+    summary = ingest(store, [str(src)], IngestOptions(workers=2, link=True))
+    assert summary.new_videos == 2 and summary.new_captures == 32 and summary.rejected == 0
+    videos = {Path(v.uri).name: v for v in _rows(store, Video)}
+    assert set(videos) == {"rain.mp4", "rain.mkv"} and {v.storage for v in videos.values()} == {"link"}
+    assert not list((store.root / "objects").glob("*/*"))  # link mode: nothing copied
+    report = verify_store(store)
+    assert report.checked == 2 and report.ok == 2
+    catalog = open_catalog(store.db_url)
+    try:
+        with catalog.session() as s:
+            cap = s.scalars(select(Capture).where(Capture.video_sha256 == videos["rain.mkv"].sha256,
+                                                  Capture.frame_index == 9)).one()
+            original = original_of(store, s, cap.id)
+    finally:
+        catalog.close()
+    assert original.location == str(src / "rain.mkv") and original.name == "rain.mkv#frame=9"
+    with av.open(str(clips["mkv"])) as container:
+        reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert np.array_equal(decode_original(original, 250_000_000), reference[9])
