@@ -26,7 +26,7 @@ from rainset.ingest.video import FrameSampling
 from rainset.store import init_store, open_store
 from rainset.status import store_status
 from rainset.verify import verify_store
-from tests.video_helpers import META, rainy_frames, write_video
+from tests.video_helpers import META, rainy_frames, write_audio, write_video
 
 N = 24  # frames per test video (1 s at 24 fps)
 
@@ -52,6 +52,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["truncated"].write_bytes(data[: len(data) // 2])  # moov at the end: nothing left to index the frames
     out["random"] = root / "bad" / "noise.mp4"
     out["random"].write_bytes(np.random.default_rng(1).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    out["audio"] = write_audio(root / "bad" / "voice.m4a")
     mkv = out["mkv"].read_bytes()
     (root / "part").mkdir()
     out["partial"] = root / "part" / "part.mkv"
@@ -159,10 +160,13 @@ def test_broken_videos_are_rejects_and_partial_ones_keep_their_first_frames(clip
     summary = ingest(store, [str(clips["truncated"].parent), str(clips["partial"])],
                      IngestOptions(workers=0, video=FrameSampling(min_change=0)))
     rejects = {Path(r.uri).name: r for r in _rows(store, Reject)}
-    assert set(rejects) == {"cut.mp4", "noise.mp4"}
+    assert set(rejects) == {"cut.mp4", "noise.mp4", "voice.m4a"}
     for name, r in rejects.items():
-        assert r.reason == "decode-failed" and r.detail.startswith(f"{name}: ") and r.sha256
-    assert summary.rejected == 2
+        assert r.detail.startswith(f"{name}: ") and r.sha256
+    assert {n: r.reason for n, r in rejects.items()} == {"cut.mp4": "decode-failed", "noise.mp4": "decode-failed",
+                                                         "voice.m4a": "unsupported-format"}
+    assert "no video stream" in rejects["voice.m4a"].detail
+    assert summary.rejected == 3
     (video,) = _rows(store, Video)
     caps = _rows(store, Capture)
     assert 0 < len(caps) == video.frames_kept < N

@@ -57,3 +57,19 @@ def write_video(path: Path, frames: list[np.ndarray], *, fps: int = 24, meta: di
         container.mux(packet)
     container.close()
     return path
+
+
+def write_audio(path: Path, seconds: float = 0.25) -> Path:
+    """An MP4 container (``ftyp isom``, like a video) holding only an AAC audio stream of silence."""
+    container = av.open(str(path), "w", format="mp4")
+    stream = container.add_stream("aac", rate=44100)
+    stream.layout = "mono"
+    for i in range(int(seconds * 44100 / 1024)):
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, i * 1024
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
