@@ -42,14 +42,17 @@ def rainy_frames(n: int, *, seed: int = 0, static_from: int | None = None) -> li
 
 
 def write_video(path: Path, frames: list[np.ndarray], *, fps: int = 24, meta: dict[str, str] | None = None,
-                codec: str | None = None, options: dict[str, str] | None = None) -> Path:
-    """Encode ``frames`` (RGB uint8) into ``path``; the container follows the extension."""
+                codec: str | None = None, options: dict[str, str] | None = None, gop: int | None = None) -> Path:
+    """Encode ``frames`` (RGB uint8) into ``path``; the container follows the extension; ``gop``: a key
+    frame every that many frames (default: the encoder's, one for these short clips)."""
     codec = codec or ("libx264" if H264 and path.suffix != ".avi" else "mpeg4")
     container = av.open(str(path), "w", options=options or {})
     container.metadata.update(META if meta is None else meta)
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
     stream.options = {"crf": "16", "preset": "veryfast"} if codec == "libx264" else {"qscale": "3"}
+    if gop:
+        stream.codec_context.gop_size = gop
     for img in frames:
         for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
             container.mux(packet)
