@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import cv2
 import numpy as np
@@ -211,12 +211,14 @@ def decode_video(location: str, sha: str, kind: str, store: Store, sampling: Fra
         return info, tuple(kept), walk.decoded, skipped, (warning,) if warning else ()
 
 
-def process_video(src: SourceFile, fh: BinaryIO, head: bytes, kind: str, store: Store, options, *,  # noqa: ANN001
-                  stream, seen_mtime) -> VideoResult | FileResult:  # noqa: ANN001
+def process_video(src: SourceFile, fh: BinaryIO, head: bytes, kind: str, store: Store, options: Any, *,
+                  stream: Callable[..., Any], seen_mtime: Callable[[SourceFile, BinaryIO], float | None]
+                  ) -> VideoResult | FileResult:
     """Hash (and in copy mode store) one opened video, then decode and sample its frames.
 
-    ``options`` is the stage's ``StageOptions``; ``stream`` and ``seen_mtime`` are the stage's own
-    helpers (passed in so that this module does not import the stage, which imports it).
+    ``options`` is the stage's ``StageOptions``; ``stream`` (hash + copy in chunks, returning a
+    ``Streamed``) and ``seen_mtime`` are the stage's own helpers, passed in so that this module
+    does not import the stage, which imports it (no import circles).
     Never raises for a bad file: problems become reject results.
     """
     sampling = options.video
@@ -230,7 +232,7 @@ def process_video(src: SourceFile, fh: BinaryIO, head: bytes, kind: str, store: 
         return _decode_result(src, read, str(tmp), kind, store, sampling, settings, seen_mtime(src, fh), tmp)
 
 
-def _decode_result(src: SourceFile, read, location: str, kind: str, store: Store,  # noqa: ANN001
+def _decode_result(src: SourceFile, read: Any, location: str, kind: str, store: Store,
                    sampling: FrameSampling, settings: dict, mtime: float | None, tmp: Path | None
                    ) -> VideoResult | FileResult:
     try:
