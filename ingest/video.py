@@ -13,7 +13,7 @@ decoding stops part-way keeps the frames before the damage and carries a warning
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -23,7 +23,8 @@ import numpy as np
 from rainset.capture.checks import check_not_blank
 from rainset.capture.preview import make_preview
 from rainset.capture.raster import shrink
-from rainset.capture.video import FrameWalk, VideoInfo, frame_key, frame_time, open_video, parse_creation_time, probe
+from rainset.capture.video import (FrameWalk, VideoInfo, clockwise_turn, frame_key, frame_time, open_video,
+                                   parse_creation_time, probe)
 from rainset.errors import ConfigError, RejectError, exception_text
 from rainset.hashing import compute_hashes
 from rainset.quality import measure_quality
@@ -178,6 +179,8 @@ def decode_video(location: str, sha: str, kind: str, store: Store, sampling: Fra
         last_pts: float | None = None
         for decoded in walk:
             last_pts = decoded.pts
+            if decoded.index == 0:
+                info = replace(info, rotation=clockwise_turn(decoded.frame))
             why = sampler.by_index_or_time(decoded.index, decoded.pts)
             if why is not None:
                 skipped[why] += 1

@@ -34,7 +34,7 @@ def _video_row(src: SourceFile, result: VideoResult, run_id: int, link: bool, sa
     info = result.info
     return Video(sha256=result.sha256, uri=src.uri, size=result.size, mtime=result.mtime,
                  storage="link" if link else "copy", container=info.container, codec=info.codec[:32],
-                 width=info.width, height=info.height, fps=info.fps, duration=info.duration,
+                 width=info.width, height=info.height, rotation=info.rotation, fps=info.fps, duration=info.duration,
                  frame_count=info.frame_count, frames_decoded=result.decoded,
                  frames_kept=0 if duplicate_of is not None else len(result.frames),
                  make=info.make, model=info.model, creation_time=info.creation_time,

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from sqlalchemy import inspect, select
@@ -26,7 +27,7 @@ from rainset.ingest.video import FrameSampling
 from rainset.store import init_store, open_store
 from rainset.status import store_status
 from rainset.verify import verify_store
-from tests.video_helpers import META, rainy_frames, write_audio, write_video
+from tests.video_helpers import META, portrait_mov, rainy_frames, write_audio, write_video
 
 N = 24  # frames per test video (1 s at 24 fps)
 
@@ -235,3 +236,20 @@ def test_link_mode_on_spawned_workers(clips: dict[str, Path], tmp_path: Path) ->
     with av.open(str(clips["mkv"])) as container:
         reference = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert np.array_equal(decode_original(original, 250_000_000), reference[9])
+
+
+def test_a_portrait_phone_video_gives_upright_frames(clips: dict[str, Path], tmp_path: Path) -> None:
+    clip = portrait_mov(clips["mov"], tmp_path / "portrait.mov")
+    store = init_store(tmp_path / "s")
+    ingest(store, [str(clip)], IngestOptions(workers=0, video=FrameSampling(min_change=0)))
+    (video,) = _rows(store, Video)
+    assert (video.width, video.height, video.rotation) == (320, 240, 90)  # coded size, turned for display
+    caps = sorted(_rows(store, Capture), key=lambda c: c.frame_index)
+    assert len(caps) == N and {(c.width, c.height) for c in caps} == {(240, 320)}
+    preview = cv2.imread(str(store.preview_path(caps[0].representative_sha256)))
+    assert preview.shape[:2] == (320, 240)
+    with av.open(str(clips["mov"])) as container:  # the same bytes without the matrix: landscape
+        landscape = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    obj = str(store.object_path(video.sha256))
+    for c in (caps[2], caps[17]):
+        assert np.array_equal(decode_frame(obj, c.frame_index, c.frame_pts), np.rot90(landscape[c.frame_index], -1))

@@ -3,6 +3,7 @@ encoded with PyAV (H.264 when the wheel has libx264, else MPEG-4 Part 2)."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import av
@@ -76,3 +77,18 @@ def write_audio(path: Path, seconds: float = 0.25) -> Path:
         container.mux(packet)
     container.close()
     return path
+
+
+def portrait_mov(src: Path, dest: Path) -> Path:
+    """A copy of the MOV ``src`` whose video track header carries a phone's portrait display matrix
+    (turn the frames 90° clockwise to show them), patched into ``tkhd`` in place."""
+    data = bytearray(src.read_bytes())
+    at = data.find(b"tkhd")
+    assert at > 0 and data[at + 4] == 0, "a version-0 tkhd"
+    # after the type: version+flags, creation, modification, track id, reserved, duration (4 each),
+    # reserved (8), layer, alternate group, volume, reserved (2 each); then the 3x3 matrix
+    matrix = at + 4 + 4 * 6 + 8 + 2 * 4
+    assert struct.unpack(">9i", data[matrix:matrix + 36]) == (1 << 16, 0, 0, 0, 1 << 16, 0, 0, 0, 1 << 30)
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    dest.write_bytes(bytes(data))
+    return dest

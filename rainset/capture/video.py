@@ -47,6 +47,7 @@ class VideoInfo:
     gps_lat: float | None = None
     gps_lon: float | None = None
     gps_alt: float | None = None
+    rotation: int = 0  # degrees the frames are turned clockwise for display (from the first frame)
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,8 +60,21 @@ class DecodedFrame:
     frame: Any  # av.VideoFrame
 
     def rgb(self) -> np.ndarray:
-        """The frame as H×W×3 RGB uint8."""
-        return self.frame.to_ndarray(format="rgb24")
+        """The frame as H×W×3 RGB uint8, upright (see :func:`upright`)."""
+        return upright(self.frame)
+
+
+def clockwise_turn(frame: Any) -> int:
+    """Degrees (0, 90, 180, 270) to turn a decoded frame clockwise for display, from the stream's
+    display matrix (phones write portrait video as landscape frames plus a -90° matrix)."""
+    return int(-round(float(getattr(frame, "rotation", 0) or 0) / 90.0) * 90) % 360
+
+
+def upright(frame: Any) -> np.ndarray:
+    """A decoded frame as H×W×3 RGB uint8, turned as its display matrix says (flips are ignored)."""
+    img = frame.to_ndarray(format="rgb24")
+    k = {90: -1, 180: 2, 270: 1}.get(clockwise_turn(frame))
+    return np.ascontiguousarray(np.rot90(img, k)) if k else img
 
 
 def frame_key(video_sha256: str, frame_index: int) -> str:
@@ -200,7 +214,7 @@ def _check_size(width: int, height: int, max_pixels: int) -> None:
 
 def decode_frame(location: str, frame_index: int, frame_pts: float | None, *,
                  max_pixels: int = 250_000_000) -> np.ndarray:
-    """The full-resolution RGB uint8 pixels of one frame of a video (THE on-demand frame decode).
+    """The full-resolution, upright RGB uint8 pixels of one frame of a video (THE on-demand frame decode).
 
     Seeks to the key frame at or before ``frame_pts`` and decodes forward to the frame shown at
     that time; without a pts (or when the container cannot seek) it decodes from the start and
@@ -247,7 +261,7 @@ def _seek_decode(container: Any, stream: Any, pts: float) -> np.ndarray | None:
                 return None  # the seek overshot: decode from the start instead
             first = False
             if abs(t - pts) <= tol:
-                return frame.to_ndarray(format="rgb24")
+                return upright(frame)
             if t > pts + tol:
                 return None
     except VIDEO_ERRORS:

@@ -130,8 +130,9 @@ class Video(Base):
     storage: Mapped[str] = mapped_column(String(8))  # copy | link
     container: Mapped[str] = mapped_column(String(8))  # mp4 | mov | mkv | avi | unknown
     codec: Mapped[str] = mapped_column(String(32))
-    width: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)  # coded size; frame captures hold the upright size
     height: Mapped[int] = mapped_column(Integer)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)  # degrees turned clockwise for display
     fps: Mapped[float | None] = mapped_column(Float)
     duration: Mapped[float | None] = mapped_column(Float)  # seconds
     frame_count: Mapped[int | None] = mapped_column(Integer)  # declared by the container

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column('codec', sa.String(length=32), nullable=False),
         sa.Column('width', sa.Integer(), nullable=False),
         sa.Column('height', sa.Integer(), nullable=False),
+        sa.Column('rotation', sa.Integer(), nullable=False),
         sa.Column('fps', sa.Float(), nullable=True),
         sa.Column('duration', sa.Float(), nullable=True),
         sa.Column('frame_count', sa.Integer(), nullable=True),
