@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.labels_tables import Assignment
-from rainset.catalog.models import Capture, File, Label
+from rainset.catalog.models import Capture, File, Label, Video
 from rainset.errors import LabelError, NotFoundError
 from rainset.labels.users import UserInfo
+from rainset.local_uri import uri_to_path
 from rainset.store import Store
 
 CAPTURE_ID = re.compile(r"c[0-9a-f]{24}")
@@ -54,6 +55,8 @@ class Original:
     format: str
     orientation: int | None
     is_url: bool
+    frame_index: int | None = None  # a video frame: ``location`` is the video, decoded at this frame
+    frame_pts: float | None = None
 
 
 def _capture(session: Session, capture_id: str) -> Capture:
@@ -92,6 +95,8 @@ def preview_file(store: Store, session: Session, capture_id: str) -> Path:
 def original_of(store: Store, session: Session, capture_id: str) -> Original:
     """The representative original of a capture: the stored object, else the linked file."""
     row = _capture(session, capture_id)
+    if row.video_sha256:
+        return _video_original(store, session, row)
     files = session.scalars(select(File).where(File.capture_id == row.id,
                                                File.sha256 == row.representative_sha256).order_by(File.id)).all()
     if not files:
@@ -103,6 +108,21 @@ def original_of(store: Store, session: Session, capture_id: str) -> Original:
     if copy is not None:
         return Original(str(store.object_path(copy.sha256)), Path(copy.uri).name, copy.format, orientation, False)
     return Original(chosen.uri, Path(chosen.uri).name, chosen.format, orientation, "://" in chosen.uri)
+
+
+def _video_original(store: Store, session: Session, row: Capture) -> Original:
+    """A video frame's original: the video (its object, else the linked file) and the frame in it."""
+    video = session.scalars(select(Video).where(Video.sha256 == row.video_sha256)
+                            .order_by(Video.duplicate_of.is_not(None), Video.id)).first()
+    if video is None:
+        raise LabelError(f"capture {row.id}: its video {row.video_sha256[:12]}… is not in the catalog")
+    name = f"{Path(video.uri).name}#frame={row.frame_index}"
+    if video.storage == "copy":
+        return Original(str(store.object_path(video.sha256)), name, row.format, None, False, row.frame_index,
+                        row.frame_pts)
+    is_url = "://" in video.uri
+    return Original(video.uri if is_url else uri_to_path(video.uri), name, row.format, None, is_url, row.frame_index,
+                    row.frame_pts)
 
 
 class PathCache:

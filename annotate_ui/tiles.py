@@ -19,6 +19,7 @@ import numpy as np
 
 from rainset.capture import decode_full
 from rainset.capture.raster import to_uint8
+from rainset.capture.video import decode_frame
 from rainset.errors import LabelError, NotFoundError
 
 from rainset.annotate_ui.captures import Original
@@ -48,7 +49,13 @@ def read_original(original: Original) -> bytes:
 
 
 def decode_original(original: Original, max_pixels: int) -> np.ndarray:
-    """Upright full-resolution RGB uint8 of an original (16-bit decodes are reduced to 8 bits)."""
+    """Upright full-resolution RGB uint8 of an original (16-bit decodes are reduced to 8 bits); a
+    video frame is decoded from its video on demand."""
+    if original.frame_index is not None:
+        try:
+            return decode_frame(original.location, original.frame_index, original.frame_pts, max_pixels=max_pixels)
+        except OSError as exc:
+            raise LabelError(f"{original.name}: cannot read the video: {exc.strerror or exc}") from exc
     try:
         data = read_original(original)
     except OSError as exc:

@@ -15,13 +15,15 @@ from typing import Callable
 from sqlalchemy import select, update
 
 from rainset.catalog.db import open_catalog
-from rainset.catalog.models import File, IngestRun, Reject
+from rainset.catalog.models import File, IngestRun, Reject, Video
 from rainset.errors import ConfigError
 from rainset.store import Store, exclusive_lock, sweep_tmp
 from rainset import workers
 
 from rainset.ingest.sources import SourceFile, discover, group_units
 from rainset.ingest.stage import StageOptions, process_unit, worker_died
+from rainset.ingest.video import FrameSampling, VideoResult
+from rainset.ingest.video_writer import write_video
 from rainset.ingest.writer import BatchCounts, Provenance, write_unit
 
 ProgressFn = Callable[[int, int], None]
@@ -39,6 +41,7 @@ class IngestOptions:
     scheduler: str | None = None
     batch_size: int | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    video: FrameSampling = field(default_factory=FrameSampling)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class IngestSummary:
     swept_tmp: int
     seconds: float
     files_per_second: float
+    new_videos: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +76,8 @@ class IngestSummary:
                  f"{self.processed} processed in {self.seconds:.1f} s ({self.files_per_second:.1f} files/s)",
                  f"  {self.new_captures} new captures, {self.new_files} new files ({self.exact_copies} exact copies, "
                  f"{self.paired} paired RAW/JPEG), {self.bytes_stored / 1e6:.1f} MB stored"]
+        if self.new_videos:
+            lines.append(f"  {self.new_videos} videos (their kept frames are among the new captures)")
         if self.rejected:
             reasons = ", ".join(f"{k}: {v}" for k, v in self.rejects_by_reason.items())
             lines.append(f"  {self.rejected} rejected ({reasons}); see 'rainset status'")
@@ -84,7 +90,7 @@ def _known(catalog, files: list[SourceFile]) -> set[str]:  # noqa: ANN001
     A source that cannot tell a file's size or mtime (some HTTP servers) matches on the URI alone.
     """
     with catalog.session() as s:
-        file_uris = set(s.scalars(select(File.uri)))
+        file_uris = set(s.scalars(select(File.uri))) | set(s.scalars(select(Video.uri)))
         rejects: dict[str, list[tuple[int | None, float | None]]] = {}
         for uri, size, mtime in s.execute(select(Reject.uri, Reject.size, Reject.mtime)):
             rejects.setdefault(uri, []).append((size, mtime))
@@ -104,7 +110,7 @@ def _stage_options(store: Store, options: IngestOptions) -> StageOptions:
     s = store.settings
     return StageOptions(link=options.link, max_pixels=s["max_pixels"], working_min_side=s["working_min_side"],
                         preview_max_side=s["preview_max_side"], preview_quality=s["preview_quality"],
-                        max_decode_bytes=s["max_decode_bytes"])
+                        max_decode_bytes=s["max_decode_bytes"], video=options.video.check())
 
 
 def ingest(store: Store, sources: list[str], options: IngestOptions | None = None,
@@ -183,6 +189,7 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
                 rejected=sum(counts.rejects.values()), rejects_by_reason=dict(sorted(counts.rejects.items())),
                 bytes_stored=counts.bytes_stored, warnings=counts.warnings, swept_tmp=swept,
                 seconds=round(seconds, 3), files_per_second=round(total / seconds, 2) if seconds > 0 else 0.0,
+                new_videos=counts.videos,
             )
             with catalog.session() as s:
                 row = s.get(IngestRun, run_id)
@@ -198,5 +205,12 @@ def _write_batch(catalog, batch: list[tuple], run_id: int, options: IngestOption
     counts = BatchCounts()
     with catalog.session() as s:
         for unit, unit_results in batch:
-            counts.add(write_unit(s, unit, unit_results, run_id=run_id, prov=options.provenance, link=options.link))
+            plain = [(src, r) for src, r in zip(unit, unit_results) if not isinstance(r, VideoResult)]
+            for src, r in zip(unit, unit_results):
+                if isinstance(r, VideoResult):
+                    counts.add(write_video(s, src, r, run_id=run_id, prov=options.provenance, link=options.link,
+                                           sampling=options.video))
+            if plain:
+                counts.add(write_unit(s, tuple(p[0] for p in plain), tuple(p[1] for p in plain), run_id=run_id,
+                                      prov=options.provenance, link=options.link))
     return counts

@@ -22,6 +22,7 @@ import cv2
 import fsspec
 
 from rainset.capture import check_header_budget, decode_working, make_preview, read_exif, sniff_format
+from rainset.capture.sniff import has_video_extension, sniff_video
 from rainset.errors import RejectError, exception_text
 from rainset.hashing import FILE_CHUNK, compute_hashes
 from rainset.quality import measure_quality
@@ -29,6 +30,7 @@ from rainset.records import FileResult
 from rainset.store import Store, commit_object, flush_file, tmp_file, write_atomic, write_chunk
 
 from rainset.ingest.sources import SourceFile
+from rainset.ingest.video import FrameSampling, VideoResult, process_video
 
 
 DECODER_ERRORS: tuple[type[BaseException], ...] = (
@@ -45,6 +47,7 @@ class StageOptions:
     preview_max_side: int = 1024
     preview_quality: int = 85
     max_decode_bytes: int = 1 << 30
+    video: FrameSampling = FrameSampling()
 
 
 NOT_REGULAR_DETAIL = "not a regular file (FIFO, socket or device); not read"
@@ -161,7 +164,7 @@ def worker_died(unit: tuple[SourceFile, ...], why: str) -> tuple[FileResult, ...
     return tuple(_reject(src, "worker-died", detail) for src in unit)
 
 
-def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileResult:
+def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileResult | VideoResult:
     """Fingerprint, decode, read EXIF, hash, measure, preview and store one file.
 
     The file is read through one descriptor: its first ``HEAD_BYTES`` are checked (format, header
@@ -196,7 +199,7 @@ def _precheck(src: SourceFile, head: bytes, fmt: str, size: int | None,
               options: StageOptions) -> tuple[str, str] | None:
     """(reason, detail) of a reject decided on the first bytes and the size alone, else None."""
     if fmt == "unknown":
-        return "unsupported-format", "not a RAW, JPEG, PNG, TIFF or HEIC image"
+        return "unsupported-format", "not a RAW, JPEG, PNG, TIFF or HEIC image, nor an MP4, MOV, MKV or AVI video"
     budget = options.max_decode_bytes
     if budget and size is not None and size > budget:
         return "too-large", f"the file is {size} bytes > max_decode_bytes {budget}; not read into memory"
@@ -208,9 +211,12 @@ def _precheck(src: SourceFile, head: bytes, fmt: str, size: int | None,
     return None
 
 
-def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOptions) -> FileResult:
+def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOptions) -> FileResult | VideoResult:
     head = fh.read(HEAD_BYTES)
     fmt = sniff_format(head[:64], src.name)
+    video = sniff_video(head[:64], src.name) if fmt == "unknown" and head else None
+    if video is not None or (fmt == "unknown" and head and has_video_extension(src.name)):
+        return process_video(src, fh, head, video or "unknown", store, options, stream=stream, seen_mtime=_seen_mtime)
     early = _precheck(src, head, fmt, _seen_size(src, fh), options) if head else ("empty-file", "the file is empty (0 bytes)")
     if early is not None:
         read = stream(head, fh, None, None)
@@ -265,6 +271,7 @@ def _finish(src: SourceFile, fh: BinaryIO, read: Streamed, tmp: Path | None, sto
     )
 
 
-def process_unit(unit: tuple[SourceFile, ...], store: Store, options: StageOptions) -> tuple[FileResult, ...]:
+def process_unit(unit: tuple[SourceFile, ...], store: Store,
+                 options: StageOptions) -> tuple[FileResult | VideoResult, ...]:
     """Process the files of one unit (a single file, or the RAW+JPEG of one shot)."""
     return tuple(process_file(src, store, options) for src in unit)

@@ -44,6 +44,7 @@ class BatchCounts:
     rejects: Counter = field(default_factory=Counter)
     bytes_stored: int = 0
     warnings: int = 0
+    videos: int = 0
 
     def add(self, other: "BatchCounts") -> None:
         self.new_captures += other.new_captures
@@ -53,6 +54,7 @@ class BatchCounts:
         self.rejects.update(other.rejects)
         self.bytes_stored += other.bytes_stored
         self.warnings += other.warnings
+        self.videos += other.videos
 
 
 def capture_id_for(sha256: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.manifest_tables import SplitAssignment
-from rainset.catalog.models import Capture, File, Group, GroupMember, Hash
+from rainset.catalog.models import Capture, File, Group, GroupMember, Hash, Video
 from rainset.labels.consensus import current_labels
 from rainset.rainstats import load_stats
 from rainset.manifests.schema import RAIN_COLUMNS
@@ -23,7 +23,7 @@ from rainset.store import object_key
 CAPTURE_COLUMNS = ("id", "representative_sha256", "source_name", "license", "owner", "format", "width", "height",
                    "bit_depth", "make", "model", "serial", "lens", "capture_time", "subsec", "time_offset",
                    "exposure_time", "f_number", "iso", "focal_length", "orientation", "gps_lat", "gps_lon",
-                   "gps_alt", "flags", "status", "created_at")
+                   "gps_alt", "flags", "status", "created_at", "video_sha256", "frame_index", "frame_pts")
 GROUP_COLUMNS = {"cluster": "cluster_id", "burst": "burst_id", "scene": "scene_id"}
 
 
@@ -50,6 +50,29 @@ def _representatives(session: Session) -> dict[str, Any]:
                              .where(File.sha256 == Capture.representative_sha256).order_by(File.id)):
         reps.setdefault(f.capture_id, f)
     return reps
+
+
+def _videos(session: Session) -> dict[str, Any]:
+    """video sha256 → (uri, storage) of its first recorded file (the one its frames were taken from)."""
+    found: dict[str, Any] = {}
+    for v in session.connection().execute(select(Video.sha256, Video.uri, Video.storage)
+                                          .where(Video.duplicate_of.is_(None)).order_by(Video.id)):
+        found.setdefault(v.sha256, v)
+    return found
+
+
+def video_links(captures: dict[str, Any]) -> list[tuple[str, str]]:
+    """Links joining the frames of each video into one leakage family (never split across splits)."""
+    first: dict[str, str] = {}
+    links = []
+    for cid in sorted(captures):
+        video = captures[cid].video_sha256
+        if video:
+            if video in first:
+                links.append((first[video], cid))
+            else:
+                first[video] = cid
+    return links
 
 
 def _groups(session: Session) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
@@ -83,6 +106,8 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
     reps = _representatives(session)
     hashes = {h.sha256: h for h in session.connection().execute(select(Hash.sha256, Hash.phash, Hash.dhash))}
     keys, links = _groups(session)
+    links += video_links(captures)
+    videos = _videos(session)
     age = {cid: as_utc(c.created_at) for cid, c in captures.items()}
     groups = components(captures, [(a, b) for a, b in links if a in captures and b in captures])
     plan = assign_splits(groups, age, recorded_splits(session, seed), seed, ratios)
@@ -94,16 +119,19 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
     no_groups: dict[str, str] = {}
     for c in active:
         rep = reps.get(c.id)
+        if c.video_sha256:  # a video frame: sha256, path and source name the video
+            rep = videos.get(c.video_sha256, rep)
+        sha = c.video_sha256 or c.representative_sha256
         h = hashes.get(c.representative_sha256)
         lab = labels.get(c.id)
         group = keys.get(c.id, no_groups)
         m = measured.get(c.id)
         rows.append({
-            "sample_id": c.id, "sha256": c.representative_sha256,
+            "sample_id": c.id, "sha256": sha,
             "file_name": os.path.basename(rep.uri.rstrip("/")) if rep else "",
-            "path": object_key(c.representative_sha256)
-            if rep is None or rep.storage == "copy" else None,
+            "path": object_key(sha) if rep is None or rep.storage == "copy" else None,
             "source_uri": rep.uri if rep else "",
+            "video_sha256": c.video_sha256, "frame_index": c.frame_index, "frame_pts": c.frame_pts,
             "source_name": c.source_name, "license": c.license, "owner": c.owner, "format": c.format,
             "width": c.width, "height": c.height, "bit_depth": c.bit_depth,
             "make": c.make, "model": c.model, "serial": c.serial, "lens": c.lens,

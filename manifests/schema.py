@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: video frames (video_sha256, frame_index, frame_pts)
 SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
 SPLITS = ("train", "validation", "test")
 # --redact groups: what each drops (datasets that leave the team)
@@ -32,14 +32,17 @@ class ColumnSpec:
 
 COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("sample_id", "string", False, "Stable capture id (never changes, whichever file is the representative)."),
-    ColumnSpec("sha256", "string", False, "SHA-256 of the representative original."),
+    ColumnSpec("sha256", "string", False, "SHA-256 of the representative original (for a video frame: of the video)."),
     ColumnSpec("file_name", "string", False, "File name of the representative original as ingested."),
-    ColumnSpec("path", "string", True, "Store-relative path of the original (objects/ab/<sha256>); null for link-mode files."),
-    ColumnSpec("source_uri", "string", False, "Where the representative original was ingested from (path or URL)."),
+    ColumnSpec("path", "string", True, "Store-relative path of the original (objects/ab/<sha256>; for a video frame: the video's); null for link-mode files."),
+    ColumnSpec("source_uri", "string", False, "Where the representative original was ingested from (path or URL; for a video frame: the video's)."),
+    ColumnSpec("video_sha256", "string", True, "A video frame: SHA-256 of its video (equal to sha256); null for photos."),
+    ColumnSpec("frame_index", "int64", True, "A video frame: its index in presentation order, from 0; null for photos."),
+    ColumnSpec("frame_pts", "float64", True, "A video frame: its presentation time in seconds (null: photo, or unknown)."),
     ColumnSpec("source_name", "string", True, "Name of the source (provenance)."),
     ColumnSpec("license", "string", True, "Licence of the capture (provenance)."),
     ColumnSpec("owner", "string", True, "Owner of the capture (provenance)."),
-    ColumnSpec("format", "string", False, "jpeg, png, tiff, raw or heic."),
+    ColumnSpec("format", "string", False, "jpeg, png, tiff, raw, heic, or frame (a video frame, decoded from its video on demand)."),
     ColumnSpec("width", "int32", False, "Full-resolution width in pixels, orientation applied."),
     ColumnSpec("height", "int32", False, "Full-resolution height in pixels, orientation applied."),
     ColumnSpec("bit_depth", "int32", False, "Bits per channel of the original."),

@@ -10,7 +10,7 @@ import re
 
 # Reject reasons recorded in the catalog's ``rejects`` table. Scripts read them: keep them stable.
 REJECT_REASONS: dict[str, str] = {
-    "unsupported-format": "not an image format rainset reads (by content and extension)",
+    "unsupported-format": "not an image or video format rainset reads (by content and extension)",
     "missing-decoder": "a format that needs an optional extra that is not installed (e.g. HEIC: rainset[heif])",
     "empty-file": "zero bytes",
     "truncated": "the file ends before its image data does (or holds metadata only)",

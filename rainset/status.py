@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import func, select
 
 from rainset.catalog.db import catalog_session, safe_url
-from rainset.catalog.models import Capture, File, IngestRun, Reject
+from rainset.catalog.models import Capture, File, IngestRun, Reject, Video
 from rainset.store import Store
 
 
@@ -50,9 +50,13 @@ def store_status(store: Store) -> StoreStatus:
         files = s.scalar(select(func.count()).select_from(File)) or 0
         raw_files = s.scalar(select(func.count()).select_from(File).where(File.role == "raw")) or 0
         copies = s.scalar(select(func.count()).select_from(File).where(File.duplicate_of.is_not(None))) or 0
-        size = s.scalar(select(func.coalesce(func.sum(File.size), 0))) or 0
-        stored = s.scalar(select(func.coalesce(func.sum(File.size), 0))
-                          .where(File.storage == "copy", File.duplicate_of.is_(None))) or 0
+        # a video frame's files row repeats its video's size (storage 'frame'): the videos rows count the bytes
+        size = (s.scalar(select(func.coalesce(func.sum(File.size), 0)).where(File.storage != "frame")) or 0) + (
+            s.scalar(select(func.coalesce(func.sum(Video.size), 0))) or 0)
+        stored = (s.scalar(select(func.coalesce(func.sum(File.size), 0))
+                           .where(File.storage == "copy", File.duplicate_of.is_(None))) or 0) + (
+            s.scalar(select(func.coalesce(func.sum(Video.size), 0))
+                     .where(Video.storage == "copy", Video.duplicate_of.is_(None))) or 0)
         by_reason = dict(s.execute(select(Reject.reason, func.count()).group_by(Reject.reason)).all())
         formats = dict(s.execute(select(Capture.format, func.count()).group_by(Capture.format)).all())
         runs = s.scalar(select(func.count()).select_from(IngestRun)) or 0

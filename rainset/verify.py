@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from rainset.capture_paths import files_by_content
 from rainset.catalog.db import catalog_session
-from rainset.catalog.models import File
+from rainset.catalog.models import File, Video
 from rainset.hashing import sha256_file
 from rainset.local_uri import uri_to_path
 from rainset.store import Store
@@ -59,7 +59,10 @@ class VerifyReport:
 def verify_store(store: Store, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Re-hash every object (copy mode) or referenced original (link mode)."""
     with catalog_session(store.db_url) as s:
-        rows = s.execute(select(File.sha256, File.storage, File.uri).order_by(File.sha256)).all()
+        rows = s.execute(select(File.sha256, File.storage, File.uri).where(File.storage != "frame")
+                         .order_by(File.sha256)).all()
+        # videos: frame captures have no object of their own (storage 'frame'); their video's is checked
+        rows += s.execute(select(Video.sha256, Video.storage, Video.uri).order_by(Video.sha256)).all()
     targets: dict[tuple[str, str], tuple[str, bool]] = {}  # (sha, shown path) -> (what to open, is a URL)
     for sha, storage, uri in rows:
         if storage == "copy":

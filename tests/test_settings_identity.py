@@ -178,7 +178,7 @@ def test_store_of_the_previous_release_is_adopted(tmp_path: Path) -> None:
     text = (root / "rainset.toml").read_text()
     assert f'store_id = "{store.store_id}"' in text and "preview_quality = 85" in text
     engine = make_engine(store.db_url)
-    assert current_revision(engine) == head_revision() == "0009"
+    assert current_revision(engine) == head_revision() == "0010"
     engine.dispose()
     assert open_store(root).store_id == store.store_id
     code, output = cli("status", "--store", str(root), "--json")

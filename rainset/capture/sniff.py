@@ -26,6 +26,11 @@ _RAW_MAGICS: tuple[tuple[int, bytes], ...] = (
 )
 
 
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi"})
+# ISO-BMFF boxes an old QuickTime file may start with instead of ``ftyp``
+_QT_ATOMS: frozenset[bytes] = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
+
+
 def _extension(name: str) -> str:
     return PurePath(name).suffix.lower()
 
@@ -61,3 +66,31 @@ def sniff_format(head: bytes, name: str) -> str:
     if is_raw_ext:
         return "raw"
     return "unknown"
+
+
+def sniff_video(head: bytes, name: str = "") -> str | None:
+    """Tell a video container from the first bytes of a file (12 are enough), then from its name.
+
+    Returns:
+        ``mp4`` (ISO-BMFF: MP4, M4V, 3GP), ``mov`` (QuickTime), ``mkv`` (Matroska, WebM) or ``avi``;
+        None when the bytes are no video container. HEIF and CR3 (``ftyp`` too) are not videos.
+        Bytes that match nothing under a video extension give None as well: the caller decides
+        (ingest tries to open them, so that random bytes named ``.mp4`` become a decode reject).
+    """
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in HEIF_BRANDS or brand == b"crx " or brand in (b"avif", b"avis"):
+            return None
+        return "mov" if brand == b"qt  " else "mp4"
+    if head[4:8] in _QT_ATOMS and _extension(name) in (".mov", ".qt", ".mp4", ".m4v"):
+        return "mov"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "mkv"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    return None
+
+
+def has_video_extension(name: str) -> bool:
+    """True for the extensions of the containers ingest reads (MP4, MOV, MKV/WebM, AVI)."""
+    return _extension(name) in VIDEO_EXTENSIONS

@@ -74,6 +74,10 @@ class Capture(Base):
     removed_reason: Mapped[str | None] = mapped_column(Text)
     created_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # a frame of a video (0010): the video object, the frame's index and presentation time (seconds)
+    video_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    frame_index: Mapped[int | None] = mapped_column(Integer)
+    frame_pts: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_captures_serial_time", "serial", "capture_time"),)
 
@@ -106,6 +110,45 @@ class File(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_files_dir_stem", "source_dir", "stem"),)
+
+
+class Video(Base):
+    """One video file as ingested (0010): its object (by sha256) and what its container says.
+
+    One row per source file, like ``files``: an exact copy at another path gets a row with
+    ``duplicate_of`` set and no frames of its own. The frames kept at ingest are captures with
+    ``captures.video_sha256`` set (see docs/store-format.md).
+    """
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uri: Mapped[str] = mapped_column(Text, unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float | None] = mapped_column(Float)
+    storage: Mapped[str] = mapped_column(String(8))  # copy | link
+    container: Mapped[str] = mapped_column(String(8))  # mp4 | mov | mkv | avi | unknown
+    codec: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)  # coded size; frame captures hold the upright size
+    height: Mapped[int] = mapped_column(Integer)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)  # degrees turned clockwise for display
+    fps: Mapped[float | None] = mapped_column(Float)
+    duration: Mapped[float | None] = mapped_column(Float)  # seconds
+    frame_count: Mapped[int | None] = mapped_column(Integer)  # declared by the container
+    frames_decoded: Mapped[int] = mapped_column(Integer, default=0)
+    frames_kept: Mapped[int] = mapped_column(Integer, default=0)
+    make: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    creation_time: Mapped[str | None] = mapped_column(String(40))  # ISO 8601 UTC
+    gps_lat: Mapped[float | None] = mapped_column(Float)
+    gps_lon: Mapped[float | None] = mapped_column(Float)
+    gps_alt: Mapped[float | None] = mapped_column(Float)
+    sampling: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # every, max_fps, min_change, skipped
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)  # videos.id with the same bytes, seen first
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Hash(Base):

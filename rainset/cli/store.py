@@ -43,9 +43,19 @@ def ingest(sources: Annotated[list[str], typer.Argument(help="Folders, files or 
            scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (default: a LocalCluster).")] = None,
            batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Results per catalog transaction, 1 to 100000 "
                                                                "(default: the store's batch_size).")] = None,
+           every: Annotated[int, typer.Option("--every", help="Videos: only every K-th frame is a candidate capture.")] = 1,
+           max_fps: Annotated[Optional[float], typer.Option("--max-fps", help="Videos: keep at most F frames per second "
+                                                            "of video (default: no limit).", show_default=False)] = None,
+           min_change: Annotated[Optional[float], typer.Option("--min-change", help="Videos: skip a frame whose small grey "
+                                                               "version differs from the last kept frame's by less than "
+                                                               "this mean absolute difference (grey levels 0-255; 0 keeps "
+                                                               "all; default 0.5).", show_default=False)] = None,
            as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
-    """Ingest captures: decode, read EXIF, hash, measure, preview and store them; reject bad files with a reason."""
+    """Ingest captures: decode, read EXIF, hash, measure, preview and store them; reject bad files with a reason.
+
+    Videos (MP4, MOV, MKV, AVI) are stored once; their sampled frames become captures."""
     from rainset.ingest import IngestOptions, Provenance, ingest as run_ingest  # heavy: sqlalchemy, cv2, rawpy
+    from rainset.ingest.video import FrameSampling  # heavy: PyAV, cv2
 
     with edge():
         check_optional("--workers", workers, WORKERS)
@@ -54,7 +64,9 @@ def ingest(sources: Annotated[list[str], typer.Argument(help="Folders, files or 
         if workers is None:
             workers = os.cpu_count() or 1
         opts = IngestOptions(link=link, workers=workers, engine=engine, scheduler=scheduler, batch_size=batch_size,
-                             provenance=Provenance(source_name, license, owner))
+                             provenance=Provenance(source_name, license, owner),
+                             video=FrameSampling(every, max_fps, FrameSampling.min_change if min_change is None
+                                                 else min_change).check())
         with progress_bar("ingest", not (quiet or as_json)) as bar:
             summary = run_ingest(st, sources, opts, progress=bar)
     emit(summary, as_json, quiet)

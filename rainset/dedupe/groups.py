@@ -50,6 +50,8 @@ class _Cap:
     serial: str | None
     capture_time: str | None
     subsec: str | None
+    video: str | None = None  # video frames: the video's sha256
+    pts: float | None = None  # and the frame's presentation time
 
 
 def group_key(kind: str, members: list[str]) -> str:
@@ -61,10 +63,20 @@ def load_captures(session: Session) -> dict[str, _Cap]:
     """Active captures with the hashes of their representative file."""
     rows = session.execute(
         select(Capture.id, Capture.representative_sha256, Capture.format, Capture.width, Capture.height,
-               Hash.phash, Hash.pixel_hash, Capture.serial, Capture.capture_time, Capture.subsec)
+               Hash.phash, Hash.pixel_hash, Capture.serial, Capture.capture_time, Capture.subsec,
+               Capture.video_sha256, Capture.frame_pts)
         .join(Hash, Hash.sha256 == Capture.representative_sha256).where(Capture.status == "active"))
-    return {r[0]: _Cap(r[0], r[1], r[2] == "raw", int(r[3]) * int(r[4]), int(r[5], 16), r[6], r[7], r[8], r[9])
-            for r in rows}
+    return {r[0]: _Cap(r[0], r[1], r[2] == "raw", int(r[3]) * int(r[4]), int(r[5], 16), r[6], r[7], r[8], r[9],
+                       r[10], r[11]) for r in rows}
+
+
+def video_families(caps: dict[str, _Cap]) -> dict[str, list[str]]:
+    """Video sha256 → its frame captures (sorted ids), for videos with two or more kept frames."""
+    by_video: dict[str, list[str]] = defaultdict(list)
+    for c in caps.values():
+        if c.video:
+            by_video[c.video].append(c.id)
+    return {v: sorted(ids) for v, ids in by_video.items() if len(ids) > 1}
 
 
 def exact_groups(caps: dict[str, _Cap]) -> list[list[str]]:
@@ -79,7 +91,7 @@ def exposure_times(caps: dict[str, _Cap]) -> dict[str, ExposureTime]:
     """The exposure time of every capture that has one (see :mod:`rainset.dedupe.exposure`)."""
     out = {}
     for c in caps.values():
-        t = exposure_time(c.capture_time, c.subsec)
+        t = exposure_time(c.capture_time, c.subsec, c.video, c.pts)
         if t is not None:
             out[c.id] = t
     return out
@@ -163,6 +175,9 @@ def regroup(session: Session, threshold: int, burst_seconds: float) -> GroupStat
     for p in pairs:
         if p.relation == "same-scene":
             scene_uf.union(p.a, p.b)
+    for frames in video_families(caps).values():  # a video's frames: one scene, one leakage family
+        for m in frames[1:]:
+            scene_uf.union(frames[0], m)
     writer = _Writer((session.scalar(select(func.max(Group.id))) or 0) + 1)
     old = select(Group.id).where(Group.kind.in_(KINDS))
     session.execute(delete(GroupMember).where(GroupMember.group_id.in_(old)))

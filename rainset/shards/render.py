@@ -8,6 +8,7 @@ naming the sample, or a skip it records).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -18,7 +19,9 @@ import numpy as np
 
 from rainset.capture import decode_full, decode_working
 from rainset.capture.raster import to_uint8
+from rainset.capture.video import VIDEO_ERRORS, decode_frame
 from rainset.errors import ConfigError, RejectError
+from rainset.hashing import sha256_file
 from rainset.imageops import fit_long_side
 
 FORMATS = ("jpg", "png", "tiff16")
@@ -57,6 +60,8 @@ class RenderJob:
     file_name: str
     orientation: int | None
     settings: RenderSettings
+    frame_index: int | None = None  # a video frame: ``location`` is the video, decoded at this frame
+    frame_pts: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,48 @@ def decode_upright(data: bytes, job: RenderJob) -> np.ndarray:
                        min_side=s.max_side)
 
 
+_VIDEOS_CHECKED: dict[tuple[str, int, float], str] = {}  # (location, size, mtime) -> sha256, per process
+
+
+def _video_sha256(location: str) -> str:
+    """The sha256 of a video, hashed once per process while its size and mtime stay the same
+    (a shard holds many frames of one video; re-hashing it per frame would read it again each time)."""
+    if "://" in location:
+        return sha256_file(location, url=True)
+    st = os.stat(location)
+    key = (location, st.st_size, st.st_mtime)
+    if key not in _VIDEOS_CHECKED:
+        _VIDEOS_CHECKED[key] = sha256_file(location)
+    return _VIDEOS_CHECKED[key]
+
+
+def _render_frame(job: RenderJob) -> Rendered | RenderFailure:
+    """Check the video's sha256, decode the one frame (on demand, seeking), resize and encode it."""
+    assert job.frame_index is not None
+    try:
+        digest = _video_sha256(job.location)
+    except FileNotFoundError:
+        return RenderFailure(job.sample_id, "missing", f"video {job.location} does not exist")
+    except OSError as exc:
+        return RenderFailure(job.sample_id, "unreadable", f"cannot read {job.location}: {exc.strerror or exc}")
+    if digest != job.sha256:
+        return RenderFailure(job.sample_id, "damaged",
+                             f"{job.location} has sha256 {digest[:12]}…, the manifest says {job.sha256[:12]}…")
+    s = job.settings
+    try:
+        rgb = decode_frame(job.location, job.frame_index, job.frame_pts, max_pixels=s.max_pixels)
+        ext, encoded, fallback = encode_image(fit_long_side(rgb, s.max_side), s.format, s.quality)
+    except RejectError as exc:
+        return RenderFailure(job.sample_id, "undecodable", f"{exc.reason}: {exc.detail}")
+    except (cv2.error, *VIDEO_ERRORS) as exc:
+        return RenderFailure(job.sample_id, "undecodable", f"{type(exc).__name__}: {exc}")
+    return Rendered(job.sample_id, ext, encoded, None, None, fallback)
+
+
 def render_sample(job: RenderJob) -> Rendered | RenderFailure:
-    """Read, check (sha256), decode upright, resize and encode one sample."""
+    """Read, check (sha256), decode upright, resize and encode one sample (a video frame: see :func:`_render_frame`)."""
+    if job.frame_index is not None:
+        return _render_frame(job)
     try:
         data = read_original(job.location)
     except FileNotFoundError:

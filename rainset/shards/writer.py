@@ -128,7 +128,7 @@ def _jobs(store: Store, version: ManifestVersion, settings: RenderSettings) -> d
         if row["split"] not in per:
             raise ShardsError(f"manifest {version.name}: sample {sid} has unknown split {row['split']!r}")
         job = RenderJob(sid, _location(store, row), row["sha256"], row["format"], row["file_name"],
-                        row.get("orientation"), settings)
+                        row.get("orientation"), settings, row.get("frame_index"), row.get("frame_pts"))
         per[row["split"]].append((row, job))
     for items in per.values():
         items.sort(key=lambda item: order_key(item[1].sample_id))
