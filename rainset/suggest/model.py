@@ -8,7 +8,9 @@ p(class | x) = softmax((W·z + b) / T), z = (x − mean) / scale, in plain numpy
 - the temperature ``T`` calibrates the probabilities: it minimises the log-loss of out-of-fold
   predictions of a k-fold cross-validation **by scene** (``groups``: every scene's captures in one
   fold, so the model is always scored on scenes it did not learn; without groups each capture is
-  its own scene), whose accuracy is kept as ``cv_accuracy``.
+  its own scene), whose accuracy is kept as ``cv_accuracy``; with n scenes the temperature found
+  there is shrunk towards 1 as ``T_cv ** (n / (n + 20))`` (the out-of-fold models saw fewer
+  scenes than the final one, which makes a small store's cross-validation pessimistic).
 
 A coefficient says how much one standard deviation of that feature raises the class's score;
 ``describe()`` prints them all.
@@ -28,6 +30,7 @@ from rainset.suggest.folds import fold_count, scene_folds
 
 MIN_PER_CLASS = 5
 L2 = 0.01
+SHRINK_SCENES = 20
 _TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 49))
 
 
@@ -137,7 +140,13 @@ def _calibrate(x: np.ndarray, y: np.ndarray, k_classes: int, l2: float,
         w, b = _fit_weights(_standardise(x[train], mean, scale), y[train], k_classes, l2)
         logits[test] = _standardise(x[test], mean, scale) @ w.T + b
     nll = [-np.log(_softmax(logits / t)[np.arange(len(y)), y] + 1e-12).mean() for t in _TEMPERATURES]
-    return float(_TEMPERATURES[int(np.argmin(nll))]), float((logits.argmax(1) == y).mean())
+    t_cv = float(_TEMPERATURES[int(np.argmin(nll))])
+    # out-of-fold models learnt from fewer scenes than the final one, so with few scenes the
+    # cross-validated temperature is pessimistic and noisy: shrink it towards 1 (in log) by the
+    # weight n / (n + SHRINK_SCENES) of the n scenes seen
+    n = len(set(scenes))
+    weight = n / (n + SHRINK_SCENES)
+    return float(np.exp(weight * np.log(t_cv))), float((logits.argmax(1) == y).mean())
 
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,7 @@ from rainset.synth import add_rain, render_scene
 from rainset.suggest.features import feature_names, matrix
 from rainset.suggest.folds import scene_folds
 from rainset.suggest.model import fit_model
+from rainset.suggest.rules import THRESHOLDS, Thresholds, classify
 from rainset.synth.depth_rain import render_depth_rain
 
 __all__ = ["scene_folds"]  # re-exported: the folds every cross-validation here uses
@@ -243,3 +244,40 @@ def learning_curve(data: LabelledSet, sizes: Sequence[int], *, repeats: int = 3,
         points.append(CurvePoint(n, n_train, n_test, round(float(np.mean(bal)), 4), round(float(np.mean(acc)), 4),
                                  round(float(np.mean(ece)), 4), repeats))
     return points, first_confusion
+
+
+@dataclass(frozen=True)
+class RulesScore:
+    """The label-free rules on one labelled set."""
+
+    source: str
+    captures: int
+    scenes: int
+    balanced_accuracy: float  # mean recall over the types present
+    balanced_accuracy_rain: float  # mean recall over drizzle, heavy, streak, fog-mixed (those present)
+    recall: dict[str, float]
+    confusion: list[list[int]]  # rows truth, columns suggestion, in ``classes`` order
+    classes: tuple[str, ...]
+    ece: float
+    mean_confidence: float
+    unsure_share: float  # suggestions below the unsure threshold
+    sure_accuracy: float  # accuracy of the suggestions at or above it
+
+
+def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
+                thresholds: Thresholds = THRESHOLDS) -> RulesScore:
+    """Balanced accuracy, confusion and calibration of the rules on ``data``."""
+    decisions = [classify(v, taxonomy, thresholds) for v in data.values]
+    guess = [d.rain_type if d else None for d in decisions]
+    conf = [d.confidence if d else 0.0 for d in decisions]
+    right = [g == t for g, t in zip(guess, data.labels)]
+    rec = recalls(data.labels, guess)
+    rain = [rec[t] for t in ("drizzle", "heavy", "streak", "fog-mixed") if t in rec]
+    classes = tuple(t for t in (*RAIN_TYPES, "not-usable") if t in taxonomy)
+    sure = [i for i, c in enumerate(conf) if c >= unsure_below]
+    return RulesScore(data.name, len(data.labels), len(set(data.scenes)), round(balanced_accuracy(data.labels, guess), 4),
+                      round(float(np.mean(rain)), 4) if rain else math.nan, {k: round(v, 4) for k, v in rec.items()},
+                      confusion(data.labels, guess, classes), classes,
+                      round(expected_calibration_error(conf, right), 4), round(float(np.mean(conf)), 4),
+                      round(1 - len(sure) / max(1, len(conf)), 4),
+                      round(float(np.mean([right[i] for i in sure])), 4) if sure else math.nan)
