@@ -105,7 +105,7 @@ def test_cli_json_show_and_model(tmp_path: Path) -> None:
     assert json.loads(runner.invoke(app, ["suggest", "--store", s, "--json", "show", cid]).stdout) == shown
     assert f"suggestion: {shown['suggestion']['rain_type']}" in text
     model = json.loads(runner.invoke(app, ["suggest", "model", "--store", s, "--json"]).stdout)
-    assert model["kind"] == "rules" and "veil_min" in model["thresholds"]
+    assert model["kind"] == "rules" and "fog_min" in model["thresholds"] and "cal_b" in model["thresholds"]
     bad = runner.invoke(app, ["suggest", "show", "nope", "--store", s])
     assert bad.exit_code == 1 and "no capture with id 'nope'" in bad.stderr
     bad = runner.invoke(app, ["suggest", "--model", "fitted", "--store", s, "-q"])
