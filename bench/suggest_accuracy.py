@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--r2-scenes", type=int, default=30, help="renderer-2 scenes per type")
     ap.add_argument("--r2-captures", type=int, default=2, help="captures per renderer-2 scene (a burst)")
     ap.add_argument("--r2-size", default="1600x1200", help="renderer-2 camera frame size")
-    ap.add_argument("--curve", default="2,5,10,25", help="labelled scenes per type of the learning curve")
+    ap.add_argument("--curve", default="2,3,5,10,25", help="labelled scenes per type of the learning curve")
     ap.add_argument("--repeats", type=int, default=3, help="random draws of labelled scenes per curve point")
     ap.add_argument("--tune", action="store_true", help="re-derive the rules' thresholds on renderer 1")
     ap.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures")
@@ -100,6 +100,8 @@ def main() -> None:
         print(f"fitted, {p.scenes_per_type} labelled scenes per type ({p.train_captures} captures), scored on "
               f"{p.test_captures} captures of unseen scenes: balanced {p.balanced_accuracy:.3f}, accuracy "
               f"{p.accuracy:.3f}, ECE {p.ece:.3f} (mean of {p.repeats})")
+    print(f"fitted after {sizes[0]} labelled scenes per type, summed over {args.repeats} draws (rows truth, "
+          f"columns suggestion, {', '.join(RAIN_TYPES)}): {conf}")
     types_file = ROOT / "tests" / "data" / "real_rain_types.csv"
     if (args.fixtures / "SOURCES.md").is_file():
         real = real_set(args.fixtures, types_file)
