@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from rainset.catalog.db import catalog_session
-from rainset.catalog.models import Capture
+from rainset.catalog.models import Capture, Group, GroupMember
 from rainset.ingest import IngestOptions, ingest
 from rainset.rainstats import load_stats, measure, measure_store
 from rainset.store import init_store
 from rainset.suggest.folds import fold_count, scene_folds
+from rainset.suggest.run import scene_groups
 from rainset.suggest.validation import (
     RAIN_TYPES,
     LabelledSet,
@@ -148,3 +149,27 @@ def test_labelled_set_subset_keeps_scenes() -> None:
     assert sub.scenes == ["s0", "s0"] and sub.labels == [RAIN_TYPES[0], RAIN_TYPES[1]]
     with open(TYPES_FILE, newline="", encoding="utf-8") as fh:
         assert next(csv.reader(fh)) == ["path", "rain_type", "kind", "scene", "reason"]
+
+
+def test_a_stores_scenes_are_its_connected_dedupe_groups(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        rgb = render_scene(np.random.default_rng(40 + i), 160, 120)
+        cv2.imwrite(str(src / f"{i}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    store = init_store(tmp_path / "store")
+    ingest(store, [str(src)], IngestOptions(workers=1))
+    with catalog_session(store.db_url) as s:
+        ids = sorted(_ids(s))
+        assert len(ids) == 4
+        burst, cluster = Group(kind="burst", info={}), Group(kind="cluster", info={})
+        s.add_all([burst, cluster])
+        s.flush()
+        s.add_all([GroupMember(group_id=burst.id, capture_id=ids[0], relation="burst"),
+                   GroupMember(group_id=burst.id, capture_id=ids[1], relation="burst"),
+                   GroupMember(group_id=cluster.id, capture_id=ids[1], relation="near-duplicate"),
+                   GroupMember(group_id=cluster.id, capture_id=ids[2], relation="near-duplicate")])
+        s.flush()
+        scenes = scene_groups(s, ids)
+    # 0-1 share a burst and 1-2 a cluster: one scene; 3 is alone
+    assert scenes[ids[0]] == scenes[ids[1]] == scenes[ids[2]] == ids[0] and scenes[ids[3]] == ids[3]
