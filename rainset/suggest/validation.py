@@ -32,12 +32,10 @@ from rainset.imageops import fit_long_side
 from rainset.rainstats import measure
 from rainset.synth import add_rain, render_scene
 from rainset.suggest.features import feature_names, matrix
-from rainset.suggest.folds import scene_folds
+from rainset.suggest.folds import scene_folds  # noqa: F401 - the folds every cross-validation here uses
 from rainset.suggest.model import fit_model
 from rainset.suggest.rules import THRESHOLDS, Thresholds, classify
 from rainset.synth.depth_rain import render_depth_rain
-
-__all__ = ["scene_folds"]  # re-exported: the folds every cross-validation here uses
 
 RAIN_TYPES: tuple[str, ...] = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain")
 PREVIEW_SIDE = 1024
