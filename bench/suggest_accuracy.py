@@ -1,12 +1,20 @@
-"""Accuracy of the rain-type suggestions on a generator configuration they were not fitted on.
+"""Rain-type suggestions on scenes, renderers and real photos they never saw (issue 16).
 
-Fits the suggestion model on ``--train`` generated frames per rain type (``rainset.suggest.evaluate``
-TRAIN configuration), scores it and the label-free rules on ``--test`` frames per type of the
-held-out configuration (other scene seeds, shifted rain parameters, other frame size and exposure
-times), and prints accuracy and confusion matrices. Also prints the measurements and rule
-suggestions of the real rainy photos of ../shared/fixtures when they are there.
+Every split is by scene (``rainset.suggest.validation``), never by capture:
 
-    python bench/suggest_accuracy.py --train 60 --test 40 --out bench/results/suggest_accuracy.json
+1. label-free rules (``rules-v2``), whose thresholds were tuned on renderer 1 only, scored on
+   renderer 2 (``rainset.synth.depth_rain``: drizzle, heavy, streak, fog-mixed balanced, plus
+   no-rain): balanced accuracy, confusion, expected calibration error (ECE);
+2. the fitted model after N labelled scenes per type of renderer 2, scored on the captures of
+   the other renderer-2 scenes only (learning curve), with its ECE;
+3. the rules on the real photos typed by eye in ``tests/data/real_rain_types.csv``: balanced
+   accuracy against the majority-class baseline, and which types the fixtures cannot test.
+
+``--tune`` re-derives the rules' thresholds from renderer-1 scenes (seed 0) and their margin
+calibration from other renderer-1 scenes (seed 1), and prints them next to the ones in
+``rainset.suggest.rules`` (which were set from exactly this output).
+
+    python bench/suggest_accuracy.py --r2-scenes 30 --out bench/results/suggest_accuracy.json
 """
 
 from __future__ import annotations
@@ -15,66 +23,106 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-REAL = ("nlcl-realrain/datasets/RealRain/trainA", "nlcl-realrain/datasets/RealRain/valA", "did-mdn/sample_results",
-        "did-mdn/facades/github", "deraindrop/demo/input")
+from rainset.suggest.rules import THRESHOLDS
+from rainset.suggest.tuning import calibrate_margins, tune_thresholds
+from rainset.suggest.validation import (
+    RAIN_TYPES,
+    learning_curve,
+    majority_baseline,
+    real_set,
+    renderer1_set,
+    renderer2_set,
+    score_rules,
+)
+from rainset.suggestions import UNSURE_BELOW
+
+ROOT = Path(__file__).resolve().parents[1]
+TAXONOMY = (*RAIN_TYPES, "not-usable")
 
 
-def real_photos(fixtures: Path) -> list[dict]:
-    """Measurements and rule suggestions of the real rainy fixture photos (previews as ingest makes them)."""
-    import cv2
-
-    from rainset.rainstats import measure
-    from rainset.suggest.rules import classify
-
-    taxonomy = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain", "not-usable", "unsure")
-    out = []
-    for folder in REAL:
-        for path in sorted((fixtures / folder).glob("*")):
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                continue
-            h, w = bgr.shape[:2]
-            scale = min(1.0, 1024 / max(h, w))
-            small = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-            jpg = cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1], cv2.IMREAD_COLOR)
-            values = measure(cv2.cvtColor(jpg, cv2.COLOR_BGR2RGB)).to_dict()
-            d = classify(values, taxonomy)
-            out.append({"file": f"{folder}/{path.name}", "measurements": values,
-                        "suggestion": d.rain_type if d else None, "confidence": d.confidence if d else None})
+def table(score, title: str) -> list[str]:
+    """A Markdown confusion table of a rules score."""
+    cls = score.classes
+    present = [c for c in cls if any(score.confusion[cls.index(c)])]
+    out = [f"{title}", "", "| truth \\ suggestion | " + " | ".join(cls) + " | recall |",
+           "|---|" + "---|" * (len(cls) + 1)]
+    for c in present:
+        row = score.confusion[cls.index(c)]
+        out.append(f"| {c} | " + " | ".join(str(v) for v in row) + f" | {score.recall.get(c, 0):.2f} |")
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train", type=int, default=60, help="training frames per rain type")
-    ap.add_argument("--test", type=int, default=40, help="held-out frames per rain type")
-    ap.add_argument("--fixtures", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
+    ap.add_argument("--r1-scenes", type=int, default=16, help="renderer-1 scenes per type for --tune (each half)")
+    ap.add_argument("--r2-scenes", type=int, default=30, help="renderer-2 scenes per type")
+    ap.add_argument("--r2-captures", type=int, default=2, help="captures per renderer-2 scene (a burst)")
+    ap.add_argument("--r2-size", default="1600x1200", help="renderer-2 camera frame size")
+    ap.add_argument("--curve", default="2,3,5,10,25", help="labelled scenes per type of the learning curve")
+    ap.add_argument("--repeats", type=int, default=3, help="random draws of labelled scenes per curve point")
+    ap.add_argument("--tune", action="store_true", help="re-derive the rules' thresholds on renderer 1")
+    ap.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = ap.parse_args()
-    from rainset.suggest.evaluate import evaluate
-
+    load0 = os.getloadavg()
     t0 = time.perf_counter()
-    report = evaluate(args.train, args.test)
+    result: dict = {"thresholds": THRESHOLDS.to_dict(), "unsure_below": UNSURE_BELOW}
+    if args.tune:
+        tune = renderer1_set(args.r1_scenes, seed=0)
+        cal = renderer1_set(args.r1_scenes, seed=1)
+        tuned = calibrate_margins(cal.values, cal.labels, TAXONOMY, tune_thresholds(tune.values, tune.labels))
+        result["tuned"] = tuned.to_dict()
+        print("thresholds tuned on renderer 1:", tuned)
+        print("thresholds in rainset.suggest.rules:", THRESHOLDS)
+        r1 = score_rules(cal, TAXONOMY, UNSURE_BELOW)
+        result["rules_renderer1_calibration_scenes"] = asdict(r1)
+        print(f"renderer 1 (calibration scenes): balanced {r1.balanced_accuracy:.3f}, ECE {r1.ece:.3f}")
+    w, h = (int(v) for v in args.r2_size.split("x"))
+    r2 = renderer2_set(args.r2_scenes, captures_per_scene=args.r2_captures, size=(w, h),
+                       progress=lambda d, n: print(f"\rrenderer 2: {d}/{n}", end="", file=sys.stderr))
+    print(file=sys.stderr)
+    s2 = score_rules(r2, TAXONOMY, UNSURE_BELOW)
+    result["rules_renderer2"] = asdict(s2)
+    print(f"rules on renderer 2 ({s2.captures} captures, {s2.scenes} scenes): balanced accuracy "
+          f"{s2.balanced_accuracy:.3f} (four rain types {s2.balanced_accuracy_rain:.3f}), ECE {s2.ece:.3f}, "
+          f"unsure {s2.unsure_share:.2f}, accuracy when sure {s2.sure_accuracy}")
+    print("\n".join(table(s2, "rules, renderer 2")))
+    sizes = [int(v) for v in args.curve.split(",") if int(v) < args.r2_scenes]
+    curve, conf = learning_curve(r2, sizes, repeats=args.repeats)
+    result["learning_curve_renderer2"] = [asdict(p) for p in curve]
+    result["fitted_confusion_smallest"] = conf
+    for p in curve:
+        print(f"fitted, {p.scenes_per_type} labelled scenes per type ({p.train_captures} captures), scored on "
+              f"{p.test_captures} captures of unseen scenes: balanced {p.balanced_accuracy:.3f}, accuracy "
+              f"{p.accuracy:.3f}, ECE {p.ece:.3f} (mean of {p.repeats})")
+    print(f"fitted after {sizes[0]} labelled scenes per type, summed over {args.repeats} draws (rows truth, "
+          f"columns suggestion, {', '.join(RAIN_TYPES)}): {conf}")
+    types_file = ROOT / "tests" / "data" / "real_rain_types.csv"
+    if (args.fixtures / "SOURCES.md").is_file():
+        real = real_set(args.fixtures, types_file)
+        sr = score_rules(real, TAXONOMY, UNSURE_BELOW)
+        top, top_acc, top_bal = majority_baseline(real.labels)
+        scenes_per_type = {t: len({s for s, lab in zip(real.scenes, real.labels) if lab == t}) for t in TAXONOMY}
+        result["rules_real"] = asdict(sr)
+        result["real_majority"] = {"type": top, "accuracy": top_acc, "balanced_accuracy": top_bal}
+        result["real_scenes_per_type"] = scenes_per_type
+        result["real_per_photo"] = [{"file": f, "truth": lab, "values": v} for f, lab, v in
+                                    zip(real.files, real.labels, real.values)]
+        print(f"rules on {sr.captures} real photos ({sr.scenes} scenes): balanced accuracy {sr.balanced_accuracy:.3f} "
+              f"against the majority class ({top}) {top_bal:.3f}; ECE {sr.ece:.3f}; scenes per type {scenes_per_type}")
+        print("\n".join(table(sr, "rules, real photos")))
     seconds = time.perf_counter() - t0
-    for line in report.lines():
-        print(line)
-    print(f"fitted model cross-validated accuracy on the training configuration: {report.cv_accuracy}")
-    real = real_photos(args.fixtures) if (args.fixtures / "SOURCES.md").is_file() else []
-    for r in real:
-        m = r["measurements"]
-        print(f"{r['file']:<52} density {m['streak_density']:.3f} angle {m['streak_angle']} length "
-              f"{m['streak_length']:.1f} veil {m['veil']:.3f} droplets {m['droplets']:.4f} -> {r['suggestion']} "
-              f"({r['confidence']:.2f})")
-    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg(),
-               "note": "2 cores, 24 GB, no GPU, shared with other jobs"}
-    print(f"{seconds:.1f} s; load average {machine['load']}")
+    result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "load_start": load0,
+                         "load_end": os.getloadavg(), "seconds": round(seconds, 1)}
+    print(f"{seconds:.1f} s; load average at start {load0}, at end {os.getloadavg()}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"accuracy": report.to_dict(), "real_photos": real, "seconds": round(seconds, 1),
-                                        "machine": machine}, indent=1, default=str) + "\n")
+        args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":

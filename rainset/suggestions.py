@@ -14,6 +14,10 @@ from sqlalchemy.orm import Session
 
 from rainset.catalog.rainstats_tables import Suggestion
 
+UNSURE_BELOW = 0.6
+"""A suggestion whose confidence (a calibrated probability) is below this is *unsure*: the labelling
+UI shows it without pre-selecting it, and Enter does nothing (docs/suggestions.md)."""
+
 
 @dataclass(frozen=True)
 class SuggestionView:
@@ -22,6 +26,12 @@ class SuggestionView:
     rain_type: str
     confidence: float
     model: str
+    sure: bool = True  # confidence ≥ UNSURE_BELOW: pre-selected in the labelling UI, Enter accepts it
+
+
+def is_sure(confidence: float) -> bool:
+    """True when a suggestion of this confidence may be pre-selected (at least :data:`UNSURE_BELOW`)."""
+    return confidence >= UNSURE_BELOW
 
 
 def current_suggestions(session: Session, capture_ids: Iterable[str]) -> dict[str, SuggestionView]:
@@ -31,5 +41,6 @@ def current_suggestions(session: Session, capture_ids: Iterable[str]) -> dict[st
     for start in range(0, len(ids), 500):
         rows = session.execute(select(Suggestion).where(Suggestion.capture_id.in_(ids[start:start + 500])))
         for (row,) in rows:
-            found[row.capture_id] = SuggestionView(row.rain_type, float(row.confidence), row.model)
+            conf = float(row.confidence)
+            found[row.capture_id] = SuggestionView(row.rain_type, conf, row.model, is_sure(conf))
     return found

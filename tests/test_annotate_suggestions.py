@@ -52,7 +52,8 @@ def test_api_items_and_labels_carry_the_suggestion(env):
     h = env.bearer("ann1")
     screen = env.client.get("/api/label", headers=h).json()
     assert screen["order"] == "default" and screen["current"]["capture_id"] == ids[0]
-    assert screen["current"]["suggestion"] == {"rain_type": "heavy", "confidence": 0.82, "model": "test-rules"}
+    assert screen["current"]["suggestion"] == {"rain_type": "heavy", "confidence": 0.82, "model": "test-rules",
+                                               "sure": True}
     item = env.client.post("/api/queue/next", headers=h).json()["item"]
     assert item["suggestion"]["rain_type"] == "heavy"
     assert env.client.get(f"/api/captures/{ids[0]}", headers=h).json()["suggestion"]["confidence"] == 0.82
@@ -62,6 +63,7 @@ def test_api_items_and_labels_carry_the_suggestion(env):
     assert accepted.json()["rain_type"] == "heavy"
     nxt = env.client.post("/api/queue/next", headers=h).json()["item"]
     assert nxt["capture_id"] == ids[1] and nxt["suggestion"]["rain_type"] == "drizzle"
+    assert nxt["suggestion"]["sure"] is False  # 0.4 < UNSURE_BELOW: the UI pre-selects nothing, Enter does nothing
     stale = env.client.post("/api/labels", headers=h, json={"capture_id": ids[1], "rain_type": "heavy",
                                                             "duration_ms": 500, "suggestion": "heavy"})
     assert stale.status_code == 201 and stale.json()["suggestion"] is None  # not what the server suggests
@@ -89,7 +91,10 @@ def test_the_order_is_chosen_per_annotator_and_remembered(env):
     assert page.status_code == 200 and "rainset_queue_order=confidence" in page.headers["set-cookie"]
     assert '<option value="confidence" selected>' in page.text
     assert f'<p class="mono" id="capture-id">{ids[3]}</p>' in page.text  # the least sure suggestion, 10 %
-    assert "suggested: <b id=\"suggestion-type\">heavy</b>" in page.text and ">10</span> %" in page.text
+    # 10 % is an unsure guess: shown, but nothing pre-selected and no Enter hint
+    assert '<span id="suggestion-lead">unsure guess:</span> <b id="suggestion-type">heavy</b>' in page.text
+    assert ">10</span> %" in page.text and 'class="suggested"' not in page.text
+    assert '<kbd id="suggestion-enter" hidden>Enter</kbd>' in page.text
     assert "<kbd>Enter</kbd></th><td>accept the suggested rain type" in page.text
     seen = []
     for _ in range(4):  # no order parameter: the remembered order applies
@@ -160,7 +165,12 @@ def test_enter_accepts_the_suggestion_and_a_number_key_overrides_it(browser, ser
     page.keyboard.press("5")
     wait_idle(page)
     assert current_id(page) == ids[5]  # 20 %, before ids[4] at 30 % and the unsuggested ids[3]
-    assert page.locator("#suggestion").inner_text().startswith("suggested: drizzle (20 %)")
+    # 20 % is below the unsure threshold: shown as a guess, nothing outlined, Enter does nothing
+    assert page.locator("#suggestion").inner_text().startswith("unsure guess: drizzle (20 %)")
+    assert page.locator("#labels li.suggested").count() == 0 and not page.locator("#suggestion-enter").is_visible()
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert current_id(page) == ids[5] and "unsure" in page.locator("#status").inner_text()
     context.close()
 
     assert timings(store) == {ids[0]: ("heavy", "heavy"), ids[1]: (taxonomy[0], "streak"), ids[2]: (taxonomy[4], None)}

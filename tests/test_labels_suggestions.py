@@ -64,7 +64,7 @@ def test_confidence_order_hands_out_the_least_sure_suggestion_first(catalog) -> 
                     ids[3]: ("heavy", 0.4)})  # ids[4], ids[5]: no suggestion
         ua, ub = get_user(s, a.id), get_user(s, b.id)
         first = next_capture(s, ua, k=2, order="confidence")
-        assert first.suggestion == SuggestionView("drizzle", 0.2, "test-rules")
+        assert first.suggestion == SuggestionView("drizzle", 0.2, "test-rules", sure=False)
         record_label(s, ua, first.capture_id, "heavy", **KW)
         rest = drain(s, ua, "confidence")
         assert [first.capture_id, *rest] == [ids[1], ids[3], ids[2], ids[0], ids[4], ids[5]]

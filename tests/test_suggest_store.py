@@ -37,7 +37,7 @@ def check_store_flow(store: Store, truth: SynthTruth) -> None:
         suggest_store(store, model="fitted")
     first = suggest_store(store, model="auto")
     labels, active, rows = _counts(store)
-    assert first.kind == "rules" and first.model == "rules-v1" and first.measured == active == 30
+    assert first.kind == "rules" and first.model == "rules-v2" and first.measured == active == 30
     assert labels == 0 and len(rows) == active == first.suggested
     again = suggest_store(store)
     assert again.changed == 0 and again.measured == 0 and _counts(store)[2] == rows  # same rows, same times
@@ -99,13 +99,13 @@ def test_cli_json_show_and_model(tmp_path: Path) -> None:
     assert set(data) == set(SuggestResult.__dataclass_fields__) | {"json_format"} and data["suggested"] == 30
     cid = sorted(_counts(store)[2])[0]
     shown = json.loads(runner.invoke(app, ["suggest", "show", cid, "--store", s, "--json"]).stdout)
-    assert shown["capture_id"] == cid and shown["suggestion"]["model"] == "rules-v1"
+    assert shown["capture_id"] == cid and shown["suggestion"]["model"] == "rules-v2"
     assert shown["suggestion"]["info"]["reason"] and "streak_density" in shown["measurements"]
     text = runner.invoke(app, ["suggest", "show", cid, "--store", s]).stdout
     assert json.loads(runner.invoke(app, ["suggest", "--store", s, "--json", "show", cid]).stdout) == shown
     assert f"suggestion: {shown['suggestion']['rain_type']}" in text
     model = json.loads(runner.invoke(app, ["suggest", "model", "--store", s, "--json"]).stdout)
-    assert model["kind"] == "rules" and "veil_min" in model["thresholds"]
+    assert model["kind"] == "rules" and "fog_min" in model["thresholds"] and "cal_b" in model["thresholds"]
     bad = runner.invoke(app, ["suggest", "show", "nope", "--store", s])
     assert bad.exit_code == 1 and "no capture with id 'nope'" in bad.stderr
     bad = runner.invoke(app, ["suggest", "--model", "fitted", "--store", s, "-q"])

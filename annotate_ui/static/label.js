@@ -76,13 +76,24 @@
     return s && boot.taxonomy.includes(s.rain_type) ? s : null;
   }
 
+  // a suggestion the server calls sure (confidence at least the unsure threshold) is pre-selected;
+  // an unsure one is shown as a guess only: nothing outlined, Enter does nothing
+  function preselected(item) {
+    const s = suggestionOf(item);
+    return s && s.sure !== false ? s : null;
+  }
+
   function showSuggestion(item) {
     const s = suggestionOf(item);
+    const sure = preselected(item);
     $("suggestion").hidden = !s;
+    $("suggestion").classList.toggle("unsure", !!s && !sure);
+    $("suggestion-lead").textContent = sure ? "suggested:" : "unsure guess:";
+    $("suggestion-enter").hidden = !sure;
     $("suggestion-type").textContent = s ? s.rain_type : "";
     $("suggestion-confidence").textContent = s ? String(Math.round(s.confidence * 100)) : "";
     for (const li of document.querySelectorAll("#labels li"))
-      li.classList.toggle("suggested", !!s && li.dataset.label === s.rain_type);
+      li.classList.toggle("suggested", !!sure && li.dataset.label === sure.rain_type);
   }
 
   // the queue order chosen on this page (the server also remembers it for the session)
@@ -158,10 +169,16 @@
     }
   }
 
-  // Enter: label the capture with its suggestion, exactly as pressing that rain type's key would
+  // Enter: label the capture with its suggestion, exactly as pressing that rain type's key would;
+  // an unsure suggestion is never accepted by Enter
   async function acceptSuggestion() {
-    const s = suggestionOf(state.current);
+    const s = preselected(state.current);
     if (!state.current) return;
+    const guess = suggestionOf(state.current);
+    if (!s && guess) {
+      say("the suggestion is unsure (" + Math.round(guess.confidence * 100) + " %): choose a rain type with a number key");
+      return;
+    }
     if (!s) { say("no suggestion for this capture: choose a rain type with a number key"); return; }
     await label(boot.taxonomy.indexOf(s.rain_type));
   }

@@ -9,18 +9,19 @@ Definitions, ranges and limits: docs/rainstats.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import cv2
 import numpy as np
 
 from rainset.imageops import fit_long_side
 from rainset.rainstats.droplets import droplet_score
+from rainset.rainstats.invariant import invariant_stats
 from rainset.rainstats.night import ev100, night_score
 from rainset.rainstats.streaks import ANALYSIS_SIDE, StreakStats, streak_stats, thin_bright
 from rainset.rainstats.veil import veil_score
 
-ALGO_VERSION = 2  # bump when a measurement changes: measure_store re-measures older rows
+ALGO_VERSION = 3  # bump when a measurement changes: measure_store re-measures older rows
 WORK_SIDE = 1024
 SMALL_SIDE = 256
 MIN_SIDE = 16
@@ -41,6 +42,9 @@ class RainStats:
         night: night score, 0..1.
         luminance: mean luminance, 0..1.
         contrast: RMS contrast (standard deviation of luminance), 0..0.5.
+        rain_dir, rain_sign, rain_spots, rain_aniso, rain_aniso_long, rain_cover, rain_persist,
+        veil_edges: the scene-invariant measurements (:mod:`rainset.rainstats.invariant`), read at
+            the resolution of the frame given (NaN where not measured, e.g. on a rain layer).
     """
 
     streak_density: float
@@ -52,6 +56,14 @@ class RainStats:
     night: float
     luminance: float
     contrast: float
+    rain_dir: float = math.nan
+    rain_sign: float = math.nan
+    rain_spots: float = math.nan
+    rain_aniso: float = math.nan
+    rain_aniso_long: float = math.nan
+    rain_cover: float = math.nan
+    rain_persist: float = math.nan
+    veil_edges: float = math.nan
 
     def to_dict(self) -> dict[str, float | None]:
         """The measurements by name, rounded to 6 digits; NaN becomes None (JSON has no NaN)."""
@@ -102,6 +114,14 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.transform(rgb, np.array([[0.299, 0.587, 0.114]], np.float32))
 
 
+def native_luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma (float32 0..1) of an RGB array of any supported type, without a float RGB copy."""
+    if rgb.dtype in (np.uint8, np.uint16):
+        y = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return y * np.float32(1 / (255 if rgb.dtype == np.uint8 else 65535))
+    return luma(to_float_rgb(rgb))
+
+
 def contrast_scale(y_small: np.ndarray) -> float:
     """The frame's luminance range (1st to 99th percentile, at least 0.05): the unit of the streak energy."""
     lo, hi = np.percentile(y_small, (1.0, 99.0))
@@ -118,7 +138,7 @@ def assemble(streaks: StreakStats, rgb_small: np.ndarray, y_small: np.ndarray, s
 
 
 def measure(rgb: np.ndarray, *, exposure_time: float | None = None, f_number: float | None = None,
-            iso: float | None = None) -> RainStats:
+            iso: float | None = None, detail: np.ndarray | None = None) -> RainStats:
     """Measure the rain of one frame.
 
     Args:
@@ -126,6 +146,8 @@ def measure(rgb: np.ndarray, *, exposure_time: float | None = None, f_number: fl
         exposure_time: seconds, from EXIF (optional; with ``f_number`` and ``iso`` it refines night).
         f_number: aperture from EXIF (optional).
         iso: ISO speed from EXIF (optional).
+        detail: the same frame at a higher resolution (normally the decoded original): the
+            scene-invariant measurements read it, in native-resolution tiles, instead of ``rgb``.
 
     Returns:
         The measurements (docs/rainstats.md).
@@ -138,4 +160,6 @@ def measure(rgb: np.ndarray, *, exposure_time: float | None = None, f_number: fl
     y_small = luma(small)
     scale = contrast_scale(y_small)
     streaks = streak_stats(thin_bright(luma(img), scale), WORK_SIDE / ANALYSIS_SIDE)
-    return assemble(streaks, small, y_small, scale, ev100(exposure_time, f_number, iso))
+    base = assemble(streaks, small, y_small, scale, ev100(exposure_time, f_number, iso))
+    inv = invariant_stats(native_luma(check_rgb(detail) if detail is not None else rgb), small, y_small)
+    return replace(base, **asdict(inv))

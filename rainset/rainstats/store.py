@@ -1,6 +1,7 @@
 """Measure every capture of a store from its preview and keep the results in ``rain_stats``.
 
-Workers compute, the driver writes: each worker reads one preview and returns the measurements
+Workers compute, the driver writes: each worker reads one preview (and, when OpenCV can decode it,
+the original, for the native-resolution measurements of :mod:`rainset.rainstats.invariant`) and returns the measurements
 as plain dicts; the driver inserts or replaces the rows in batches. A row is up to date when its
 ``algo`` is :data:`ALGO_VERSION` and, for ``rain-layer`` rows, its checkpoint sha256 is the one
 given; ``only_missing`` re-measures only the rows that are not up to date. Removed captures are
@@ -18,11 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import cv2
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.db import open_catalog
-from rainset.catalog.models import Capture, utcnow
+from rainset.catalog.models import Capture, File, utcnow
 from rainset.catalog.rainstats_tables import RAIN_STAT_SOURCES
 from rainset.catalog.rainstats_tables import RainStats as RainStatsRow
 from rainset.errors import TrainError
@@ -94,6 +96,7 @@ class _Item:
     exposure_time: float | None
     f_number: float | None
     iso: float | None
+    original: str | None = None  # a decodable original (JPEG, PNG, TIFF...): native-resolution measurements
 
 
 def _worker_init(with_torch: bool) -> None:
@@ -116,13 +119,43 @@ def measure_item(item: _Item, checkpoint: str | None = None) -> tuple[str, dict 
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     exif = dict(exposure_time=item.exposure_time, f_number=item.f_number, iso=item.iso)
     try:
-        preview = measure(rgb, **exif).to_dict() if item.preview_wanted else None
+        preview = measure(rgb, detail=read_original(item.original), **exif).to_dict() if item.preview_wanted else None
         layer = None
         if item.layer_wanted and checkpoint is not None:
             layer = rain_layer_stats(rgb, checkpoint, **exif).to_dict()
     except (ValueError, RuntimeError, OSError) as exc:
         return item.capture_id, None, None, f"{type(exc).__name__}: {exc}"
     return item.capture_id, preview, layer, None
+
+
+def read_original(path: str | None) -> np.ndarray | None:
+    """The decoded original (RGB, EXIF orientation applied) when OpenCV can read it, else None.
+
+    RAW files, remote objects and unreadable files give None: the preview is measured instead.
+    """
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    if bgr is None or min(bgr.shape[:2]) < 16:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _originals(session: Session, store: Store) -> dict[str, str]:
+    """Capture id → local path of its representative original (the stored copy, else a linked local file)."""
+    found: dict[str, str] = {}
+    rows = session.execute(select(File.capture_id, File.sha256, File.storage, File.uri)
+                           .join(Capture, Capture.id == File.capture_id)
+                           .where(File.sha256 == Capture.representative_sha256).order_by(File.id))
+    for cid, sha, storage, uri in rows:
+        if storage == "copy":
+            found[cid] = str(store.object_path(sha))
+        elif cid not in found and uri and "://" not in uri:
+            found[cid] = uri
+    return found
 
 
 def _plan(session: Session, store: Store, sha: str | None, only_missing: bool) -> tuple[list[_Item], int, int]:
@@ -132,6 +165,7 @@ def _plan(session: Session, store: Store, sha: str | None, only_missing: bool) -
             select(RainStatsRow.capture_id, RainStatsRow.source, RainStatsRow.algo, RainStatsRow.checkpoint)):
         done[(cid, source)] = (algo, ckpt)
     items: list[_Item] = []
+    originals = _originals(session, store)
     considered = skipped = 0
     rows = session.execute(select(Capture.id, Capture.representative_sha256, Capture.exposure_time,
                                   Capture.f_number, Capture.iso)
@@ -144,7 +178,7 @@ def _plan(session: Session, store: Store, sha: str | None, only_missing: bool) -
             skipped += 1
             continue
         items.append(_Item(cid, str(store.preview_path(rep)), want_p, want_l, exposure, fnum,
-                           None if iso is None else float(iso)))
+                           None if iso is None else float(iso), originals.get(cid)))
     return items, considered, skipped
 
 

@@ -10,7 +10,9 @@ Two generator configurations of :mod:`rainset.synth`:
 
 Every frame goes through a JPEG preview (quality 85, as ingest writes it) and
 :func:`rainset.rainstats.measure`. The fitted model learns on ``train`` only; the rules were set on
-``train`` only; both are scored on ``test`` with accuracy and a confusion matrix.
+renderer-1 scenes only; both are scored on ``test`` with accuracy and a confusion matrix. This is
+one renderer's held-out configuration (``bench/suggest.py`` reads it); the honest checks, split by
+scene and on a second renderer and real photos, are :mod:`rainset.suggest.validation`.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class Scores:
     accuracy: float
     confusion: list[list[int]]
     per_class_recall: dict[str, float]
-    mean_confidence: float | None = None  # calibrated: close to the accuracy (rules: a margin, not a probability)
+    mean_confidence: float | None = None  # calibrated probabilities (fitted model and rules-v2 alike)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class AccuracyReport:
         out = [f"held-out accuracy on {self.n_test} generated captures (fitted on {self.n_train} others): "
                f"fitted model {self.fitted.accuracy:.3f}, rules {self.rules.accuracy:.3f}, chance {self.chance:.3f}",
                f"mean confidence: fitted model {self.fitted.mean_confidence} (a calibrated probability), "
-               f"rules {self.rules.mean_confidence} (a margin)"]
+               f"rules {self.rules.mean_confidence} (a calibrated probability)"]
         for title, s in (("fitted", self.fitted), ("rules", self.rules)):
             out.append(f"{title} confusion (rows truth, columns suggestion): " + " ".join(self.classes))
             out += [f"  {c:<10} " + " ".join(f"{v:>4}" for v in row) for c, row in zip(self.classes, s.confusion)]

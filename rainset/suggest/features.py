@@ -26,7 +26,7 @@ class Feature:
     """One input of the classifier: the measurement it reads and how it is transformed."""
 
     name: str
-    transform: str  # "identity" | "abs" | "log1p"
+    transform: str  # "identity" | "abs" | "log1p" | "log1p1000"
     missing_as_zero: bool
     help: str
 
@@ -38,10 +38,17 @@ FEATURES: tuple[Feature, ...] = (
     Feature("streak_coherence", "identity", False, "how aligned the streaks are (0..1)"),
     Feature("veil", "identity", False, "veiling haze strength (0..1)"),
     Feature("droplets", "identity", False, "lens-droplet blob score"),
-    Feature("night", "identity", False, "night score (0..1)"),
-    Feature("luminance", "identity", False, "mean luminance (0..1)"),
-    Feature("contrast", "identity", False, "global contrast"),
+    Feature("rain_sign", "identity", False, "excess of bright over dark residual outliers (-1..1), native resolution"),
+    Feature("rain_spots", "log1p1000", False, "log(1 + 1000 × share of excess bright residual outliers)"),
+    Feature("rain_aniso", "identity", False, "median tile anisotropy of the residual in the rain direction"),
+    Feature("rain_aniso_long", "identity", False, "the same along 15-px lines"),
+    Feature("rain_cover", "identity", False, "share of tiles with oriented residual in the rain direction"),
+    Feature("rain_persist", "identity", False, "residual persisting along 15-px over 7-px lines (0..1)"),
+    Feature("veil_edges", "identity", False, "dark-channel minimum over luminance maximum where the scene has structure"),
 )
+# Not features, on purpose: luminance, contrast and night describe the scene and its light, not the
+# rain; a model fitted on a few labelled scenes learns those scenes from them (issue 16).
+SCENE_MEASUREMENTS = ("luminance", "contrast", "night")
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 
 
@@ -61,6 +68,8 @@ def _transform(feature: Feature, value: object) -> float:
         return abs(v)
     if feature.transform == "log1p":
         return math.log1p(max(v, 0.0))
+    if feature.transform == "log1p1000":
+        return math.log1p(1000.0 * max(v, 0.0))
     return v
 
 

@@ -6,7 +6,11 @@ p(class | x) = softmax((W·z + b) / T), z = (x − mean) / scale, in plain numpy
 - ``W`` (one row per class, one column per feature) and ``b`` are fitted by accelerated gradient
   descent on the mean cross-entropy plus an L2 penalty ``l2/2·|W|²`` (convex: same data, same model);
 - the temperature ``T`` calibrates the probabilities: it minimises the log-loss of out-of-fold
-  predictions of a stratified k-fold cross-validation (whose accuracy is kept as ``cv_accuracy``).
+  predictions of a k-fold cross-validation **by scene** (``groups``: every scene's captures in one
+  fold, so the model is always scored on scenes it did not learn; without groups each capture is
+  its own scene), whose accuracy is kept as ``cv_accuracy``; with n scenes the temperature found
+  there is shrunk towards 1 as ``T_cv ** (n / (n + 20))`` (the out-of-fold models saw fewer
+  scenes than the final one, which makes a small store's cross-validation pessimistic).
 
 A coefficient says how much one standard deviation of that feature raises the class's score;
 ``describe()`` prints them all.
@@ -22,9 +26,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rainset.errors import ConfigError
+from rainset.suggest.folds import fold_count, scene_folds
 
 MIN_PER_CLASS = 5
 L2 = 0.01
+SHRINK_SCENES = 20
 _TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 49))
 
 
@@ -117,29 +123,30 @@ def _fit_weights(z: np.ndarray, y: np.ndarray, k: int, l2: float, iters: int = 1
     return theta[:d].T, theta[d]
 
 
-def _folds(y: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
-    """Stratified fold index of each sample (each class spread evenly over ``k`` folds)."""
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(y), int)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        fold[rng.permutation(idx)] = np.arange(len(idx)) % k
-    return [np.flatnonzero(fold == f) for f in range(k)]
-
-
-def _calibrate(x: np.ndarray, y: np.ndarray, k_classes: int, l2: float) -> tuple[float, float | None]:
-    """(temperature, cross-validated accuracy) from out-of-fold logits."""
-    k = int(min(5, np.bincount(y).min()))
+def _calibrate(x: np.ndarray, y: np.ndarray, k_classes: int, l2: float,
+               groups: Sequence[str] | None = None) -> tuple[float, float | None]:
+    """(temperature, cross-validated accuracy) from out-of-fold logits, folds by scene."""
+    scenes = [str(i) for i in range(len(y))] if groups is None else [str(g) for g in groups]
+    labels = [str(v) for v in y]
+    k = fold_count(scenes, labels)
     if k < 2:
         return 1.0, None
     logits = np.zeros((len(y), k_classes))
-    for test in _folds(y, k):
+    for test in scene_folds(scenes, labels, k):
+        if len(test) == 0:
+            continue
         train = np.setdiff1d(np.arange(len(y)), test)
         mean, scale = _moments(x[train])
         w, b = _fit_weights(_standardise(x[train], mean, scale), y[train], k_classes, l2)
         logits[test] = _standardise(x[test], mean, scale) @ w.T + b
     nll = [-np.log(_softmax(logits / t)[np.arange(len(y)), y] + 1e-12).mean() for t in _TEMPERATURES]
-    return float(_TEMPERATURES[int(np.argmin(nll))]), float((logits.argmax(1) == y).mean())
+    t_cv = float(_TEMPERATURES[int(np.argmin(nll))])
+    # out-of-fold models learnt from fewer scenes than the final one, so with few scenes the
+    # cross-validated temperature is pessimistic and noisy: shrink it towards 1 (in log) by the
+    # weight n / (n + SHRINK_SCENES) of the n scenes seen
+    n = len(set(scenes))
+    weight = n / (n + SHRINK_SCENES)
+    return float(np.exp(weight * np.log(t_cv))), float((logits.argmax(1) == y).mean())
 
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,8 +169,12 @@ def trainable_classes(labels: Sequence[str], allowed: Sequence[str],
 
 
 def fit_model(x: np.ndarray, labels: Sequence[str], features: Sequence[str], allowed: Sequence[str], *,
-              l2: float = L2, min_per_class: int = MIN_PER_CLASS) -> SoftmaxModel:
+              l2: float = L2, min_per_class: int = MIN_PER_CLASS,
+              groups: Sequence[str] | None = None) -> SoftmaxModel:
     """Fit the classifier on feature rows ``x`` and their labels.
+
+    ``groups`` names each row's scene (a store's dedupe group): the calibration's cross-validation
+    keeps every scene in one fold. Without it each row is its own scene.
 
     Only classes of ``allowed`` (the store's taxonomy) with at least ``min_per_class`` labels are
     learnt; samples of other classes are left out.
@@ -180,11 +191,12 @@ def fit_model(x: np.ndarray, labels: Sequence[str], features: Sequence[str], all
         raise ConfigError(f"too few labels to fit a model: need at least {min_per_class} consensus labels in each "
                           f"of two or more rain types, have {counts or 'none'}")
     keep = np.array([lab in classes for lab in labels])
+    kept_groups = None if groups is None else [g for g, k in zip(groups, keep) if k]
     xs = x[keep]
     y = np.array([classes.index(lab) for lab, k in zip(labels, keep) if k])
     mean, scale = _moments(xs)
     w, b = _fit_weights(_standardise(xs, mean, scale), y, len(classes), l2)
-    temperature, cv = _calibrate(xs, y, len(classes), l2)
+    temperature, cv = _calibrate(xs, y, len(classes), l2, kept_groups)
     return SoftmaxModel(classes=classes, features=tuple(features), mean=tuple(map(float, mean)),
                         scale=tuple(map(float, scale)), coef=tuple(tuple(map(float, r)) for r in w),
                         intercept=tuple(map(float, b)), temperature=temperature, l2=l2, n_train=int(len(y)),

@@ -1,21 +1,25 @@
-"""Rules that need no labels: documented thresholds on the preview measurements.
+"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v2``).
 
 Tried in order; the first rule whose test holds (and whose rain type is in the store's
 taxonomy) decides:
 
-1. ``streak_density < rain_min``: no rain. Then ``droplets ≥ droplets_min`` → ``not-usable``
-   (lens droplets without rain, a reason of the taxonomy), else ``no-rain``.
-2. ``veil ≥ veil_min`` → ``fog-mixed`` (rain with veiling haze).
-3. ``streak_length ≥ streak_min`` and ``|streak_angle| < angle_max`` → ``streak`` (long motion
-   streaks; long structures near horizontal are scene edges, not falling rain).
-4. ``streak_density ≥ heavy_min`` → ``heavy``.
+1. ``veil_edges ≥ fog_min`` → ``fog-mixed`` (the scene's own dark parts are lifted towards the
+   airlight: a veil).
+2. ``rain_sign < rain_min``: no rain. Then ``droplets ≥ droplets_min`` → ``not-usable`` (lens
+   droplets without rain, a reason of the taxonomy), else ``no-rain``.
+3. ``streak_length ≥ streak_min`` and ``|streak_angle| < angle_max`` → ``streak``.
+4. ``rain_spots ≥ heavy_min`` → ``heavy``.
 5. otherwise → ``drizzle``.
 
-The confidence is a margin, not a probability: each test on the path scores
-``0.5 + 0.5·tanh(|value − threshold| / width)`` and the weakest one is the confidence (a value
-sitting on a threshold gives 0.5, one several widths away tends to 1).
-The thresholds and widths were set on generated captures (``rainset.synth``, training seeds of
-``rainset.suggest.evaluate``) and are listed with their reasons in docs/suggestions.md.
+The thresholds were chosen on captures of the first renderer only (:mod:`rainset.synth.rain`,
+``bench/suggest_accuracy.py --tune``: each threshold maximises the balanced accuracy of its own
+split there); the second renderer and the real photos never served to set them.
+
+**Confidence is a probability.** The margin of a decision is the smallest distance, in widths,
+of a value on its path to that test's threshold; the confidence is ``1 / (1 + exp(−(a + b·margin)))``
+with ``a``, ``b`` fitted (logistic regression of "the rules were right" on the margin) on another
+set of first-renderer scenes than the thresholds. A confidence below
+:data:`rainset.suggestions.UNSURE_BELOW` is shown as unsure: no pre-selection in the labelling UI.
 """
 
 from __future__ import annotations
@@ -26,25 +30,28 @@ from dataclasses import asdict, dataclass
 
 from rainset.suggest.features import number
 
-RULES_MODEL = "rules-v1"
+RULES_MODEL = "rules-v2"
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The rules' thresholds and the width over which each one's margin saturates."""
+    """The rules' thresholds, the width that scales each one's margin, and the margin calibration."""
 
-    rain_min: float = 0.06
-    rain_width: float = 0.015
+    # set from ``bench/suggest_accuracy.py --tune`` (renderer 1, 16 scenes per type, seeds 0 and 1)
+    fog_min: float = 0.6578
+    fog_width: float = 0.0918
+    rain_min: float = 0.0487
+    rain_width: float = 0.1163
     droplets_min: float = 0.05
     droplets_width: float = 0.02
-    veil_min: float = 0.5
-    veil_width: float = 0.08
-    streak_min: float = 60.0
-    streak_width: float = 15.0
+    streak_min: float = 67.5194
+    streak_width: float = 40.4995
     angle_max: float = 60.0
     angle_width: float = 10.0
-    heavy_min: float = 0.27
-    heavy_width: float = 0.05
+    heavy_min: float = 0.0227
+    heavy_width: float = 0.0073
+    cal_a: float = 0.0137  # confidence = sigmoid(cal_a + cal_b · margin in widths)
+    cal_b: float = 1.4104
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -55,30 +62,34 @@ THRESHOLDS = Thresholds()
 
 @dataclass(frozen=True)
 class RuleDecision:
-    """The rain type the rules chose, their margin-based confidence and the tests that decided."""
+    """The rain type the rules chose, its calibrated confidence, its margin and the tests that decided."""
 
     rain_type: str
     confidence: float
     reason: tuple[str, ...]
+    margin: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"rain_type": self.rain_type, "confidence": self.confidence, "reason": list(self.reason)}
-
-
-def _margin(value: float, threshold: float, width: float) -> float:
-    return 0.5 + 0.5 * math.tanh(abs(value - threshold) / width)
+        return {"rain_type": self.rain_type, "confidence": self.confidence, "margin": self.margin,
+                "reason": list(self.reason)}
 
 
 def _test(name: str, value: float, threshold: float, width: float, below: bool = False) -> tuple[bool, float, str]:
-    """(holds, margin, text) of ``value ≥ threshold`` (``value < threshold`` when ``below``).
+    """(holds, margin in widths, text) of ``value ≥ threshold`` (``value < threshold`` when ``below``).
 
-    An unmeasured value never holds, with margin 0.5.
+    An unmeasured value never holds, with margin 0.
     """
     if math.isnan(value):
-        return False, 0.5, f"{name} not measured"
+        return False, 0.0, f"{name} not measured"
     holds = (value < threshold) if below else (value >= threshold)
     sign = "≥" if value >= threshold else "<"
-    return holds, _margin(value, threshold, width), f"{name} {value:.4g} {sign} {threshold:g}"
+    return holds, abs(value - threshold) / width, f"{name} {value:.4g} {sign} {threshold:g}"
+
+
+def calibrated(margin: float, t: Thresholds = THRESHOLDS) -> float:
+    """The probability that a decision with this margin (in widths) is right."""
+    z = t.cal_a + t.cal_b * margin
+    return min(0.999, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))  # never a certainty
 
 
 def classify(values: Mapping[str, object], taxonomy: Sequence[str],
@@ -86,45 +97,48 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
     """Apply the rules to one capture's measurements.
 
     Args:
-        values: ``RainStats.to_dict()`` of the capture's preview.
+        values: ``RainStats.to_dict()`` of the capture.
         taxonomy: the store's rain types; a rule whose type is not among them is skipped.
         thresholds: the thresholds (default :data:`THRESHOLDS`).
 
     Returns:
-        The decision, or None when the streak density was not measured or no rule's rain type
-        is in the taxonomy.
+        The decision, or None when ``rain_sign`` was not measured (measurements older than
+        ``ALGO_VERSION`` 3) or no rule's rain type is in the taxonomy.
     """
     t = thresholds
-    density = number(values.get("streak_density"))
-    if math.isnan(density):
+    sign = number(values.get("rain_sign"))
+    if math.isnan(sign):
         return None
-    length = number(values.get("streak_length"))
-    rain, m_rain, why_rain = _test("streak_density", density, t.rain_min, t.rain_width)
-    path: list[tuple[float, str]] = [(m_rain, why_rain)]
+    path: list[tuple[float, str]] = []
+    fog, m_fog, why_fog = _test("veil_edges", number(values.get("veil_edges")), t.fog_min, t.fog_width)
+    if fog and "fog-mixed" in taxonomy:
+        return _decide("fog-mixed", [(m_fog, why_fog)], t)
+    path.append((m_fog, why_fog))
+    rain, m_rain, why_rain = _test("rain_sign", sign, t.rain_min, t.rain_width)
+    path.append((m_rain, why_rain))
     if not rain:
         drops_value = number(values.get("droplets"))
         drops, m_drops, why_drops = _test("droplets", drops_value, t.droplets_min, t.droplets_width)
         if drops and "not-usable" in taxonomy:
-            return _decide("not-usable", [*path, (m_drops, why_drops)])
+            return _decide("not-usable", [*path, (m_drops, why_drops)], t)
         if "no-rain" in taxonomy:
-            return _decide("no-rain", path if math.isnan(drops_value) else [*path, (m_drops, why_drops)])
+            return _decide("no-rain", path if math.isnan(drops_value) else [*path, (m_drops, why_drops)], t)
     angle = abs(number(values.get("streak_angle")))
-    branches = (("fog-mixed", [_test("veil", number(values.get("veil")), t.veil_min, t.veil_width)]),
-                ("streak", [_test("streak_length", length, t.streak_min, t.streak_width),
+    branches = (("streak", [_test("streak_length", number(values.get("streak_length")), t.streak_min, t.streak_width),
                             _test("|streak_angle|", angle, t.angle_max, t.angle_width, below=True)]),
-                ("heavy", [_test("streak_density", density, t.heavy_min, t.heavy_width)]))
+                ("heavy", [_test("rain_spots", number(values.get("rain_spots")), t.heavy_min, t.heavy_width)]))
     for rain_type, tests in branches:
         if rain_type not in taxonomy:
             continue
         failed = [(m, why) for holds, m, why in tests if not holds]
         if not failed:
-            return _decide(rain_type, [*path, *((m, why) for _, m, why in tests)])
+            return _decide(rain_type, [*path, *((m, why) for _, m, why in tests)], t)
         path.append(failed[0])
     if "drizzle" in taxonomy:
-        return _decide("drizzle", path)
+        return _decide("drizzle", path, t)
     return None
 
 
-def _decide(rain_type: str, path: list[tuple[float, str]]) -> RuleDecision:
-    confidence = min(m for m, _ in path)
-    return RuleDecision(rain_type, round(confidence, 4), tuple(why for _, why in path))
+def _decide(rain_type: str, path: list[tuple[float, str]], t: Thresholds) -> RuleDecision:
+    margin = min(m for m, _ in path)
+    return RuleDecision(rain_type, round(calibrated(margin, t), 4), tuple(why for _, why in path), round(margin, 4))

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.db import catalog_session
-from rainset.catalog.models import Capture, Version
+from rainset.catalog.models import Capture, GroupMember, Version
 from rainset.catalog.rainstats_tables import Suggestion
 from rainset.errors import ConfigError
 from rainset.labels.consensus import current_labels
@@ -94,11 +94,36 @@ def load_measurements(session: Session, ids: list[str], *, rain_layer: bool) -> 
     return {cid: merge_sources(v, layer.get(cid)) for cid, v in preview.items()}
 
 
+def scene_groups(session: Session, ids: list[str]) -> dict[str, str]:
+    """Capture id → its scene: the connected component of the dedupe groups (clusters, bursts, scenes)
+    it belongs to, named by its smallest capture id; a capture in no group is its own scene."""
+    parent: dict[str, str] = {cid: cid for cid in ids}
+
+    def find(c: str) -> str:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    members: dict[int, list[str]] = {}
+    for gid, cid in session.execute(select(GroupMember.group_id, GroupMember.capture_id)):
+        if cid in parent:
+            members.setdefault(gid, []).append(cid)
+    for group in members.values():
+        for other in group[1:]:
+            a, b = find(group[0]), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {cid: find(cid) for cid in ids}
+
+
 def _fit(values: dict[str, dict[str, Any]], labels: dict[str, str], taxonomy: tuple[str, ...],
-         rain_layer: bool) -> SoftmaxModel:
+         rain_layer: bool, scenes: dict[str, str] | None = None) -> SoftmaxModel:
     names = feature_names(list(values.values()), rain_layer=rain_layer)
     train = [cid for cid in sorted(labels) if cid in values]
-    return fit_model(matrix([values[c] for c in train], names), [labels[c] for c in train], names, taxonomy)
+    groups = [scenes.get(c, c) for c in train] if scenes is not None else None
+    return fit_model(matrix([values[c] for c in train], names), [labels[c] for c in train], names, taxonomy,
+                     groups=groups)
 
 
 def _fit_check(labels: list[str], taxonomy: tuple[str, ...]) -> None:
@@ -149,7 +174,8 @@ def _classify_all(values: dict[str, dict[str, Any]], kind: str, fitted: SoftmaxM
         decision = classify(values[cid], taxonomy)
         if decision is not None:
             choices[cid] = _Choice(decision.rain_type, decision.confidence,
-                                   {"reason": list(decision.reason), "thresholds": THRESHOLDS.to_dict()})
+                                   {"reason": list(decision.reason), "margin": decision.margin,
+                                    "thresholds": THRESHOLDS.to_dict()})
     return choices
 
 
@@ -209,7 +235,8 @@ def suggest_store(store: Store, *, checkpoint: str | Path | None = None, model: 
         consensus = {cid: lab.rain_type for cid, lab in current_labels(session, active).items() if lab.rain_type}
         kind = _choose_kind(model, consensus, values, taxonomy)
         rain_layer = checkpoint is not None and any(k.startswith("rl_") for v in values.values() for k in v)
-        fitted = _fit(values, consensus, taxonomy, rain_layer) if kind == "fitted" else None
+        fitted = _fit(values, consensus, taxonomy, rain_layer, scene_groups(session, active)) \
+            if kind == "fitted" else None
         features = "rain-layer" if fitted is not None and any(f.startswith("rl_") for f in fitted.features) \
             else "preview"
         version = _store_model(session, fitted, features) if fitted is not None else None
