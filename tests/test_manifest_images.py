@@ -1,0 +1,184 @@
+"""rainset export --images embed|embed-full and --redact on the embedded bytes: a real ingest of JPEGs
+whose EXIF carries GPS, a body serial and an orientation (written here with Pillow's Exif), plus a
+synthetic JPEG + DNG pair (RAW-born: embedded as PNG)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageOps
+
+from rainset.errors import ConfigError
+from rainset.ingest import IngestOptions, Provenance, ingest
+from rainset.manifests.export import export_manifest
+from rainset.manifests.images import strip_jpeg_metadata
+from rainset.manifests.versions import open_version
+from rainset.store import Store, init_store
+from rainset.synth import generate_dataset
+
+GPS_IFD, EXIF_IFD, BODY_SERIAL, ORIENTATION = 0x8825, 0x8769, 0xA431, 0x0112
+
+
+def write_exif_jpeg(path: Path, seed: int, orientation: int, size: tuple[int, int] = (160, 120)) -> None:
+    """A JPEG whose EXIF holds GPS, a body serial, make/model and ``orientation``."""
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype("uint8"))
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F], exif[0x0110] = "TestMake", "TestModel"
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (48.0, 8.0, 30.0), 3: "E", 4: (11.0, 34.0, 0.0)})
+    exif.get_ifd(EXIF_IFD).update({BODY_SERIAL: f"BODY{seed:05d}", 0x9003: "2025:06:01 10:00:00"})
+    img.save(path, "JPEG", exif=exif, quality=90)
+
+
+def upright_like(size: tuple[int, int], row: dict) -> bool:
+    """Whether an image of ``size`` has the upright shape of ``row`` (previews may be smaller)."""
+    return abs(size[0] / size[1] - row["width"] / row["height"]) < 0.05 and size[0] <= row["width"]
+
+
+def exif_of(data: bytes) -> tuple[dict, dict, dict]:
+    """(IFD0, GPS IFD, EXIF IFD) of image bytes."""
+    exif = Image.open(io.BytesIO(data)).getexif()
+    return dict(exif), dict(exif.get_ifd(GPS_IFD)), dict(exif.get_ifd(EXIF_IFD))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Store:
+    root = tmp_path_factory.mktemp("hf")
+    src = root / "captures"
+    generate_dataset(src / "synth", 2, size=(160, 120), raw_pairs=1, bursts=0, near_duplicates=0, exact_copies=0,
+                     corrupt=False)
+    write_exif_jpeg(src / "gps_upright.jpg", 1, orientation=1)
+    write_exif_jpeg(src / "gps_rotated.jpg", 2, orientation=6)
+    st = init_store(root / "store")
+    ingest(st, [str(src)], IngestOptions(workers=1, provenance=Provenance("tests", "CC0-1.0", "tests")))
+    return st
+
+
+def _rows(store: Store, name: str) -> dict[str, dict]:
+    return {r["file_name"]: r for r in open_version(store, name).rows(["file_name", "sample_id", "sha256", "format",
+                                                                        "width", "height", "image"])}
+
+
+def test_path_mode_has_no_image_column_and_records_the_mode(store: Store) -> None:
+    result = export_manifest(store, "plain", include_unlabelled=True)
+    version = open_version(store, "plain")
+    assert result.images == "path" and version.info["settings"]["images"] == "path"
+    assert "image" not in pq.read_schema(version.data_files()[0]).names
+
+
+def test_embed_puts_the_preview_in_an_hf_image_column(store: Store) -> None:
+    export_manifest(store, "prev", include_unlabelled=True, images="embed")
+    version = open_version(store, "prev")
+    assert version.info["settings"]["images"] == "embed"
+    schema = pq.read_schema(version.data_files()[0])
+    assert str(schema.field("image").type) == "struct<bytes: binary, path: string>"
+    assert json.loads(schema.metadata[b"huggingface"])["info"]["features"]["image"] == {"_type": "Image"}
+    rows = _rows(store, "prev")
+    assert len(rows) == 4
+    for r in rows.values():
+        assert r["image"]["bytes"] == store.preview_path(r["sha256"]).read_bytes()
+        assert r["image"]["path"] == f"{r['sample_id']}.jpg"
+        img = Image.open(io.BytesIO(r["image"]["bytes"]))
+        assert img.format == "JPEG" and upright_like(img.size, r)
+    # the metadata rows without images still read as before (image column read only when asked)
+    assert "image" not in open_version(store, "prev").rows()[0]
+
+
+def test_pandas_reads_an_embedding_version(store: Store) -> None:
+    import pandas as pd
+
+    if "prev" not in {p.name for p in (store.root / "manifests").iterdir()}:
+        export_manifest(store, "prev", include_unlabelled=True, images="embed")
+    df = pd.read_parquet(store.root / "manifests" / "prev" / "data")
+    assert len(df) == 4 and isinstance(df["image"].iloc[0]["bytes"], bytes)
+
+
+def test_embed_full_without_redaction_keeps_the_original_bytes(store: Store) -> None:
+    export_manifest(store, "full", include_unlabelled=True, images="embed-full")
+    rows = _rows(store, "full")
+    for name in ("gps_upright.jpg", "gps_rotated.jpg"):
+        r = rows[name]
+        assert hashlib.sha256(r["image"]["bytes"]).hexdigest() == r["sha256"]
+        ifd0, gps, exif = exif_of(r["image"]["bytes"])
+        assert gps and exif.get(BODY_SERIAL)  # the originals do carry GPS and the serial
+    raw = [r for r in rows.values() if r["format"] == "raw"]
+    assert len(raw) == 1 and raw[0]["image"]["path"].endswith(".png")
+    img = Image.open(io.BytesIO(raw[0]["image"]["bytes"]))
+    assert img.format == "PNG" and img.size == (raw[0]["width"], raw[0]["height"])
+
+
+def test_redacted_embeds_carry_no_gps_or_serial(store: Store) -> None:
+    export_manifest(store, "full-red", include_unlabelled=True, images="embed-full", redact=["gps,serial"])
+    export_manifest(store, "prev-red", include_unlabelled=True, images="embed", redact=["gps", "serial"])
+    full = _rows(store, "full")
+    for name in ("full-red", "prev-red"):
+        for r in _rows(store, name).values():
+            ifd0, gps, exif = exif_of(r["image"]["bytes"])
+            assert GPS_IFD not in ifd0 and not gps and BODY_SERIAL not in exif, (name, r["file_name"])
+            assert b"BODY0" not in r["image"]["bytes"]
+    red = _rows(store, "full-red")
+    for name in ("gps_upright.jpg", "gps_rotated.jpg"):
+        stripped, original = red[name]["image"]["bytes"], full[name]["image"]["bytes"]
+        # same pixels (no re-encode), and the rotated one still turns upright
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(stripped))), np.asarray(Image.open(io.BytesIO(original))))
+        upright = ImageOps.exif_transpose(Image.open(io.BytesIO(stripped)))
+        assert upright.size == (red[name]["width"], red[name]["height"])
+    assert exif_of(red["gps_rotated.jpg"]["image"]["bytes"])[0] == {ORIENTATION: 6}
+    assert exif_of(red["gps_upright.jpg"]["image"]["bytes"])[0] == {}
+
+
+def test_strip_keeps_a_real_camera_jpeg_decodable(fixtures_dir: Path) -> None:
+    path = fixtures_dir / "exif-samples" / "jpg" / "gps" / "DSCN0010.jpg"
+    data = path.read_bytes()
+    assert exif_of(data)[1]  # the fixture has GPS
+    out = strip_jpeg_metadata(data)
+    assert len(out) < len(data) and not exif_of(out)[1] and exif_of(out)[0] == {}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(io.BytesIO(data))))
+    with pytest.raises(ValueError, match="not a JPEG"):
+        strip_jpeg_metadata(b"\x89PNG....")
+
+
+def test_unknown_images_mode_is_refused(store: Store) -> None:
+    with pytest.raises(ConfigError, match="--images 'inline'"):
+        export_manifest(store, "bad", images="inline")
+    with pytest.raises(ConfigError, match="--license"):
+        export_manifest(store, "bad", license="CC BY 4.0")
+
+
+LOAD = """
+import json, sys
+from datasets import load_dataset
+ds = load_dataset("parquet", data_files={"train": sys.argv[1] + "/data/*.parquet"}, cache_dir=sys.argv[2])
+out = [{"id": r["sample_id"], "type": type(r["image"]).__module__ + "." + type(r["image"]).__name__,
+        "size": list(r["image"].size)} for r in ds["train"]]
+print(json.dumps({"features": str(ds["train"].features["image"]), "rows": out}))
+"""
+
+
+@pytest.mark.slow
+def test_hugging_face_datasets_loads_pil_images(store: Store, tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    if not (store.root / "manifests" / "prev").is_dir():
+        export_manifest(store, "prev", include_unlabelled=True, images="embed")
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets")}
+    proc = subprocess.run([sys.executable, "-c", LOAD, str(store.root / "manifests" / "prev"), str(tmp_path / "c")],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["features"].startswith("Image(")
+    rows = _rows(store, "prev")
+    assert sorted(r["id"] for r in got["rows"]) == sorted(r["sample_id"] for r in rows.values())
+    by_id = {r["sample_id"]: r for r in rows.values()}
+    for r in got["rows"]:
+        assert r["type"].startswith("PIL.") and upright_like(tuple(r["size"]), by_id[r["id"]])
