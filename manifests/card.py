@@ -159,13 +159,14 @@ def dataset_card(info: dict[str, Any], facts: CardFacts) -> str:
                      for s in SPLITS])
     rain = _table(("rain type", "samples"), list(facts.rain_types.items()))
     sources = _table(("source", "samples"), list(facts.sources.items()))
-    load_images = ('ds = load_dataset("parquet", data_files={"train": "data/train-*.parquet"})\n'
-                   'ds["train"][0]["image"]  # a PIL image' if images != "path" else
-                   'ds = load_dataset("parquet", data_files={"train": "data/train-*.parquet"})\n'
-                   '# no image column: export with --images embed (or embed-full) to get one')
+    first = next((s for s in SPLITS if counts[s]["total"]), "train")
+    load_images = (f'ds = load_dataset("path/to/{name}")  # this folder: the splits declared above\n'
+                   f'ds = load_dataset("parquet", data_files={{"{first}": "data/{first}-*.parquet"}})  # or by files\n'
+                   + (f'ds["{first}"][0]["image"]  # a PIL image' if images != "path" else
+                      '# no image column: export with --images embed (or embed-full) to get one'))
     body = f"""# rainset {name}
 
-A deraining dataset version exported by [rainset](https://rainset.invalid) {__version__}: real rainy camera
+A deraining dataset version exported by rainset {__version__}: real rainy camera
 captures with consensus rain-type labels, grouped so that near-duplicates, bursts and scenes never
 straddle splits.
 
