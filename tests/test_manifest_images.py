@@ -148,3 +148,23 @@ def test_hugging_face_datasets_loads_pil_images(store: Store, tmp_path: Path) ->
     by_id = {r["sample_id"]: r for r in rows.values()}
     for r in got["rows"]:
         assert r["type"].startswith("PIL.") and upright_like(tuple(r["size"]), by_id[r["id"]])
+
+
+def test_cli_export_images_and_licence(store: Store) -> None:
+    from typer.testing import CliRunner
+
+    from rainset.cli import app
+
+    runner = CliRunner()
+    s = str(store.root)
+    r = runner.invoke(app, ["export", "cli-hf", "--store", s, "--include-unlabelled", "--images", "embed",
+                            "--redact", "gps,serial", "--license", "cc-by-4.0", "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    version = open_version(store, "cli-hf")
+    assert version.info["settings"]["images"] == "embed" and version.info["settings"]["license"] == "cc-by-4.0"
+    assert "license: \"cc-by-4.0\"" in (version.path / "README.md").read_text()
+    for args, fragment in ((("--images", "inline"), "--images 'inline': unknown; choose from path, embed, embed-full"),
+                           (("--license", "CC BY"), "--license 'CC BY'")):
+        r = runner.invoke(app, ["export", "cli-bad", "--store", s, *args])
+        assert r.exit_code == 1 and r.stderr.startswith("error:") and fragment in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) <= 2
