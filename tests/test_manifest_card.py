@@ -68,12 +68,22 @@ def test_default_licence_is_other_with_a_note(store: Store) -> None:
 
 
 def test_export_command_round_trips_the_settings() -> None:
+    import shlex
+
+    from rainset.cli import app
+    from typer.main import get_command
+
     settings = {"where": "iso >= 800 and make = 'Canon'", "include_unlabelled": True, "redact": ["gps"],
                 "images": "embed", "license": "cc0-1.0", "seed": 3,
-                "ratios": {"train": 0.8, "validation": 0.1, "test": 0.1}, "rows_per_file": 50_000}
-    assert export_command("v2", settings) == ("rainset export v2 --where 'iso >= 800 and make = '\"'\"'Canon'\"'\"'' "
-                                              "--include-unlabelled --redact gps --images embed --license cc0-1.0 "
-                                              "--seed 3")
+                "ratios": {"train": 0.7, "validation": 0.2, "test": 0.1}, "rows_per_file": 50_000}
+    argv = shlex.split(export_command("v2", settings))
+    assert argv[:3] == ["rainset", "export", "v2"]
+    group = get_command(app)
+    export = group.get_command(group.make_context("rainset", [], resilient_parsing=True), "export")
+    p = export.make_context("export", argv[2:]).params  # the CLI's own option parser
+    assert p["name"] == "v2" and p["where"] == settings["where"] and p["include_unlabelled"] is True
+    assert p["redact"] == ["gps"] and p["images"] == "embed" and p["license_id"] == "cc0-1.0" and p["seed"] == 3
+    assert p["ratios"] == "70,20,10" and p["rows_per_file"] == 50_000
 
 
 def test_card_features_are_what_datasets_reads_from_the_parquet() -> None:
