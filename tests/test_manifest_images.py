@@ -190,3 +190,16 @@ def test_strip_keeps_the_pixels_of_every_fixture_jpeg(fixtures_dir: Path) -> Non
         assert GPS_IFD not in ifd0 and not gps, path.name
         checked += 1
     assert checked >= 40
+
+
+@pytest.mark.slow
+def test_spawned_workers_embed_the_same_cells(store: Store) -> None:
+    from rainset.manifests.export import embed_workers
+
+    assert embed_workers("embed", 10_000, None) == 1 and embed_workers("embed-full", 10, None) == 1
+    assert embed_workers("embed-full", 10, 3) == 3
+    export_manifest(store, "w1", include_unlabelled=True, images="embed-full", redact=["gps"], workers=1)
+    export_manifest(store, "w2", include_unlabelled=True, images="embed-full", redact=["gps"], workers=2)
+    one, two = _rows(store, "w1"), _rows(store, "w2")
+    assert one.keys() == two.keys() and len(one) == 4
+    assert all(one[k]["image"] == two[k]["image"] for k in one)

@@ -10,7 +10,7 @@ import typer
 from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, resolve_store, say
 from rainset.errors import ConfigError, StoreError
 from rainset.manifests.splits import parse_ratios
-from rainset.ranges import HAMMING, ROWS_PER_FILE, SEED, check_optional
+from rainset.ranges import HAMMING, ROWS_PER_FILE, SEED, WORKERS, check_optional
 
 
 @app.command()
@@ -31,16 +31,22 @@ def export(name: Annotated[str, typer.Argument(help="Name of the new version (le
                                                "column).")] = "path",
            license_id: Annotated[str, typer.Option("--license", help="Licence identifier for the dataset card "
                                                    "(cc-by-4.0, cc0-1.0, ...; other: per capture).")] = "other",
+           workers: Annotated[Optional[int], typer.Option("--workers", help="Processes that decode embedded "
+                                                          "images (default: one per CPU core for embed-full, at "
+                                                          "most one per 50 samples; 1 otherwise).",
+                                                          show_default=False)] = None,
            store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Export an immutable, named manifest version (Parquet + version.json)."""
     with edge():
         SEED.check("--seed", seed)
         ROWS_PER_FILE.check("--rows-per-file", rows_per_file)
+        check_optional("--workers", workers, WORKERS)
         from rainset.manifests.export import export_manifest  # heavy: sqlalchemy, numpy, cv2
 
         result = export_manifest(resolve_store(store), name, where=where, include_unlabelled=include_unlabelled,
                                  redact=redact or (), seed=seed, ratios=parse_ratios(ratios),
-                                 rows_per_file=rows_per_file, images=images, license=license_id)
+                                 rows_per_file=rows_per_file, images=images, license=license_id,
+                                 workers=workers)
     emit(result, as_json, quiet)
 
 
