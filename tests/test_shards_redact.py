@@ -52,3 +52,10 @@ def test_with_raw_is_refused_for_a_redacted_version(store: Store) -> None:
     with pytest.raises(ShardsError, match=r"redacted \(gps_lat, gps_lon, gps_alt, serial\): --with-raw"):
         build_shards(store, "red-raw", ShardOptions(RenderSettings(with_raw=True)), manifest="red")
     assert not (store.root / "shards" / "red-raw").exists()
+
+
+def test_shards_of_an_embedding_version_leave_the_image_column_out_of_the_json(store: Store) -> None:
+    export_manifest(store, "emb", include_unlabelled=True, images="embed", redact=["gps"])
+    build_shards(store, "emb", ShardOptions(RenderSettings(format="jpg", max_side=64)))
+    metas = [json.loads(v) for k, v in _members(store, "emb").items() if k.endswith(".json")]
+    assert len(metas) == 4 and all("image" not in m and "gps_lat" not in m and "serial" in m for m in metas)
