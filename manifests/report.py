@@ -207,7 +207,7 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
     figures = "".join(f'<h2>{t}</h2><figure data-plot="{p}"><img alt="{p}" src="{_figure(d, z)}"></figure>'
                       for p, t, d, z in zip(PLOTS, titles + rain.RAIN_TITLES, draws, sizes))
     rain_html, n_rain = rain.rain_table(store, rows, suggestions)
-    clusters, bursts, disputed = report_galleries(store, {r["sample_id"]: r["split"] for r in rows})
+    clusters, bursts, disputed = report_galleries(store, rows)
     info = version.info
     split_counts = info.get("counts", {})
     counts = "".join(f"<tr><th>{s}</th><td>{split_counts[s]['total']}</td></tr>" for s in SPLITS if s in split_counts)

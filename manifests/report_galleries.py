@@ -80,15 +80,35 @@ def _groups(session, kind: str) -> list[tuple[str, list[str]]]:  # noqa: ANN001
     return [(key, [cid for _, cid in sorted(members)]) for key, members in groups.values()]
 
 
-def report_galleries(store: Store, splits: dict[str, str]) -> tuple[Gallery, Gallery, Gallery]:
-    """The cluster, burst and disagreement galleries; ``splits``: capture id → split of the version's samples."""
+@dataclass(frozen=True)
+class Disputed:
+    capture_id: str
+    agreement: float | None
+    labels: tuple[tuple[str, str], ...]  # (user, rain type)
+
+
+def _disputed(session, rows: list[dict]) -> list[Disputed]:  # noqa: ANN001
+    """Captures whose annotators disagree: the version's from its rows, the others' from the catalog."""
+    out = [Disputed(r["sample_id"], r.get("agreement"),
+                    tuple((lab["user"], lab["rain_type"]) for lab in r.get("labels") or []))
+           for r in rows if r.get("needs_review") or (r.get("agreement") is not None and r["agreement"] < 1)]
+    in_version = {r["sample_id"] for r in rows}
+    active = session.scalars(select(Capture.id).where(Capture.status == "active"))
+    others = [cid for cid in active if cid not in in_version]
+    for lab in current_labels(session, others).values() if others else ():
+        if lab.needs_review or (lab.agreement is not None and lab.agreement < 1):
+            out.append(Disputed(lab.capture_id, lab.agreement, tuple((r.user, r.rain_type) for r in lab.labels)))
+    return out
+
+
+def report_galleries(store: Store, rows: list[dict]) -> tuple[Gallery, Gallery, Gallery]:
+    """The cluster, burst and disagreement galleries of a version whose rows are ``rows``."""
+    splits = {r["sample_id"]: r["split"] for r in rows}
     with catalog_session(store.db_url) as s:
         kinds = {kind: _groups(s, kind) for kind in ("cluster", "burst")}
-        labelled = current_labels(s)
-        disputed = [lab for lab in labelled.values()
-                    if lab.needs_review or (lab.agreement is not None and lab.agreement < 1)]
+        disputed = _disputed(s, rows)
         ids = {cid for groups in kinds.values() for _, members in groups for cid in members}
-        ids |= {lab.capture_id for lab in disputed}
+        ids |= {d.capture_id for d in disputed}
         captures = _captures(s, ids)
     galleries: list[Gallery] = []
     tiles: list[Tile] = []
@@ -106,7 +126,7 @@ def report_galleries(store: Store, splits: dict[str, str]) -> tuple[Gallery, Gal
                       key=lambda d: (d.agreement if d.agreement is not None else 0, d.capture_id))[:MAX_DISPUTED]
     disputed_tiles = [Tile(d.capture_id, captures[d.capture_id][0], captures[d.capture_id][1],
                            f"{_where(d.capture_id, splits)} · "
-                           + " / ".join(f"{r.user}: {r.rain_type}" for r in d.labels)) for d in disputed]
+                           + " / ".join(f"{user}: {rain_type}" for user, rain_type in d.labels)) for d in disputed]
     thumbs = thumbnails(store, [t.sha256 for t in tiles + disputed_tiles])
     for kind, empty in (("cluster", "no duplicate clusters"), ("burst", "no bursts")):
         parts = [f'<div class="cluster"><h3>{html.escape(key)} ({n} samples)</h3><div class="gallery">'
