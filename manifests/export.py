@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,12 +27,15 @@ from rainset.catalog.manifest_tables import SplitAssignment, SplitMove
 from rainset.catalog.models import Version
 from rainset.errors import ConfigError, ManifestError
 from rainset.hashing import sha256_file
+from rainset.manifests.card import DEFAULT_LICENSE, card_facts, dataset_card
+from rainset.manifests.images import ImageSource, check_mode
 from rainset.manifests.rows import CatalogRows, filter_view, load_rows
-from rainset.manifests.schema import REDACT, SCHEMA_VERSION, SPLITS, arrow_schema
+from rainset.manifests.schema import IMAGE_COLUMN, REDACT, SCHEMA_VERSION, SPLITS, arrow_schema
 from rainset.manifests.selection import compile_selection
 from rainset.manifests.splits import DEFAULT_RATIOS
 from rainset.manifests.versions import add_version_row, publish, validate_name
 from rainset.store import Store
+from rainset.workers import run, worker_init
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class ExportResult:
     new_assignments: int
     moves: int
     redacted: tuple[str, ...]
+    images: str = "path"  # path | embed | embed-full
+    card: str = "README.md"  # the dataset card, relative to path
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +61,7 @@ class ExportResult:
         per = ", ".join(f"{s} {c['total']}" for s, c in self.counts.items())
         return [f"exported {self.name}: {self.samples} samples ({per}) in {len(self.files)} files",
                 f"parent: {self.parent or '-'}; new split assignments: {self.new_assignments}; moved: {self.moves}",
+                f"images: {self.images}; dataset card: {self.card}",
                 f"path: {self.path}"]
 
 
@@ -77,12 +83,32 @@ def _select(data: CatalogRows, where: str | None, include_unlabelled: bool,
     return rows
 
 
-def _write_data(folder: Path, rows: list[dict[str, Any]], drop: tuple[str, ...], rows_per_file: int) -> list[dict]:
-    """``data/{split}-{i:05d}-of-{n:05d}.parquet`` files; returns [{path, sha256, rows, bytes}]."""
-    import pyarrow as pa  # heavy: pyarrow
-    import pyarrow.parquet as pq  # heavy: pyarrow
+# Rows per Parquet row group, and the image bytes at which a group is written early: with embedded
+# images a file is written group by group, so memory stays bounded whatever the version's size.
+GROUP_ROWS = 1024
+GROUP_IMAGE_BYTES = 64 * 1024 * 1024
+IMAGES_PER_WORKER = 50  # --workers default: one process per CPU core, at most one per 50 full-size images
 
-    schema = arrow_schema(drop)
+
+def embed_workers(mode: str, samples: int, workers: int | None) -> int:
+    """Processes that make the image cells: ``workers``, else one per core for ``embed-full`` (at most one per
+    ``IMAGES_PER_WORKER`` samples; a spawned worker takes 1-3 s to start) and one for the rest."""
+    if workers is not None:
+        return max(1, workers)
+    if mode != "embed-full":
+        return 1  # previews are read, not decoded
+    return max(1, min(os.cpu_count() or 1, samples // IMAGES_PER_WORKER))
+
+
+def _write_data(folder: Path, rows: list[dict[str, Any]], drop: tuple[str, ...], rows_per_file: int,
+                images: ImageSource | None = None, workers: int = 1) -> list[dict]:
+    """``data/{split}-{i:05d}-of-{n:05d}.parquet`` files; returns [{path, sha256, rows, bytes}].
+
+    Each file is written one row group at a time (at most ``GROUP_ROWS`` rows, or fewer once the
+    embedded images of the group reach ``GROUP_IMAGE_BYTES``). Image cells come from ``workers``
+    spawned processes (in row order, a bounded window in flight) or, with 1, from this process.
+    """
+    schema = arrow_schema(drop, image=images is not None)
     data_dir = folder / "data"
     data_dir.mkdir(parents=True)
     written = []
@@ -91,14 +117,42 @@ def _write_data(folder: Path, rows: list[dict[str, Any]], drop: tuple[str, ...],
         n = -(-len(part) // rows_per_file)
         for i in range(n):
             chunk = part[i * rows_per_file:(i + 1) * rows_per_file]
-            table = pa.Table.from_pylist([{k: v for k, v in r.items() if k not in drop} for r in chunk], schema=schema)
             path = data_dir / f"{split}-{i:05d}-of-{n:05d}.parquet"
-            pq.write_table(table, path, compression="zstd")
+            cells = None if images is None else run(images.image, chunk, engine="local", workers=workers,
+                                                    initializer=worker_init)
+            try:
+                _write_file(path, schema, chunk, drop, cells)
+            finally:
+                close = getattr(cells, "close", None)
+                if close:
+                    close()  # stop the pool early on an error
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
             written.append({"path": f"data/{path.name}", "sha256": sha256_file(path),
                             "rows": len(chunk), "bytes": path.stat().st_size})
     return written
+
+
+def _write_file(path: Path, schema: Any, chunk: list[dict[str, Any]], drop: tuple[str, ...],
+                cells: Iterator[dict[str, Any]] | None) -> None:
+    """One Parquet file of ``chunk``, a row group at a time (``cells``: the image cells, in row order)."""
+    import pyarrow as pa  # heavy: pyarrow
+    import pyarrow.parquet as pq  # heavy: pyarrow
+
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        group: list[dict[str, Any]] = []
+        size = 0
+        for r in chunk:
+            out = {k: v for k, v in r.items() if k not in drop}
+            if cells is not None:
+                out[IMAGE_COLUMN] = next(cells)
+                size += len(out[IMAGE_COLUMN]["bytes"])
+            group.append(out)
+            if len(group) >= GROUP_ROWS or size >= GROUP_IMAGE_BYTES:
+                writer.write_table(pa.Table.from_pylist(group, schema=schema))
+                group, size = [], 0
+        if group:
+            writer.write_table(pa.Table.from_pylist(group, schema=schema))
 
 
 def _counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -145,12 +199,21 @@ class _Options:
     seed: int
     ratios: tuple[tuple[str, float], ...]
     rows_per_file: int
+    images: str = "path"
+    license: str = DEFAULT_LICENSE
+    workers: int | None = 1
 
 
 def export_manifest(store: Store, name: str, *, where: str | None = None, include_unlabelled: bool = False,
                     redact: Sequence[str] = (), seed: int = 0,
-                    ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS, rows_per_file: int = 50_000) -> ExportResult:
+                    ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS, rows_per_file: int = 50_000,
+                    images: str = "path", license: str = DEFAULT_LICENSE, workers: int | None = 1) -> ExportResult:
     """Export the catalog's active captures as the immutable manifest version ``name``.
+
+    ``images``: ``path`` (no image column), ``embed`` (the preview JPEG) or ``embed-full`` (the
+    full-resolution original; see :mod:`rainset.manifests.images`). ``license`` goes into the
+    dataset card (``README.md``) written beside version.json. ``workers``: processes that make the
+    image cells (None: :func:`embed_workers` decides).
 
     When another export records splits of the same new captures at the same moment, the export
     plans again from the records (up to three times), so concurrent exports agree on every split.
@@ -158,16 +221,21 @@ def export_manifest(store: Store, name: str, *, where: str | None = None, includ
     Raises:
         ManifestError: bad or existing name, or another export of the name won the race.
         FilterError: ``where`` is not a filter over manifest columns.
-        ConfigError: unknown ``redact`` group or bad ``rows_per_file``.
+        ConfigError: unknown ``redact`` group or ``images`` mode, bad ``rows_per_file`` or ``license``.
     """
     validate_name(name)
     drop = parse_redact(redact)
+    check_mode(images)
+    license = license.strip()
+    if not license or any(c.isspace() for c in license) or len(license) > 100:
+        raise ConfigError(f"--license {license!r}: give one licence identifier such as cc-by-4.0, cc0-1.0 or other "
+                          "(no spaces, at most 100 characters)")
     if rows_per_file < 1:
         raise ConfigError(f"rows per file must be at least 1, got {rows_per_file}")
     if where:
         compile_selection(where)  # fail before any work
     groups = tuple(dict.fromkeys(g.strip() for r in redact for g in r.split(",") if g.strip()))
-    opts = _Options(where, include_unlabelled, groups, drop, seed, tuple(ratios), rows_per_file)
+    opts = _Options(where, include_unlabelled, groups, drop, seed, tuple(ratios), rows_per_file, images, license, workers)
     catalog = open_catalog(store.db_url)
     try:
         for _ in range(3):
@@ -191,7 +259,10 @@ def _export_once(store: Store, catalog: Any, name: str, opts: _Options) -> Expor
     rows = _select(data, opts.where, opts.include_unlabelled, files)
     build = store.tmp_dir / f"export-{name}-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        files = _write_data(build, rows, opts.drop, opts.rows_per_file)
+        source = None if opts.images == "path" else ImageSource(store, opts.images, bool(opts.drop),
+                                                                    int(store.settings["max_pixels"]))
+        files = _write_data(build, rows, opts.drop, opts.rows_per_file, source,
+                            embed_workers(opts.images, len(rows), opts.workers))
         counts = _counts(rows)
         info = {"name": name, "parent": parent, "created_at": datetime.now(timezone.utc).isoformat(),
                 "schema_version": SCHEMA_VERSION, "taxonomy_version": store.settings["taxonomy_version"],
@@ -199,14 +270,16 @@ def _export_once(store: Store, catalog: Any, name: str, opts: _Options) -> Expor
                 "redacted": list(opts.drop), "moves": [asdict(m) for m in data.plan.moves],
                 "settings": {"where": opts.where, "include_unlabelled": opts.include_unlabelled,
                              "redact": list(opts.redact), "seed": opts.seed, "ratios": dict(opts.ratios),
-                             "rows_per_file": opts.rows_per_file,
+                             "rows_per_file": opts.rows_per_file, "images": opts.images, "license": opts.license,
                              "near_duplicate_threshold": store.settings["near_duplicate_threshold"]}}
         (build / "version.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        facts = card_facts(rows, store.store_id, name, info["settings"])
+        (build / "README.md").write_text(dataset_card(info, facts), encoding="utf-8")
         _commit(catalog, build, final, name, parent, info, data)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return ExportResult(name, str(final), parent, len(rows), counts, tuple(f["path"] for f in files),
-                        len(data.plan.new), len(data.plan.moves), opts.drop)
+                        len(data.plan.new), len(data.plan.moves), opts.drop, opts.images)
 
 
 def _commit(catalog: Any, build: Path, final: Path, name: str, parent: str | None, info: dict,

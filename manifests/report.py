@@ -10,14 +10,17 @@ import base64
 import html
 import io
 import os
+import re
+import textwrap
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any, Callable
 
 from rainset.manifests import report_rain as rain
-from rainset.manifests.report_parts import empty_plot, thumbnails
+from rainset.manifests.report_galleries import report_galleries
+from rainset.manifests.report_parts import empty_plot, new_figure
 from rainset.manifests.schema import SPLITS
 from rainset.manifests.versions import latest_version, open_version
 from rainset.errors import ManifestError
@@ -42,25 +45,21 @@ class ReportResult:
     disagreement_tiles: int
     bytes: int
     rain_rows: int = 0  # captures in the table of rain measurements and suggestions
+    burst_tiles: int = 0
+    thumbnails: int = 0  # thumbnail images embedded in the page (galleries and rain table)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def lines(self) -> list[str]:
         return [f"report of {self.version} ({self.samples} samples, {len(self.plots)} plots, "
-                f"{self.cluster_tiles + self.disagreement_tiles} thumbnails): {self.path}"]
+                f"{self.thumbnails} thumbnails): {self.path}"]
 
 
 def _figure(draw: Callable[[Any], None], size: tuple[float, float] = (8, 4)) -> str:
     """Run ``draw(fig)`` on a fresh figure; the PNG as a data URI."""
-    import matplotlib  # heavy: matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure  # heavy: matplotlib
-
-    fig = Figure(figsize=size, dpi=90)
+    fig = new_figure(size)
     draw(fig)
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -82,16 +81,40 @@ def _labels_per_split(rows: list[dict]) -> Callable[[Any], None]:
     return draw
 
 
+LABEL_WIDTH = 28  # characters per line of a camera or lens name; longer names wrap, never clip
+TOP_NAMES = 12
+
+
+def wrap_name(name: str) -> str:
+    """A camera or lens name wrapped onto lines of at most ``LABEL_WIDTH`` characters (words kept whole
+    where they fit)."""
+    return "\n".join(textwrap.wrap(name, LABEL_WIDTH, break_long_words=True)) or name
+
+
+def camera_names(rows: list[dict]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """The most common cameras (make and model) and lenses with their sample counts."""
+    cams = Counter(" ".join(x for x in (r.get("make"), r.get("model")) if x) or "(unknown)" for r in rows)
+    lenses = Counter(r.get("lens") or "(unknown)" for r in rows)
+    return cams.most_common(TOP_NAMES), lenses.most_common(TOP_NAMES)
+
+
+def cameras_size(rows: list[dict]) -> tuple[float, float]:
+    """Figure size of the cameras-and-lenses plot: one full-width panel each, tall enough for its bars."""
+    cams, lenses = camera_names(rows)
+    lines = sum(wrap_name(k).count("\n") + 1 for k, _ in cams + lenses)
+    return (9.0, max(4.0, 1.6 + 0.22 * lines + 0.12 * (len(cams) + len(lenses))))
+
+
 def _cameras(rows: list[dict]) -> Callable[[Any], None]:
     def draw(fig: Any) -> None:
-        for ax, key, title in zip(fig.subplots(1, 2), ("camera", "lens"), ("cameras", "lenses")):
-            c = Counter((" ".join(x for x in (r.get("make"), r.get("model")) if x) or "(unknown)") if key == "camera"
-                        else (r.get("lens") or "(unknown)") for r in rows).most_common(12)
-            if not c:
+        for ax, counts, title in zip(fig.subplots(2, 1), camera_names(rows), ("cameras", "lenses")):
+            if not counts:
                 empty_plot(ax, title)
                 continue
-            ax.barh([k for k, _ in c][::-1], [v for _, v in c][::-1])
+            ax.barh([wrap_name(k) for k, _ in counts][::-1], [v for _, v in counts][::-1])
+            ax.tick_params(axis="y", labelsize=8)
             ax.set_title(title)
+            ax.set_xlabel("samples")
     return draw
 
 
@@ -170,32 +193,6 @@ def _agreement(rows: list[dict]) -> Callable[[Any], None]:
     return draw
 
 
-def _tile(row: dict, uri: str | None, caption: str) -> str:
-    img = f'<img alt="{html.escape(row["sample_id"])}" src="{uri}">' if uri else "<div>(no image)</div>"
-    return f'<div class="tile">{img}{html.escape(caption)}</div>'
-
-
-def _galleries(store: Store, rows: list[dict]) -> tuple[str, str, int, int]:
-    clusters: dict[str, list[dict]] = {}
-    for r in rows:
-        if r.get("cluster_id"):
-            clusters.setdefault(r["cluster_id"], []).append(r)
-    top = sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:6]
-    disagree = [r for r in rows if r.get("needs_review") or (r.get("agreement") is not None and r["agreement"] < 1)]
-    disagree = sorted(disagree, key=lambda r: (r.get("agreement") or 0, r["sample_id"]))[:24]
-    thumbs = thumbnails(store, [r["sha256"] for _, m in top for r in m[:8]] + [r["sha256"] for r in disagree])
-    parts = []
-    for key, members in top:
-        tiles = "".join(_tile(r, thumbs.get(r["sha256"]), f'{r["sample_id"]} {r["split"]}') for r in members[:8])
-        parts.append(f'<div class="cluster"><h3>{html.escape(key)} ({len(members)} samples)</h3>'
-                     f'<div class="gallery">{tiles}</div></div>')
-    n_clusters = sum(min(8, len(m)) for _, m in top)
-    dis = "".join(_tile(r, thumbs.get(r["sha256"]), " / ".join(f'{lab["user"]}: {lab["rain_type"]}'
-                                                                for lab in r.get("labels") or [])) for r in disagree)
-    return ("".join(parts) or "<p>no duplicate clusters</p>",
-            f'<div class="gallery">{dis}</div>' if dis else "<p>no disagreements</p>", n_clusters, len(disagree))
-
-
 def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
     """The HTML text of the report of version ``name`` and what it holds."""
     version = open_version(store, name)
@@ -206,11 +203,11 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
     suggestions = rain.load_suggestions(store, rows)
     draws = [b(rows) for b in builders] + [rain.rain_by_label(rows), rain.streak_angle(rows),
                                            rain.suggestions_vs_labels(rows, suggestions)]
-    sizes = [(8, 4)] * len(builders) + [(10, 3.5), (8, 3.5), (6, 5)]
+    sizes = [(8, 4), cameras_size(rows)] + [(8, 4)] * (len(builders) - 2) + [(10, 3.5), (8, 3.5), (6, 5)]
     figures = "".join(f'<h2>{t}</h2><figure data-plot="{p}"><img alt="{p}" src="{_figure(d, z)}"></figure>'
                       for p, t, d, z in zip(PLOTS, titles + rain.RAIN_TITLES, draws, sizes))
     rain_html, n_rain = rain.rain_table(store, rows, suggestions)
-    clusters, disagreements, n_c, n_d = _galleries(store, rows)
+    clusters, bursts, disputed = report_galleries(store, rows)
     info = version.info
     split_counts = info.get("counts", {})
     counts = "".join(f"<tr><th>{s}</th><td>{split_counts[s]['total']}</td></tr>" for s in SPLITS if s in split_counts)
@@ -223,12 +220,17 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
 taxonomy v{info.get("taxonomy_version")}</p>
 <table><tr><th>split</th><th>samples</th></tr>{counts}</table>
 {figures}
-<h2>Largest duplicate clusters</h2><section data-gallery="clusters">{clusters}</section>
-<h2>Disagreements</h2><section data-gallery="disagreements">{disagreements}</section>
+<p>The galleries come from the catalog: they show captures the version leaves out too (marked
+"not in version"), such as disputed captures without a consensus.</p>
+<h2>Largest duplicate clusters</h2><section data-gallery="clusters">{clusters.html}</section>
+<h2>Largest bursts</h2><section data-gallery="bursts">{bursts.html}</section>
+<h2>Disagreements</h2><section data-gallery="disagreements">{disputed.html}</section>
 <h2>Rain measurements and suggestions</h2><section data-rain="suggestions">{rain_html}</section>
 </body></html>
 """
-    return page, ReportResult("", name, len(rows), PLOTS, n_c, n_d, len(page.encode()), n_rain)
+    n_thumbs = len(re.findall(r'<img alt="[^"]*" src="data:', page)) - len(PLOTS)  # every img but the plots
+    return page, ReportResult("", name, len(rows), PLOTS, clusters.tiles, disputed.tiles, len(page.encode()), n_rain,
+                              bursts.tiles, n_thumbs)
 
 
 def write_report(store: Store, name: str | None, out: Path) -> ReportResult:
@@ -248,5 +250,4 @@ def write_report(store: Store, name: str | None, out: Path) -> ReportResult:
         raise ManifestError(f"{out}: cannot write the report: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    return ReportResult(str(out), result.version, result.samples, result.plots, result.cluster_tiles,
-                        result.disagreement_tiles, result.bytes, result.rain_rows)
+    return replace(result, path=str(out))

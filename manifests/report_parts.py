@@ -16,6 +16,14 @@ from rainset.catalog.models import Hash
 from rainset.store import Store
 
 
+def new_figure(size: tuple[float, float]) -> Any:
+    """A matplotlib figure on the Agg canvas with constrained layout (labels are given room, and nothing
+    warns on stderr when they are long)."""
+    from matplotlib.figure import Figure  # heavy: matplotlib
+
+    return Figure(figsize=size, dpi=90, layout="constrained")
+
+
 def empty_plot(ax: Any, what: str) -> None:
     """Write "no <what>" across an empty plot and hide its axes."""
     ax.text(0.5, 0.5, f"no {what}", ha="center", va="center", transform=ax.transAxes)

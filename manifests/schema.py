@@ -102,13 +102,52 @@ def _arrow_type(kind: str) -> Any:
     raise ValueError(f"unknown column type {kind!r}")
 
 
-def arrow_schema(drop: tuple[str, ...] = ()) -> Any:
-    """The manifest's ``pyarrow.Schema`` (without the ``drop`` columns), schema version in its metadata."""
+IMAGE_COLUMN = "image"
+IMAGE_HELP = ("The embedded image (rainset export --images embed|embed-full): {bytes, path}, which Hugging Face "
+              "datasets loads as Image (a PIL image).")
+# The Hugging Face ``datasets`` features stored in the Parquet schema metadata (key ``huggingface``): only
+# the image column needs one (the other columns' types follow from Arrow), so any datasets version reads it.
+HF_METADATA = json.dumps({"info": {"features": {IMAGE_COLUMN: {"_type": "Image"}}}})
+
+
+def arrow_schema(drop: tuple[str, ...] = (), image: bool = False) -> Any:
+    """The manifest's ``pyarrow.Schema`` (without the ``drop`` columns), schema version in its metadata.
+
+    With ``image``, a last column ``image`` (struct of ``bytes`` and ``path``, as Hugging Face
+    ``datasets`` stores an ``Image``) and the ``huggingface`` features metadata that make
+    ``load_dataset("parquet", ...)`` decode it to PIL images.
+    """
     import pyarrow as pa  # heavy: pyarrow
 
     fields = [pa.field(c.name, _arrow_type(c.type), nullable=c.nullable, metadata={"description": c.help})
               for c in COLUMNS if c.name not in drop]
-    return pa.schema(fields, metadata={"rainset.schema_version": str(SCHEMA_VERSION)})
+    metadata = {"rainset.schema_version": str(SCHEMA_VERSION)}
+    if image:
+        fields.append(pa.field(IMAGE_COLUMN, pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
+                               nullable=True, metadata={"description": IMAGE_HELP}))
+        metadata["huggingface"] = HF_METADATA
+    return pa.schema(fields, metadata=metadata)
+
+
+def hf_feature(kind: str) -> dict[str, Any]:
+    """A column type as one entry of a dataset card's ``dataset_info.features`` (without its name)."""
+    if kind == "labels":
+        return {"list": [{"name": n, **hf_feature(k)} for n, k in
+                         (("user", "string"), ("role", "string"), ("rain_type", "string"),
+                          ("attributes", "list<string>"), ("created_at", "string"))]}
+    if kind == "list<string>":
+        return {"list": "string"}
+    if kind == "timestamp":
+        return {"dtype": "timestamp[us, tz=UTC]"}
+    if kind == "image":
+        return {"dtype": "image"}
+    return {"dtype": kind}
+
+
+def hf_features(drop: tuple[str, ...] = (), image: bool = False) -> list[dict[str, Any]]:
+    """The card's ``dataset_info.features`` for a version without the ``drop`` columns."""
+    cols = [(c.name, c.type) for c in COLUMNS if c.name not in drop] + ([(IMAGE_COLUMN, "image")] if image else [])
+    return [{"name": name, **hf_feature(kind)} for name, kind in cols]
 
 
 def filter_types() -> dict[str, type]:

@@ -22,7 +22,7 @@ from rainset.catalog.db import catalog_session
 from rainset.catalog.models import Version
 from rainset.errors import ManifestError, RainsetError
 from rainset.hashing import sha256_file
-from rainset.manifests.schema import arrow_schema
+from rainset.manifests.schema import IMAGE_COLUMN, arrow_schema
 from rainset.store import Store
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -89,18 +89,29 @@ class ManifestVersion:
     def data_files(self) -> list[Path]:
         return [self.path / f["path"] for f in self.info.get("files", [])]
 
-    def table(self) -> Any:
-        """All rows of every split as one ``pyarrow.Table`` (empty with the schema when no rows)."""
+    def has_images(self) -> bool:
+        """Whether the data files carry an ``image`` column (``rainset export --images embed|embed-full``)."""
+        return self.info.get("settings", {}).get("images", "path") != "path"
+
+    def table(self, with_images: bool = False) -> Any:
+        """All rows of every split as one ``pyarrow.Table`` (empty with the schema when no rows).
+
+        The ``image`` column of an embedding export is read only ``with_images``: the metadata of a
+        version with full-resolution images stays small in memory.
+        """
         import pyarrow as pa  # heavy: pyarrow
         import pyarrow.parquet as pq  # heavy: pyarrow
 
-        tables = [pq.read_table(p) for p in self.data_files()]
+        images = with_images and self.has_images()
+        tables = [pq.read_table(p, columns=[n for n in pq.read_schema(p).names if images or n != IMAGE_COLUMN])
+                  for p in self.data_files()]
         if not tables:
-            return arrow_schema(tuple(self.info.get("redacted", ()))).empty_table()
+            return arrow_schema(tuple(self.info.get("redacted", ())), image=images).empty_table()
         return pa.concat_tables(tables)
 
     def rows(self, columns: list[str] | None = None) -> list[dict[str, Any]]:
-        table = self.table()
+        """Rows as dicts (``columns``: only those; the image column only when named)."""
+        table = self.table(with_images=bool(columns and IMAGE_COLUMN in columns))
         return (table.select(columns) if columns else table).to_pylist()
 
 

@@ -52,7 +52,8 @@ def test_report_opens_offline_with_plots(tmp_path: Path, browser, artifacts_dir:
     assert [p for p, _ in plots] == list(PLOTS)
     assert all(w > 100 for _, w in plots), plots
     tiles = page.eval_on_selector_all("section[data-gallery] img", "els => els.map(e => e.naturalWidth)")
-    assert len(tiles) == result.cluster_tiles + result.disagreement_tiles and all(w > 0 for w in tiles)
+    assert len(tiles) == result.cluster_tiles + result.burst_tiles + result.disagreement_tiles == result.thumbnails
+    assert all(w > 0 for w in tiles)
     assert page.locator("section[data-gallery=clusters] h3").first.inner_text().startswith("cluster-0 (3 samples)")
     page.screenshot(path=str(artifacts_dir / "report.png"), full_page=True)
     page.close()

@@ -10,7 +10,7 @@ import typer
 from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, resolve_store, say
 from rainset.errors import ConfigError, StoreError
 from rainset.manifests.splits import parse_ratios
-from rainset.ranges import HAMMING, ROWS_PER_FILE, SEED, check_optional
+from rainset.ranges import HAMMING, ROWS_PER_FILE, SEED, WORKERS, check_optional
 
 
 @app.command()
@@ -20,21 +20,33 @@ def export(name: Annotated[str, typer.Argument(help="Name of the new version (le
            include_unlabelled: Annotated[bool, typer.Option("--include-unlabelled",
                                                             help="Also export captures without a consensus label.")] = False,
            redact: Annotated[Optional[list[str]], typer.Option("--redact", help="Drop columns: gps (gps_lat, gps_lon, "
-                                                               "gps_alt), serial; comma-separated or repeated.")] = None,
+                                                               "gps_alt), serial; comma-separated or repeated. "
+                                                               "Embedded images then carry no metadata.")] = None,
            seed: Annotated[int, typer.Option("--seed", help="Split seed, 0 to 2147483647 (a new seed re-draws "
                                                    "every split).")] = 0,
            ratios: Annotated[str, typer.Option("--ratios", help="train,validation,test shares.")] = "80,10,10",
            rows_per_file: Annotated[int, typer.Option("--rows-per-file", help="Rows per Parquet file (1 to 10000000).")] = 50_000,
+           images: Annotated[str, typer.Option("--images", help="path: no image column; embed: the preview JPEG; "
+                                               "embed-full: the full-resolution original (Hugging Face Image "
+                                               "column).")] = "path",
+           license_id: Annotated[str, typer.Option("--license", help="Licence identifier for the dataset card "
+                                                   "(cc-by-4.0, cc0-1.0, ...; other: per capture).")] = "other",
+           workers: Annotated[Optional[int], typer.Option("--workers", help="Processes that decode embedded "
+                                                          "images (default: one per CPU core for embed-full, at "
+                                                          "most one per 50 samples; 1 otherwise).",
+                                                          show_default=False)] = None,
            store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Export an immutable, named manifest version (Parquet + version.json)."""
     with edge():
         SEED.check("--seed", seed)
         ROWS_PER_FILE.check("--rows-per-file", rows_per_file)
+        check_optional("--workers", workers, WORKERS)
         from rainset.manifests.export import export_manifest  # heavy: sqlalchemy, numpy, cv2
 
         result = export_manifest(resolve_store(store), name, where=where, include_unlabelled=include_unlabelled,
                                  redact=redact or (), seed=seed, ratios=parse_ratios(ratios),
-                                 rows_per_file=rows_per_file)
+                                 rows_per_file=rows_per_file, images=images, license=license_id,
+                                 workers=workers)
     emit(result, as_json, quiet)
 
 

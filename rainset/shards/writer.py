@@ -222,6 +222,10 @@ def build_shards(store: Store, name: str, options: ShardOptions | None = None,
     problems = check_files(version)
     if problems:
         raise ShardsError(f"manifest {manifest} is damaged: {'; '.join(problems[:3])}")
+    if opts.render.with_raw and version.info.get("redacted"):
+        # rendered images are encoded from pixels and carry no metadata; RAW originals would carry it all
+        raise ShardsError(f"manifest {manifest} is redacted ({', '.join(version.info['redacted'])}): --with-raw "
+                          "would ship the RAW originals with their GPS and serial EXIF; build without --with-raw")
     started = time.perf_counter()
     catalog = open_catalog(store.db_url)
     try:
