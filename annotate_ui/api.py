@@ -17,13 +17,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from rainset.browse import BrowsePage, browse
-from rainset.errors import AuthError, NotInQueueError
+from rainset.errors import AuthError, ConfigError, NotInQueueError
 from rainset.labels.agreement import AgreementReport, agreement_report, review_queue
 from rainset.labels.consensus import CaptureLabels, LabelRecord, current_labels
 from rainset.labels.queue import Progress, QueueItem, next_capture, peek_next, progress, release_claims
 from rainset.labels.record import adjudicate, my_labels, record_label, undo_last
 from rainset.labels.taxonomy import ATTRIBUTES
 from rainset.labels.users import (
+    EmailChange,
     NewUser,
     UserInfo,
     UserRow,
@@ -33,8 +34,10 @@ from rainset.labels.users import (
     end_sessions,
     list_users,
     session_epoch,
+    set_email,
     user_rows,
 )
+from rainset.rejects import RejectPage, reject_page
 from rainset.suggestions import SuggestionView, current_suggestions
 
 from rainset.annotate_ui.captures import (
@@ -108,6 +111,14 @@ class UserIn(BaseModel):
 
     name: str = Field(max_length=64)
     role: str = Field(max_length=16)
+    email: str | None = Field(default=None, max_length=320, description="optional; Label Studio identifies the "
+                                                                       "user by it")
+
+
+class EmailIn(BaseModel):
+    """A user's new e-mail; null clears it (interchange then uses NAME@rainset.invalid)."""
+
+    email: str | None = Field(max_length=320)
 
 
 class ReleaseIn(BaseModel):
@@ -455,7 +466,15 @@ def get_users(principal: ApiUser, session: SessionDep) -> list[UserRow]:
 @writes
 def post_user(body: UserIn, principal: ApiUser, session: SessionDep) -> NewUser:
     allow(principal, "admin")
-    return add_user(session, body.name, body.role)
+    return add_user(session, body.name, body.role, body.email or None)
+
+
+@router.post("/users/{name}/email", response_model=EmailChange,
+             summary="Set or (null) clear a user's e-mail (admins; rainset users set-email)")
+@writes
+def post_email(name: str, body: EmailIn, principal: ApiUser, session: SessionDep) -> EmailChange:
+    allow(principal, "admin")
+    return set_email(session, name, body.email or None)
 
 
 @router.post("/users/{name}/disable", response_model=UserInfo, summary="Disable a user (admins)")
@@ -467,6 +486,25 @@ def post_disable(name: str, principal: ApiUser, session: SessionDep, request: Re
     disabled = disable_user(session, name)
     request.app.state.identities.clear()
     return disabled
+
+
+def rejects_of(session: Session, principal: Principal, reason: str | None, limit: int, offset: int) -> RejectPage:
+    """A page of rejected files for an admin (``rainset rejects``' rows); 400 for a bad reason or paging."""
+    allow(principal, "admin")
+    try:
+        return reject_page(session, reason or None, limit, offset)
+    except ConfigError as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+@router.get("/rejects", response_model=RejectPage,
+            summary="Twin of the rejects page: the files ingest refused, newest first, paged (admins)")
+@reads
+def get_rejects(principal: ApiUser, session: SessionDep,
+                reason: Annotated[str | None, Query(max_length=32, description="one reject reason")] = None,
+                limit: Annotated[int, Query(description="files per page, 1 to 500")] = 50,
+                offset: Annotated[int, Query(description="files to skip")] = 0) -> RejectPage:
+    return rejects_of(session, principal, reason, limit, offset)
 
 
 def queues_of(session: Session, settings: AppSettings) -> Queues:

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from rainset.browse import ORDERS
-from rainset.errors import AuthError, DedupeError, InvalidInputError, LabelError
+from rainset.errors import REJECT_REASONS, AuthError, DedupeError, InvalidInputError, LabelError
 from rainset.labels.agreement import agreement_report, review_queue
 from rainset.labels.consensus import current_labels
 from rainset.labels.queue import QUEUE_ORDERS, peek_next, progress, release_claims
 from rainset.labels.record import adjudicate, my_labels
 from rainset.labels.taxonomy import ATTRIBUTES
-from rainset.labels.users import add_user, authenticate, disable_user, session_epoch, user_rows
+from rainset.labels.users import add_user, authenticate, disable_user, session_epoch, set_email, user_rows
 from rainset.suggestions import current_suggestions
 
 from rainset.annotate_ui.api import (
@@ -29,6 +29,7 @@ from rainset.annotate_ui.api import (
     correct,
     me_of,
     queues_of,
+    rejects_of,
     set_session_cookie,
     sign_out_user,
 )
@@ -58,6 +59,7 @@ PAGE_TWINS = {
     "/groups/{key}": "/api/groups/{key}",
     "/admin/users": "/api/users",
     "/admin/queues": "/api/queues",
+    "/admin/rejects": "/api/rejects",
 }
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -231,21 +233,39 @@ def group_correct(key: str, action: str, request: Request, principal: PageUser, 
 @reads
 def users_page(request: Request, principal: PageUser, session: SessionDep) -> Response:
     allow(principal, "admin")
-    return render(request, "users.html", principal, users=user_rows(session), created=None, error=None)
+    return render(request, "users.html", principal, users=user_rows(session), created=None, error=None,
+                  changed=request.query_params.get("email_set"))
 
 
 @router.post("/admin/users")
 @writes
 def users_add(request: Request, principal: PageUser, session: SessionDep,
-              name: Annotated[str, Form(max_length=64)], role: Annotated[str, Form(max_length=16)]) -> Response:
+              name: Annotated[str, Form(max_length=64)], role: Annotated[str, Form(max_length=16)],
+              email: Annotated[str, Form(max_length=320)] = "") -> Response:
     allow(principal, "admin")
     try:
-        created = add_user(session, name, role)
+        created = add_user(session, name, role, email.strip() or None)
     except LabelError as exc:
+        session.rollback()
         return render(request, "users.html", principal, status_code=400, users=user_rows(session), created=None,
-                      error=str(exc))
+                      error=str(exc), changed=None)
     session.commit()
-    return render(request, "users.html", principal, users=user_rows(session), created=created, error=None)
+    return render(request, "users.html", principal, users=user_rows(session), created=created, error=None,
+                  changed=None)
+
+
+@router.post("/admin/users/{name}/email")
+@writes
+def users_email(name: str, request: Request, principal: PageUser, session: SessionDep,
+                email: Annotated[str, Form(max_length=320)] = "") -> Response:
+    allow(principal, "admin")
+    try:
+        set_email(session, name, email.strip() or None)
+    except LabelError as exc:  # the list again, with the reason beside it
+        session.rollback()
+        return render(request, "users.html", principal, status_code=400, users=user_rows(session), created=None,
+                      error=str(exc), changed=None)
+    return RedirectResponse("/admin/users?" + urlencode({"email_set": name}), status_code=303)
 
 
 @router.post("/admin/users/{name}/disable")
@@ -256,6 +276,20 @@ def users_disable(name: str, request: Request, principal: PageUser, session: Ses
         disable_user(session, name)
         request.app.state.identities.clear()
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/rejects")
+@reads
+def rejects_view(request: Request, principal: PageUser, session: SessionDep,
+                 reason: Annotated[str | None, Query(max_length=32)] = None,
+                 limit: Annotated[int, Query()] = 50, offset: Annotated[int, Query()] = 0) -> Response:
+    page = rejects_of(session, principal, reason, limit, offset)
+
+    def link(off: int) -> str:
+        return "/admin/rejects?" + urlencode({**({"reason": page.reason} if page.reason else {}), "limit": limit,
+                                              "offset": off})
+
+    return render(request, "rejects.html", principal, page=page, reasons=REJECT_REASONS, link=link)
 
 
 @router.get("/admin/queues")

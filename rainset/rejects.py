@@ -1,11 +1,12 @@
-"""``rainset rejects``: the files ingest refused, with the reason, newest first."""
+"""``rainset rejects`` and the admin page: the files ingest refused, with the reason, newest first."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from rainset.catalog.db import catalog_session
 from rainset.catalog.models import Reject
@@ -47,10 +48,41 @@ class RejectList:
         return out
 
 
+@dataclass(frozen=True)
+class RejectPage:
+    """One page of rejected files (the admin page and its JSON twin ``GET /api/rejects``)."""
+
+    reason: str | None  # the filter, or None
+    total: int  # files matching the filter, all pages
+    limit: int
+    offset: int
+    rejects: tuple[RejectedFile, ...]
+    reasons: dict[str, int]  # every reason with at least one file: how many (ignores the filter)
+
+
+PAGE_MAX = 500
+
+
 def _iso(value: datetime | None) -> str:
     if value is None:
         return ""
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def check_reason(reason: str | None) -> str | None:
+    """``reason`` when it is None or one of ``REJECT_REASONS``, else ConfigError naming it."""
+    if reason is not None and reason not in REJECT_REASONS:
+        raise ConfigError(f"--reason {reason!r}: unknown reject reason; choose from {', '.join(sorted(REJECT_REASONS))}")
+    return reason
+
+
+def _query(reason: str | None):  # noqa: ANN202 - a SQLAlchemy Select
+    query = select(Reject).order_by(Reject.created_at.desc(), Reject.id.desc())
+    return query if reason is None else query.where(Reject.reason == reason)
+
+
+def _row(r: Reject) -> RejectedFile:
+    return RejectedFile(r.uri, r.reason, r.detail, r.size, _iso(r.created_at), r.sha256 or "")
 
 
 def list_rejects(store: Store, reason: str | None = None) -> RejectList:
@@ -59,12 +91,25 @@ def list_rejects(store: Store, reason: str | None = None) -> RejectList:
     Raises:
         ConfigError: ``reason`` is not one of ``REJECT_REASONS``.
     """
-    if reason is not None and reason not in REJECT_REASONS:
-        raise ConfigError(f"--reason {reason!r}: unknown reject reason; choose from {', '.join(sorted(REJECT_REASONS))}")
-    query = select(Reject).order_by(Reject.created_at.desc(), Reject.id.desc())
-    if reason is not None:
-        query = query.where(Reject.reason == reason)
+    query = _query(check_reason(reason))
     with catalog_session(store.db_url) as s:
-        rows = tuple(RejectedFile(r.uri, r.reason, r.detail, r.size, _iso(r.created_at), r.sha256 or "")
-                     for r in s.scalars(query))
+        rows = tuple(_row(r) for r in s.scalars(query))
     return RejectList(reason, len(rows), rows)
+
+
+def reject_page(session: Session, reason: str | None = None, limit: int = 50, offset: int = 0) -> RejectPage:
+    """``limit`` rejected files from ``offset`` on, in :func:`list_rejects`' order and with its rows.
+
+    Raises:
+        ConfigError: an unknown ``reason``, ``limit`` outside 1 to 500 or a negative ``offset``.
+    """
+    check_reason(reason)
+    if not 1 <= limit <= PAGE_MAX:
+        raise ConfigError(f"limit {limit}: expected 1 to {PAGE_MAX} rejected files per page")
+    if offset < 0:
+        raise ConfigError(f"offset {offset}: expected 0 or more")
+    counts = {name: n for name, n in session.execute(select(Reject.reason, func.count()).group_by(Reject.reason)
+                                                     .order_by(Reject.reason))}
+    total = counts.get(reason, 0) if reason is not None else sum(counts.values())
+    rows = tuple(_row(r) for r in session.scalars(_query(reason).limit(limit).offset(offset)))
+    return RejectPage(reason, total, limit, offset, rows, counts)

@@ -149,3 +149,46 @@ def test_capture_rows_are_the_filter_views_of_the_manifest_rows(catalog):
         plain = [{**filter_view(r), "id": r["sample_id"], "labelled": bool(r["labels"])} for r in load_rows(s).rows]
     assert [list(r) for r in fast] == [list(r) for r in plain] and fast == plain
     assert len(fast) == N and any(r["labelled"] for r in fast) and not all(r["labelled"] for r in fast)
+
+
+def test_a_snapshot_build_pauses_the_cyclic_collector_and_restores_it(catalog, monkeypatch):
+    import gc
+
+    from rainset.browse import snapshot
+
+    seen = []
+    real = snapshot.capture_rows
+    monkeypatch.setattr(snapshot, "capture_rows", lambda s: (seen.append(gc.isenabled()), real(s))[1])
+    assert gc.isenabled()
+    with catalog.session() as s:
+        built = snapshot.build_snapshot(s)
+        with snapshot.cyclic_gc_paused():  # nested: the inner end leaves it paused, the outer restores it
+            with snapshot.cyclic_gc_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled() and seen == [False] and len(built) == N
+        monkeypatch.setattr(snapshot, "capture_rows", lambda s: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            snapshot.build_snapshot(s)
+        assert gc.isenabled()
+        gc.disable()
+        try:  # a collector the caller turned off stays off
+            monkeypatch.setattr(snapshot, "capture_rows", real)
+            snapshot.build_snapshot(s)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+
+
+def test_snapshot_paths_and_keys_are_the_representative_files(catalog):
+    from rainset.browse.snapshot import build_snapshot
+    from rainset.capture_paths import representative_paths
+
+    with catalog.session() as s:
+        snap = build_snapshot(s)
+        reps = {c.id: c.representative_sha256 for c in s.query(Capture)}
+        paths = representative_paths(s)
+    for i, cid in enumerate(snap.ids):
+        assert snap.paths[i] == paths.get(cid)
+        assert snap.preview_keys[i] == (reps[cid] if cid in paths else "")
+    assert any(snap.paths)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from rainset.catalog.models import Label, User
@@ -74,6 +74,13 @@ def label_record(row: Label, user: User) -> LabelRecord:
                        created_at=iso_utc(row.created_at))
 
 
+def _record(row: Row) -> LabelRecord:
+    """The :class:`LabelRecord` of a row of :func:`current_labels`' select (label columns, user name and role)."""
+    return LabelRecord(label_id=row.id, user=row.name, role=row.role, rain_type=row.rain_type,
+                       attributes=tuple(sorted(row.attributes or ())), taxonomy_version=row.taxonomy_version,
+                       created_at=iso_utc(row.created_at))
+
+
 def _majority_attributes(agreeing: list[LabelRecord]) -> tuple[str, ...]:
     counts = Counter(a for rec in agreeing for a in rec.attributes)
     return tuple(sorted(a for a, n in counts.items() if n * 2 > len(agreeing)))
@@ -104,27 +111,31 @@ def current_labels(session: Session, capture_ids: Iterable[str] | None = None) -
 
     Captures without any label row are absent from the result.
     """
-    query = select(Label, User).join(User, User.id == Label.user_id).order_by(Label.id)
+    # a plain Core select of the columns a record needs: no ORM objects (at 100k captures the ORM
+    # read of Label and User took most of the time here); the session's pending rows are flushed first
+    session.flush()
+    query = (select(Label.id, Label.capture_id, Label.user_id, Label.kind, Label.rain_type, Label.attributes,
+                    Label.taxonomy_version, Label.created_at, User.name, User.role)
+             .join(User, User.id == Label.user_id).order_by(Label.id))
     wanted = None if capture_ids is None else set(capture_ids)
-    latest: dict[tuple[str, int], tuple[Label, User]] = {}
-    adjudications: dict[str, tuple[Label, User]] = {}
+    latest: dict[tuple[str, int], Row] = {}
+    adjudications: dict[str, Row] = {}
     if wanted is not None and len(wanted) <= 500:
         query = query.where(Label.capture_id.in_(wanted))
-    for row, user in session.execute(query):
+    for row in session.connection().execute(query):
         if wanted is not None and row.capture_id not in wanted:
             continue
         if row.kind == "adjudication":
-            adjudications[row.capture_id] = (row, user)
+            adjudications[row.capture_id] = row
         elif row.kind in ("label", "undo"):
-            latest[(row.capture_id, row.user_id)] = (row, user)
+            latest[(row.capture_id, row.user_id)] = row
     effective: dict[str, list[LabelRecord]] = {}
-    for (capture_id, _), (row, user) in latest.items():
+    for (capture_id, _), row in latest.items():
         effective.setdefault(capture_id, [])
         if row.kind == "label":
-            effective[capture_id].append(label_record(row, user))
+            effective[capture_id].append(_record(row))
     result = {}
     for capture_id in sorted(set(effective) | set(adjudications)):
         adj = adjudications.get(capture_id)
-        result[capture_id] = resolve(capture_id, effective.get(capture_id, []),
-                                     label_record(*adj) if adj else None)
+        result[capture_id] = resolve(capture_id, effective.get(capture_id, []), _record(adj) if adj else None)
     return result
