@@ -140,7 +140,11 @@ def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
                             break
                         yield pending.popleft()[1].result()
                 while pending and pending[0][1] is not None and not _broken(pending[0][1]):
-                    yield pending.popleft()[1].result()
+                    future = pending.popleft()[1]
+                    if exhausted and not pending:
+                        # The last result is in: let the workers exit while the caller uses it.
+                        pool.shutdown(wait=False)
+                    yield future.result()
                 if pending:
                     exhausted = False
             if exhausted:
