@@ -13,8 +13,8 @@ three things, interleaved round by round so that all three see the same (shared,
 (b) decode limit: the 1/4-scale JPEG decode alone (read the file, OpenCV
     ``IMREAD_REDUCED_COLOR_4``), on ``--workers`` spawned warmed processes: no ingest that decodes
     every file once at that scale can beat it on this machine.
-(c) the whole ``rainset ingest --workers N`` into a fresh store: the CLI as a subprocess (Python
-    start-up and imports included), and ``ingest()`` called in this process (worker start-up
+(c) the whole ``rainset ingest --workers N`` into a fresh store: the console script as a
+    subprocess (Python start-up and imports included), and ``ingest()`` called in this process (worker start-up
     included), each into its own fresh store.
 Then the per-stage split: every stage of the per-file path timed alone in this process (one
 OpenCV thread, as in a worker) on ``--profile-files`` files, and from the in-process ingest of
@@ -161,7 +161,8 @@ def time_real_imagededup(phash_cls: Any, folder: Path, n: int, workers: int) -> 
 def time_cli(images: Path, store_dir: Path, workers: int, n: int) -> float:
     """Wall seconds of ``rainset ingest`` as a fresh subprocess (init not timed), into a fresh store."""
     shutil.rmtree(store_dir, ignore_errors=True)
-    base = [sys.executable, "-m", "rainset.cli"]
+    script = Path(sys.executable).parent / "rainset"  # the console script users run
+    base = [str(script)] if script.is_file() else [sys.executable, "-m", "rainset.cli"]
     subprocess.run([*base, "init", str(store_dir)], check=True, capture_output=True)
     t0 = time.perf_counter()
     out = subprocess.run([*base, "ingest", str(images), "--store", str(store_dir), "--workers", str(workers),

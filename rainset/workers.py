@@ -113,7 +113,8 @@ def _broken(future: Future[Any]) -> bool:
 
 
 def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
-              initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None) -> Iterator[Any]:
+              initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
+              window: int | None = None) -> Iterator[Any]:
     """Run on ``workers`` spawned processes (spawn: OpenCV's thread pool deadlocks after fork).
 
     When a worker dies, every item not finished by then is retried alone, in order, on a
@@ -121,7 +122,7 @@ def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
     ``on_died`` the pool's BrokenProcessPool is raised). Then a new pool takes the rest.
     """
     ctx = multiprocessing.get_context("spawn")
-    window = max(4, workers * 4)
+    window = max(window or 0, 4, workers * 4)
     it = iter(items)
     solo: SoloWorker | None = None
     try:
@@ -169,7 +170,8 @@ DASK_DIED = "a Dask worker died running it: KilledWorker"
 
 
 def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | None, workers: int,
-             initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None) -> Iterator[Any]:
+             initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
+             window: int | None = None) -> Iterator[Any]:
     """Run on a Dask cluster at ``scheduler`` (``tcp://host:8786``), or a new LocalCluster.
 
     A worker that dies (its nanny starts a new one) fails the tasks it held with ``KilledWorker``
@@ -236,7 +238,7 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
         if initializer is not None:
             client.run(initializer)
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        window = max(8, n_workers * 8)
+        window = max(window or 0, 8, n_workers * 8)
         pending: deque[tuple[Any, Any]] = deque()
         for item in items:
             pending.append((item, submit(item)))
@@ -253,20 +255,22 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
 def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", workers: int = 1,
         scheduler: str | None = None, initializer: Callable[[], None] | None = None,
         dask_initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
-        **kwargs: Any) -> Iterator[Any]:
+        window: int | None = None, **kwargs: Any) -> Iterator[Any]:
     """Apply ``fn(item, **kwargs)`` to every item, yielding results in order.
 
     ``initializer`` runs once in each local worker process, ``dask_initializer`` on each Dask worker.
     ``on_died(item, why)`` gives the result of an item whose worker process died on it even
     when retried alone (``why``: ``killed by SIGKILL``, …); see :func:`run_local` and :func:`run_dask`.
+    ``window``: at least this many items in flight (the runners' own minimum is a few per worker), so
+    that workers keep busy while the caller spends time on the results (ingest: a catalog batch).
     """
     bound = partial(fn, **kwargs) if kwargs else fn
     if engine == "local":
         if workers <= 1:
             return run_inline(bound, items)
-        return run_local(bound, items, workers, initializer, on_died)
+        return run_local(bound, items, workers, initializer, on_died, window)
     if engine == "dask":
-        return run_dask(bound, items, scheduler, workers, dask_initializer, on_died)
+        return run_dask(bound, items, scheduler, workers, dask_initializer, on_died, window)
     raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'dask'")
 
 
