@@ -128,24 +128,37 @@ def _pid_after(seconds: float) -> int:
     return os.getpid()
 
 
-def start_pool(workers: int) -> ProcessPoolExecutor:
-    """``workers`` spawned processes that have all run ``_pool_init`` (imports + one file) and one task."""
+def start_pool(workers: int) -> tuple[ProcessPoolExecutor, set[int]]:
+    """``workers`` spawned processes that have all run ``_pool_init`` (imports + one file) and one
+    task, and their pids."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_pool_init)
     seen: set[int] = set()
     while len(seen) < workers:
         seen.update(f.result() for f in [pool.submit(_pid_after, 0.2) for _ in range(workers)])
-    return pool
+    return pool, seen
 
 
-def time_map(pool: ProcessPoolExecutor, fn: Callable[[str], Any], paths: list[str]) -> float:
-    """Seconds for the ordered map of ``fn`` over ``paths`` on a warm pool (start-up not timed)."""
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def time_map(pool: ProcessPoolExecutor, pids: set[int], fn: Callable[[str], Any], paths: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the pool) for the ordered map of ``fn`` over ``paths`` on a warm
+    pool (start-up not timed)."""
+    c0 = cpu_seconds(pids)
     t0 = time.perf_counter()
     results = list(pool.map(fn, paths, chunksize=1))
     seconds = time.perf_counter() - t0
+    cpu = cpu_seconds(pids) - c0
     if any(r is None for r in results):
         raise RuntimeError("a file failed")
-    return seconds
+    return seconds, cpu
 
 
 def time_real_imagededup(phash_cls: Any, folder: Path, n: int, workers: int) -> float:
@@ -175,8 +188,9 @@ def time_cli(images: Path, store_dir: Path, workers: int, n: int) -> float:
     return seconds
 
 
-def time_ingest(images: Path, store_dir: Path, workers: int, n: int) -> dict:
-    """One in-process ``ingest()`` into a fresh store: wall, catalog-write seconds, CPU seconds."""
+def time_ingest(images: Path, store_dir: Path, workers: int, n: int, others: set[int]) -> dict:
+    """One in-process ``ingest()`` into a fresh store: wall, catalog-write seconds, CPU seconds
+    (``others``: pids of this process's other children, not waited for)."""
     from rainset.ingest import IngestOptions, ingest, pipeline
     from rainset.store import init_store
 
@@ -199,6 +213,9 @@ def time_ingest(images: Path, store_dir: Path, workers: int, n: int) -> dict:
         seconds = time.perf_counter() - t0
     finally:
         pipeline._write_batch = real
+    deadline = time.monotonic() + 60  # ingest's workers exit on their own after the last result:
+    while time.monotonic() < deadline and any(c.pid not in others for c in multiprocessing.active_children()):
+        time.sleep(0.02)  # reap them, so that RUSAGE_CHILDREN counts their CPU
     self1, kids1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     if summary.rejected or summary.new_files != n:
         raise RuntimeError(f"ingest: {summary.new_files} new files, rejects {summary.rejects_by_reason}")
@@ -360,16 +377,22 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
                                    "PHash per-file code"))
     _say(args, "(b) decode limit: read + 1/4-scale cv2 decode alone; (c) rainset ingest: CLI and ingest()")
     load = [os.getloadavg()[0]]
-    a_s, b_s, cli_s, ing, two_s = [], [], [], [], []
-    pool = start_pool(workers)
+    a_s, b_s, a_cpu, b_cpu, cli_s, ing, two_s = [], [], [], [], [], [], []
+    pool, pids = start_pool(workers)
     try:
         for r in range(args.repeat):
-            a_s.append(time_real_imagededup(phash_cls, images, n, workers) if phash_cls
-                       else time_map(pool, imagededup_phash_file, paths))
-            b_s.append(time_map(pool, quarter_decode_file, paths))
+            if phash_cls:
+                a_s.append(time_real_imagededup(phash_cls, images, n, workers))
+            else:
+                wall, cpu = time_map(pool, pids, imagededup_phash_file, paths)
+                a_s.append(wall)
+                a_cpu.append(cpu)
+            wall, cpu = time_map(pool, pids, quarter_decode_file, paths)
+            b_s.append(wall)
+            b_cpu.append(cpu)
             cli_s.append(time_cli(images, out / "store-cli", workers, n))
-            ing.append(time_ingest(images, out / "store-n", workers, n))
-            two_s.append(time_ingest(two, out / "store-2", workers, 2)["seconds"])
+            ing.append(time_ingest(images, out / "store-n", workers, n, pids))
+            two_s.append(time_ingest(two, out / "store-2", workers, 2, pids)["seconds"])
             load.append(os.getloadavg()[0])
             _say(args, f"  round {r + 1}: baseline {a_s[-1]:.2f} s, decode limit {b_s[-1]:.2f} s, "
                        f"CLI ingest {cli_s[-1]:.2f} s, ingest() {ing[-1]['seconds']:.2f} s "
@@ -386,6 +409,12 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
                 "rounds_seconds": [round(s, 2) for s in seconds]}
 
     in_proc = [i["seconds"] for i in ing]
+    ing_cpu = [i["driver_cpu"] + i["workers_cpu"] for i in ing]
+    cpu = {"baseline_ms_per_file": round(_med(a_cpu) / n * 1000, 1) if a_cpu else None,
+           "decode_limit_ms_per_file": round(_med(b_cpu) / n * 1000, 1),
+           "ingest_ms_per_file": round(_med(ing_cpu) / n * 1000, 1),
+           "baseline_over_ingest": round(_med(a_cpu) / _med(ing_cpu), 2) if a_cpu else None,
+           "decode_limit_over_ingest": round(_med(b_cpu) / _med(ing_cpu), 3)}
     ratios = {
         "ingest_over_baseline": round(_med(a_s) / _med(in_proc), 2),
         "cli_over_baseline": round(_med(a_s) / _med(cli_s), 2),
@@ -414,6 +443,7 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
                    "driver_cpu_ms_per_file": round(_med([i["driver_cpu"] for i in ing]) / n * 1000, 2),
                    "workers_cpu_ms_per_file": round(_med([i["workers_cpu"] for i in ing]) / n * 1000, 2)},
         "ratios": ratios,
+        "cpu": cpu,
         "target": f"ingest >= {TARGET}x baseline: " + ("PASS" if ratios["ingest_over_baseline"] >= TARGET else "FAIL"),
         "profile": profile,
     }
@@ -444,6 +474,11 @@ def render(r: dict) -> str:
         f"target >= {TARGET}x: {r['target'].split(': ')[1]}",
         f"ingest() / decode limit = {ra['ingest_over_decode_limit']:.2f}; CLI / decode limit = "
         f"{ra['cli_over_decode_limit']:.2f}",
+        *([f"CPU ms per file (all processes of each path; the load-independent comparison): baseline "
+           f"{r['cpu']['baseline_ms_per_file']}, decode limit {r['cpu']['decode_limit_ms_per_file']}, ingest() "
+           f"{r['cpu']['ingest_ms_per_file']} (start-up included): baseline / ingest = "
+           f"{r['cpu']['baseline_over_ingest']}x, decode limit / ingest = {r['cpu']['decode_limit_over_ingest']}"]
+          if "cpu" in r else []),
         f"ingest(): driver CPU {i['driver_cpu_ms_per_file']} ms/file (catalog writes {i['catalog_ms_per_file']} ms/file "
         f"wall, {i['batches']} batches), workers CPU {i['workers_cpu_ms_per_file']} ms/file",
         "",
