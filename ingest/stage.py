@@ -116,22 +116,37 @@ def _seen_mtime(src: SourceFile, fh: BinaryIO) -> float | None:
 
 @dataclass(frozen=True)
 class Streamed:
-    """One pass over a source that is not read into memory: its sha256 and size as read."""
+    """One pass over a source: its sha256 and size as read, and the copy under tmp/ when one was made."""
 
     sha256: str
     size: int
+    copied: bool
 
 
-def stream(head: bytes, fh: BinaryIO) -> Streamed:
-    """Hash ``head`` and the rest of ``fh`` in ``FILE_CHUNK`` chunks; memory does not grow with the file."""
+def stream(head: bytes, fh: BinaryIO, out: BinaryIO | None, limit: int | None) -> Streamed:
+    """Hash ``head`` and the rest of ``fh`` in ``FILE_CHUNK`` chunks, writing them to ``out`` while
+    the total stays within ``limit`` (None: no limit); memory does not grow with the file.
+
+    ``copied`` is False when ``out`` is None or the file went past ``limit`` (the copy is then partial
+    and must be discarded by its owner).
+    """
     h = hashlib.sha256()
     size = 0
+    copying = out is not None
     chunk = head
     while chunk:
         h.update(chunk)
         size += len(chunk)
+        if copying and limit is not None and size > limit:
+            copying = False
+        if copying:
+            assert out is not None
+            write_chunk(out, chunk)
         chunk = fh.read(FILE_CHUNK)
-    return Streamed(h.hexdigest(), size)
+    if copying:
+        assert out is not None
+        flush_file(out)
+    return Streamed(h.hexdigest(), size, copying)
 
 
 def _reject(src: SourceFile, reason: str, detail: str, *, size: int | None = None, sha: str | None = None,
@@ -221,16 +236,15 @@ def _read_within(head: bytes, fh: BinaryIO, budget: int | None, size_hint: int |
 def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOptions) -> FileResult:
     head = fh.read(HEAD_BYTES)
     fmt = sniff_format(head[:64], src.name)
-    size = _seen_size(src, fh)
-    early = _precheck(src, head, fmt, size, options) if head else ("empty-file", "the file is empty (0 bytes)")
+    early = _precheck(src, head, fmt, _seen_size(src, fh), options) if head else ("empty-file", "the file is empty (0 bytes)")
     if early is not None:
-        read = stream(head, fh)
+        read = stream(head, fh, None, None)
         return _reject(src, *early, size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
     budget = options.max_decode_bytes or None
-    data = _read_within(head, fh, budget, size)
+    data = _read_within(head, fh, budget, _seen_size(src, fh))
     if data is None:  # grew past the budget since it was listed: hash it from the start, streaming
         fh.seek(0)
-        read = stream(fh.read(FILE_CHUNK), fh)
+        read = stream(fh.read(FILE_CHUNK), fh, None, None)
         return _reject(src, "too-large", f"the file is {read.size} bytes > max_decode_bytes {budget}; "
                        "not read into memory", size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
     sha = hashlib.sha256(data).hexdigest()
@@ -289,10 +303,12 @@ def _finish(src: SourceFile, data: bytes, sha: str, mtime: float | None, store: 
         # Encoded here, written (with its fsync) on the writer thread while the hashes are computed.
         previewing = background().submit(write_atomic, store, preview_path,
                                          make_preview(frame, options.preview_max_side, options.preview_quality))
-    hashes = compute_hashes(frame)
-    quality = measure_quality(frame)
-    if previewing is not None:
-        previewing.result()
+    try:
+        hashes = compute_hashes(frame)
+        quality = measure_quality(frame)
+    finally:
+        if previewing is not None:
+            previewing.result()  # on disk before the result leaves the worker; a StoreError is raised here
     return FileResult(
         uri=src.uri, size=size, mtime=mtime, sha256=sha, format=frame.format, exif=exif,
         width=frame.width, height=frame.height, bit_depth=frame.bit_depth, decoder=frame.decoder,
