@@ -50,7 +50,7 @@ def may_view_full(session: Session, user: UserInfo, capture_id: str) -> bool:
 class Original:
     """Where the representative original of a capture is, and how to decode it."""
 
-    location: str
+    location: str  # a local path (os.fsdecode form, openable) or a URL
     name: str
     format: str
     orientation: int | None
@@ -107,7 +107,10 @@ def original_of(store: Store, session: Session, capture_id: str) -> Original:
     orientation = orientation if isinstance(orientation, int) else None
     if copy is not None:
         return Original(str(store.object_path(copy.sha256)), Path(copy.uri).name, copy.format, orientation, False)
-    return Original(chosen.uri, Path(chosen.uri).name, chosen.format, orientation, "://" in chosen.uri)
+    if "://" in chosen.uri:
+        return Original(chosen.uri, Path(chosen.uri).name, chosen.format, orientation, True)
+    # A linked local file: its URI escapes backslashes and undecodable bytes (rainset.local_uri).
+    return Original(uri_to_path(chosen.uri), Path(chosen.uri).name, chosen.format, orientation, False)
 
 
 def _video_original(store: Store, session: Session, row: Capture) -> Original:

@@ -162,6 +162,7 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             results = workers.run(stage, todo, engine=options.engine, workers=options.workers,
                                   scheduler=options.scheduler, initializer=workers.worker_init,
                                   dask_initializer=workers.dask_worker_init, on_died=worker_died,
+                                  window=batch_size,  # workers go on while a batch is written
                                   store=store, options=_stage_options(store, options))
             counts = BatchCounts()
             batch: list[tuple] = []

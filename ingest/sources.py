@@ -14,8 +14,6 @@ import stat
 from collections import defaultdict
 from dataclasses import dataclass
 
-import fsspec
-
 from rainset.errors import SourceError
 from rainset.local_uri import path_to_uri
 
@@ -117,6 +115,8 @@ def walk_local(root: str) -> list[SourceFile]:
 
 def walk_fsspec(url: str) -> list[SourceFile]:
     """Every file under an fsspec URL (``http://…/folder/``, ``s3://bucket/prefix``, ``memory://…``)."""
+    import fsspec  # heavy (asyncio): kept out of the workers, which import this module for SourceFile
+
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ValueError, ImportError) as exc:

@@ -13,13 +13,12 @@ import os
 import stat
 import struct
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import cv2
-import fsspec
 
 from rainset.capture import check_header_budget, decode_working, make_preview, read_exif, sniff_format
 from rainset.capture.sniff import has_video_extension, sniff_video
@@ -105,6 +104,8 @@ def open_source(src: SourceFile) -> Iterator[BinaryIO]:
         with open_local(src.location) as fh:
             yield fh
     else:
+        import fsspec  # heavy (asyncio, ~0.25 s per worker start-up): only URL sources need it
+
         with fsspec.open(src.location, "rb") as fh:
             yield fh
 
@@ -169,8 +170,11 @@ def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileRe
 
     The file is read through one descriptor: its first ``HEAD_BYTES`` are checked (format, header
     size against ``max_pixels`` and ``max_decode_bytes``, file size against ``max_decode_bytes``)
-    before anything else is read; it is then hashed and copied into tmp/ in chunks, and the
-    decoders get its bytes (from that copy in copy mode) only once the checks passed.
+    before anything else is read. A file that fails them is only hashed, streaming. One that
+    passes is read whole, once (the decoders need it in memory anyway), and hashed; in copy mode
+    those same bytes are written into tmp/ on a writer thread while the file is decoded, unless
+    an object with that sha256 is already stored (then nothing is written), and moved into
+    ``objects/`` only when the file is not rejected.
 
     Never raises for a bad file: every problem becomes a reject result with a reason.
 
@@ -211,6 +215,27 @@ def _precheck(src: SourceFile, head: bytes, fmt: str, size: int | None,
     return None
 
 
+def _read_within(head: bytes, fh: BinaryIO, budget: int | None, size_hint: int | None) -> bytes | None:
+    """The whole file (``head`` and the rest of ``fh``) in memory when it is at most ``budget``
+    bytes (None: no limit), else None (the file grew past the budget, or its size was not known
+    beforehand). The decoders need the whole file in memory anyway, so reading it once here costs
+    no more memory than decoding it. ``size_hint`` (the size seen on the descriptor) sizes the
+    first read, so a whole file is usually one read."""
+    parts, total = [head], len(head)
+    want = max(size_hint - total, 0) + 1 if size_hint is not None else FILE_CHUNK
+    while True:
+        if budget is not None:
+            want = min(want, budget + 1 - total)
+        chunk = fh.read(want)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        total += len(chunk)
+        if budget is not None and total > budget:
+            return None
+        want = FILE_CHUNK
+
+
 def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOptions) -> FileResult | VideoResult:
     head = fh.read(HEAD_BYTES)
     fmt = sniff_format(head[:64], src.name)
@@ -222,30 +247,52 @@ def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOpt
         read = stream(head, fh, None, None)
         return _reject(src, *early, size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
     budget = options.max_decode_bytes or None
-    if options.link:
-        read = stream(head, fh, None, None)
-        return _finish(src, fh, read, None, store, options)
-    with tmp_file(store) as (tmp, out):
-        read = stream(head, fh, out, budget)
-        return _finish(src, fh, read, tmp, store, options)
-
-
-def _finish(src: SourceFile, fh: BinaryIO, read: Streamed, tmp: Path | None, store: Store,
-            options: StageOptions) -> FileResult:
-    """Decode and store a file already hashed (and copied to ``tmp`` in copy mode)."""
-    sha, size, mtime = read.sha256, read.size, _seen_mtime(src, fh)
-    budget = options.max_decode_bytes
-    if budget and size > budget:
-        return _reject(src, "too-large", f"the file is {size} bytes > max_decode_bytes {budget}; not read into memory",
-                       size=size, sha=sha, mtime=mtime)
-    if tmp is not None:
-        data = tmp.read_bytes()  # exactly the bytes hashed, read back from the page cache
-    else:
+    data = _read_within(head, fh, budget, _seen_size(src, fh))
+    if data is None:  # grew past the budget since it was listed: hash it from the start, streaming
         fh.seek(0)
-        data = fh.read(size + 1)
-        if hashlib.sha256(data).hexdigest() != sha:
-            return _reject(src, "unreadable", "the file changed while it was read; run ingest again",
-                           size=size, sha=sha, mtime=mtime)
+        read = stream(fh.read(FILE_CHUNK), fh, None, None)
+        return _reject(src, "too-large", f"the file is {read.size} bytes > max_decode_bytes {budget}; "
+                       "not read into memory", size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
+    sha = hashlib.sha256(data).hexdigest()
+    mtime = _seen_mtime(src, fh)
+    if options.link or store.object_path(sha).exists():
+        # Link mode, or content already stored (an exact copy): nothing is written into tmp/.
+        return _finish(src, data, sha, mtime, store, options)
+    with tmp_file(store) as (tmp, out):
+        # The copy into tmp/ (write + fsync) runs on a thread while this one decodes: both
+        # release the GIL, and the fsync's wait overlaps the decode instead of adding to it.
+        copying = background().submit(write_object_copy, out, data)
+        try:
+            result = _finish(src, data, sha, mtime, store, options)
+        finally:
+            copying.result()  # a failed write raises its StoreError here
+        if result.ok:
+            commit_object(store, sha, tmp)
+        return result
+
+
+def write_object_copy(out: BinaryIO, data: bytes) -> None:
+    """Write the bytes that were hashed into a :func:`~rainset.store.tmp_file` and fsync it."""
+    write_chunk(out, data)
+    flush_file(out)
+
+
+_BACKGROUND: ThreadPoolExecutor | None = None
+
+
+def background() -> ThreadPoolExecutor:
+    """This process's one writer thread (object copies, previews), made on first use."""
+    global _BACKGROUND
+    if _BACKGROUND is None:
+        _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rainset-write")
+    return _BACKGROUND
+
+
+def _finish(src: SourceFile, data: bytes, sha: str, mtime: float | None, store: Store,
+            options: StageOptions) -> FileResult:
+    """Decode, hash, measure and preview a file already read whole and hashed (the caller copies
+    it into the store when the result is not a reject)."""
+    size = len(data)
     fmt = sniff_format(data[:64], src.name)
     exif = read_exif(data, fmt, src.name)
     try:
@@ -256,18 +303,22 @@ def _finish(src: SourceFile, fh: BinaryIO, read: Streamed, tmp: Path | None, sto
         return _reject(src, exc.reason, exc.detail, size=size, sha=sha, mtime=mtime)
     except DECODER_ERRORS as exc:  # a decoder failing in a way the capture layer did not foresee
         return _reject(src, "decode-failed", exception_text(exc), size=size, sha=sha, mtime=mtime)
-    del data
-    hashes = compute_hashes(frame)
-    quality = measure_quality(frame)
     preview_path = store.preview_path(sha)
+    previewing = None
     if not preview_path.exists():
-        write_atomic(store, preview_path, make_preview(frame, options.preview_max_side, options.preview_quality))
-    if tmp is not None:
-        commit_object(store, sha, tmp)
+        # Encoded here, written (with its fsync) on the writer thread while the hashes are computed.
+        previewing = background().submit(write_atomic, store, preview_path,
+                                         make_preview(frame, options.preview_max_side, options.preview_quality))
+    try:
+        hashes = compute_hashes(frame)
+        quality = measure_quality(frame)
+    finally:
+        if previewing is not None:
+            previewing.result()  # on disk before the result leaves the worker; a StoreError is raised here
     return FileResult(
         uri=src.uri, size=size, mtime=mtime, sha256=sha, format=frame.format, exif=exif,
         width=frame.width, height=frame.height, bit_depth=frame.bit_depth, decoder=frame.decoder,
-        hashes=hashes, quality=quality, stored=tmp is not None, warnings=exif.warnings + frame.warnings,
+        hashes=hashes, quality=quality, stored=not options.link, warnings=exif.warnings + frame.warnings,
     )
 
 

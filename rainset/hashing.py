@@ -6,7 +6,6 @@ import hashlib
 import os
 
 import cv2
-import fsspec
 import imagehash
 import numpy as np
 from PIL import Image
@@ -26,6 +25,8 @@ def sha256_file(path: str | os.PathLike[str], *, url: bool = False) -> str:
     """The sha256 (hex) of a file's bytes, read in 1-MiB chunks; ``url``: ``path`` is an fsspec URL."""
     h = hashlib.sha256()
     if url:
+        import fsspec  # heavy (asyncio; ~0.25 s of every ingest worker's start-up): only URLs need it
+
         opener = fsspec.open(str(path), "rb")
     else:
         opener = open(path, "rb")

@@ -8,7 +8,8 @@ each worker process (one OpenCV thread, quiet C decoders).
 A local worker that dies (SIGKILL from the OOM killer, a crash in a C decoder) breaks the whole
 process pool: the items it held, and those queued with it, are then retried one at a time on a
 single spawned process, so the one that kills its worker again is known; ``on_died`` turns it
-into a result and the run goes on with a new pool.
+into a result and the run goes on with a new pool. On Dask the same holds for a task whose worker
+died (``KilledWorker``): it is retried alone, then handed to ``on_died`` (see :func:`run_dask`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -111,7 +113,8 @@ def _broken(future: Future[Any]) -> bool:
 
 
 def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
-              initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None) -> Iterator[Any]:
+              initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
+              window: int | None = None) -> Iterator[Any]:
     """Run on ``workers`` spawned processes (spawn: OpenCV's thread pool deadlocks after fork).
 
     When a worker dies, every item not finished by then is retried alone, in order, on a
@@ -119,7 +122,7 @@ def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
     ``on_died`` the pool's BrokenProcessPool is raised). Then a new pool takes the rest.
     """
     ctx = multiprocessing.get_context("spawn")
-    window = max(4, workers * 4)
+    window = max(window or 0, 4, workers * 4)
     it = iter(items)
     solo: SoloWorker | None = None
     try:
@@ -140,7 +143,11 @@ def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
                             break
                         yield pending.popleft()[1].result()
                 while pending and pending[0][1] is not None and not _broken(pending[0][1]):
-                    yield pending.popleft()[1].result()
+                    future = pending.popleft()[1]
+                    if exhausted and not pending:
+                        # The last result is in: let the workers exit while the caller uses it.
+                        pool.shutdown(wait=False)
+                    yield future.result()
                 if pending:
                     exhausted = False
             if exhausted:
@@ -159,11 +166,25 @@ def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
             solo.close()
 
 
+DASK_DIED = "a Dask worker died running it: KilledWorker"
+
+
 def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | None, workers: int,
-             initializer: Callable[[], None] | None = None) -> Iterator[Any]:
-    """Run on a Dask cluster at ``scheduler`` (``tcp://host:8786``), or a new LocalCluster."""
+             initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
+             window: int | None = None) -> Iterator[Any]:
+    """Run on a Dask cluster at ``scheduler`` (``tcp://host:8786``), or a new LocalCluster.
+
+    A worker that dies (its nanny starts a new one) fails the tasks it held with ``KilledWorker``
+    once the scheduler gave up on them (at once on the LocalCluster made here, whose
+    ``allowed-failures`` is 0; after that many other workers died on it on a cluster of your own).
+    Then nothing more is submitted until every task in flight has ended, and each one that failed
+    so is retried alone (nothing else in flight); one that kills its worker again yields
+    ``on_died(item, why)`` (without ``on_died`` the ``KilledWorker`` is raised).
+    """
     try:
-        from distributed import Client, LocalCluster  # optional: the dask extra
+        import dask
+        from distributed import Client, LocalCluster, wait  # optional: the dask extra
+        from distributed.scheduler import KilledWorker
     except ImportError as exc:
         raise ConfigError("the Dask engine needs the dask extra: pip install 'rainset[dask]'") from exc
 
@@ -174,21 +195,57 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
     else:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # we retry, alone, ourselves
+            cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
         client = Client(cluster)
+    tag = f"{os.getpid()}-{id(items)}-{time.monotonic_ns()}"
+    counter = iter(range(1 << 62))
+
+    def submit(item: Any) -> Any:
+        return client.submit(fn, item, key=f"rainset-ingest-{tag}-{next(counter)}", pure=False)
+
+    def alone(item: Any) -> Any:
+        try:
+            return submit(item).result()
+        except KilledWorker:
+            assert on_died is not None
+            return on_died(item, DASK_DIED)
+
+    def head(pending: deque[tuple[Any, Any]]) -> Iterator[Any]:
+        """The first pending result; after a worker death, every pending result."""
+        try:
+            value = pending[0][1].result()
+        except KilledWorker:
+            if on_died is None:
+                raise
+            wait([f for _, f in pending])
+            # Fetch every result first: a retry that kills a worker again loses what it held.
+            outcomes: list[tuple[Any, bool, Any]] = []
+            while pending:
+                item, future = pending.popleft()
+                try:
+                    outcomes.append((item, True, future.result()))  # a task's own error is raised
+                except KilledWorker:
+                    outcomes.append((item, False, None))
+            for item, ok, value in outcomes:
+                yield value if ok else alone(item)
+            return
+        pending.popleft()
+        yield value
+
     try:
         if initializer is not None:
             client.run(initializer)
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        window = max(8, n_workers * 8)
-        pending: deque[Any] = deque()
-        for i, item in enumerate(items):
-            pending.append(client.submit(fn, item, key=f"rainset-ingest-{i}-{id(items)}", pure=False))
+        window = max(window or 0, 8, n_workers * 8)
+        pending: deque[tuple[Any, Any]] = deque()
+        for item in items:
+            pending.append((item, submit(item)))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield from head(pending)
         while pending:
-            yield pending.popleft().result()
+            yield from head(pending)
     finally:
         client.close()
         if cluster is not None:
@@ -198,20 +255,22 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
 def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", workers: int = 1,
         scheduler: str | None = None, initializer: Callable[[], None] | None = None,
         dask_initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
-        **kwargs: Any) -> Iterator[Any]:
+        window: int | None = None, **kwargs: Any) -> Iterator[Any]:
     """Apply ``fn(item, **kwargs)`` to every item, yielding results in order.
 
     ``initializer`` runs once in each local worker process, ``dask_initializer`` on each Dask worker.
-    ``on_died(item, why)`` gives the result of an item whose local worker process died on it even
-    when retried alone (``why``: ``killed by SIGKILL``, …); see :func:`run_local`.
+    ``on_died(item, why)`` gives the result of an item whose worker process died on it even
+    when retried alone (``why``: ``killed by SIGKILL``, …); see :func:`run_local` and :func:`run_dask`.
+    ``window``: at least this many items in flight (the runners' own minimum is a few per worker), so
+    that workers keep busy while the caller spends time on the results (ingest: a catalog batch).
     """
     bound = partial(fn, **kwargs) if kwargs else fn
     if engine == "local":
         if workers <= 1:
             return run_inline(bound, items)
-        return run_local(bound, items, workers, initializer, on_died)
+        return run_local(bound, items, workers, initializer, on_died, window)
     if engine == "dask":
-        return run_dask(bound, items, scheduler, workers, dask_initializer)
+        return run_dask(bound, items, scheduler, workers, dask_initializer, on_died, window)
     raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'dask'")
 
 

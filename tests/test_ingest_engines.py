@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -11,8 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from rainset.catalog.db import open_catalog
-from rainset.catalog.models import File, Reject
+from rainset.catalog.models import File, IngestRun, Reject
 from rainset.ingest import IngestOptions, ingest
+from rainset.ingest.stage import process_unit
 from rainset.store import init_store
 from rainset.synth import generate_dataset
 from tests.snapshot import snapshot
@@ -76,3 +79,44 @@ def test_ingest_from_http_server(captures: Path, http_url: str, tmp_path: Path) 
     assert remote_rejects == local_rejects
     assert all(u.startswith(http_url) for u in uris)
     assert snapshot(remote)["objects"] == snapshot(local)["objects"]
+
+
+def dying_on_dask(unit, store, options):  # noqa: ANN001
+    """process_unit, except that the Dask worker holding ``die.jpg`` kills itself (as the OOM killer would)."""
+    if any(src.name == "die.jpg" for src in unit):
+        with open(store.root / "die-attempts", "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return process_unit(unit, store, options)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_dask_worker_killed_on_a_file_makes_a_worker_died_reject_and_the_run_ends_done(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    card = tmp_path / "card"
+    card.mkdir()
+    names = ["a.jpg", "b.jpg", "c.jpg", "die.jpg", "e.jpg", "f.jpg", "g.jpg"]
+    for i, name in enumerate(names):
+        img = cv2.GaussianBlur(np.random.default_rng(i).integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 3)
+        (card / name).write_bytes(cv2.imencode(".jpg", img)[1].tobytes())
+    store = init_store(tmp_path / "s")
+    summary = ingest(store, [str(card)], IngestOptions(engine="dask", workers=2, batch_size=3), stage=dying_on_dask)
+    attempts = (store.root / "die-attempts").read_text().split()
+    assert len(attempts) == 2 and attempts[0] != attempts[1]  # in the run, then once alone on a new worker
+    catalog = open_catalog(store.db_url)
+    try:
+        with catalog.session() as s:
+            rejects = list(s.scalars(select(Reject)))
+            files = sorted(Path(u).name for u in s.scalars(select(File.uri)))
+            (run,) = s.scalars(select(IngestRun))
+            status = run.status
+    finally:
+        catalog.close()
+    assert [(Path(r.uri).name, r.reason) for r in rejects] == [("die.jpg", "worker-died")]
+    assert "KilledWorker" in rejects[0].detail
+    assert files == [n for n in names if n != "die.jpg"]
+    assert summary.rejects_by_reason == {"worker-died": 1} and summary.new_files == len(names) - 1
+    assert status == "done"

@@ -122,6 +122,37 @@ def test_copy_is_streamed_into_the_store_and_is_the_hashed_bytes(tmp_path: Path)
     assert not list(store.tmp_dir.iterdir())
 
 
+def test_content_already_stored_is_not_copied_into_tmp(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "card"
+    src.mkdir()
+    data = _png(side=300, exif=_tiff_exif("DupCam"))
+    (src / "a.png").write_bytes(data)
+    store = init_store(tmp_path / "s")
+    opened: list[str] = []
+    written: list[int] = []
+    real_tmp_file, real_write = stage.tmp_file, stage.write_object_copy
+
+    def counting_tmp_file(store_):  # noqa: ANN001
+        opened.append("tmp")
+        return real_tmp_file(store_)
+
+    def counting_write(out, chunk):  # noqa: ANN001
+        written.append(len(chunk))
+        return real_write(out, chunk)
+
+    monkeypatch.setattr(stage, "tmp_file", counting_tmp_file)
+    monkeypatch.setattr(stage, "write_object_copy", counting_write)
+    ingest(store, [str(src)], IngestOptions(workers=1))
+    assert (len(opened), written) == (1, [len(data)])  # new content: copied once, whole
+    (src / "b.png").write_bytes(data)  # the same bytes under another name, in a later run
+    (src / "c.png").write_bytes(data)
+    summary = ingest(store, [str(src)], IngestOptions(workers=1))
+    assert summary.new_files == 2 and summary.exact_copies == 2
+    assert (len(opened), written) == (1, [len(data)])  # no tmp file opened, no byte written for them
+    assert {f.sha256 for f in _rows(store, File)} == {hashlib.sha256(data).hexdigest()}
+    assert not list(store.tmp_dir.iterdir())
+
+
 RSS_SCRIPT = """
 import resource, sys
 from rainset.ingest import IngestOptions, ingest

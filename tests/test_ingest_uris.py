@@ -99,3 +99,29 @@ def test_migration_rewrites_old_uris_of_the_previous_release(tmp_path: Path) -> 
     assert files[ids[0]].stem == "lit\\\\xff" and files[ids[0]].source_dir == str(card)
     (reject,) = [r for r in _rows(store, Reject) if r.uri.startswith(str(card))]
     assert reject.uri == old_byte
+
+
+def test_annotate_reads_a_linked_original_with_a_byte_and_a_backslash_in_its_name(tmp_path: Path) -> None:
+    from rainset.annotate_ui.captures import original_of
+    from rainset.annotate_ui.tiles import decode_original
+
+    card = tmp_path / "card"
+    card.mkdir()
+    name = os.fsencode(card) + b"/rain\xff\\x41.jpg"  # byte 0xFF, then a literal backslash
+    data = _jpeg(7)
+    with open(name, "wb") as fh:
+        fh.write(data)
+    store = init_store(tmp_path / "s")
+    assert ingest(store, [str(card)], IngestOptions(workers=1, link=True)).new_files == 1
+    (row,) = _rows(store, File)
+    assert row.storage == "link" and row.uri != os.fsdecode(name)  # the URI is the escaped form
+    catalog = open_catalog(store.db_url)
+    try:
+        with catalog.session() as s:
+            original = original_of(store, s, row.capture_id)
+    finally:
+        catalog.close()
+    assert not original.is_url and os.fsencode(original.location) == name
+    image = decode_original(original, max_pixels=10**8)
+    expected = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert image.shape == (120, 160, 3) and np.array_equal(image, expected)
