@@ -46,11 +46,18 @@ class TrainConfig:
                                     "(checkpoints saved before this field existed)")
     head_dim: int = _f(256, "projection head width and embedding size")
     contrastive: bool = _f(True, "non-local sampling and both contrastive losses (false: the convolution floor)")
-    window: int = _f(40, "non-local search window side")
+    window: int = _f(40, "non-local search window side (see window_span)")
+    window_span: str = _f("centres", "what window measures: centres (the range of patch centres, window² candidates, "
+                                     "1,600 for 40, anchor centres drawn in [patch, side - patch]: the released "
+                                     "search) or pixels (the region's pixel extent, (window - patch + 1)² candidates, "
+                                     "anchors anywhere; checkpoints saved before this field existed)")
     patch: int = _f(16, "patch side of the non-local search")
     k_b: int = _f(8, "patches kept on B around each anchor (positives)")
     k_r: int = _f(128, "patches kept on R around each anchor (negatives)")
     anchors: int = _f(1, "anchors per image per step")
+    layer_anchors: str = _f("independent", "anchors of the layer-contrastive sampling: independent (B and R each draw "
+                                           "their own, as released) or shared (one anchor for both; checkpoints "
+                                           "saved before this field existed)")
     layer_features: str = _f("released", "discriminator features of the layer-contrastive loss: released (level 0 "
                                           "the input RGB, level 1 the first conv after its in-place LeakyReLU, level "
                                           "i+1 block i's conv before its IN, as D(x, [0,3,7,11], encode_only=True) "
@@ -66,8 +73,14 @@ class TrainConfig:
     tau_r: float = _f(0.05, "temperature of R (rain) anchors, asymmetric form")
     weight_b: float = _f(1.0, "weight of the B-anchor mean, asymmetric form")
     weight_r: float = _f(1.0, "weight of the R-anchor mean, asymmetric form")
-    nce_layers: tuple[int, ...] = _f((0, 2, 4), "G_B layers used by PatchNCE (0: first conv, i: after block i)")
+    nce_layers: tuple[int, ...] = _f((0, 2, 4, 8, 12), "G_B layers used by PatchNCE (0: first conv, i: after block "
+                                                        "i; the released gen_nce_layers 0,2,4,8,12 index the same "
+                                                        "modules of its gen Sequential)")
     nce_locations: int = _f(256, "PatchNCE locations per image")
+    nce_sampling: str = _f("nonlocal", "PatchNCE locations: nonlocal (the nce_locations patches nearest to one random "
+                                       "anchor, searched with window/patch on the first nce layer's features of the "
+                                       "source image, as the released non_localOne) or uniform (random locations; "
+                                       "checkpoints saved before this field existed)")
     nce_tau: float = _f(0.07, "PatchNCE temperature")
     nce_identity: bool = _f(True, "PatchNCE identity term on clean images (G_B(C) against C)")
     lambda_gan: float = _f(1.0, "weight of the LSGAN generator loss")
@@ -157,7 +170,9 @@ def _split(item: str) -> tuple[str, str]:
 
 def validate(cfg: TrainConfig) -> None:
     """Raise ConfigError naming the field when a setting cannot work."""
-    for name, choices in (("layer_features", ("released", "blocks")), ("init", ("released", "normal"))):
+    for name, choices in (("layer_features", ("released", "blocks")), ("init", ("released", "normal")),
+                          ("window_span", ("centres", "pixels")), ("layer_anchors", ("independent", "shared")),
+                          ("nce_sampling", ("nonlocal", "uniform"))):
         if getattr(cfg, name) not in choices:
             raise ConfigError(f"config field {name}: {getattr(cfg, name)!r} is not {' or '.join(choices)}")
     positive = ("steps", "batch_size", "crop", "gen_channels", "gen_blocks", "disc_channels", "disc_layers",
@@ -170,15 +185,22 @@ def validate(cfg: TrainConfig) -> None:
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"config field {name} must be positive, got {getattr(cfg, name)}")
     if cfg.contrastive:
-        if cfg.window > cfg.crop:
-            raise ConfigError(f"config field window ({cfg.window}) must not exceed crop ({cfg.crop})")
-        if cfg.patch > cfg.window:
+        centres = cfg.window_span == "centres"
+        extent = cfg.window + cfg.patch - 1 if centres else cfg.window
+        if extent > cfg.crop:
+            raise ConfigError(f"config field window ({cfg.window}, a {extent}-pixel search region) must fit in "
+                              f"crop ({cfg.crop})")
+        if centres and 2 * cfg.patch > cfg.crop:
+            raise ConfigError(f"config field patch ({cfg.patch}): anchor centres lie in [patch, crop - patch], "
+                              f"empty for crop {cfg.crop}")
+        if not centres and cfg.patch > cfg.window:
             raise ConfigError(f"config field patch ({cfg.patch}) must not exceed window ({cfg.window})")
-        room = (cfg.window - cfg.patch + 1) ** 2
-        for name in ("k_b", "k_r"):
+        room = cfg.window ** 2 if centres else (cfg.window - cfg.patch + 1) ** 2
+        names = ("k_b", "k_r", "nce_locations") if cfg.nce_sampling == "nonlocal" else ("k_b", "k_r")
+        for name in names:
             if getattr(cfg, name) > room:
                 raise ConfigError(f"config field {name} ({getattr(cfg, name)}) exceeds the {room} patch positions "
-                                  f"of a {cfg.window}² window")
+                                  f"of a {cfg.window}² window (window_span={cfg.window_span})")
         if not cfg.nce_layers or any(i < 0 or i > cfg.gen_blocks for i in cfg.nce_layers):
             raise ConfigError(f"config field nce_layers {cfg.nce_layers} must name layers 0..{cfg.gen_blocks}")
         top = cfg.disc_layers + 1 if cfg.layer_features == "released" else cfg.disc_layers
@@ -212,7 +234,8 @@ def _validate_inputs(cfg: TrainConfig) -> None:
 # What a field missing from a saved config meant before the field existed (its value then), where
 # that differs from today's default: old checkpoints keep their architecture.
 LEGACY_VALUES: dict[str, Any] = {"gen_head_relu": True, "disc_antialias": False, "layer_features": "blocks",
-                                 "separate_heads": False, "init": "normal", "d_first": False}
+                                 "separate_heads": False, "init": "normal", "d_first": False,
+                                 "window_span": "pixels", "layer_anchors": "shared", "nce_sampling": "uniform"}
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
