@@ -29,9 +29,21 @@ class TrainConfig:
     rainy_labels: str = _f("drizzle,heavy,streak,fog-mixed", "rain types of the rainy stream, read from the shards")
     clean_labels: str = _f("no-rain", "rain types of the clean stream, read from the shards")
     out: str = _f("runs/nlcl", "run folder: config.json, metrics.csv, samples/, checkpoint.pt")
-    steps: int = _f(100_000, "number of optimisation steps (each: one generator and one discriminator update)")
+    steps: int = _f(0, "number of optimisation steps (each: one generator and one discriminator update); 0: the "
+                       "whole schedule, epochs epochs of max(rainy, clean) images; a smaller budget stops early "
+                       "without changing the lr curve")
+    epochs: int = _f(210, "epochs of the schedule (released: 200 constant + 10 decay); fewer keep the proportions, "
+                          "round(epochs * 10 / 210) (at least 1) of them decaying")
+    lr_schedule: str = _f("released", "released (lr constant, then linear decay over the last epochs to lr / "
+                                      "(decay + 1): lr/11 for 10) or constant (checkpoints saved before this "
+                                      "field existed)")
     batch_size: int = _f(1, "crops per step and per process (DDP: per GPU)")
-    crop: int = _f(256, "crop side in pixels (images smaller than this are upscaled)")
+    crop: int = _f(256, "crop side in pixels (see small_images)")
+    small_images: str = _f("squash", "images with a side <= crop: squash (resized to crop x crop, aspect ignored, as "
+                                     "released) or upscale (aspect kept, shorter side to crop; checkpoints saved "
+                                     "before this field existed); folder input only, shards keep the loader's rule")
+    flip: bool = _f(False, "random horizontal flips of the crops (released: none; checkpoints saved before this "
+                           "field existed flipped)")
     lr: float = _f(2e-4, "Adam learning rate of every network")
     beta1: float = _f(0.5, "Adam beta1")
     beta2: float = _f(0.999, "Adam beta2")
@@ -96,7 +108,8 @@ class TrainConfig:
                              "making B and the generator losses); false: G first (checkpoints saved before this "
                              "field existed)")
     device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
-    amp: bool = _f(True, "mixed precision (float16 autocast + GradScaler); CUDA only, ignored on CPU")
+    amp: bool = _f(False, "mixed precision (float16 autocast + GradScaler), opt-in; CUDA only, ignored on CPU "
+                          "(released: fp32)")
     workers: int = _f(2, "DataLoader worker processes (0: load in the training process)")
     log_every: int = _f(50, "steps between metric rows in metrics.csv (and TensorBoard)")
     sample_every: int = _f(1000, "steps between sample grids (rainy | derained | rain layer) in samples/")
@@ -172,10 +185,13 @@ def validate(cfg: TrainConfig) -> None:
     """Raise ConfigError naming the field when a setting cannot work."""
     for name, choices in (("layer_features", ("released", "blocks")), ("init", ("released", "normal")),
                           ("window_span", ("centres", "pixels")), ("layer_anchors", ("independent", "shared")),
-                          ("nce_sampling", ("nonlocal", "uniform"))):
+                          ("nce_sampling", ("nonlocal", "uniform")), ("lr_schedule", ("released", "constant")),
+                          ("small_images", ("squash", "upscale"))):
         if getattr(cfg, name) not in choices:
             raise ConfigError(f"config field {name}: {getattr(cfg, name)!r} is not {' or '.join(choices)}")
-    positive = ("steps", "batch_size", "crop", "gen_channels", "gen_blocks", "disc_channels", "disc_layers",
+    if cfg.steps < 0:
+        raise ConfigError(f"config field steps must be 0 (the whole schedule) or positive, got {cfg.steps}")
+    positive = ("epochs", "batch_size", "crop", "gen_channels", "gen_blocks", "disc_channels", "disc_layers",
                 "head_dim", "window", "patch", "k_b", "k_r", "anchors", "nce_locations", "log_every",
                 "sample_every", "ckpt_every")
     for name in positive:
@@ -235,7 +251,8 @@ def _validate_inputs(cfg: TrainConfig) -> None:
 # that differs from today's default: old checkpoints keep their architecture.
 LEGACY_VALUES: dict[str, Any] = {"gen_head_relu": True, "disc_antialias": False, "layer_features": "blocks",
                                  "separate_heads": False, "init": "normal", "d_first": False,
-                                 "window_span": "pixels", "layer_anchors": "shared", "nce_sampling": "uniform"}
+                                 "window_span": "pixels", "layer_anchors": "shared", "nce_sampling": "uniform",
+                                 "lr_schedule": "constant", "small_images": "upscale", "flip": True}
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
