@@ -81,6 +81,10 @@ class TrainConfig:
                                     "false: one shared set (checkpoints saved before this field existed)")
     tau: float = _f(0.07, "SupCon temperature (symmetric form)")
     asymmetric: bool = _f(False, "asymmetric layer-contrastive loss: tau_b/tau_r and weight_b/weight_r per anchor class")
+    asymmetric_form: str = _f("anchor-mean", "how the asymmetric loss pools anchors: anchor-mean (class-weighted "
+                                             "mean over all anchors; equal temperatures and weights 1 give exactly "
+                                             "the CVPR loss) or class-means (weight_b * mean_B + weight_r * mean_R; "
+                                             "checkpoints saved before this field existed)")
     tau_b: float = _f(0.1, "temperature of B (image) anchors, asymmetric form")
     tau_r: float = _f(0.05, "temperature of R (rain) anchors, asymmetric form")
     weight_b: float = _f(1.0, "weight of the B-anchor mean, asymmetric form")
@@ -186,7 +190,7 @@ def validate(cfg: TrainConfig) -> None:
     for name, choices in (("layer_features", ("released", "blocks")), ("init", ("released", "normal")),
                           ("window_span", ("centres", "pixels")), ("layer_anchors", ("independent", "shared")),
                           ("nce_sampling", ("nonlocal", "uniform")), ("lr_schedule", ("released", "constant")),
-                          ("small_images", ("squash", "upscale"))):
+                          ("small_images", ("squash", "upscale")), ("asymmetric_form", ("anchor-mean", "class-means"))):
         if getattr(cfg, name) not in choices:
             raise ConfigError(f"config field {name}: {getattr(cfg, name)!r} is not {' or '.join(choices)}")
     if cfg.steps < 0:
@@ -252,7 +256,8 @@ def _validate_inputs(cfg: TrainConfig) -> None:
 LEGACY_VALUES: dict[str, Any] = {"gen_head_relu": True, "disc_antialias": False, "layer_features": "blocks",
                                  "separate_heads": False, "init": "normal", "d_first": False,
                                  "window_span": "pixels", "layer_anchors": "shared", "nce_sampling": "uniform",
-                                 "lr_schedule": "constant", "small_images": "upscale", "flip": True}
+                                 "lr_schedule": "constant", "small_images": "upscale", "flip": True,
+                                 "asymmetric_form": "class-means"}
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:

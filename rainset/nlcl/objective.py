@@ -159,7 +159,7 @@ class GeneratorSide(nn.Module):
             z_r = head_r(features_at(fr, near_r.rows, near_r.cols, stride, cfg.patch))
             total = total + losses.layer_contrastive(
                 z_b, z_r, tau=cfg.tau, asymmetric=cfg.asymmetric, tau_b=cfg.tau_b, tau_r=cfg.tau_r,
-                weight_b=cfg.weight_b, weight_r=cfg.weight_r)
+                weight_b=cfg.weight_b, weight_r=cfg.weight_r, form=cfg.asymmetric_form)
         return total / len(self.layer_heads)
 
 
