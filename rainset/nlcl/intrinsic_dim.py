@@ -152,9 +152,15 @@ class IntrinsicDimReport:
     k: int
     tau: float
 
+    def rule_source(self) -> SourceDims | None:
+        """The source the rule reads: ``paired`` (the true rain layer) when measured, else the first."""
+        by = {s.source: s for s in self.sources}
+        return by.get("paired", self.sources[0] if self.sources else None)
+
     def temperatures(self) -> tuple[float, float] | None:
-        """(τ_b, τ_r) from the MLE ratio of the first source (None when it is not finite)."""
-        ratio = self.sources[0].ratio_mle if self.sources else math.nan
+        """(τ_b, τ_r) from the MLE ratio of :meth:`rule_source` (None when it is not finite)."""
+        src = self.rule_source()
+        ratio = src.ratio_mle if src is not None else math.nan
         return temperatures_from_ratio(ratio, self.tau) if ratio > 0 and math.isfinite(ratio) else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,8 +180,9 @@ class IntrinsicDimReport:
                          f"{s.ratio_twonn:>9.2f} {s.ratio_mle:>8.2f}")
         temps = self.temperatures()
         if temps is not None:
-            lines.append(f"rule tau_b = tau*sqrt(ratio), tau_r = tau/sqrt(ratio) (MLE ratio of {self.sources[0].source}):"
-                         f" asymmetric=true tau_b={temps[0]} tau_r={temps[1]}")
+            source = self.rule_source().source
+            lines.append(f"rule tau_b = tau*sqrt(ratio), tau_r = tau/sqrt(ratio) (MLE ratio of {source}): "
+                         f"asymmetric=true tau_b={temps[0]} tau_r={temps[1]}")
         return lines
 
 
