@@ -19,6 +19,20 @@ import statistics
 import time
 
 
+# floor: no sampling, no contrastive losses; full: the paper step (PatchNCE on G_B layers 0, 2, 4, 8, 12 at
+# non-local locations); noidt: full without the PatchNCE identity term (one generator pass on the clean
+# crops less); uniform: full with uniformly random PatchNCE locations (the non-local search's cost);
+# shallow: full with PatchNCE on layers 0, 2, 4 at uniform locations (the step before issue 14's rows 3
+# and 6: what the deeper, non-local PatchNCE costs).
+CASES = {
+    "floor": dict(contrastive=False),
+    "full": {},
+    "noidt": dict(nce_identity=False),
+    "uniform": dict(nce_sampling="uniform"),
+    "shallow": dict(nce_sampling="uniform", nce_layers=(0, 2, 4)),
+}
+
+
 def _train_case(q, batch: int, crop: int, case: str, steps: int, device: str, threads: int) -> None:
     import torch
 
@@ -26,10 +40,7 @@ def _train_case(q, batch: int, crop: int, case: str, steps: int, device: str, th
     from rainset.nlcl.train import build_models, step_generator, train_step
 
     torch.set_num_threads(threads)
-    # floor: no sampling, no contrastive losses; full: the paper step; noidt: full without the
-    # PatchNCE identity term (whose cost is one more generator pass on the clean crops).
-    cfg = make_config("paper", dict(batch_size=batch, crop=crop, contrastive=case != "floor",
-                                    nce_identity=case != "noidt", device=device))
+    cfg = make_config("paper", dict(batch_size=batch, crop=crop, device=device, **CASES[case]))
     dev = torch.device("cuda" if device == "cuda" else "cpu")
     m = build_models(cfg, dev)
     g = torch.Generator().manual_seed(0)
@@ -97,7 +108,7 @@ def main() -> None:
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    ap.add_argument("--cases", default="floor,full,noidt", help="floor, full, noidt (noidt: batch 1 only)")
+    ap.add_argument("--cases", default="floor,full,noidt", help="any of " + ", ".join(CASES) + " (all but floor and full: batch 1 only)")
     ap.add_argument("--no-infer", action="store_true", help="skip the inference measurement")
     ap.add_argument("--out", default="bench/results/nlcl_speed.json")
     args = ap.parse_args()
@@ -109,12 +120,12 @@ def main() -> None:
     cases = args.cases.split(",")
     for batch in (int(b) for b in args.batches.split(",")):
         for case in cases:
-            if case == "noidt" and batch != 1:
+            if case not in ("floor", "full") and batch != 1:
                 continue
             steps = args.steps_b8 if batch >= 8 else args.steps
             r = run_case(_train_case, batch, args.crop, case, steps, device, args.threads)
             results["train"].append(r)
-            print(f"batch {batch} {case:>5}: {r['median_step_s']:.2f} s/step (cpu {r['median_cpu_step_s']:.2f} s), "
+            print(f"batch {batch} {case:>7}: {r['median_step_s']:.2f} s/step (cpu {r['median_cpu_step_s']:.2f} s), "
                   f"{r['images_per_s']:.3f} images/s, "
                   f"peak {r['peak_bytes'] / 2**30:.2f} GiB (steps {[round(t, 2) for t in r['step_seconds']]})", flush=True)
     by = {(r["batch"], r["case"]): (r["median_step_s"], r["median_cpu_step_s"]) for r in results["train"]}

@@ -80,7 +80,7 @@ def test_overrides_are_typed_and_checked():
     with pytest.raises(ConfigError, match="crop"):
         make_config("paper", ["crop=abc"])
     with pytest.raises(ConfigError, match="k_r"):
-        make_config("paper", ["k_r=1000"])
+        make_config("paper", ["k_r=2000"])  # 1,600 candidates in a 40-centre window
     with pytest.raises(ConfigError, match="preset"):
         make_config("huge")
     assert len(config_table()) == len(paper.to_dict())

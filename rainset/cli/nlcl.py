@@ -1,4 +1,5 @@
-"""NLCL commands of the reference trainer: the ``nlcl`` group (``nlcl train``, ``nlcl import-released``),
+"""NLCL commands of the reference trainer: the ``nlcl`` group (``nlcl train``, ``nlcl import-released``,
+``nlcl intrinsic-dim``),
 ``train nlcl`` (the same command as ``nlcl train``), ``evaluate``, ``derain``.
 
 torch is imported inside the commands only (it is the optional ``train`` extra, and heavy).
@@ -12,14 +13,15 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from rainset.cli.shell import JsonOpt, QuietOpt, app, edge, emit, out, print_json, progress_bar
+from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, progress_bar, resolve_store
 from rainset.errors import TrainError
 from rainset.nlcl.config import make_config
 from rainset.ranges import BLEND, TILE
 
 train_app = typer.Typer(help="Train models (the NLCL reference trainer).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
-nlcl_app = typer.Typer(help="NLCL tools: train, import the released weights.", no_args_is_help=True)
+nlcl_app = typer.Typer(help="NLCL tools: train, import the released weights, measure intrinsic dimension.",
+                       no_args_is_help=True)
 app.add_typer(nlcl_app, name="nlcl")
 
 CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="A checkpoint.pt written by 'rainset nlcl train' "
@@ -103,6 +105,63 @@ def import_released_cmd(
 
         result = import_released(back, rain, out_path)
     emit(result, as_json, quiet)
+
+
+@nlcl_app.command("intrinsic-dim")
+def intrinsic_dim_cmd(
+    inputs: Annotated[Optional[list[Path]], typer.Argument(help="Rainy images or folders (decomposed with "
+                                                           "--checkpoint, or paired with --clean).",
+                                                           show_default=False)] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A rainset checkpoint holding G_B and "
+                                                       "G_R (for the released weights: 'rainset nlcl "
+                                                       "import-released' first); decomposes the inputs or the "
+                                                       "--store captures into B and R.", show_default=False)] = None,
+    clean: Annotated[Optional[Path], typer.Option("--clean", help="Folder of clean images paired with the inputs "
+                                                  "(by name or number): B = clean, R = rainy - clean.",
+                                                  show_default=False)] = None,
+    use_store: Annotated[bool, typer.Option("--from-store", help="Decompose the store's active captures "
+                                            "(with --checkpoint).")] = False,
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many store captures (0: all).")] = 20,
+    side: Annotated[int, typer.Option("--side", help="Centre crop side measured per image.")] = 256,
+    anchors: Annotated[int, typer.Option("--anchors", help="Non-local groups per image and layer.")] = 16,
+    group: Annotated[int, typer.Option("--group", help="Patches per group (nearest to the anchor).")] = 128,
+    window: Annotated[int, typer.Option("--window", help="Search window: range of patch centres.")] = 40,
+    patch: Annotated[int, typer.Option("--patch", help="Patch side.")] = 16,
+    k: Annotated[int, typer.Option("--k", help="Neighbours of the Levina-Bickel MLE.")] = 10,
+    tau: Annotated[float, typer.Option("--tau", help="The symmetric temperature the rule starts from.")] = 0.07,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the anchors.")] = 0,
+    device: DeviceOpt = "cpu",
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Intrinsic dimension (TwoNN, Levina-Bickel MLE) of non-local patch groups of the background and the rain
+    layer, their ratio, and the asymmetric temperatures the documented rule derives from it."""
+    with edge():
+        _require_torch()
+        from rainset.nlcl import intrinsic_dim as idim  # heavy: torch, cv2
+        from rainset.nlcl.checkpoint import pick_device  # heavy: torch
+        from rainset.nlcl.derain import expand_inputs  # heavy: torch, cv2
+        from rainset.nlcl.evaluate import pair_files  # heavy: numpy, cv2
+
+        if checkpoint is None and clean is None:
+            raise TrainError("nlcl intrinsic-dim: give --checkpoint (decompose rainy images) and/or --clean "
+                             "(pairs: rainy - clean)")
+        if use_store and checkpoint is None:
+            raise TrainError("nlcl intrinsic-dim: --from-store decomposes captures and needs --checkpoint")
+        if not inputs and not use_store:
+            raise TrainError("nlcl intrinsic-dim: no rainy images given (arguments, or --from-store)")
+        files = expand_inputs(list(inputs)) if inputs else []
+        decomposed = paired = None
+        if checkpoint is not None:
+            images = (idim.store_images(resolve_store(store, read_only_ok=True), limit) if use_store
+                      else idim.file_images(files))
+            decomposed = idim.decompose(checkpoint, images, side=side, device=pick_device(device))
+        if clean is not None:
+            pairs = pair_files(files, expand_inputs([clean]))
+            paired = idim.paired_layers(idim.file_pairs(pairs), side=side)
+        report = idim.intrinsic_dim(decomposed=decomposed, paired=paired, anchors=anchors, group=group,
+                                    window=window, patch=patch, k=k, seed=seed, tau=tau)
+    emit(report, as_json, quiet)
 
 
 @app.command()

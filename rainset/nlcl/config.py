@@ -29,9 +29,21 @@ class TrainConfig:
     rainy_labels: str = _f("drizzle,heavy,streak,fog-mixed", "rain types of the rainy stream, read from the shards")
     clean_labels: str = _f("no-rain", "rain types of the clean stream, read from the shards")
     out: str = _f("runs/nlcl", "run folder: config.json, metrics.csv, samples/, checkpoint.pt")
-    steps: int = _f(100_000, "number of optimisation steps (each: one generator and one discriminator update)")
+    steps: int = _f(0, "number of optimisation steps (each: one generator and one discriminator update); 0: the "
+                       "whole schedule, epochs epochs of max(rainy, clean) images; a smaller budget stops early "
+                       "without changing the lr curve")
+    epochs: int = _f(210, "epochs of the schedule (released: 200 constant + 10 decay); fewer keep the proportions, "
+                          "round(epochs * 10 / 210) (at least 1) of them decaying")
+    lr_schedule: str = _f("released", "released (lr constant, then linear decay over the last epochs to lr / "
+                                      "(decay + 1): lr/11 for 10) or constant (checkpoints saved before this "
+                                      "field existed)")
     batch_size: int = _f(1, "crops per step and per process (DDP: per GPU)")
-    crop: int = _f(256, "crop side in pixels (images smaller than this are upscaled)")
+    crop: int = _f(256, "crop side in pixels (see small_images)")
+    small_images: str = _f("squash", "images with a side <= crop: squash (resized to crop x crop, aspect ignored, as "
+                                     "released) or upscale (aspect kept, shorter side to crop; checkpoints saved "
+                                     "before this field existed); folder input only, shards keep the loader's rule")
+    flip: bool = _f(False, "random horizontal flips of the crops (released: none; checkpoints saved before this "
+                           "field existed flipped)")
     lr: float = _f(2e-4, "Adam learning rate of every network")
     beta1: float = _f(0.5, "Adam beta1")
     beta2: float = _f(0.999, "Adam beta2")
@@ -46,11 +58,18 @@ class TrainConfig:
                                     "(checkpoints saved before this field existed)")
     head_dim: int = _f(256, "projection head width and embedding size")
     contrastive: bool = _f(True, "non-local sampling and both contrastive losses (false: the convolution floor)")
-    window: int = _f(40, "non-local search window side")
+    window: int = _f(40, "non-local search window side (see window_span)")
+    window_span: str = _f("centres", "what window measures: centres (the range of patch centres, window² candidates, "
+                                     "1,600 for 40, anchor centres drawn in [patch, side - patch]: the released "
+                                     "search) or pixels (the region's pixel extent, (window - patch + 1)² candidates, "
+                                     "anchors anywhere; checkpoints saved before this field existed)")
     patch: int = _f(16, "patch side of the non-local search")
     k_b: int = _f(8, "patches kept on B around each anchor (positives)")
     k_r: int = _f(128, "patches kept on R around each anchor (negatives)")
     anchors: int = _f(1, "anchors per image per step")
+    layer_anchors: str = _f("independent", "anchors of the layer-contrastive sampling: independent (B and R each draw "
+                                           "their own, as released) or shared (one anchor for both; checkpoints "
+                                           "saved before this field existed)")
     layer_features: str = _f("released", "discriminator features of the layer-contrastive loss: released (level 0 "
                                           "the input RGB, level 1 the first conv after its in-place LeakyReLU, level "
                                           "i+1 block i's conv before its IN, as D(x, [0,3,7,11], encode_only=True) "
@@ -62,12 +81,22 @@ class TrainConfig:
                                     "false: one shared set (checkpoints saved before this field existed)")
     tau: float = _f(0.07, "SupCon temperature (symmetric form)")
     asymmetric: bool = _f(False, "asymmetric layer-contrastive loss: tau_b/tau_r and weight_b/weight_r per anchor class")
+    asymmetric_form: str = _f("anchor-mean", "how the asymmetric loss pools anchors: anchor-mean (class-weighted "
+                                             "mean over all anchors; equal temperatures and weights 1 give exactly "
+                                             "the CVPR loss) or class-means (weight_b * mean_B + weight_r * mean_R; "
+                                             "checkpoints saved before this field existed)")
     tau_b: float = _f(0.1, "temperature of B (image) anchors, asymmetric form")
     tau_r: float = _f(0.05, "temperature of R (rain) anchors, asymmetric form")
     weight_b: float = _f(1.0, "weight of the B-anchor mean, asymmetric form")
     weight_r: float = _f(1.0, "weight of the R-anchor mean, asymmetric form")
-    nce_layers: tuple[int, ...] = _f((0, 2, 4), "G_B layers used by PatchNCE (0: first conv, i: after block i)")
+    nce_layers: tuple[int, ...] = _f((0, 2, 4, 8, 12), "G_B layers used by PatchNCE (0: first conv, i: after block "
+                                                        "i; the released gen_nce_layers 0,2,4,8,12 index the same "
+                                                        "modules of its gen Sequential)")
     nce_locations: int = _f(256, "PatchNCE locations per image")
+    nce_sampling: str = _f("nonlocal", "PatchNCE locations: nonlocal (the nce_locations patches nearest to one random "
+                                       "anchor, searched with window/patch on the first nce layer's features of the "
+                                       "source image, as the released non_localOne) or uniform (random locations; "
+                                       "checkpoints saved before this field existed)")
     nce_tau: float = _f(0.07, "PatchNCE temperature")
     nce_identity: bool = _f(True, "PatchNCE identity term on clean images (G_B(C) against C)")
     lambda_gan: float = _f(1.0, "weight of the LSGAN generator loss")
@@ -83,7 +112,8 @@ class TrainConfig:
                              "making B and the generator losses); false: G first (checkpoints saved before this "
                              "field existed)")
     device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
-    amp: bool = _f(True, "mixed precision (float16 autocast + GradScaler); CUDA only, ignored on CPU")
+    amp: bool = _f(False, "mixed precision (float16 autocast + GradScaler), opt-in; CUDA only, ignored on CPU "
+                          "(released: fp32)")
     workers: int = _f(2, "DataLoader worker processes (0: load in the training process)")
     log_every: int = _f(50, "steps between metric rows in metrics.csv (and TensorBoard)")
     sample_every: int = _f(1000, "steps between sample grids (rainy | derained | rain layer) in samples/")
@@ -157,10 +187,15 @@ def _split(item: str) -> tuple[str, str]:
 
 def validate(cfg: TrainConfig) -> None:
     """Raise ConfigError naming the field when a setting cannot work."""
-    for name, choices in (("layer_features", ("released", "blocks")), ("init", ("released", "normal"))):
+    for name, choices in (("layer_features", ("released", "blocks")), ("init", ("released", "normal")),
+                          ("window_span", ("centres", "pixels")), ("layer_anchors", ("independent", "shared")),
+                          ("nce_sampling", ("nonlocal", "uniform")), ("lr_schedule", ("released", "constant")),
+                          ("small_images", ("squash", "upscale")), ("asymmetric_form", ("anchor-mean", "class-means"))):
         if getattr(cfg, name) not in choices:
             raise ConfigError(f"config field {name}: {getattr(cfg, name)!r} is not {' or '.join(choices)}")
-    positive = ("steps", "batch_size", "crop", "gen_channels", "gen_blocks", "disc_channels", "disc_layers",
+    if cfg.steps < 0:
+        raise ConfigError(f"config field steps must be 0 (the whole schedule) or positive, got {cfg.steps}")
+    positive = ("epochs", "batch_size", "crop", "gen_channels", "gen_blocks", "disc_channels", "disc_layers",
                 "head_dim", "window", "patch", "k_b", "k_r", "anchors", "nce_locations", "log_every",
                 "sample_every", "ckpt_every")
     for name in positive:
@@ -170,15 +205,22 @@ def validate(cfg: TrainConfig) -> None:
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"config field {name} must be positive, got {getattr(cfg, name)}")
     if cfg.contrastive:
-        if cfg.window > cfg.crop:
-            raise ConfigError(f"config field window ({cfg.window}) must not exceed crop ({cfg.crop})")
-        if cfg.patch > cfg.window:
+        centres = cfg.window_span == "centres"
+        extent = cfg.window + cfg.patch - 1 if centres else cfg.window
+        if extent > cfg.crop:
+            raise ConfigError(f"config field window ({cfg.window}, a {extent}-pixel search region) must fit in "
+                              f"crop ({cfg.crop})")
+        if centres and 2 * cfg.patch > cfg.crop:
+            raise ConfigError(f"config field patch ({cfg.patch}): anchor centres lie in [patch, crop - patch], "
+                              f"empty for crop {cfg.crop}")
+        if not centres and cfg.patch > cfg.window:
             raise ConfigError(f"config field patch ({cfg.patch}) must not exceed window ({cfg.window})")
-        room = (cfg.window - cfg.patch + 1) ** 2
-        for name in ("k_b", "k_r"):
+        room = cfg.window ** 2 if centres else (cfg.window - cfg.patch + 1) ** 2
+        names = ("k_b", "k_r", "nce_locations") if cfg.nce_sampling == "nonlocal" else ("k_b", "k_r")
+        for name in names:
             if getattr(cfg, name) > room:
                 raise ConfigError(f"config field {name} ({getattr(cfg, name)}) exceeds the {room} patch positions "
-                                  f"of a {cfg.window}² window")
+                                  f"of a {cfg.window}² window (window_span={cfg.window_span})")
         if not cfg.nce_layers or any(i < 0 or i > cfg.gen_blocks for i in cfg.nce_layers):
             raise ConfigError(f"config field nce_layers {cfg.nce_layers} must name layers 0..{cfg.gen_blocks}")
         top = cfg.disc_layers + 1 if cfg.layer_features == "released" else cfg.disc_layers
@@ -212,7 +254,10 @@ def _validate_inputs(cfg: TrainConfig) -> None:
 # What a field missing from a saved config meant before the field existed (its value then), where
 # that differs from today's default: old checkpoints keep their architecture.
 LEGACY_VALUES: dict[str, Any] = {"gen_head_relu": True, "disc_antialias": False, "layer_features": "blocks",
-                                 "separate_heads": False, "init": "normal", "d_first": False}
+                                 "separate_heads": False, "init": "normal", "d_first": False,
+                                 "window_span": "pixels", "layer_anchors": "shared", "nce_sampling": "uniform",
+                                 "lr_schedule": "constant", "small_images": "upscale", "flip": True,
+                                 "asymmetric_form": "class-means"}
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:

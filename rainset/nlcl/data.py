@@ -1,7 +1,10 @@
 """Training data from plain folders: a folder of rainy images and a folder of unpaired clean ones.
 
 Batches are a pure function of ``(seed, rank, step)``: which images, where the crops are and
-whether they are flipped all come from a generator seeded by those three numbers. So a resumed
+whether they are flipped (``flip``; the released training does not flip) all come from a generator
+seeded by those three numbers. Images with a side no longer than the crop are squashed to
+``crop``² as the released unaligned dataset does (``small="squash"``), or upscaled keeping their
+aspect (``"upscale"``, rainset before the ``small_images`` field). So a resumed
 run sees exactly the batches an uninterrupted run would, with no loader state to save, and
 every DDP rank sees different crops.
 """
@@ -67,23 +70,38 @@ def write_image(path: str | Path, rgb01: np.ndarray, bits: int = 8) -> None:
     buf.tofile(str(path))
 
 
-@lru_cache(maxsize=64)
-def _cached(path: str, min_side: int) -> np.ndarray:
-    img, _ = read_image(path)
+def fit_small(img: np.ndarray, crop: int, small: str = "squash") -> np.ndarray:
+    """An image a ``crop``² window fits in.
+
+    ``squash`` (released): a side no longer than ``crop`` → the whole image resized to exactly
+    ``crop``×``crop`` (bilinear, aspect ignored; OpenCV's default as in the released dataset);
+    ``upscale``: a side shorter than ``crop`` → scaled up keeping the aspect (bicubic). Larger images
+    are returned as they are.
+    """
     h, w = img.shape[:2]
-    if min(h, w) < min_side:  # upscale small images so a crop fits
-        f = min_side / min(h, w)
-        img = cv2.resize(img, (max(min_side, round(w * f)), max(min_side, round(h * f))), interpolation=cv2.INTER_CUBIC)
+    if small == "squash":
+        if min(h, w) <= crop and (h, w) != (crop, crop):
+            return cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
+        return img
+    if min(h, w) < crop:
+        f = crop / min(h, w)
+        img = cv2.resize(img, (max(crop, round(w * f)), max(crop, round(h * f))), interpolation=cv2.INTER_CUBIC)
     return img
 
 
-def random_crop(img: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``crop``×``crop`` window, flipped left-right with probability ½."""
+@lru_cache(maxsize=64)
+def _cached(path: str, min_side: int, small: str = "upscale") -> np.ndarray:
+    img, _ = read_image(path)
+    return fit_small(img, min_side, small)
+
+
+def random_crop(img: np.ndarray, crop: int, rng: np.random.Generator, flip: bool = True) -> np.ndarray:
+    """A random ``crop``×``crop`` window; with ``flip``, flipped left-right with probability ½."""
     h, w = img.shape[:2]
     y = int(rng.integers(0, h - crop + 1))
     x = int(rng.integers(0, w - crop + 1))
     out = img[y:y + crop, x:x + crop]
-    return out[:, ::-1] if rng.random() < 0.5 else out
+    return out[:, ::-1] if flip and rng.random() < 0.5 else out
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -97,19 +115,22 @@ class StepBatches(torch.utils.data.Dataset):
         seed: run seed.
         rank: DDP rank (0 on one device).
         steps: number of steps (the dataset's length).
+        flip: random left-right flips (released: none).
+        small: ``squash`` or ``upscale``, see :func:`fit_small`.
     """
 
     def __init__(self, rainy: list[Path], clean: list[Path], crop: int, batch_size: int, seed: int,
-                 rank: int = 0, steps: int = 1) -> None:
+                 rank: int = 0, steps: int = 1, flip: bool = True, small: str = "upscale") -> None:
         self.rainy, self.clean = [str(p) for p in rainy], [str(p) for p in clean]
         self.crop, self.batch_size, self.seed, self.rank, self.steps = crop, batch_size, seed, rank, steps
+        self.flip, self.small = flip, small
 
     def __len__(self) -> int:
         return self.steps
 
     def _stack(self, files: list[str], rng: np.random.Generator) -> torch.Tensor:
         picks = rng.integers(0, len(files), self.batch_size)
-        crops = [random_crop(_cached(files[i], self.crop), self.crop, rng) for i in picks]
+        crops = [random_crop(_cached(files[i], self.crop, self.small), self.crop, rng, self.flip) for i in picks]
         arr = np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2))
         return torch.from_numpy(arr) * 2.0 - 1.0
 

@@ -39,7 +39,8 @@ def supcon_per_anchor(z: torch.Tensor, labels: torch.Tensor, tau: torch.Tensor |
 
 
 def layer_contrastive(z_b: torch.Tensor, z_r: torch.Tensor, *, tau: float = 0.07, asymmetric: bool = False,
-                      tau_b: float = 0.07, tau_r: float = 0.07, weight_b: float = 1.0, weight_r: float = 1.0) -> torch.Tensor:
+                      tau_b: float = 0.07, tau_r: float = 0.07, weight_b: float = 1.0, weight_r: float = 1.0,
+                      form: str = "anchor-mean") -> torch.Tensor:
     """Layer-contrastive loss: SupCon over B samples (one class) and R samples (the other).
 
     Args:
@@ -48,11 +49,15 @@ def layer_contrastive(z_b: torch.Tensor, z_r: torch.Tensor, *, tau: float = 0.07
         tau: temperature of the symmetric form.
         asymmetric: use separate temperatures and weights for B and R anchors.
         tau_b, tau_r: temperatures of B and R anchors (asymmetric).
-        weight_b, weight_r: weights of the B-anchor and R-anchor means (asymmetric).
+        weight_b, weight_r: weights of B and R anchors (asymmetric).
+        form: how the asymmetric form pools its anchors: ``anchor-mean`` (each anchor's loss times
+            its class weight, averaged over every anchor: at ``tau_b = tau_r = tau`` and weights 1
+            exactly the symmetric CVPR loss) or ``class-means`` (``weight_b · mean_B + weight_r ·
+            mean_R``, rainset before the ``asymmetric_form`` field: B anchors then weigh half the
+            loss instead of k_B / (k_B + k_R)).
 
     Returns:
-        Symmetric: the mean over every anchor with a positive. Asymmetric:
-        ``weight_b · mean_B + weight_r · mean_R``.
+        Symmetric: the mean over every anchor with a positive. Asymmetric: as ``form`` says.
     """
     kb, kr = z_b.shape[1], z_r.shape[1]
     z = torch.cat([z_b, z_r], dim=1)
@@ -63,6 +68,9 @@ def layer_contrastive(z_b: torch.Tensor, z_r: torch.Tensor, *, tau: float = 0.07
     taus = torch.cat([torch.full((kb,), tau_b), torch.full((kr,), tau_r)]).to(z.device)
     loss, valid = supcon_per_anchor(z, labels, taus)
     is_b = labels == 0
+    if form == "anchor-mean":
+        weights = torch.where(is_b, torch.tensor(weight_b), torch.tensor(weight_r)).to(loss)
+        return (loss * weights)[:, valid].mean()
     total = z.new_zeros(())
     if (valid & is_b).any():
         total = total + weight_b * loss[:, valid & is_b].mean()

@@ -16,7 +16,7 @@ from torch import nn
 
 from rainset.nlcl import losses
 from rainset.nlcl.model import Discriminator, Generator, ProjectionHead, init_weights, init_xavier
-from rainset.nlcl.sampling import features_at, nearest_patches, random_anchors
+from rainset.nlcl.sampling import features_at, nearest_patches, random_anchors, released_anchors
 
 if TYPE_CHECKING:
     from rainset.nlcl.config import TrainConfig
@@ -95,16 +95,40 @@ class GeneratorSide(nn.Module):
         parts["total"] = total
         return b, r, parts
 
+    def anchors(self, n: int, h: int, w: int, gen: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` anchor patches (top-left rows, columns): the released draw with ``window_span=centres``."""
+        draw = released_anchors if self.cfg.window_span == "centres" else random_anchors
+        return draw(n, h, w, self.cfg.patch, gen, device)
+
+    def nce_locations(self, key0: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """(M, S) flat PatchNCE locations of each source image.
+
+        ``nonlocal``: the centres of the ``nce_locations`` patches nearest to one random anchor,
+        searched on ``key0`` (the first nce layer's features of the source, layer 0 as released);
+        ``uniform``: random distinct locations.
+        """
+        cfg = self.cfg
+        m, _, h, w = key0.shape
+        if cfg.nce_sampling == "uniform":
+            s = min(cfg.nce_locations, h * w)
+            return torch.stack([torch.randperm(h * w, generator=gen)[:s] for _ in range(m)]).to(key0.device)
+        rows, cols = self.anchors(m, h, w, gen, key0.device)
+        near = nearest_patches(key0.detach(), rows, cols, cfg.nce_locations, window=cfg.window, patch=cfg.patch,
+                               centres=cfg.window_span == "centres")
+        half = cfg.patch // 2
+        return (near.rows + half) * w + (near.cols + half)
+
     def location_loss(self, b: torch.Tensor, idt: torch.Tensor | None, key_feats: list[torch.Tensor],
                       gen: torch.Generator) -> torch.Tensor:
         """PatchNCE between G_B's features of B (queries) and of O (keys), plus the identity term
-        between G_B(C) and C when enabled; mean over layers (and over the two terms)."""
+        between G_B(C) and C when enabled; mean over layers (and over the two terms). The locations
+        (:meth:`nce_locations`) are chosen on the keys' first layer and shared by every layer."""
         cfg = self.cfg
         outputs = b if idt is None else torch.cat([b, idt])
         query_feats = self.g_b.features(outputs, tuple(cfg.nce_layers))
-        m, _, h, w = outputs.shape
-        s = min(cfg.nce_locations, h * w)
-        locs = torch.stack([torch.randperm(h * w, generator=gen)[:s] for _ in range(m)]).to(b.device)
+        m = outputs.shape[0]
+        locs = self.nce_locations(key_feats[0], gen)
+        s = locs.shape[1]
         total = b.new_zeros((), dtype=torch.float32)
         for head, fq, fk in zip(self.loc_heads, query_feats, key_feats):
             idx = locs[:, None, :].expand(m, fq.shape[1], s)
@@ -114,15 +138,19 @@ class GeneratorSide(nn.Module):
         return total / len(self.loc_heads)
 
     def layer_loss(self, b: torch.Tensor, r: torch.Tensor, disc: Discriminator, gen: torch.Generator) -> torch.Tensor:
-        """Non-local sampling on B and R around shared anchors, D features at the patch centres,
-        projection heads, SupCon (symmetric or asymmetric); mean over D levels."""
+        """Non-local sampling on B and R around their anchors (``layer_anchors``: independent, as
+        released, or one shared), D features at the patch centres, projection heads, SupCon
+        (symmetric or asymmetric); mean over D levels."""
         cfg = self.cfg
         a = cfg.anchors
         n, _, h, w = b.shape
-        rows, cols = random_anchors(n * a, h, w, cfg.patch, gen, b.device)
+        rows_b, cols_b = self.anchors(n * a, h, w, gen, b.device)
+        rows_r, cols_r = (self.anchors(n * a, h, w, gen, b.device) if cfg.layer_anchors == "independent"
+                          else (rows_b, cols_b))
+        centres = cfg.window_span == "centres"
         b_rep, r_rep = b.repeat_interleave(a, 0), r.repeat_interleave(a, 0)
-        near_b = nearest_patches(b_rep, rows, cols, cfg.k_b, window=cfg.window, patch=cfg.patch)
-        near_r = nearest_patches(r_rep, rows, cols, cfg.k_r, window=cfg.window, patch=cfg.patch)
+        near_b = nearest_patches(b_rep, rows_b, cols_b, cfg.k_b, window=cfg.window, patch=cfg.patch, centres=centres)
+        near_r = nearest_patches(r_rep, rows_r, cols_r, cfg.k_r, window=cfg.window, patch=cfg.patch, centres=centres)
         feats = disc.features(torch.cat([b, r]), tuple(cfg.layer_levels))
         total = b.new_zeros((), dtype=torch.float32)
         for head_b, head_r, f, stride in zip(self.layer_heads, self.heads_r(), feats, self.level_strides):
@@ -131,7 +159,7 @@ class GeneratorSide(nn.Module):
             z_r = head_r(features_at(fr, near_r.rows, near_r.cols, stride, cfg.patch))
             total = total + losses.layer_contrastive(
                 z_b, z_r, tau=cfg.tau, asymmetric=cfg.asymmetric, tau_b=cfg.tau_b, tau_r=cfg.tau_r,
-                weight_b=cfg.weight_b, weight_r=cfg.weight_r)
+                weight_b=cfg.weight_b, weight_r=cfg.weight_r, form=cfg.asymmetric_form)
         return total / len(self.layer_heads)
 
 

@@ -55,7 +55,7 @@ def open_streams(cfg: TrainConfig, rank: int, world: int) -> ShardStreams:
         TrainError: the shards cannot be read, or a label filter keeps no sample (the message lists
             the labels the shards hold).
     """
-    common = dict(seed=cfg.seed, crop=cfg.crop, flip=True, value_range="raw", rank=rank, world_size=world)
+    common = dict(seed=cfg.seed, crop=cfg.crop, flip=cfg.flip, value_range="raw", rank=rank, world_size=world)
     try:
         rainy = ShardDataset(source(cfg.shards), "train", labels=list(label_list(cfg.rainy_labels)), **common)
         clean = ShardDataset(source(cfg.shards), "train", labels=list(label_list(cfg.clean_labels)), **common)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,9 +37,10 @@ from rainset.nlcl.config import RESUMABLE, TrainConfig, config_from_dict, make_c
 from rainset.nlcl.data import StepBatches, list_images, worker_init, write_image
 from rainset.nlcl.model import Discriminator, init_weights, init_xavier
 from rainset.nlcl.objective import GeneratorSide, discriminator_loss
+from rainset.nlcl.schedule import Schedule, epoch_steps
 
 CHECKPOINT = "checkpoint.pt"
-METRICS = ("step", "seconds", "step_seconds", "loss_d", "gan", "consistency", "sparsity", "location", "layer", "total")
+METRICS = ("step", "seconds", "step_seconds", "lr", "loss_d", "gan", "consistency", "sparsity", "location", "layer", "total")
 
 
 @dataclass
@@ -80,7 +82,7 @@ class TrainResult:
     def lines(self) -> list[str]:
         """The human-readable summary (``rainset train nlcl``)."""
         last = self.history[-1] if self.history else {}
-        losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds", "step_seconds"))
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds", "step_seconds", "lr"))
         lines = [f"trained steps {self.start_step + 1}..{self.step} in {self.seconds:.1f} s; run folder {self.run_dir}"]
         if losses:
             lines.append(f"  last losses: {losses}")
@@ -282,6 +284,12 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
         rainy, clean = list_images(cfg.rainy, "rainy"), list_images(cfg.clean, "clean")
         inputs = {"rainy": str(Path(cfg.rainy).resolve()), "clean": str(Path(cfg.clean).resolve()),
                   "rainy_images": len(rainy), "clean_images": len(clean), "world_size": world}
+    per_epoch = (epoch_steps(len(streams.pairs), cfg.batch_size) if streams is not None
+                 else epoch_steps(max(len(rainy), len(clean)), cfg.batch_size, world))
+    schedule = Schedule(cfg.lr_schedule, per_epoch, cfg.epochs)
+    if cfg.steps == 0:  # the whole schedule
+        cfg = dataclasses.replace(cfg, steps=schedule.full_steps)
+    inputs["epoch_steps"] = per_epoch
     run_dir = Path(cfg.out)
     ckpt = run_dir / CHECKPOINT
     m = build_models(cfg, device)
@@ -291,8 +299,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
         inputs["loader_resume"] = position.how
         stream = shard_input.batches(streams, cfg, position, device)
     else:
-        stream = _folder_batches(StepBatches(rainy, clean, cfg.crop, cfg.batch_size, cfg.seed, rank, cfg.steps + 1),
-                                 cfg, start, device)
+        stream = _folder_batches(StepBatches(rainy, clean, cfg.crop, cfg.batch_size, cfg.seed, rank, cfg.steps + 1,
+                                             cfg.flip, cfg.small_images), cfg, start, device)
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         m.gen_run, m.disc_run = DDP(m.gen, device_ids=ids), DDP(m.disc, device_ids=ids)
@@ -309,11 +317,15 @@ def train(cfg: TrainConfig, progress: Callable[[int, int], None] | None = None) 
     for step, (o, c, data_state) in zip(range(start + 1, cfg.steps + 1), stream):
         t_step = time.perf_counter()
         o, c = o.to(device, non_blocking=True), c.to(device, non_blocking=True)
+        lr = cfg.lr * schedule.factor(step)
+        for opt in (m.opt_g, m.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
         b, r, values = train_step(m, o, c, step_generator(cfg.seed, rank, step))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         row = {"step": step, "seconds": round(time.perf_counter() - t0, 4),
-               "step_seconds": round(time.perf_counter() - t_step, 4), **values}
+               "step_seconds": round(time.perf_counter() - t_step, 4), "lr": lr, **values}
         if step % cfg.log_every == 0 or step == cfg.steps:
             history.append(row)
             if log is not None:
