@@ -50,7 +50,7 @@ _CLIP_GROW = 2 * int(math.ceil(2 * BAND_SIGMA)) + 1
 LINE_LENGTH = 11  # px along which the residual is averaged
 LINE_ANGLES = (-24.0, -12.0, 0.0, 12.0, 24.0)  # degrees from vertical
 LINE_TOLERANCE = 2.0  # grey levels of line-averaged tolerant difference
-FINE_MAX_SCORE = 0.002  # fraction of tile pixels; above it the pair is two exposures
+FINE_MAX_SCORE = 0.0001  # fraction of tile pixels (about 7 px of a 256-px tile); above it: two exposures
 MIN_FINE_SCALE = 1.5  # skip the tiles when the smaller original is not this much larger than its preview
 
 
