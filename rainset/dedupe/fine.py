@@ -183,39 +183,53 @@ def _pick_tiles(score_map: np.ndarray, ref_size: tuple[int, int], count: int, ti
 
 
 def _refine(ref: np.ndarray, moved: np.ndarray) -> np.ndarray:
-    """Affine correction (2×3, inverse map) of ``moved`` onto ``ref`` by ECC on the tile; identity if it fails."""
+    """Shift (2×3, inverse map) that moves ``moved`` onto ``ref``, by ECC on the tile; identity if it fails.
+
+    The preview warp already holds scale, rotation and shear; scaled up, what is left over a tile is
+    a shift of a pixel or two."""
     warp = np.eye(2, 3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
     try:
-        _, warp = cv2.findTransformECC(ref, moved, warp, cv2.MOTION_AFFINE, criteria, None, 3)
+        _, warp = cv2.findTransformECC(ref, moved, warp, cv2.MOTION_TRANSLATION, criteria, None, 3)
     except cv2.error:
         return np.eye(2, 3, dtype=np.float32)
-    if abs(warp[0, 2]) > 8 or abs(warp[1, 2]) > 8 or np.abs(warp[:, :2] - np.eye(2)).max() > 0.05:
+    if abs(warp[0, 2]) > 8 or abs(warp[1, 2]) > 8:
         return np.eye(2, 3, dtype=np.float32)  # ran away: keep the preview alignment
     return warp
 
 
-def _tile_score(ref: np.ndarray, mov: np.ndarray, ref_to_mov: np.ndarray, x: int, y: int, tile: int) -> float | None:
-    """Streak-band score of ``mov`` warped onto the tile of ``ref`` at (x, y); None when it is mostly outside."""
+def _inside(m: np.ndarray, tw: int, th: int, mw: int, mh: int) -> np.ndarray:
+    """uint8 mask of the tile pixels that the map ``m`` (2×3) sends inside a ``mw``×``mh`` frame."""
+    ys, xs = np.mgrid[0:th, 0:tw].astype(np.float32)
+    x = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+    y = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+    return ((x >= 0) & (x <= mw - 1) & (y >= 0) & (y <= mh - 1)).astype(np.uint8)
+
+
+def _tile_score(ref: np.ndarray, mov: np.ndarray, ref_to_mov: np.ndarray, x: int, y: int, tile: int,
+                refine: bool = True) -> tuple[float, np.ndarray] | None:
+    """Streak-band score of ``mov`` warped onto the tile of ``ref`` at (x, y), and the (refined) map
+    used; None when the tile is mostly outside ``mov``."""
     r = ref[y:y + tile, x:x + tile].astype(np.float32)
     th, tw = r.shape
+    mh, mw = mov.shape
     shift = np.array([[1, 0, x], [0, 1, y], [0, 0, 1]], np.float64)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    ones = np.full(mov.shape, 255, np.uint8)
 
     def warp(m3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = m3[:2].astype(np.float32)
         moved = cv2.warpAffine(mov, m, (tw, th), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        valid = cv2.warpAffine(ones, m, (tw, th), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return moved.astype(np.float32), valid
+        return moved.astype(np.float32), _inside(m, tw, th, mw, mh)
 
-    moved, valid = warp(ref_to_mov @ shift)
+    m3 = ref_to_mov @ shift
+    moved, valid = warp(m3)
     if np.count_nonzero(valid) < 0.5 * valid.size:
         return None
-    fix = _refine(cv2.GaussianBlur(r, (0, 0), 1.0), cv2.GaussianBlur(moved, (0, 0), 1.0))
-    if not np.allclose(fix, np.eye(2, 3)):
-        moved, valid = warp(ref_to_mov @ shift @ np.vstack([fix, [0, 0, 1]]).astype(np.float64))
+    if refine:
+        fix = _refine(cv2.GaussianBlur(r, (0, 0), 1.0), cv2.GaussianBlur(moved, (0, 0), 1.0))
+        if not np.allclose(fix, np.eye(2, 3)):
+            m3 = m3 @ np.vstack([fix, [0, 0, 1]]).astype(np.float64)
+            moved, valid = warp(m3)
     ok = cv2.erode(valid, np.ones((5, 5), np.uint8)) > 0
     clipped = ((r >= CLIPPED) | (moved >= CLIPPED)).astype(np.uint8)  # a brightened copy clips where the original did not
     ok &= cv2.dilate(clipped, np.ones((_CLIP_GROW, _CLIP_GROW), np.uint8)) == 0  # and the band spreads it
@@ -226,7 +240,36 @@ def _tile_score(ref: np.ndarray, mov: np.ndarray, ref_to_mov: np.ndarray, x: int
     gain = float(((xs - xs.mean()) * (ys - ys.mean())).mean() / var) if var > 1e-6 else 1.0
     fitted = (moved - xs.mean()) * gain + ys.mean()
     a, b = band(r), band(fitted.astype(np.float32))
-    return streak_fraction(a, b * local_gain(a, b), ok)
+    return streak_fraction(a, b * local_gain(a, b), ok), m3 @ np.linalg.inv(shift)
+
+
+def compare_tiles(ref: np.ndarray, mov: np.ndarray, ref_to_mov: np.ndarray, corners: list[tuple[int, int]],
+                  tile: int = FINE_TILE) -> float:
+    """The streak-band score of a pair over the given tiles: the largest over tiles.
+
+    Each tile is compared both ways (``mov`` resampled onto ``ref``'s grid, and ``ref`` onto
+    ``mov``'s, with the alignment refined the first way) and the smaller score kept: resampling
+    softens the frame that is warped, so a crisp frame against a resampled copy of itself (a
+    rotated copy) differs one way only, while fresh rain differs both ways.
+
+    Args:
+        ref, mov: grey uint8 frames at about the same scale.
+        ref_to_mov: 3×3 map from ``ref`` pixel coordinates to ``mov`` pixel coordinates.
+        corners: top-left corners of the tiles in ``ref``.
+    """
+    mh, mw = mov.shape
+    scores = []
+    for x, y in corners:
+        one = _tile_score(ref, mov, ref_to_mov, x, y, tile)
+        if one is None:
+            continue
+        refined = one[1]
+        cx, cy, _ = refined @ np.array([x + tile / 2, y + tile / 2, 1.0])
+        mx = int(min(max(0, round(cx - tile / 2)), max(0, mw - tile)))
+        my = int(min(max(0, round(cy - tile / 2)), max(0, mh - tile)))
+        other = _tile_score(mov, ref, np.linalg.inv(refined), mx, my, tile, refine=False)
+        scores.append(one[0] if other is None else min(one[0], other[0]))
+    return max(scores) if scores else 0.0
 
 
 def local_gain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -236,35 +279,6 @@ def local_gain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     num = cv2.GaussianBlur(a * b, (0, 0), GAIN_SIGMA)
     den = cv2.GaussianBlur(b * b, (0, 0), GAIN_SIGMA)
     return np.clip(num / np.maximum(den, 1.0), 0.67, 1.5)
-
-
-def compare_tiles(ref: np.ndarray, mov: np.ndarray, ref_to_mov: np.ndarray, corners: list[tuple[int, int]],
-                  tile: int = FINE_TILE) -> float:
-    """The streak-band score of a pair over the given tiles: the largest over tiles.
-
-    Each tile is compared both ways (``mov`` resampled onto ``ref``'s grid, and ``ref`` onto
-    ``mov``'s) and the smaller score kept: resampling softens the frame that is warped, so a crisp
-    frame against a resampled copy of itself (a rotated copy) differs one way only, while fresh rain
-    differs both ways.
-
-    Args:
-        ref, mov: grey uint8 frames at about the same scale.
-        ref_to_mov: 3×3 map from ``ref`` pixel coordinates to ``mov`` pixel coordinates.
-        corners: top-left corners of the tiles in ``ref``.
-    """
-    back = np.linalg.inv(ref_to_mov)
-    mh, mw = mov.shape
-    scores = []
-    for x, y in corners:
-        one = _tile_score(ref, mov, ref_to_mov, x, y, tile)
-        if one is None:
-            continue
-        cx, cy, _ = ref_to_mov @ np.array([x + tile / 2, y + tile / 2, 1.0])
-        mx = int(min(max(0, round(cx - tile / 2)), max(0, mw - tile)))
-        my = int(min(max(0, round(cy - tile / 2)), max(0, mh - tile)))
-        other = _tile_score(mov, ref, back, mx, my, tile)
-        scores.append(one if other is None else min(one, other))
-    return max(scores) if scores else 0.0
 
 
 def fine_evidence(load: Callable[[tuple[int, int]], np.ndarray], ref_full: tuple[int, int],
