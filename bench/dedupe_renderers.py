@@ -8,7 +8,7 @@ the released NLCL G_R's rain layers of the RealRain photos when ``--rain-weights
 writes ``--sources`` camera JPEGs with their seven copies (resize 50 %, JPEG q=70, 3 % crop, ±10 %
 brightness, 1° rotation, PNG) and ``--bursts`` bursts of 2–4 frames (one body, 1–3 s apart, new
 rain per frame, same background) at ``--size``, once with EXIF and once with all EXIF stripped
-(same seed: the same pixels). Each set is ingested into a fresh store and deduped; every pair of
+(the same files with their EXIF segments dropped: the same pixels). Each set is ingested into a fresh store and deduped; every pair of
 files is classed by the groups (same cluster: duplicate; same scene group: same-scene; else none)
 and compared with the truth. Prints the confusion table, precision / recall of duplicates, burst
 pairs by rain type and copy pairs by kind, and the cost of the full-resolution check.
@@ -83,7 +83,7 @@ def real_layers(args: argparse.Namespace) -> list[RainLayer]:
     pairs = fixture_pair_layers(FIXTURES)
     light = [x for x in pairs if x.kind == "rain100l"]
     heavy = [x for x in pairs if x.kind == "rain100h"]
-    real = (realrain_layers(FIXTURES, args.rain_weights, images=(1, 2, 3, 4), crop=args.realrain_crop)
+    real = (realrain_layers(FIXTURES, args.rain_weights, images=(1, 3), crop=args.realrain_crop)
             if args.rain_weights else [])
     out = []
     for i in range(max(len(light), len(heavy), len(real))):
@@ -104,10 +104,36 @@ def write(renderer: str, root: Path, args: argparse.Namespace, exif: bool, layer
                                seed=args.seed, exif=exif)
 
 
+def strip_exif(data: bytes) -> bytes:
+    """A JPEG's bytes without its APP1 (EXIF, XMP) segments: the same compressed pixels, no metadata."""
+    if data[:2] != b"\xff\xd8":
+        return data
+    out, pos = bytearray(data[:2]), 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xDA, 0xD9):
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if data[pos + 1] != 0xE1:
+            out += data[pos:pos + 2 + length]
+        pos += 2 + length
+    return bytes(out + data[pos:])
+
+
+def stripped_copy(truth: VariantTruth, dest: Path) -> VariantTruth:
+    """The same files with all EXIF removed (JPEG segments dropped, pixels untouched)."""
+    for f in truth.files:
+        out = dest / f.path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data = (Path(truth.root) / f.path).read_bytes()
+        out.write_bytes(strip_exif(data) if f.path.endswith(".jpg") else data)
+    return VariantTruth(root=str(dest.resolve()), files=truth.files)
+
+
 def run(label: str, root: Path, args: argparse.Namespace, exif: bool, renderer: str = "depth",
-        layers: list[RainLayer] | None = None) -> dict:
+        layers: list[RainLayer] | None = None, written: VariantTruth | None = None) -> tuple[dict, VariantTruth]:
     t0 = time.perf_counter()
-    truth = write(renderer, root / "caps", args, exif, layers or [])
+    if written is not None and not exif:
+        truth = stripped_copy(written, root / "caps")
+    else:
+        truth = write(renderer, root / "caps", args, exif, layers or [])
     t_gen = time.perf_counter() - t0
     store = init_store(root / "store")
     t0 = time.perf_counter()
@@ -135,7 +161,7 @@ def run(label: str, root: Path, args: argparse.Namespace, exif: bool, renderer: 
             "candidates": result.candidates, "relations": result.relations, "fine": result.fine,
             "fine_ms_per_pair": round(1000 * result.fine["seconds"] / result.fine["checked"], 1)
             if result.fine["checked"] else None,
-            "seconds": {"generate": round(t_gen, 1), "ingest": round(t_ingest, 1), "dedupe": round(t_dedupe, 1)}}
+            "seconds": {"generate": round(t_gen, 1), "ingest": round(t_ingest, 1), "dedupe": round(t_dedupe, 1)}}, truth
 
 
 def show(r: dict) -> None:
@@ -169,10 +195,12 @@ def main() -> None:
     layers = real_layers(args) if "real" in renderers else []
     with tempfile.TemporaryDirectory() as tmp:
         for renderer in renderers:
+            written = None
             for label, exif in (("with EXIF", True), ("EXIF stripped", False)):
                 if renderer == "first" and not exif:
                     continue
-                r = run(f"{renderer}: {label}", Path(tmp) / renderer / label.split()[0], args, exif, renderer, layers)
+                r, written = run(f"{renderer}: {label}", Path(tmp) / renderer / label.split()[0], args, exif,
+                                 renderer, layers, written)
                 out.append(r)
                 if not args.json:
                     show(r)

@@ -62,12 +62,14 @@ def _check(truth: VariantTruth, root: Path) -> None:
     assert {f.variant for f in truth.files} >= set(VARIANTS)
 
 
+@pytest.mark.timeout(900)
 def test_second_renderer_without_exif(tmp_path: Path) -> None:
     truth = write_depth_captures(tmp_path / "caps", 1, bursts=4, burst_len=2, size=SIZE, seed=5, exif=False)
     assert {f.rain for f in truth.files if f.variant == "burst"} == {"drizzle", "heavy", "streak", "fog-mixed"}
     _check(truth, tmp_path)
 
 
+@pytest.mark.timeout(900)
 def test_real_rain_layers_without_exif(tmp_path: Path, fixtures_dir: Path) -> None:
     layers = [x for x in fixture_pair_layers(fixtures_dir) if x.kind == "rain100l"][:1]
     if WEIGHTS.is_file():
