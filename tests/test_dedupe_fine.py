@@ -117,3 +117,25 @@ def test_real_captures_copies_share_pixels_bursts_get_fresh_rain(tmp_path: Path)
     assert len(VARIANTS) == 7
     again = rain_over(np.zeros((24, 24, 3), np.uint8), layer, np.random.default_rng(3))
     assert np.array_equal(again, rain_over(np.zeros((24, 24, 3), np.uint8), layer, np.random.default_rng(3)))
+
+
+def test_dedupe_run_splits_two_exposures_the_previews_cannot_tell(tmp_path: Path, grey: np.ndarray) -> None:
+    """In a store (link mode: originals read where they were ingested from), without EXIF: two frames
+    with different 1 px streaks are same-scene, the JPEG re-encode of one is its near-duplicate."""
+    from rainset.dedupe.run import dedupe
+    from rainset.ingest import IngestOptions, ingest
+    from rainset.store import init_store
+
+    src = tmp_path / "src"
+    src.mkdir()
+    one, two = _streaks(grey, 1), _streaks(grey, 2)
+    cv2.imwrite(str(src / "one.jpg"), one, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(src / "two.jpg"), two, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(src / "one_q70.jpg"), cv2.imread(str(src / "one.jpg")), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    store = init_store(tmp_path / "store")
+    ingest(store, [str(src)], IngestOptions(workers=1, link=True))
+    result = dedupe(store)
+    assert result.fine["checked"] >= 2
+    assert result.fine["same_scene"] >= 2  # one–two and q70–two: fresh streaks
+    assert result.groups.clusters == 1 and result.groups.clustered_captures == 2  # one + its re-encode
+    assert result.relations.get("near-duplicate") == 1
