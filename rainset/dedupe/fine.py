@@ -9,17 +9,22 @@ survive:
    smaller compares at its own size); the larger one is decoded reduced where it can be (JPEG DCT
    scaling through Pillow's ``draft``: a 12 MP original against its 50 % copy is decoded at
    2000×1500, never at 12 MP then resized). Each original is decoded once per run (a small cache).
-2. **Alignment**: the affine warp found by ECC on the previews, scaled up to the decoded frames,
-   then refined per tile by ECC on the tile.
-3. **Tiles**: :data:`FINE_TILES` tiles of :data:`FINE_TILE` px where the preview residual is
-   largest (spread out: at most one per cell of a coarse grid).
-4. **Streak band**: per tile, gain and offset are fitted, both tiles blurred lightly (σ
-   :data:`FINE_BLUR`: JPEG noise out, 1–2 px streaks stay), then the tolerant difference (a pixel
-   outside the range of the other tile's 3×3 neighbourhood: misregistration and resampling do not
-   count) is averaged along short lines of :data:`LINE_LENGTH` px at five angles around the
-   vertical: a streak is a line, so its residual adds up along it, while JPEG noise and
-   re-encoding errors do not. ``score`` is the fraction of tile pixels whose line response exceeds
-   :data:`LINE_TOLERANCE` grey levels, both ways (each frame's streaks), larger kept.
+2. **Tiles**: the 1024-px previews are compared with the preview warp (scaled, no new alignment)
+   in the streak band below (:func:`selection_map`); the :data:`FINE_TILES` tiles of
+   :data:`FINE_TILE` px with the largest response are taken, one per cell of a 3×3 grid first.
+3. **Alignment**: the affine warp found by ECC on the previews, scaled up to the decoded frames,
+   plus a shift found by ECC on each tile.
+4. **Streak band**: per tile, gain and offset are fitted; both tiles band-passed (Gaussian σ
+   :data:`FINE_BLUR` minus σ :data:`BAND_SIGMA`: JPEG noise and slow tone changes out, 1–2 px
+   streaks in) and the other's band scaled by a local gain (:func:`local_gain`); pixels near
+   clipped ones left out. The tolerant difference (how far a pixel lies outside the range of the
+   other tile's 3×3 neighbourhood: misregistration and resampling do not count), both ways, is
+   averaged along short lines of :data:`LINE_LENGTH` px at five angles around the vertical
+   (:func:`line_response`): a streak is a line, so its residual adds up along it, while JPEG
+   noise and re-encoding errors do not. A tile's score is the fraction of its pixels whose line
+   response exceeds :data:`LINE_TOLERANCE` grey levels, taken with each frame warped onto the
+   other and the smaller kept (resampling softens the warped frame); the pair's score is the
+   largest over tiles.
 
 Copies (re-encode, resize, crop, brightness, PNG, a small rotation) keep a near-zero score; two
 exposures with fresh rain differ along thin streaks. ``score`` > :data:`FINE_MAX_SCORE` makes a
@@ -50,6 +55,7 @@ _CLIP_GROW = 2 * int(math.ceil(2 * BAND_SIGMA)) + 1
 LINE_LENGTH = 11  # px along which the residual is averaged
 LINE_ANGLES = (-24.0, -12.0, 0.0, 12.0, 24.0)  # degrees from vertical
 LINE_TOLERANCE = 2.0  # grey levels of line-averaged tolerant difference
+RELATIVE_TOLERANCE = 0.5  # ... and this share of the weaker frame's own line strength
 FINE_MAX_SCORE = 0.0001  # fraction of tile pixels (about 7 px of a 256-px tile); above it: two exposures
 MIN_FINE_SCALE = 1.5  # skip the tiles when the smaller original is not this much larger than its preview
 
@@ -100,19 +106,19 @@ def band(tile: np.ndarray) -> np.ndarray:
 
 
 def streak_fraction(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
-    """Fraction of valid pixels where ``a`` and ``b`` (aligned float tiles) differ along a thin line."""
+    """Fraction of valid pixels where ``a`` and ``b`` (aligned band-passed tiles) differ along a thin line:
+    line response over :data:`LINE_TOLERANCE`, and over :data:`RELATIVE_TOLERANCE` of the weaker
+    frame's own line strength there (a streak both frames hold, resampled differently, differs by a
+    part of itself; a streak one frame lacks stands over that frame's background)."""
     n = max(1, int(valid.sum()))
-    return float(np.count_nonzero((line_response(a, b) > LINE_TOLERANCE) & valid)) / n
+    strength = np.minimum(_line_mean(np.abs(a)), _line_mean(np.abs(b)))
+    limit = np.maximum(LINE_TOLERANCE, RELATIVE_TOLERANCE * strength)
+    return float(np.count_nonzero((line_response(a, b) > limit) & valid)) / n
 
 
-def line_response(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per pixel, the largest mean along a short line (five angles about the vertical) of the tolerant
-    difference of ``a`` and ``b``, both ways summed (a streak of either frame)."""
-    k = np.ones((3, 3), np.uint8)
-    a_max, a_min = cv2.dilate(a, k), cv2.erode(a, k)
-    b_max, b_min = cv2.dilate(b, k), cv2.erode(b, k)
-    diff = (np.maximum(np.maximum(a - b_max, a_min - b), 0.0)  # a brighter (a's streaks over b)
-            + np.maximum(np.maximum(b - a_max, b_min - a), 0.0))  # b brighter
+def _line_mean(diff: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest mean of ``diff`` along a line of :data:`LINE_LENGTH` px at the angles of
+    :data:`LINE_ANGLES`."""
     h, w = diff.shape
     pad = max(max(abs(dx), abs(dy)) for line in _OFFSETS for dx, dy in line)
     padded = cv2.copyMakeBorder(diff, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
@@ -124,6 +130,17 @@ def line_response(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             acc += padded[pad + dy:pad + dy + h, pad + dx:pad + dx + w]
         np.maximum(out, acc, out=out)
     return out / float(LINE_LENGTH)
+
+
+def line_response(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest mean along a short line (five angles about the vertical) of the tolerant
+    difference of ``a`` and ``b``, both ways summed (a streak of either frame)."""
+    k = np.ones((3, 3), np.uint8)
+    a_max, a_min = cv2.dilate(a, k), cv2.erode(a, k)
+    b_max, b_min = cv2.dilate(b, k), cv2.erode(b, k)
+    diff = (np.maximum(np.maximum(a - b_max, a_min - b), 0.0)  # a brighter (a's streaks over b)
+            + np.maximum(np.maximum(b - a_max, b_min - a), 0.0))  # b brighter
+    return _line_mean(diff)
 
 
 def selection_map(ref_prev: np.ndarray, mov_prev: np.ndarray, warp: np.ndarray, common: tuple[int, int]) -> np.ndarray:
