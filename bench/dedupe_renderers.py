@@ -1,17 +1,22 @@
 #!/usr/bin/env python
-"""Dedupe on captures of the second rain renderer (rainset.synth.depth_rain), which it was not tuned on.
+"""Dedupe across rain renderers: the one its thresholds were tuned on, and rain it never saw.
 
-Writes ``--sources`` camera JPEGs (cycling drizzle / heavy / streak / fog-mixed) with their seven
-copies (resize 50 %, JPEG q=70, 3 % crop, ±10 % brightness, 1° rotation, PNG) and ``--bursts``
-bursts of 2–4 frames (one body, 1–3 s apart, new rain per frame, same background) at ``--size``,
-once with EXIF and once with all EXIF stripped (same seed: the same pixels). Each set is ingested
-into a fresh store and deduped; every pair of files is classed by the groups (same cluster:
-duplicate; same scene group: same-scene; else none) and compared with the truth. Prints the
-confusion table, precision / recall of duplicates, burst pairs by rain type and copy pairs by kind.
+``--renderers`` picks among ``first`` (rainset.synth.rain, the tuning renderer: bursts with a
+hand-held shift), ``depth`` (rainset.synth.depth_rain, the second renderer) and ``real`` (real
+rain layers tiled at their own pixel size: rainy − clean of the fixtures' Rain100L/H pairs, plus
+the released NLCL G_R's rain layers of the RealRain photos when ``--rain-weights`` is given). Each
+writes ``--sources`` camera JPEGs with their seven copies (resize 50 %, JPEG q=70, 3 % crop, ±10 %
+brightness, 1° rotation, PNG) and ``--bursts`` bursts of 2–4 frames (one body, 1–3 s apart, new
+rain per frame, same background) at ``--size``, once with EXIF and once with all EXIF stripped
+(the same files with their EXIF segments dropped: the same pixels). Each set is ingested into a fresh store and deduped; every pair of
+files is classed by the groups (same cluster: duplicate; same scene group: same-scene; else none)
+and compared with the truth. Prints the confusion table, precision / recall of duplicates, burst
+pairs by rain type and copy pairs by kind, and the cost of the full-resolution check.
 
-    python bench/dedupe_renderers.py [--sources 4] [--bursts 4] [--size 4000x3000] [--seed 0] [--json]
+    python bench/dedupe_renderers.py [--renderers depth,real] [--sources 4] [--bursts 4]
+        [--size 4000x3000] [--seed 0] [--rain-weights ../shared/reference/nlcl-official/latest_net_Rain.pth] [--json]
 
-Results: docs/dedupe.md ("Second renderer").
+Results: docs/dedupe.md ("Across renderers").
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ from rainset.dedupe.groups import list_groups
 from rainset.dedupe.run import dedupe
 from rainset.ingest import IngestOptions, ingest
 from rainset.store import init_store
-from rainset.synth.depth_rain import DEPTH_RAIN_TYPES, write_depth_captures
-from rainset.synth.variants import VariantFile, VariantTruth
+from rainset.synth.depth_rain import write_depth_captures
+from rainset.synth.real_layers import RainLayer, fixture_pair_layers, realrain_layers, write_real_captures
+from rainset.synth.variants import VariantFile, VariantTruth, generate_variants
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 RELATIONS = ("duplicate", "same-scene", "none")
 
@@ -66,14 +74,66 @@ def category(a: VariantFile, b: VariantFile, truth: VariantTruth) -> str | None:
         kinds = sorted({a.variant, b.variant} - {"original"})
         return "copy " + (kinds[0] if len(kinds) == 1 else "+".join(kinds))
     if rel == "same-scene":
-        return "burst " + DEPTH_RAIN_TYPES[int(a.scene.removeprefix("burst")) % 4]
+        return "burst " + (a.rain.split("/")[0] if a.rain else "mixed")
     return None
 
 
-def run(label: str, root: Path, args: argparse.Namespace, exif: bool) -> dict:
+def real_layers(args: argparse.Namespace) -> list[RainLayer]:
+    """Rain100L and Rain100H layers interleaved (light rain first), then RealRain G_R layers if asked."""
+    pairs = fixture_pair_layers(FIXTURES)
+    light = [x for x in pairs if x.kind == "rain100l"]
+    heavy = [x for x in pairs if x.kind == "rain100h"]
+    real = (realrain_layers(FIXTURES, args.rain_weights, images=(1, 3), crop=args.realrain_crop)
+            if args.rain_weights else [])
+    out = []
+    for i in range(max(len(light), len(heavy), len(real))):
+        out += [x[i] for x in (light, real, heavy) if i < len(x)]
+    return out
+
+
+def write(renderer: str, root: Path, args: argparse.Namespace, exif: bool, layers: list[RainLayer]) -> VariantTruth:
+    if renderer == "first":
+        if not exif:
+            raise SystemExit("the first renderer's writer always writes EXIF; use --renderers depth,real for stripped runs")
+        return generate_variants(root, args.sources, bursts=args.bursts, burst_len=3, distractors=0,
+                                 size=args.size, seed=args.seed)
+    if renderer == "depth":
+        return write_depth_captures(root, args.sources, bursts=args.bursts, burst_len=0, size=args.size,
+                                    seed=args.seed, exif=exif)
+    return write_real_captures(root, layers, args.sources, bursts=args.bursts, burst_len=0, size=args.size,
+                               seed=args.seed, exif=exif)
+
+
+def strip_exif(data: bytes) -> bytes:
+    """A JPEG's bytes without its APP1 (EXIF, XMP) segments: the same compressed pixels, no metadata."""
+    if data[:2] != b"\xff\xd8":
+        return data
+    out, pos = bytearray(data[:2]), 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xDA, 0xD9):
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if data[pos + 1] != 0xE1:
+            out += data[pos:pos + 2 + length]
+        pos += 2 + length
+    return bytes(out + data[pos:])
+
+
+def stripped_copy(truth: VariantTruth, dest: Path) -> VariantTruth:
+    """The same files with all EXIF removed (JPEG segments dropped, pixels untouched)."""
+    for f in truth.files:
+        out = dest / f.path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data = (Path(truth.root) / f.path).read_bytes()
+        out.write_bytes(strip_exif(data) if f.path.endswith(".jpg") else data)
+    return VariantTruth(root=str(dest.resolve()), files=truth.files)
+
+
+def run(label: str, root: Path, args: argparse.Namespace, exif: bool, renderer: str = "depth",
+        layers: list[RainLayer] | None = None, written: VariantTruth | None = None) -> tuple[dict, VariantTruth]:
     t0 = time.perf_counter()
-    truth = write_depth_captures(root / "caps", args.sources, bursts=args.bursts, burst_len=0, size=args.size,
-                                 seed=args.seed, exif=exif)
+    if written is not None and not exif:
+        truth = stripped_copy(written, root / "caps")
+    else:
+        truth = write(renderer, root / "caps", args, exif, layers or [])
     t_gen = time.perf_counter() - t0
     store = init_store(root / "store")
     t0 = time.perf_counter()
@@ -98,13 +158,16 @@ def run(label: str, root: Path, args: argparse.Namespace, exif: bool) -> dict:
             "matrix": {t: {p: matrix[t, p] for p in RELATIONS} for t in RELATIONS},
             "precision": tp / called if called else 1.0, "recall": tp / actual if actual else 1.0,
             "breakdown": {k: dict(v) for k, v in sorted(rows.items())},
-            "candidates": result.candidates, "relations": result.relations,
-            "seconds": {"generate": round(t_gen, 1), "ingest": round(t_ingest, 1), "dedupe": round(t_dedupe, 1)}}
+            "candidates": result.candidates, "relations": result.relations, "fine": result.fine,
+            "fine_ms_per_pair": round(1000 * result.fine["seconds"] / result.fine["checked"], 1)
+            if result.fine["checked"] else None,
+            "seconds": {"generate": round(t_gen, 1), "ingest": round(t_ingest, 1), "dedupe": round(t_dedupe, 1)}}, truth
 
 
 def show(r: dict) -> None:
     print(f"\n== {r['label']}: {r['files']} files at {r['size'][0]}x{r['size'][1]}; "
-          f"precision {r['precision']:.3f}, recall {r['recall']:.3f}; {r['seconds']}")
+          f"precision {r['precision']:.3f}, recall {r['recall']:.3f}; {r['seconds']}; full-resolution check "
+          f"{r['fine']} ({r['fine_ms_per_pair']} ms per pair)")
     head = "truth \\ predicted"
     print(f"{head:>22}" + "".join(f"{p:>12}" for p in RELATIONS))
     for t in RELATIONS:
@@ -121,16 +184,26 @@ def main() -> None:
     ap.add_argument("--size", type=lambda s: tuple(int(v) for v in s.split("x")), default=(4000, 3000))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--renderers", default="depth,real", help="comma-separated: first, depth, real")
+    ap.add_argument("--rain-weights", default=None, help="the released NLCL latest_net_Rain.pth (adds RealRain layers)")
+    ap.add_argument("--realrain-crop", type=int, default=512, help="run G_R on this central crop of each photo")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     load = os.getloadavg()
     out = []
+    renderers = args.renderers.split(",")
+    layers = real_layers(args) if "real" in renderers else []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, exif in (("with EXIF", True), ("EXIF stripped", False)):
-            r = run(label, Path(tmp) / label.split()[0], args, exif)
-            out.append(r)
-            if not args.json:
-                show(r)
+        for renderer in renderers:
+            written = None
+            for label, exif in (("with EXIF", True), ("EXIF stripped", False)):
+                if renderer == "first" and not exif:
+                    continue
+                r, written = run(f"{renderer}: {label}", Path(tmp) / renderer / label.split()[0], args, exif,
+                                 renderer, layers, written)
+                out.append(r)
+                if not args.json:
+                    show(r)
     if args.json:
         print(json.dumps({"load_before": load, "load_after": os.getloadavg(), "runs": out}, indent=1))
     else:

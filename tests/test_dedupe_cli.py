@@ -21,7 +21,7 @@ from rainset.ingest import IngestOptions, ingest
 from rainset.store import init_store
 from rainset.synth import generate_dataset
 
-RESULT_KEYS = {"threshold", "captures", "queried", "full_rebuild", "low_entropy", "candidates", "relations",
+RESULT_KEYS = {"threshold", "captures", "queried", "full_rebuild", "low_entropy", "candidates", "relations", "fine",
                "groups", "flagged", "seconds"}
 GROUP_STATS_KEYS = {"clusters", "clustered_captures", "bursts", "scenes", "split_components"}
 RAINSET = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "rainset")

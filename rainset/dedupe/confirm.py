@@ -22,7 +22,7 @@ aligned frames still correlate (ECC ≥ :data:`SCENE_MIN_CORR`), else ``distinct
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -44,6 +44,9 @@ class Comparison:
     relation: str  # near-duplicate | same-scene | distinct
     score: float
     corr: float
+    size: tuple[int, int] = (0, 0)  # (width, height) both frames were compared at
+    warp: np.ndarray | None = field(default=None, compare=False, repr=False)  # 2×3, a → b (inverse map)
+    residual: np.ndarray | None = field(default=None, compare=False, repr=False)  # |difference| in a's frame
 
 
 def read_grey(path: Path) -> np.ndarray | None:
@@ -64,8 +67,8 @@ def thumb_grey(thumb: bytes, width: int = 64, height: int = 48) -> np.ndarray:
     return np.frombuffer(thumb, np.uint8).reshape(height, width)
 
 
-def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Warp ``b`` (already at ``a``'s size) onto ``a``; returns (warped b, valid mask, ECC correlation)."""
+def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Warp ``b`` (already at ``a``'s size) onto ``a``; returns (warped b, valid mask, ECC correlation, warp)."""
     h, w = a.shape
     af, bf = a.astype(np.float32), b.astype(np.float32)
     warp = np.eye(2, 3, dtype=np.float32)
@@ -80,7 +83,7 @@ def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]
     mask = cv2.warpAffine(np.ones((h, w), np.uint8), warp, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     mask = cv2.erode(mask, np.ones((2 * _BORDER + 1, 2 * _BORDER + 1), np.uint8)) > 0
-    return warped, mask, float(corr)
+    return warped, mask, float(corr), warp
 
 
 def _tolerant_difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,23 +114,24 @@ def compare_frames(a: np.ndarray, b: np.ndarray, side: int = COMPARE_SIDE) -> Co
                              (0, 0), BLUR_SIGMA) for x in (a, b))  # one resampling each, then denoise
     first, second = _one_way(a, b), _one_way(b, a)  # the warped frame is resampled (softened):
     score, corr = max(first[0], second[0]), min(first[1], second[1])  # judge both ways, keep the worse
-    if score <= NEAR_MAX_SCORE:
-        return Comparison("near-duplicate", score, corr)
-    return Comparison("same-scene" if corr >= SCENE_MIN_CORR else "distinct", score, corr)
+    rel = "near-duplicate" if score <= NEAR_MAX_SCORE else "same-scene" if corr >= SCENE_MIN_CORR else "distinct"
+    return Comparison(rel, score, corr, size, first[2], first[3])
 
 
-def _one_way(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(score, ECC correlation) of ``b`` warped onto ``a``."""
-    warped, mask, corr = _align(a, b)
+def _one_way(a: np.ndarray, b: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(score, ECC correlation, warp, residual map) of ``b`` warped onto ``a``."""
+    warped, mask, corr, warp = _align(a, b)
     af = a.astype(np.float32)
     if mask.sum() < 0.5 * mask.size:
-        return 1.0, corr
+        return 1.0, corr, warp, np.zeros_like(af)
     x, y = warped[mask], af[mask]
     var = float(x.var())
     gain = float(((x - x.mean()) * (y - y.mean())).mean() / var) if var > 1e-6 else 1.0
     fitted = (warped - x.mean()) * gain + y.mean()
     brighter, darker = _tolerant_difference(af, fitted.astype(np.float32))
     mask &= (af < CLIPPED) & (warped < CLIPPED)  # a brightened copy clips where the original did not
+    residual = np.where(mask, np.abs(af - fitted), 0.0).astype(np.float32)
     if not mask.any():
-        return 1.0, corr
-    return float(np.count_nonzero(np.maximum(brighter, darker)[mask] > PIXEL_TOLERANCE)) / float(mask.sum()), corr
+        return 1.0, corr, warp, residual
+    diff = np.maximum(brighter, darker)[mask]
+    return float(np.count_nonzero(diff > PIXEL_TOLERANCE)) / float(mask.sum()), corr, warp, residual

@@ -28,10 +28,12 @@ from rainset.catalog.db import catalog_session
 from rainset.catalog.dedupe_tables import DedupeIndexed, DedupePair
 from rainset.catalog.models import Capture, File, Hash
 from rainset.dedupe.confirm import compare_frames, read_grey, thumb_grey
+from rainset.dedupe.fine import FINE_MAX_SCORE, fine_evidence
 from rainset.dedupe.exposure import different_exposures
 from rainset.dedupe.flags import QualityInput, is_low_entropy, quality_flags
 from rainset.dedupe.groups import GroupStats, exposure_times, load_captures, regroup
 from rainset.dedupe.index import HashIndex
+from rainset.dedupe.originals import GreyCache, find_original
 from rainset.errors import DedupeError
 from rainset.store import Store
 
@@ -49,6 +51,7 @@ class DedupeResult:
     low_entropy: int
     candidates: int
     relations: dict[str, int]
+    fine: dict[str, float]
     groups: GroupStats
     flagged: dict[str, int]
     seconds: float
@@ -65,6 +68,8 @@ class DedupeResult:
                 f"{self.candidates} new candidate pairs ({rel}) in {self.seconds:.1f} s",
                 f"  {g.clusters} duplicate clusters ({g.clustered_captures} captures), {g.bursts} bursts, "
                 f"{g.scenes} scene groups; {g.split_components} chained clusters split",
+                f"  full-resolution check: {self.fine['checked']} pairs, {self.fine['same_scene']} found two exposures "
+                f"({self.fine['seconds']:.1f} s)",
                 f"  quality flags: {flags}"]
 
 
@@ -122,8 +127,22 @@ def _low_entropy_known(session: Session, ids: set[str]) -> set[str]:
     return {cid for cid, flags in rows if "low-entropy" in (flags or [])}
 
 
-def _confirmer(store: Store, session: Session) -> Callable[[str, str], tuple[str, float, float]]:
-    """compare(sha_a, sha_b) -> (relation, score, corr) on the previews (thumbnails if missing)."""
+@dataclass
+class FineStats:
+    """Pairs the previews accepted that were looked at again on full-resolution tiles."""
+
+    checked: int = 0
+    same_scene: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {"checked": self.checked, "same_scene": self.same_scene, "seconds": round(self.seconds, 3)}
+
+
+def _confirmer(store: Store, session: Session, fine: FineStats) -> Callable[[str, str, bool], tuple[str, float, float]]:
+    """compare(sha_a, sha_b, may_be_copy) -> (relation, score, corr) on the previews (thumbnails if
+    missing); a pair the previews call ``near-duplicate`` is looked at again on full-resolution tiles
+    (:mod:`rainset.dedupe.fine`) when ``may_be_copy`` (within the threshold, exposures compatible)."""
 
     @lru_cache(maxsize=256)
     def grey(sha: str) -> np.ndarray:
@@ -135,8 +154,29 @@ def _confirmer(store: Store, session: Session) -> Callable[[str, str], tuple[str
             img = thumb_grey(thumb)
         return img
 
-    def compare(a: str, b: str) -> tuple[str, float, float]:
+    originals = lru_cache(maxsize=1024)(lambda sha: find_original(store, session, sha))
+    decoded = GreyCache()
+
+    def compare(a: str, b: str, may_be_copy: bool = True) -> tuple[str, float, float]:
+        oa, ob = originals(a), originals(b)
+        if oa is not None and ob is not None and oa.size[0] * oa.size[1] > ob.size[0] * ob.size[1]:
+            a, b, oa, ob = b, a, ob, oa  # the smaller original is the reference: copies compare at its size
         c = compare_frames(grey(a), grey(b))
+        if c.relation != "near-duplicate" or not may_be_copy or oa is None or ob is None or c.warp is None:
+            return c.relation, c.score, c.corr
+        t0 = time.perf_counter()
+        try:
+            ev = fine_evidence(lambda size: decoded.get(oa, size), oa.size, lambda size: decoded.get(ob, size),
+                               ob.size, c.warp, c.size, grey(a), grey(b))
+        except (OSError, ValueError):  # the original went unreadable since ingest: the previews decide
+            ev = None
+        fine.seconds += time.perf_counter() - t0
+        if ev is None:
+            return c.relation, c.score, c.corr
+        fine.checked += 1
+        if ev.score > FINE_MAX_SCORE:  # fresh rain at the scale of the streaks: two exposures
+            fine.same_scene += 1
+            return "same-scene", c.score, c.corr
         return c.relation, c.score, c.corr
 
     return compare
@@ -172,7 +212,8 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
         index = HashIndex(np.array([caps[c].phash for c in ids], np.uint64), scene_t)
         qids = np.array([pos[c] for c in new if c in pos], np.int64)
         found = index.search(index.hashes[qids], scene_t, self_join=True, query_ids=qids)
-        compare = _confirmer(store, session)
+        fine = FineStats()
+        compare = _confirmer(store, session, fine)
         times = exposure_times(caps)
         relations: Counter[str] = Counter()
         total = len(found)
@@ -181,7 +222,8 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
             if caps[a].pixel_hash == caps[b].pixel_hash:
                 rel, score, corr = "exact", 0.0, 1.0
             else:
-                rel, score, corr = compare(caps[a].sha, caps[b].sha)
+                two_exposures = different_exposures(times.get(a), times.get(b))
+                rel, score, corr = compare(caps[a].sha, caps[b].sha, d <= t and not two_exposures)
             if d > t and rel in ("exact", "near-duplicate"):  # beyond the dedupe threshold: scene link only
                 rel = "same-scene"
             if rel in ("exact", "near-duplicate") and different_exposures(times.get(a), times.get(b)):
@@ -197,5 +239,5 @@ def dedupe(store: Store, threshold: int | None = None, *, progress: Progress | N
         for flags in session.scalars(select(Capture.flags).where(Capture.status == "active")):
             flagged.update(flags or [])
     return DedupeResult(threshold=t, captures=len(caps), queried=len(new), full_rebuild=full, low_entropy=len(low),
-                        candidates=total, relations=dict(sorted(relations.items())), groups=stats,
+                        candidates=total, relations=dict(sorted(relations.items())), fine=fine.to_dict(), groups=stats,
                         flagged=dict(sorted(flagged.items())), seconds=round(time.perf_counter() - t0, 3))

@@ -41,6 +41,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -391,6 +392,34 @@ def write_depth_captures(out_dir: str | os.PathLike[str], sources: int = 4, *, b
     Returns:
         VariantTruth (``frame`` equal for copies of one exposure, ``scene`` equal within a burst).
     """
+    def frame(background: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        f = render_depth_rain(background, _RAINY[k % 4], rng)
+        return f.image, f.truth.exposure_time
+
+    def burst(background: np.ndarray, b: int, n: int, rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
+        frames = render_burst(background, _RAINY[b % 4], int(rng.integers(1 << 31)), n)
+        return [(f.image, f.truth.exposure_time) for f in frames]
+
+    return write_captures(out_dir, frame, burst, [_RAINY[k % 4] for k in range(sources)],
+                          [_RAINY[b % 4] for b in range(bursts)], burst_len=burst_len, size=size, seed=seed,
+                          variants=variants, exif=exif, scene_size=scene_size)
+
+
+FrameRenderer = Callable[[np.ndarray, int, np.random.Generator], tuple[np.ndarray, float]]
+BurstRenderer = Callable[[np.ndarray, int, int, np.random.Generator], list[tuple[np.ndarray, float]]]
+
+
+def write_captures(out_dir: str | os.PathLike[str], frame: FrameRenderer, burst: BurstRenderer,
+                   source_rains: list[str], burst_rains: list[str], *, burst_len: int = 3,
+                   size: tuple[int, int] = (4000, 3000), seed: int = 0, variants: tuple[str, ...] = VARIANTS,
+                   exif: bool = True, scene_size: tuple[int, int] | None = None) -> VariantTruth:
+    """Write camera JPEGs made by any rain renderer, their copies and bursts; return the truth.
+
+    ``frame(background, k, rng)`` gives source ``k``'s rainy RGB image and exposure time;
+    ``burst(background, b, n, rng)`` gives the ``n`` frames of burst ``b`` (same background, new
+    rain each). ``source_rains`` / ``burst_rains`` name the rain of each (recorded in the truth).
+    Everything else as :func:`write_depth_captures`.
+    """
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
         raise ValueError(f"unknown variants {bad}; expected some of {VARIANTS}")
@@ -412,15 +441,15 @@ def write_depth_captures(out_dir: str | os.PathLike[str], sources: int = 4, *, b
         else:
             path.write_bytes(encode_jpeg(rgb, None, quality))
 
-    for k in range(sources):
+    for k, rain in enumerate(source_rains):
         rng = np.random.default_rng([seed, 31, k])
-        frame = render_depth_rain(background(rng), _RAINY[k % 4], rng)
+        image, exposure = frame(background(rng), k, rng)
         when += timedelta(minutes=7)
-        meta = camera_exif(when, frame.truth.exposure_time)
+        meta = camera_exif(when, exposure)
         stem = f"src{k:03d}"
         rel = f"cam/{stem}.jpg"
-        save(root / rel, frame.image, meta)
-        files.append(VariantFile(rel, stem, stem, "original"))
+        save(root / rel, image, meta)
+        files.append(VariantFile(rel, stem, stem, "original", rain))
         decoded = cv2.cvtColor(cv2.imread(str(root / rel), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         for v in variants:
             if v == "png":
@@ -428,18 +457,17 @@ def write_depth_captures(out_dir: str | os.PathLike[str], sources: int = 4, *, b
                 cv2.imwrite(str(root / crel), cv2.cvtColor(decoded, cv2.COLOR_RGB2BGR))
             else:
                 crel = f"web/{stem}_{v}.jpg"
-                save(root / crel, copy_pixels(frame.image, v), meta if v in KEEP_EXIF else None,
+                save(root / crel, copy_pixels(image, v), meta if v in KEEP_EXIF else None,
                      70 if v == "jpeg70" else 90)
-            files.append(VariantFile(crel, stem, stem, v))
-    for b in range(bursts):
+            files.append(VariantFile(crel, stem, stem, v, rain))
+    for b, rain in enumerate(burst_rains):
         rng = np.random.default_rng([seed, 32, b])
         n = burst_len or int(rng.integers(2, 5))
-        rain_type = _RAINY[b % 4]
-        frames = render_burst(background(rng), rain_type, int(rng.integers(1 << 31)), n)
+        frames = burst(background(rng), b, n, rng)
         when += timedelta(minutes=7)
         times = burst_times(when + timedelta(milliseconds=int(rng.integers(0, 1000))), n, rng)
-        for f, (frame, shot) in enumerate(zip(frames, times)):
+        for f, ((image, exposure), shot) in enumerate(zip(frames, times)):
             rel = f"burst/b{b:02d}_{f}.jpg"
-            save(root / rel, frame.image, camera_exif(shot, frame.truth.exposure_time, "ST0004243"))
-            files.append(VariantFile(rel, f"b{b:02d}_{f}", f"burst{b:02d}", "burst"))
+            save(root / rel, image, camera_exif(shot, exposure, "ST0004243"))
+            files.append(VariantFile(rel, f"b{b:02d}_{f}", f"burst{b:02d}", "burst", rain))
     return VariantTruth(root=str(root.resolve()), files=tuple(files))

@@ -45,6 +45,7 @@ class VariantFile:
     frame: str
     scene: str
     variant: str
+    rain: str = ""  # the rain type or layer drawn (where the writer records it)
 
 
 @dataclass(frozen=True)
