@@ -12,7 +12,7 @@ import pytest
 
 from rainset.synth import generate_dataset
 
-INGEST_KEYS = {"run_id", "store", "sources", "seen", "skipped", "processed", "new_captures", "new_files",
+INGEST_KEYS = {"run_id", "store", "sources", "seen", "skipped", "processed", "new_captures", "new_files", "new_videos",
                "exact_copies", "paired", "rejected", "rejects_by_reason", "bytes_stored", "warnings", "swept_tmp",
                "seconds", "files_per_second"}
 STATUS_KEYS = {"store", "catalog", "captures", "files", "raw_files", "exact_copies", "bytes", "objects_bytes",
