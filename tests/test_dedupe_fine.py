@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rainset.dedupe.confirm import compare_frames
-from rainset.dedupe.fine import FINE_MAX_SCORE, compare_tiles, decode_grey, fine_evidence
+from rainset.dedupe.fine import (FINE_MAX_SCORE, FINE_MORE_TILES, FINE_TILES, FineEvidence, compare_tiles, decode_grey,
+                                 fine_evidence)
 from rainset.synth.real_layers import pair_layer, rain_over, tile_layer, write_real_captures
 from rainset.synth.scene import render_scene
 from rainset.synth.variants import VARIANTS, rotate
@@ -40,16 +41,21 @@ def _jpeg(img: np.ndarray, q: int) -> np.ndarray:
     return cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_GRAYSCALE)
 
 
-def _score(a: np.ndarray, b: np.ndarray) -> float:
+def _evidence(a: np.ndarray, b: np.ndarray, more_tiles: int = FINE_MORE_TILES) -> FineEvidence:
     """The full pipeline on in-memory frames: previews at 1024, preview comparison, then tiles."""
     def preview(x: np.ndarray) -> np.ndarray:
         f = 1024 / max(x.shape)
         return _jpeg(cv2.resize(x, (round(x.shape[1] * f), round(x.shape[0] * f)), interpolation=cv2.INTER_AREA), 85)
     pa, pb = preview(a), preview(b)
     c = compare_frames(pa, pb)
-    ev = fine_evidence(lambda s: a, a.shape[::-1], lambda s: b, b.shape[::-1], c.warp, c.size, pa, pb)
+    ev = fine_evidence(lambda s: a, a.shape[::-1], lambda s: b, b.shape[::-1], c.warp, c.size, pa, pb,
+                       more_tiles=more_tiles)
     assert ev is not None and ev.tiles > 0
-    return ev.score
+    return ev
+
+
+def _score(a: np.ndarray, b: np.ndarray) -> float:
+    return _evidence(a, b).score
 
 
 def test_copies_keep_a_near_zero_streak_band(grey: np.ndarray) -> None:
@@ -57,7 +63,20 @@ def test_copies_keep_a_near_zero_streak_band(grey: np.ndarray) -> None:
     copies = {"jpeg70": _jpeg(rainy, 70), "rotate1": _jpeg(rotate(rainy[..., None].repeat(3, 2), 1.0)[..., 0], 90),
               "bright+10": _jpeg(np.clip(rainy * 1.1 + 0.5, 0, 255).astype(np.uint8), 90)}
     for name, copy in copies.items():
-        assert _score(rainy, copy) <= FINE_MAX_SCORE, name
+        ev = _evidence(rainy, copy)
+        assert ev.score <= FINE_MAX_SCORE, name
+        assert ev.score > 0 or ev.tiles == FINE_TILES, name  # a zero score looks at no more tiles
+
+
+def test_a_pair_in_doubt_gets_more_tiles(grey: np.ndarray) -> None:
+    """Few faint streaks: the first tiles see a score above zero but under the limit; more tiles
+    (bounded) find enough of them to call two exposures."""
+    one, two = _jpeg(grey, 92), _jpeg(_streaks(grey, 3, n=25, contrast=13.0), 92)
+    first = _evidence(one, two, more_tiles=0)
+    assert first.tiles == FINE_TILES and 0.0 < first.score <= FINE_MAX_SCORE
+    more = _evidence(one, two)
+    assert FINE_TILES < more.tiles <= FINE_TILES + FINE_MORE_TILES
+    assert more.score > FINE_MAX_SCORE
 
 
 def test_fresh_thin_streaks_are_two_exposures(grey: np.ndarray) -> None:

@@ -25,6 +25,10 @@ survive:
    response exceeds :data:`LINE_TOLERANCE` grey levels, taken with each frame warped onto the
    other and the smaller kept (resampling softens the warped frame); the pair's score is the
    largest over tiles.
+5. **More tiles when in doubt**: a pair whose score is above zero but not over
+   :data:`FINE_MAX_SCORE` (faint rain: few light streaks in fog) gets up to
+   :data:`FINE_MORE_TILES` more tiles, the next by response, :data:`FINE_MORE_BATCH` at a time,
+   stopping as soon as the score is over the limit. Copies score 0 and pay nothing more.
 
 Copies (re-encode, resize, crop, brightness, PNG, a small rotation) keep a near-zero score; two
 exposures with fresh rain differ along thin streaks. ``score`` > :data:`FINE_MAX_SCORE` makes a
@@ -47,6 +51,8 @@ from rainset.capture.orient import apply_orientation
 
 FINE_TILE = 256  # tile side at the comparison scale
 FINE_TILES = 6  # tiles per pair
+FINE_MORE_TILES = 18  # more tiles, at most, for a pair whose score is above zero but not over the limit
+FINE_MORE_BATCH = 6  # ... looked at this many at a time, stopping once the score is over the limit
 FINE_BLUR = 1.0  # σ of the light blur in the band (JPEG noise and resampling out)
 BAND_SIGMA = 4.0  # σ of the wide blur subtracted (the band's low edge)
 GAIN_SIGMA = 8.0  # window of the local gain fit
@@ -301,7 +307,8 @@ def local_gain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def fine_evidence(load: Callable[[tuple[int, int]], np.ndarray], ref_full: tuple[int, int],
                   load_mov: Callable[[tuple[int, int]], np.ndarray], mov_full: tuple[int, int],
                   warp: np.ndarray, common: tuple[int, int], ref_prev: np.ndarray, mov_prev: np.ndarray,
-                  tiles: int = FINE_TILES, tile: int = FINE_TILE) -> FineEvidence | None:
+                  tiles: int = FINE_TILES, tile: int = FINE_TILE,
+                  more_tiles: int = FINE_MORE_TILES) -> FineEvidence | None:
     """Compare a pair the previews accepted on full-resolution tiles.
 
     Args:
@@ -312,6 +319,9 @@ def fine_evidence(load: Callable[[tuple[int, int]], np.ndarray], ref_full: tuple
             comparison's pixel coordinates).
         common: (width, height) of the preview comparison.
         ref_prev, mov_prev: the grey previews (they pick the tiles).
+        tiles: tiles looked at first.
+        more_tiles: at most this many more (the next by response) while the score is above zero
+            but not over :data:`FINE_MAX_SCORE`; copies score 0 and get none.
 
     Returns:
         The evidence, or None when the smaller original is not much larger than its preview
@@ -319,7 +329,7 @@ def fine_evidence(load: Callable[[tuple[int, int]], np.ndarray], ref_full: tuple
     """
     if max(ref_full) < MIN_FINE_SCALE * max(ref_prev.shape) or min(ref_full) < tile:
         return None
-    corners = _pick_tiles(selection_map(ref_prev, mov_prev, warp, common), ref_full, tiles, tile)
+    corners = _pick_tiles(selection_map(ref_prev, mov_prev, warp, common), ref_full, tiles + more_tiles, tile)
     ref = load(ref_full)
     mov = load_mov(ref_full if mov_full[0] * mov_full[1] >= ref_full[0] * ref_full[1] else mov_full)
     ratio = math.sqrt(mov.size / ref.size)
@@ -333,4 +343,8 @@ def fine_evidence(load: Callable[[tuple[int, int]], np.ndarray], ref_full: tuple
     if (rw, rh) != tuple(ref_full):  # the reference decoded at another size than recorded: rescale corners
         corners = [(min(rw - tile, round(x * rw / ref_full[0])), min(rh - tile, round(y * rh / ref_full[1])))
                    for x, y in corners]
-    return FineEvidence(compare_tiles(ref, mov, ref_to_mov, corners, tile), len(corners), (rw, rh))
+    score, used = compare_tiles(ref, mov, ref_to_mov, corners[:tiles], tile), min(tiles, len(corners))
+    while 0.0 < score <= FINE_MAX_SCORE and used < len(corners):  # in doubt: look at more of the frame
+        batch = corners[used:used + FINE_MORE_BATCH]
+        score, used = max(score, compare_tiles(ref, mov, ref_to_mov, batch, tile)), used + len(batch)
+    return FineEvidence(score, used, (rw, rh))
