@@ -111,13 +111,13 @@ class BatchIndex:
             index.hashes.update(session.scalars(select(Hash.sha256).where(Hash.sha256.in_(chunk))))
         keys = {(src.source_dir, src.stem.lower()) for src, _ in ok}
         candidates: set[str] = set()
-        for chunk in _chunks(stems):
-            rows = session.execute(select(File.capture_id, File.source_dir, File.stem, File.role)
-                                   .where(File.stem.in_(chunk), File.source_dir.in_(dirs)).order_by(File.id))
-            for cap_id, sdir, stem, role in rows:
-                if (sdir, stem) in keys:
-                    index.by_dir_stem.setdefault((sdir, stem), []).append((cap_id, role))
-                    candidates.add(cap_id)
+        rows = [row for stem_chunk in _chunks(stems) for dir_chunk in _chunks(dirs)
+                for row in session.execute(select(File.id, File.capture_id, File.source_dir, File.stem, File.role)
+                                           .where(File.stem.in_(stem_chunk), File.source_dir.in_(dir_chunk)))]
+        for _, cap_id, sdir, stem, role in sorted(rows):  # in id order, as the per-file query read them
+            if (sdir, stem) in keys:
+                index.by_dir_stem.setdefault((sdir, stem), []).append((cap_id, role))
+                candidates.add(cap_id)
         wanted = {(r.exif.serial, r.exif.capture_time) for _, r in ok
                   if r.exif and r.exif.serial and r.exif.capture_time}
         for chunk in _chunks(serials):

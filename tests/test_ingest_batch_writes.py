@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Capture, File, Hash
 from rainset.ingest import IngestOptions, ingest
-from rainset.ingest import pipeline
+from rainset.ingest import pipeline, writer
 from rainset.store import init_store
 from rainset.synth import generate_dataset
 
@@ -75,3 +75,12 @@ def test_batch_reads_do_not_grow_with_the_batch(synth: Path, tmp_path: Path, mon
     ((reads, files, rejects),) = counts
     assert files - rejects > 20
     assert reads <= 5 + rejects, (reads, files, rejects)
+
+
+def test_look_ups_split_into_small_in_lists_give_the_same_catalog(synth: Path, tmp_path: Path, monkeypatch) -> None:
+    one = init_store(tmp_path / "one")
+    ingest(one, [str(synth)], IngestOptions(batch_size=1))
+    monkeypatch.setattr(writer, "IN_CHUNK", 2)  # every IN (...) list split, folders and stems crossed
+    chunked = init_store(tmp_path / "chunked")
+    ingest(chunked, [str(synth)], IngestOptions(batch_size=1000))
+    assert _catalog(chunked) == _catalog(one)
