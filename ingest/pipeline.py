@@ -24,7 +24,7 @@ from rainset.ingest.sources import SourceFile, discover, group_units
 from rainset.ingest.stage import StageOptions, process_unit, worker_died
 from rainset.ingest.video import FrameSampling, VideoResult
 from rainset.ingest.video_writer import write_video
-from rainset.ingest.writer import BatchCounts, Provenance, write_unit
+from rainset.ingest.writer import BatchCounts, BatchIndex, Provenance, write_unit
 
 ProgressFn = Callable[[int, int], None]
 BatchFn = Callable[[int], None]
@@ -205,6 +205,10 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
 def _write_batch(catalog, batch: list[tuple], run_id: int, options: IngestOptions) -> BatchCounts:  # noqa: ANN001
     counts = BatchCounts()
     with catalog.session() as s:
+        pairs = [(src, r) for unit, unit_results in batch for src, r in zip(unit, unit_results)]
+        # One bulk read for the whole batch; a batch holding a video (whose frames add rows the
+        # index would not see) reads per unit instead, after the video's rows are pending.
+        index = None if any(isinstance(r, VideoResult) for _, r in pairs) else BatchIndex.load(s, pairs)
         for unit, unit_results in batch:
             plain = [(src, r) for src, r in zip(unit, unit_results) if not isinstance(r, VideoResult)]
             for src, r in zip(unit, unit_results):
@@ -213,5 +217,5 @@ def _write_batch(catalog, batch: list[tuple], run_id: int, options: IngestOption
                                            sampling=options.video))
             if plain:
                 counts.add(write_unit(s, tuple(p[0] for p in plain), tuple(p[1] for p in plain), run_id=run_id,
-                                      prov=options.provenance, link=options.link))
+                                      prov=options.provenance, link=options.link, index=index))
     return counts

@@ -75,25 +75,98 @@ def _exif_columns(result: FileResult) -> dict:
     return {EXIF_TO_CAPTURE.get(k, k): v for k, v in exif.items()}
 
 
-def _capture_has_role(session: Session, capture_id: str, role: str) -> bool:
-    return session.scalar(select(File.id).where(File.capture_id == capture_id, File.role == role).limit(1)) is not None
+@dataclass
+class BatchIndex:
+    """What the catalog already holds about one batch's files, read in a few bulk queries.
 
+    Replaces about six queries and a flush per file. Rows the batch adds are recorded here as they
+    are added, so later files of the same batch see them exactly as the per-file queries did.
+    """
 
-def _find_partner(session: Session, src: SourceFile, result: FileResult, role: str) -> str | None:
-    """An existing capture this new file is the other half of (RAW+JPEG of one shot)."""
-    rows = session.scalars(select(File.capture_id).where(File.source_dir == src.source_dir,
-                                                         File.stem == src.stem.lower(), File.role != role))
-    for cap_id in rows:
-        if not _capture_has_role(session, cap_id, role):
-            return cap_id
-    exif = result.exif
-    if exif and exif.serial and exif.capture_time:
-        caps = session.scalars(select(Capture.id).where(Capture.serial == exif.serial,
-                                                        Capture.capture_time == exif.capture_time))
-        for cap_id in caps:
-            if not _capture_has_role(session, cap_id, role):
+    uris: set[str] = field(default_factory=set)
+    first_by_sha: dict[str, File] = field(default_factory=dict)  # lowest-id file of that content
+    hashes: set[str] = field(default_factory=set)
+    by_dir_stem: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # -> (capture, role)
+    by_serial_time: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    roles: dict[str, set[str]] = field(default_factory=dict)  # capture id -> roles of its files
+    captures: dict[str, Capture] = field(default_factory=dict)  # added by this batch
+
+    @classmethod
+    def load(cls, session: Session, pairs: list[tuple[SourceFile, FileResult]]) -> "BatchIndex":
+        """Read what the catalog holds about the ok results in ``pairs`` (rejects are not indexed)."""
+        ok = [(src, r) for src, r in pairs if r.ok]
+        index = cls()
+        if not ok:
+            return index
+        uris = [src.uri for src, _ in ok]
+        shas = sorted({r.sha256 for _, r in ok if r.sha256})
+        dirs = sorted({src.source_dir for src, _ in ok})
+        stems = sorted({src.stem.lower() for src, _ in ok})
+        serials = sorted({r.exif.serial for _, r in ok if r.exif and r.exif.serial and r.exif.capture_time})
+        for chunk in _chunks(uris):
+            index.uris.update(session.scalars(select(File.uri).where(File.uri.in_(chunk))))
+        for chunk in _chunks(shas):
+            for f in session.scalars(select(File).where(File.sha256.in_(chunk)).order_by(File.id)):
+                index.first_by_sha.setdefault(f.sha256, f)
+            index.hashes.update(session.scalars(select(Hash.sha256).where(Hash.sha256.in_(chunk))))
+        keys = {(src.source_dir, src.stem.lower()) for src, _ in ok}
+        candidates: set[str] = set()
+        rows = [row for stem_chunk in _chunks(stems) for dir_chunk in _chunks(dirs)
+                for row in session.execute(select(File.id, File.capture_id, File.source_dir, File.stem, File.role)
+                                           .where(File.stem.in_(stem_chunk), File.source_dir.in_(dir_chunk)))]
+        for _, cap_id, sdir, stem, role in sorted(rows):  # in id order, as the per-file query read them
+            if (sdir, stem) in keys:
+                index.by_dir_stem.setdefault((sdir, stem), []).append((cap_id, role))
+                candidates.add(cap_id)
+        wanted = {(r.exif.serial, r.exif.capture_time) for _, r in ok
+                  if r.exif and r.exif.serial and r.exif.capture_time}
+        for chunk in _chunks(serials):
+            rows = session.execute(select(Capture.id, Capture.serial, Capture.capture_time)
+                                   .where(Capture.serial.in_(chunk)).order_by(Capture.id))
+            for cap_id, serial, ctime in rows:
+                if (serial, ctime) in wanted:
+                    index.by_serial_time.setdefault((serial, ctime), []).append(cap_id)
+                    candidates.add(cap_id)
+        for chunk in _chunks(sorted(candidates)):
+            for cap_id, role in session.execute(select(File.capture_id, File.role).where(File.capture_id.in_(chunk))):
+                index.roles.setdefault(cap_id, set()).add(role)
+        return index
+
+    def find_partner(self, src: SourceFile, result: FileResult, role: str) -> str | None:
+        """An existing capture this new file is the other half of (RAW+JPEG of one shot)."""
+        for cap_id, other in self.by_dir_stem.get((src.source_dir, src.stem.lower()), ()):
+            if other != role and role not in self.roles.get(cap_id, ()):
                 return cap_id
-    return None
+        exif = result.exif
+        if exif and exif.serial and exif.capture_time:
+            for cap_id in self.by_serial_time.get((exif.serial, exif.capture_time), ()):
+                if role not in self.roles.get(cap_id, ()):
+                    return cap_id
+        return None
+
+    def capture(self, session: Session, capture_id: str) -> Capture | None:
+        return self.captures.get(capture_id) or session.get(Capture, capture_id)
+
+    def added_capture(self, capture: Capture) -> None:
+        """Record a capture the batch created or whose serial/time a merge may have filled."""
+        self.captures[capture.id] = capture
+        if capture.serial and capture.capture_time:
+            ids = self.by_serial_time.setdefault((capture.serial, capture.capture_time), [])
+            if capture.id not in ids:
+                ids.append(capture.id)
+
+    def added_file(self, row: File) -> None:
+        self.uris.add(row.uri)
+        self.first_by_sha.setdefault(row.sha256, row)
+        self.by_dir_stem.setdefault((row.source_dir, row.stem), []).append((row.capture_id, row.role))
+        self.roles.setdefault(row.capture_id, set()).add(row.role)
+
+
+IN_CHUNK = 500  # values per IN (...) list: far below SQLite's bound-parameter limit
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i:i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)]
 
 
 def _new_capture(result: FileResult, prov: Provenance, run_id: int) -> Capture:
@@ -145,34 +218,45 @@ def _write_reject(session: Session, result: FileResult, run_id: int, counts: Bat
 
 
 def write_unit(session: Session, unit: tuple[SourceFile, ...], results: tuple[FileResult, ...], *,
-               run_id: int, prov: Provenance, link: bool) -> BatchCounts:
-    """Write one unit's results; the caller commits the batch."""
+               run_id: int, prov: Provenance, link: bool, index: BatchIndex | None = None) -> BatchCounts:
+    """Write one unit's results; the caller commits the batch.
+
+    ``index``: what the catalog holds about the whole batch (:meth:`BatchIndex.load`), shared by
+    its units; without it the unit's own is read here.
+    """
+    if index is None:
+        index = BatchIndex.load(session, list(zip(unit, results)))
     counts = BatchCounts()
     unit_capture: dict[str, str] = {}  # role -> capture id made or joined by this unit
     for src, result in zip(unit, results):
         if not result.ok:
             _write_reject(session, result, run_id, counts)
             continue
-        if session.scalar(select(File.id).where(File.uri == src.uri)) is not None:
+        if src.uri in index.uris:
             continue  # already recorded (a rerun racing a previous batch)
         role = _role(result.format)
-        same = session.scalars(select(File).where(File.sha256 == result.sha256).order_by(File.id).limit(1)).first()
+        same = index.first_by_sha.get(result.sha256)
         if same is not None:
-            session.add(_file_row(src, result, same.capture_id, run_id, link, duplicate_of=same.id))
+            if same.id is None:
+                session.flush()  # a file added earlier in this batch: its id is the duplicate_of
+            row = _file_row(src, result, same.capture_id, run_id, link, duplicate_of=same.id)
+            session.add(row)
+            index.added_file(row)
             counts.new_files += 1
             counts.exact_copies += 1
             continue
-        if session.get(Hash, result.sha256) is None:
+        if result.sha256 not in index.hashes:
             h = result.hashes
             assert h is not None
             session.add(Hash(sha256=result.sha256, phash=h.phash, dhash=h.dhash, pixel_hash=h.pixel_hash,
                              thumb=h.thumb, decoder=result.decoder))
+            index.hashes.add(result.sha256)
         other_role = "raster" if role == "raw" else "raw"
         capture_id = unit_capture.get(other_role) if role not in unit_capture else None
         if capture_id is None:
-            capture_id = _find_partner(session, src, result, role)
+            capture_id = index.find_partner(src, result, role)
         if capture_id is not None:
-            capture = session.get(Capture, capture_id)
+            capture = index.capture(session, capture_id)
             assert capture is not None
             _merge_into(capture, result)
             counts.paired += 1
@@ -181,9 +265,11 @@ def write_unit(session: Session, unit: tuple[SourceFile, ...], results: tuple[Fi
             capture_id = capture.id
             session.add(capture)
             counts.new_captures += 1
+        index.added_capture(capture)
         unit_capture.setdefault(role, capture_id)
-        session.add(_file_row(src, result, capture_id, run_id, link, duplicate_of=None))
-        session.flush()
+        row = _file_row(src, result, capture_id, run_id, link, duplicate_of=None)
+        session.add(row)
+        index.added_file(row)
         counts.new_files += 1
         counts.bytes_stored += result.size if result.stored else 0
         counts.warnings += bool(result.warnings)
