@@ -25,6 +25,7 @@ ELSEWHERE = {
     "evaluate": "tests/test_nlcl_infer.py::test_evaluate_command_on_pairs_and_without_truth",
     "derain": "tests/test_nlcl_tiled.py (a checkpoint to derain with)",
     "nlcl import-released": "tests/test_nlcl_released.py (the released NLCL weights)",
+    "nlcl intrinsic-dim": "tests/test_nlcl_intrinsic_dim.py::test_cli_measures_pairs_and_a_checkpoint_and_prints_the_rule",
 }
 
 

@@ -85,7 +85,8 @@ def test_cli_measures_pairs_and_a_checkpoint_and_prints_the_rule(tmp_path):
                                    "--checkpoint", str(ckpt), "--json", *small])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    report = data.get("result", data)  # the CLI may wrap --json output in one versioned object
+    assert data["json_format"] == 2  # one versioned object, as every --json command prints
+    report = data
     by = {s["source"]: s for s in report["sources"]}
     assert set(by) == {"decomposition", "paired"} and by["paired"]["images"] == 2
     for s in by.values():
