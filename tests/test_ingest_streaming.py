@@ -158,7 +158,10 @@ import resource, sys
 from rainset.ingest import IngestOptions, ingest
 from rainset.store import open_store
 s = ingest(open_store(sys.argv[1]), [sys.argv[2]], IngestOptions(workers=int(sys.argv[3])))
-peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+# VmHWM, not RUSAGE_SELF: Linux carries the spawning process's high-water mark across exec into
+# ru_maxrss, so a child of a large pytest process would report pytest's size, not its own.
+own = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # workers: spawned from this small process
 print(s.rejects_by_reason, peak)
 """
 
