@@ -137,3 +137,20 @@ class ThreadServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+
+
+def watch_errors(page) -> list[str]:  # noqa: ANN001
+    """Collect a Chromium page's console errors, uncaught exceptions and HTTP responses >= 400."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return errors
+
+
+def browser_sign_in(page, url: str, token: str) -> None:  # noqa: ANN001
+    """Open ``url``, sign in with ``token`` on the login form it shows, and wait to be back at ``url``."""
+    page.goto(url)
+    page.fill("#token", token)
+    page.click("#sign-in")
+    page.wait_for_url(url)

@@ -16,7 +16,7 @@ from rainset.ingest import IngestOptions, ingest
 from rainset.labels.users import user_rows
 from rainset.rejects import list_rejects
 
-from tests.annotate_fixtures import make_store, make_users, start_cli_server
+from tests.annotate_fixtures import browser_sign_in, make_store, make_users, start_cli_server, watch_errors
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -182,14 +182,8 @@ def test_rejects_in_chromium_filter_page_and_navigation(browser, built, artifact
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        page.goto(server.url + "/admin/users")
-        page.fill("#token", tokens["adm"])
-        page.click("#sign-in")
-        page.wait_for_url(server.url + "/admin/users")
+        errors = watch_errors(page)
+        browser_sign_in(page, server.url + "/admin/users", tokens["adm"])
         page.click("header nav a[href='/admin/rejects']")
         page.wait_for_url(server.url + "/admin/rejects")
         assert int(page.locator("#total").inner_text()) == full.count

@@ -12,7 +12,7 @@ from rainset.labels.bulk import capture_rows
 from rainset.labels.record import append_label
 from rainset.labels.users import get_user
 
-from tests.annotate_fixtures import make_store, make_users, start_cli_server
+from tests.annotate_fixtures import browser_sign_in, make_store, make_users, start_cli_server, watch_errors
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -79,14 +79,8 @@ def test_browse_in_chromium_filter_facet_and_page(browser, served, artifacts_dir
     store, tokens, server, rows = served
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.goto(server.url + "/browse")
-    page.fill("#token", tokens["rev"])
-    page.click("#sign-in")
-    page.wait_for_url(server.url + "/browse")
+    errors = watch_errors(page)
+    browser_sign_in(page, server.url + "/browse", tokens["rev"])
     page.wait_for_load_state()
     assert page.locator("#total").count() == 1, (page.url, page.content()[-800:])
     assert int(page.locator("#total").inner_text()) == len(rows)

@@ -23,7 +23,7 @@ from rainset.ingest import IngestOptions, ingest
 from rainset.store import Store, init_store, open_store
 from rainset.synth import generate_dataset
 
-from tests.annotate_fixtures import REPO, make_users, start_cli_server
+from tests.annotate_fixtures import REPO, browser_sign_in, make_users, start_cli_server, watch_errors
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -237,14 +237,8 @@ def test_browser_corrections_equal_the_cli(browser, built, tmp_path, artifacts_d
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        page.goto(server.url + "/groups")
-        page.fill("#token", tokens["rev"])
-        page.click("#sign-in")
-        page.wait_for_url(server.url + "/groups")
+        errors = watch_errors(page)
+        browser_sign_in(page, server.url + "/groups", tokens["rev"])
         assert int(page.locator("#total").inner_text()) == len(groups_of(web, "cluster"))
         page.screenshot(path=str(artifacts_dir / "groups.png"))
         page.locator("#groups li a.group-link").first.click()

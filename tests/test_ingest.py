@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Capture, File, IngestRun, Reject
@@ -16,21 +15,13 @@ from rainset.store import init_store
 from rainset.synth import generate_dataset
 from rainset.verify import verify_store
 from tests.snapshot import snapshot
+from tests.catalog_helpers import catalog_rows as _rows
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("synth") / "caps"
     return root, generate_dataset(root, 24, seed=3)
-
-
-def _rows(store, model):
-    cat = open_catalog(store.db_url)
-    try:
-        with cat.session() as s:
-            return s.scalars(select(model)).all()
-    finally:
-        cat.close()
 
 
 def test_every_file_becomes_a_capture_file_or_a_reject(synth, tmp_path: Path) -> None:

@@ -13,23 +13,13 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from sqlalchemy import select
 
-from rainset.catalog.db import open_catalog
 from rainset.catalog.models import File, IngestRun, Reject
 from rainset.ingest import IngestOptions, ingest
 from rainset.ingest import pipeline
 from rainset.ingest.stage import process_unit
 from rainset.store import init_store
-
-
-def _rows(store, model):
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            return list(s.scalars(select(model)))
-    finally:
-        catalog.close()
+from tests.catalog_helpers import catalog_rows as _rows
 
 
 def _jpeg(seed: int) -> bytes:

@@ -16,17 +16,16 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from rainset.capture import read_exif
 from rainset.capture.exif import MAX_PNG_CHUNKS, png_exif_head
-from rainset.catalog.db import open_catalog
 from rainset.catalog.models import File, IngestRun, Reject
 from rainset.cli import app
 from rainset.ingest import IngestOptions, ingest
 from rainset.ingest import stage
 from rainset.store import init_store
+from tests.catalog_helpers import catalog_rows as _rows
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -49,15 +48,6 @@ def _tiff_exif(make: str) -> bytes:
     ex[0x010F] = make
     raw = ex.tobytes()
     return raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
-
-
-def _rows(store, model):  # noqa: ANN001
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            return list(s.scalars(select(model)))
-    finally:
-        catalog.close()
 
 
 def test_png_exif_is_read_from_a_bounded_walk_of_its_chunks() -> None:

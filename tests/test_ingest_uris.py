@@ -10,7 +10,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from sqlalchemy import select
 
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import File, Reject
@@ -18,6 +17,7 @@ from rainset.ingest import IngestOptions, ingest
 from rainset.local_uri import path_to_uri, uri_to_bytes, uri_to_path
 from rainset.store import init_store, open_store
 from rainset.verify import verify_store
+from tests.catalog_helpers import catalog_rows as _rows
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -27,15 +27,6 @@ def _jpeg(seed: int) -> bytes:
     ok, enc = cv2.imencode(".jpg", img)
     assert ok
     return enc.tobytes()
-
-
-def _rows(store, model):  # noqa: ANN001
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            return list(s.scalars(select(model)))
-    finally:
-        catalog.close()
 
 
 def test_uri_round_trips_and_never_collides() -> None:

@@ -28,17 +28,9 @@ from rainset.store import init_store, open_store
 from rainset.status import store_status
 from rainset.verify import verify_store
 from tests.video_helpers import META, portrait_mov, rainy_frames, write_audio, write_video
+from tests.catalog_helpers import catalog_rows as _rows
 
 N = 24  # frames per test video (1 s at 24 fps)
-
-
-def _rows(store, model):  # noqa: ANN001
-    catalog = open_catalog(store.db_url)
-    try:
-        with catalog.session() as s:
-            return list(s.scalars(select(model)))
-    finally:
-        catalog.close()
 
 
 @pytest.fixture(scope="module")
