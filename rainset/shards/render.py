@@ -146,18 +146,31 @@ def _video_sha256(location: str) -> str:
     return _VIDEOS_CHECKED[key]
 
 
-def _render_frame(job: RenderJob) -> Rendered | RenderFailure:
-    """Check the video's sha256, decode the one frame (on demand, seeking), resize and encode it."""
-    assert job.frame_index is not None
+def _read_with_digest(location: str) -> tuple[bytes, str]:
+    data = read_original(location)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _read_checked(job: RenderJob, noun: str, read) -> tuple | RenderFailure:  # noqa: ANN001
+    """``read(location)`` → (payload, sha256), or the failure a missing, unreadable or changed source is."""
     try:
-        digest = _video_sha256(job.location)
+        payload, digest = read(job.location)
     except FileNotFoundError:
-        return RenderFailure(job.sample_id, "missing", f"video {job.location} does not exist")
+        return RenderFailure(job.sample_id, "missing", f"{noun} {job.location} does not exist")
     except OSError as exc:
         return RenderFailure(job.sample_id, "unreadable", f"cannot read {job.location}: {exc.strerror or exc}")
     if digest != job.sha256:
         return RenderFailure(job.sample_id, "damaged",
                              f"{job.location} has sha256 {digest[:12]}…, the manifest says {job.sha256[:12]}…")
+    return (payload,)
+
+
+def _render_frame(job: RenderJob) -> Rendered | RenderFailure:
+    """Check the video's sha256, decode the one frame (on demand, seeking), resize and encode it."""
+    assert job.frame_index is not None
+    checked = _read_checked(job, "video", lambda loc: (None, _video_sha256(loc)))
+    if isinstance(checked, RenderFailure):
+        return checked
     s = job.settings
     try:
         rgb = decode_frame(job.location, job.frame_index, job.frame_pts, max_pixels=s.max_pixels)
@@ -173,16 +186,10 @@ def render_sample(job: RenderJob) -> Rendered | RenderFailure:
     """Read, check (sha256), decode upright, resize and encode one sample (a video frame: see :func:`_render_frame`)."""
     if job.frame_index is not None:
         return _render_frame(job)
-    try:
-        data = read_original(job.location)
-    except FileNotFoundError:
-        return RenderFailure(job.sample_id, "missing", f"original {job.location} does not exist")
-    except OSError as exc:
-        return RenderFailure(job.sample_id, "unreadable", f"cannot read {job.location}: {exc.strerror or exc}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != job.sha256:
-        return RenderFailure(job.sample_id, "damaged",
-                             f"{job.location} has sha256 {digest[:12]}…, the manifest says {job.sha256[:12]}…")
+    checked = _read_checked(job, "original", _read_with_digest)
+    if isinstance(checked, RenderFailure):
+        return checked
+    data = checked[0]
     s = job.settings
     try:
         ext, encoded, fallback = encode_image(fit_long_side(decode_upright(data, job), s.max_side), s.format, s.quality)
