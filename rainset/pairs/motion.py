@@ -4,9 +4,10 @@ Each frame is reduced to a small grey image (longest side ``max_side``, INTER_AR
 Gaussian blur that smears thin rain streaks) and phase-correlated (``cv2.phaseCorrelate``, Hanning
 window, sub-pixel peak) against the reference frame and against the frame before it; the shift
 against the reference is then refined by ECC (``cv2.findTransformECC``, translation only, started
-at the phase-correlation answer; it is also invariant to gain and offset), because the
-phase-correlation peak centroid alone is biased by up to ~0.5 px on rainy frames, ECC ~0.06 px
-(tests/test_pairs_motion.py). If ECC does not converge the phase answer stays. Shifts are in
+at the phase-correlation answer; it is also invariant to gain and offset) at full resolution on a
+centre crop of at most ``refine_side`` px a side, because the phase-correlation peak centroid alone
+is biased by up to ~0.5 px on rainy frames (more once scaled up from a small frame), ECC ~0.1 px
+(tests/test_pairs_motion.py, docs/pairs.md). If ECC does not converge the phase answer stays. Shifts are in
 full-resolution pixels: ``shift`` (dx, dy) means the frame shows the reference moved by (dx, dy),
 so ``frame(x + dx, y + dy) ≈ reference(x, y)``.
 
@@ -89,8 +90,18 @@ def refine_shift(reference: np.ndarray, frame: np.ndarray, dx: float, dy: float,
     return rx, ry
 
 
+def centre_crop_grey(frame: np.ndarray, side: int) -> np.ndarray:
+    """The frame's centre, at most ``side`` px a side, as blurred float32 grey at full resolution."""
+    h, w = frame.shape[:2]
+    ch, cw = min(h, side), min(w, side)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    crop = frame[y:y + ch, x:x + cw]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    return cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0)
+
+
 def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | None = None,
-                    max_side: int = 640, refine: bool = True) -> MotionTrack:
+                    max_side: int = 640, refine: bool = True, refine_side: int = 768) -> MotionTrack:
     """Camera motion of every frame against ``reference`` (default: the first frame) and its predecessor.
 
     Frames are consumed one at a time (an iterator of decoded frames keeps memory at one frame).
@@ -108,6 +119,7 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
             scale = s
             window = cv2.createHanningWindow(small.shape[::-1], cv2.CV_32F)
             ref_small = small if reference is None else small_grey(reference, max_side)[0]
+            ref_crop = centre_crop_grey(frame if reference is None else reference, refine_side) if refine else None
             if ref_small.shape != small.shape:
                 raise ValueError(f"reference frame is {reference.shape[1]}x{reference.shape[0]}, "
                                  f"frames are {shape[1]}x{shape[0]}")
@@ -115,9 +127,10 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
             raise ValueError(f"frame {len(shifts)} is {frame.shape[1]}x{frame.shape[0]}, "
                              f"the first was {shape[1]}x{shape[0]}")
         dx, dy, r = phase_shift(ref_small, small, window)
+        dx, dy = dx / scale, dy / scale
         if refine:
-            dx, dy = refine_shift(ref_small, small, dx, dy)
-        shifts.append((dx / scale, dy / scale))
+            dx, dy = refine_shift(ref_crop, centre_crop_grey(frame, refine_side), dx, dy)
+        shifts.append((dx, dy))
         response.append(r)
         if prev is None:
             steps.append((0.0, 0.0))
