@@ -64,7 +64,7 @@ def test_register_and_unregister_are_inverse_moves():
     scene = cv2.GaussianBlur((rng.random((60, 80, 3)) * 255).astype(np.float32), (0, 0), 2.0)
     frame = moved(scene, 1.5, -2.0)
     back = register(frame, (1.5, -2.0))
-    assert np.abs(back[8:-8, 8:-8] - scene[8:-8, 8:-8]).mean() < 2  # bilinear blur only
+    assert np.abs(back[8:-8, 8:-8] - scene[8:-8, 8:-8]).mean() < 2  # interpolation blur only
     there = unregister(scene, (1.5, -2.0))
     assert np.abs(there[8:-8, 8:-8] - frame[8:-8, 8:-8]).mean() < 2
     assert np.abs(back[8:-8, 8:-8] - scene[8:-8, 8:-8]).mean() < np.abs(frame - scene)[8:-8, 8:-8].mean() / 2

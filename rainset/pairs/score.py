@@ -1,7 +1,7 @@
 """PSNR of a pseudo-clean target against the true background (issue 20's protocol).
 
 The target is first aligned to the truth: a sub-pixel translation found by phase correlation of the
-two grey images (``cv2.phaseCorrelate``, Hanning window), applied with bilinear warping, then one
+two grey images (``cv2.phaseCorrelate``, Hanning window), applied with bicubic warping, then one
 global gain fitted by least squares; PSNR (peak 255) is computed on the frame minus a ``border``
 (24 px) so warp edges and the frame's rim do not count.
 """
