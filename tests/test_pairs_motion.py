@@ -22,14 +22,14 @@ def test_phase_correlation_recovers_the_shake_within_half_a_pixel(shaky):
     assert np.ptp(truth, axis=0).max() > 2.0  # the shake is real, not a still camera
     err = np.abs(track.shifts - truth)
     assert err.max() < 0.5, f"worst shift error {err.max():.3f} px"
-    assert track.shifts.shape == (32, 2) and track.response.min() > 0.2
+    assert track.shifts.shape == (32, 2) and track.response.min() > 0.2 and track.reference == 0
 
 
 def test_a_chosen_reference_frame_moves_the_origin(shaky):
     fo, frames = shaky
     track = estimate_motion(frames, reference=frames[10])
     assert np.abs(track.shifts - (fo.shifts - fo.shifts[10])).max() < 0.5
-    assert np.hypot(*track.shifts[10]) < 0.1
+    assert np.hypot(*track.shifts[10]) < 0.1 and track.reference is None
 
 
 def test_segments_split_at_an_injected_pan(tmp_path):

@@ -35,7 +35,7 @@ class MotionTrack:
     0: no match, e.g. after a pan left the reference's view); ``scale``: small/full size ratio.
     """
 
-    reference: int
+    reference: int | None  # 0: the first frame; None: a reference frame given by the caller
     shifts: np.ndarray  # (N, 2) float64
     steps: np.ndarray  # (N, 2) float64
     response: np.ndarray  # (N,) float64
@@ -140,8 +140,8 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
         prev = small
     if shape is None:
         raise ValueError("no frames to estimate motion from")
-    return MotionTrack(reference=0, shifts=np.array(shifts, np.float64), steps=np.array(steps, np.float64),
-                       response=np.array(response, np.float64), scale=float(scale))
+    return MotionTrack(reference=0 if reference is None else None, shifts=np.array(shifts, np.float64),
+                       steps=np.array(steps, np.float64), response=np.array(response, np.float64), scale=float(scale))
 
 
 def static_segments(shifts: np.ndarray, steps: np.ndarray | None = None, *, max_shake: float = 8.0,
