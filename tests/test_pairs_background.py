@@ -19,22 +19,26 @@ def segment(tmp_path_factory):
     return fo, frames, estimate_motion(frames)
 
 
-def test_registered_median_beats_the_rainy_frame_and_the_plain_median(segment):
+def test_registered_percentile_beats_the_rainy_frame_and_the_plain_median(segment):
     fo, frames, track = segment
     registered = temporal_background(iter(frames), track.shifts, band_rows=40)
-    plain = temporal_background(iter(frames), None)
+    registered_median = temporal_background(iter(frames), track.shifts, percentile=50)
+    plain = temporal_background(iter(frames), None, percentile=50)  # the plain median
     rows = []
     for i in (4, 16, 28, 40):
         rainy = aligned_psnr(frames[i], fo.truth[i]).psnr
         unreg = aligned_psnr(pseudo_clean(frames[i], plain).image, fo.truth[i]).psnr
         reg = aligned_psnr(pseudo_clean(frames[i], registered, tuple(track.shifts[i]), index=i).image,
                            fo.truth[i]).psnr
-        rows.append((rainy, unreg, reg))
-    rainy, unreg, reg = np.array(rows).mean(axis=0)
+        med = aligned_psnr(pseudo_clean(frames[i], registered_median, tuple(track.shifts[i])).image,
+                           fo.truth[i]).psnr
+        rows.append((rainy, unreg, reg, med))
+    rainy, unreg, reg, med = np.array(rows).mean(axis=0)
     print(f"\nPSNR dB (mean of 4 frames): rainy {rainy:.2f}, unregistered median {unreg:.2f}, "
-          f"registered median {reg:.2f}")
+          f"registered median {med:.2f}, registered p40 {reg:.2f}")
     assert reg > rainy + 4.0
     assert reg > unreg + 3.0
+    assert med > rainy + 4.0 and med > unreg + 3.0
 
 
 def test_target_keeps_each_frames_light(segment):
@@ -57,6 +61,8 @@ def test_bands_do_not_change_the_result(segment):
     assert small.frames == 12 and np.array_equal(small.image, whole.image)
     low = temporal_background(frames[:12], track.shifts[:12], percentile=20)
     assert (low.image <= small.image).all() and (low.image < small.image).any()  # rain only adds light
+    median = temporal_background(frames[:12], track.shifts[:12], percentile=50)
+    assert (small.image <= median.image).all() and small.percentile == 40.0
 
 
 def test_register_and_unregister_are_inverse_moves():
