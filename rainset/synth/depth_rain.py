@@ -47,7 +47,8 @@ import cv2
 import numpy as np
 
 from rainset.synth.scene import low_noise, render_scene
-from rainset.synth.variants import KEEP_EXIF, VARIANTS, VariantFile, VariantTruth, brightness, crop, rotate
+from rainset.synth.variants import (KEEP_EXIF, VARIANTS, VariantFile, VariantTruth, brightness, crop,
+                                    prepare_out_dir, rotate)
 from rainset.synth.writers import SynthExif, encode_jpeg, write_jpeg
 
 DEPTH_RAIN_TYPES: tuple[str, ...] = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain")
@@ -420,12 +421,7 @@ def write_captures(out_dir: str | os.PathLike[str], frame: FrameRenderer, burst:
     rain each). ``source_rains`` / ``burst_rains`` name the rain of each (recorded in the truth).
     Everything else as :func:`write_depth_captures`.
     """
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad:
-        raise ValueError(f"unknown variants {bad}; expected some of {VARIANTS}")
-    root = Path(out_dir)
-    for sub in ("cam", "web", "burst"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    root = prepare_out_dir(out_dir, variants)
     w, h = size
     sw, sh = scene_size or size
     files: list[VariantFile] = []

@@ -71,6 +71,18 @@ class VariantTruth:
         return out
 
 
+def prepare_out_dir(out_dir: str | Path, variants) -> Path:  # noqa: ANN001
+    """Check ``variants`` against :data:`VARIANTS` (ValueError naming the unknown ones) and make the
+    ``cam``, ``web`` and ``burst`` folders under ``out_dir``."""
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise ValueError(f"unknown variants {bad}; expected some of {VARIANTS}")
+    root = Path(out_dir)
+    for sub in ("cam", "web", "burst"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def brightness(rgb: np.ndarray, factor: float) -> np.ndarray:
     """Scale pixel values by ``factor`` (clipped)."""
     return np.clip(rgb.astype(np.float32) * factor + 0.5, 0, 255).astype(np.uint8)
@@ -133,12 +145,7 @@ def generate_variants(out_dir: str | os.PathLike[str], sources: int = 8, *, burs
     Returns:
         VariantTruth with one entry per file written (paths relative to ``out_dir``).
     """
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad:
-        raise ValueError(f"unknown variants {bad}; expected some of {VARIANTS}")
-    root = Path(out_dir)
-    for sub in ("cam", "web", "burst"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    root = prepare_out_dir(out_dir, variants)
     w, h = size
     files: list[VariantFile] = []
     when = _BASE + timedelta(days=seed % 200)
