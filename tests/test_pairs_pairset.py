@@ -12,7 +12,7 @@ from rainset.pairs.pairset import INDEX_NAME, Pair, PairSet, pair_id, pairset_di
 
 def _pair(i: int, accepted: bool) -> Pair:
     pid = pair_id("ab" * 32, i)
-    return Pair(pair_id=pid, capture_id=i, video_sha256="ab" * 32, frame_index=i, frame_pts=i / 24, segment=0,
+    return Pair(pair_id=pid, capture_id=f"c{i}", video_sha256="ab" * 32, frame_index=i, frame_pts=i / 24, segment=0,
                 rainy=f"rainy/{pid}.png", clean=f"clean/{pid}_clean.png", mask=f"mask/{pid}_mask.png",
                 quality=0.9 if accepted else 0.1, accepted=accepted, residual_motion=0.1, light_change=0.02,
                 masked_fraction=0.05, rain_fraction=0.1)

@@ -33,7 +33,7 @@ class Pair:
     """One rainy frame and its pseudo-clean target."""
 
     pair_id: str
-    capture_id: int | None  # the frame's capture row, when the frame was kept at ingest
+    capture_id: str | None  # the frame's capture row, when the frame was kept at ingest
     video_sha256: str
     frame_index: int
     frame_pts: float | None
