@@ -3,10 +3,14 @@ rainset.pairs.pairset): columns, splits by video, card, errors."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +19,7 @@ from rainset.cli import app
 from rainset.errors import ConfigError, ManifestError
 from rainset.manifests.export import export_manifest
 from rainset.manifests.removal import remove_captures
+from rainset.manifests.report import write_report
 from rainset.manifests.schema import PAIR_COLUMNS, SCHEMA_VERSION, arrow_schema
 from rainset.manifests.versions import open_version
 from rainset.pairs.pairset import pair_id, pairset_dir, read_index
@@ -139,3 +144,24 @@ def test_removed_captures_leave_their_pairs_out(tmp_path: Path, store: Store) ->
     assert version.info["pairs"]["exported"] == version.info["pairs"]["accepted"] - 1
     out = json.loads(CliRunner().invoke(app, ["versions", "--store", str(copy), "--json"]).output)
     assert "pv2" in [v["name"] for v in out["versions"]]
+
+
+def test_report_shows_the_pairs(store: Store, tmp_path: Path) -> None:
+    result = write_report(store, "pv", tmp_path / "pv.html")
+    page = (tmp_path / "pv.html").read_text(encoding="utf-8")
+    rows = open_version(store, "pv").rows()
+    assert result.pairs == len(rows) and result.pair_tiles == 6
+    assert 'data-section="pairs"' in page and "pair set <code>p1</code>" in page
+    assert f"{len(rows)} in this version from 3 videos" in page
+    table = re.search(r'<table data-pairs="quality">(.*?)</table>', page).group(1)
+    per_bin = [int(c) for c in re.findall(r"<td>(\d+)</td></tr>", table)]  # the last column: this version
+    assert sum(per_bin) == len(rows) and len(per_bin) == 10
+    best = max(r["pair_quality"] for r in rows)
+    assert per_bin[min(9, int(best * 10))] >= 1
+    masks = re.findall(r'<img alt="mask [^"]+" src="data:image/png;base64,([^"]+)"', page)
+    assert len(masks) == 6 and len(re.findall(r'<img alt="(?:rainy|clean) ', page)) == 12
+    mask = cv2.imdecode(np.frombuffer(base64.b64decode(masks[0]), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (120, 160) and mask.min() == 0 and mask.max() == 255  # the hole shows
+    assert result.thumbnails >= 18
+    plain = write_report(store, "plain", tmp_path / "plain.html")
+    assert plain.pairs == 0 and 'data-section="pairs"' not in (tmp_path / "plain.html").read_text(encoding="utf-8")
