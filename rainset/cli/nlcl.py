@@ -173,7 +173,7 @@ def evaluate(
                                                   "or by the number in the name.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Derain the inputs with this "
                                                        "checkpoint first (nothing is written).")] = None,
-    version: Annotated[Optional[str], typer.Option("--manifest", help="Score --checkpoint on the pairs of this "
+    manifest: Annotated[Optional[str], typer.Option("--manifest", help="Score --checkpoint on the pairs of this "
                                                    "pairs manifest version (rainset export --pairs), within "
                                                    "their masks.", show_default=False)] = None,
     pairs: Annotated[Optional[str], typer.Option("--pairs", help="Score --checkpoint on the accepted pairs of "
@@ -188,15 +188,15 @@ def evaluate(
     PSNR and SSIM of a checkpoint on real pairs (--manifest / --pairs) with the rainy-input baseline."""
     with edge():
         TILE.check("--tile", tile)
-        sources = [x for x in (inputs and "INPUTS", version and "--manifest", pairs and "--pairs") if x]
+        sources = [x for x in (inputs and "INPUTS", manifest and "--manifest", pairs and "--pairs") if x]
         if len(sources) != 1:
             raise ConfigError("give exactly one of INPUTS, --manifest NAME or --pairs NAME"
                               + (f" (got {', '.join(sources)})" if sources else ""))
-        if (version or pairs) and checkpoint is None:
+        if (manifest or pairs) and checkpoint is None:
             raise ConfigError(f"{sources[0]} scores a checkpoint on real pairs: give --checkpoint")
-        if (version or pairs) and truth is not None:
+        if (manifest or pairs) and truth is not None:
             raise ConfigError(f"--truth with {sources[0]}: the pairs carry their own clean targets")
-        if split is not None and not version:
+        if split is not None and not manifest:
             raise ConfigError("--split goes with --manifest")
         _require_torch()
         from rainset.nlcl.derain import derain_array, expand_inputs, load_generator  # heavy: torch, cv2
@@ -210,12 +210,12 @@ def evaluate(
 
             def transform(img):  # noqa: ANN001, ANN202
                 return derain_array(gen, img, tile=tile, device=dev)
-        if version or pairs:
+        if manifest or pairs:
             from rainset.nlcl.pair_eval import evaluate_pairs, pairs_of_set, pairs_of_version  # heavy: sqlalchemy, cv2
 
             st = resolve_store(store, read_only_ok=True)
-            chosen = pairs_of_version(st, version, split) if version else pairs_of_set(st, pairs)
-            label = f"manifest {version}" + (f" ({split})" if split else "") if version else f"pair set {pairs}"
+            chosen = pairs_of_version(st, manifest, split) if manifest else pairs_of_set(st, pairs)
+            label = f"manifest {manifest}" + (f" ({split})" if split else "") if manifest else f"pair set {pairs}"
             with progress_bar("evaluate", not (quiet or as_json)) as bar:
                 report = evaluate_pairs(label, chosen, transform, progress=bar)
         else:
