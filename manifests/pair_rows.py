@@ -66,8 +66,11 @@ def load_pairset(store: Store, name: str) -> LoadedPairs:
     try:
         data = index.read_bytes()
         pairset = read_index(folder)
+        same = index.read_bytes() == data  # pairs.json is replaced atomically: a rebuild meanwhile shows here
     except (OSError, ValueError) as exc:
         raise ManifestError(f"pair set {name!r}: cannot read {index}: {exc}") from exc
+    if not same:
+        raise ManifestError(f"pair set {name!r}: {index} changed while it was read (a build running?); try again")
     if not pairset.accepted():
         raise ManifestError(f"pair set {name!r}: none of its {len(pairset.pairs)} pairs is accepted "
                             f"(quality threshold {pairset.threshold}); nothing to export")
@@ -127,6 +130,8 @@ def pair_rows(session: Session, store: Store, loaded: LoadedPairs, capture_rows:
             raise ManifestError(f"pair set {name!r}: pair {pair.pair_id}: its video {pair.video_sha256[:12]}… has no "
                                 f"frame in this store's catalog (ingest the video into this store first)")
         own = str(pair.capture_id) if pair.capture_id is not None else None
+        if own is None:  # a kept frame listed without its capture id: still its own row
+            own = next((cid for cid, _, index in kept if index == pair.frame_index), None)
         if own is not None and own not in {cid for cid, _, _ in kept}:
             raise ManifestError(f"pair set {name!r}: pair {pair.pair_id}: capture {own} is not a frame of video "
                                 f"{pair.video_sha256[:12]}… in this store's catalog")

@@ -63,10 +63,12 @@ def _png(path: Path, rgb_or_grey: np.ndarray) -> None:
 
 
 def write_pairset(store: Store, name: str, *, accepted: Callable[[int, int], bool] = lambda v, i: True,
-                  quality: Callable[[int, int], float] = lambda v, i: 0.5 + 0.05 * i) -> PairSet:
+                  quality: Callable[[int, int], float] = lambda v, i: 0.5 + 0.05 * i,
+                  capture_ids: bool = True) -> PairSet:
     """A pair set over every frame of every video: rainy = the decoded frame, clean = the true scene.
 
-    ``accepted(video number, frame index)`` decides acceptance; rejected pairs stay listed.
+    ``accepted(video number, frame index)`` decides acceptance; rejected pairs stay listed. Without
+    ``capture_ids`` every pair's ``capture_id`` is None, even for frames kept at ingest.
     """
     folder = pairset_dir(store.root, name)
     folder.mkdir(parents=True)
@@ -83,7 +85,7 @@ def write_pairset(store: Store, name: str, *, accepted: Callable[[int, int], boo
             _png(folder / rel["rainy"], rgb)
             _png(folder / rel["clean"], clean)
             _png(folder / rel["mask"], mask)
-            cid = captures.get((video, index))
+            cid = captures.get((video, index)) if capture_ids else None
             pairs.append(Pair(pair_id=pid, capture_id=cid, video_sha256=video, frame_index=index,  # type: ignore[arg-type]
                               frame_pts=pts, segment=0, quality=round(quality(vn, index), 3),
                               accepted=accepted(vn, index), residual_motion=0.1, light_change=0.01,

@@ -9,15 +9,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 from rainset.errors import ShardsError  # noqa: E402
+from rainset.hashing import sha256_file  # noqa: E402
 from rainset.loader import ShardDataset, UnpairedPairs  # noqa: E402
 from rainset.loader.dataset import collate  # noqa: E402
 from rainset.manifests.export import export_manifest  # noqa: E402
+from rainset.manifests.schema import PAIR_COLUMNS  # noqa: E402
 from rainset.manifests.versions import open_version  # noqa: E402
 from rainset.shards.render import RenderSettings  # noqa: E402
 from rainset.shards.writer import ShardOptions, build_shards  # noqa: E402
@@ -159,3 +162,27 @@ def test_a_rebuilt_pair_set_or_a_missing_pair_file_is_refused(store: Store, tmp_
     index.write_text(index.read_text().replace('"threshold": 0.5', '"threshold": 0.6'))
     with pytest.raises(ShardsError, match="pair set 'p1' changed since the export"):
         build_shards(st, "x3", manifest="pv")
+
+
+def test_a_version_of_the_previous_schema_still_shards(store: Store) -> None:
+    """A schema-3 version (written before the pair columns) has no pair columns at all: shards still build."""
+    export_manifest(store, "plain", include_unlabelled=True)
+    old = store.root / "manifests" / "plain3"
+    shutil.copytree(store.root / "manifests" / "plain", old)
+    info = json.loads((old / "version.json").read_text())
+    for f in info["files"]:
+        path = old / f["path"]
+        table = pq.read_table(path)
+        table = table.drop_columns(list(PAIR_COLUMNS)).replace_schema_metadata({b"rainset.schema_version": b"3"})
+        pq.write_table(table, path)
+        f["sha256"], f["bytes"] = sha256_file(path), path.stat().st_size
+    info["schema_version"] = 3
+    (old / "version.json").write_text(json.dumps(info))
+    assert not set(PAIR_COLUMNS) & set(pq.read_schema(old / info["files"][0]["path"]).names)
+    result = build_shards(store, "plain3", ShardOptions(RenderSettings(max_side=64)))
+    assert result.samples == info["samples"] > 0
+    import webdataset as wds
+
+    urls = [u for us in _urls(store, "plain3").values() for u in us]
+    keys = {k for sample in wds.WebDataset(urls, shardshuffle=False) for k in sample if not k.startswith("__")}
+    assert keys == {"json", "jpg"}
