@@ -36,6 +36,8 @@ class CardFacts:
 def export_command(name: str, settings: dict[str, Any]) -> str:
     """The ``rainset export`` command line equivalent to ``settings`` (as version.json records them)."""
     parts = ["rainset", "export", name]
+    if settings.get("pairs"):
+        parts += ["--pairs", settings["pairs"]]
     if settings.get("where"):
         parts += ["--where", settings["where"]]
     if settings.get("include_unlabelled"):
@@ -138,6 +140,32 @@ def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     return "\n".join(lines)
 
 
+def pairs_note(info: dict[str, Any]) -> str:
+    """The card's section on a pairs version (``rainset export --pairs``), or nothing."""
+    p = info.get("pairs")
+    if not p:
+        return ""
+    return f"""## Pairs
+
+Every row is a **pair**: a real rainy video frame (`rainy_path`), its pseudo-clean target
+(`clean_path`) and a validity mask (`mask_path`, 8-bit PNG, 255 = valid: score and train only
+there), all lossless PNGs under the store's `pairs/{p["name"]}/` folder (paths are store-relative;
+`rainset shards` packs them as `KEY.rainy.png`, `KEY.clean.png`, `KEY.mask.png`). The targets were
+recovered from static-camera footage by rainset's `{p["method"]}` method, not photographed without
+rain: they are pseudo ground truth.
+
+| | |
+|---|---|
+| pair set | `{p["name"]}` (created {p["created"]}) |
+| method | {p["method"]} |
+| quality threshold | {p["threshold"]} (`pair_quality` of every row is at least this) |
+| pairs in the set | {p["pairs"]}, accepted {p["accepted"]}, exported {p["exported"]} |
+
+Splits are by video: all pairs of one video sit in one split.
+
+"""
+
+
 def dataset_card(info: dict[str, Any], facts: CardFacts) -> str:
     """The text of the version's ``README.md``."""
     name = info["name"]
@@ -158,6 +186,7 @@ def dataset_card(info: dict[str, Any], facts: CardFacts) -> str:
                                                sorted({k for x in SPLITS for k in counts[x]["labels"]})))
                      for s in SPLITS])
     rain = _table(("rain type", "samples"), list(facts.rain_types.items()))
+    pairs_section = pairs_note(info)
     sources = _table(("source", "samples"), list(facts.sources.items()))
     first = next((s for s in SPLITS if counts[s]["total"]), "train")
     load_images = (f'ds = load_dataset("path/to/{name}")  # this folder: the splits declared above\n'
@@ -188,7 +217,7 @@ Sources:
 
 {sources}
 
-## Splits
+{pairs_section}## Splits
 
 {splits}
 

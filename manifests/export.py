@@ -29,6 +29,7 @@ from rainset.errors import ConfigError, ManifestError
 from rainset.hashing import sha256_file
 from rainset.manifests.card import DEFAULT_LICENSE, card_facts, dataset_card
 from rainset.manifests.images import ImageSource, check_mode
+from rainset.manifests.pair_rows import LoadedPairs, load_pairset, pair_rows
 from rainset.manifests.rows import CatalogRows, filter_view, load_rows
 from rainset.manifests.schema import IMAGE_COLUMN, REDACT, SCHEMA_VERSION, SPLITS, arrow_schema
 from rainset.manifests.selection import compile_selection
@@ -53,6 +54,7 @@ class ExportResult:
     redacted: tuple[str, ...]
     images: str = "path"  # path | embed | embed-full
     card: str = "README.md"  # the dataset card, relative to path
+    pairs: str | None = None  # the pair set of a pairs version (export --pairs)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +64,8 @@ class ExportResult:
         return [f"exported {self.name}: {self.samples} samples ({per}) in {len(self.files)} files",
                 f"parent: {self.parent or '-'}; new split assignments: {self.new_assignments}; moved: {self.moves}",
                 f"images: {self.images}; dataset card: {self.card}",
-                f"path: {self.path}"]
+                f"path: {self.path}"] + ([f"pairs: {self.samples} accepted pairs of pair set {self.pairs}"]
+                                         if self.pairs else [])
 
 
 def parse_redact(items: Sequence[str]) -> tuple[str, ...]:
@@ -202,12 +205,14 @@ class _Options:
     images: str = "path"
     license: str = DEFAULT_LICENSE
     workers: int | None = 1
+    pairs: str | None = None
 
 
 def export_manifest(store: Store, name: str, *, where: str | None = None, include_unlabelled: bool = False,
                     redact: Sequence[str] = (), seed: int = 0,
                     ratios: Sequence[tuple[str, float]] = DEFAULT_RATIOS, rows_per_file: int = 50_000,
-                    images: str = "path", license: str = DEFAULT_LICENSE, workers: int | None = 1) -> ExportResult:
+                    images: str = "path", license: str = DEFAULT_LICENSE, workers: int | None = 1,
+                    pairs: str | None = None) -> ExportResult:
     """Export the catalog's active captures as the immutable manifest version ``name``.
 
     ``images``: ``path`` (no image column), ``embed`` (the preview JPEG) or ``embed-full`` (the
@@ -215,13 +220,20 @@ def export_manifest(store: Store, name: str, *, where: str | None = None, includ
     dataset card (``README.md``) written beside version.json. ``workers``: processes that make the
     image cells (None: :func:`embed_workers` decides).
 
+    ``pairs``: export the accepted pairs of the pair set ``STORE/pairs/PAIRS`` instead of the
+    captures, one row per pair (:mod:`rainset.manifests.pair_rows`); every pair is exported whether
+    its frame is labelled or not, ``where`` filters the pair rows, and images stay ``path``.
+
     When another export records splits of the same new captures at the same moment, the export
     plans again from the records (up to three times), so concurrent exports agree on every split.
 
     Raises:
         ManifestError: bad or existing name, or another export of the name won the race.
         FilterError: ``where`` is not a filter over manifest columns.
-        ConfigError: unknown ``redact`` group or ``images`` mode, bad ``rows_per_file`` or ``license``.
+        ConfigError: unknown ``redact`` group or ``images`` mode, bad ``rows_per_file`` or ``license``,
+            or ``images`` other than ``path`` with ``pairs``.
+        ManifestError (pairs): unknown pair set, no accepted pair, a pair file missing, a pair's video not
+            in the catalog.
     """
     validate_name(name)
     drop = parse_redact(redact)
@@ -234,8 +246,14 @@ def export_manifest(store: Store, name: str, *, where: str | None = None, includ
         raise ConfigError(f"rows per file must be at least 1, got {rows_per_file}")
     if where:
         compile_selection(where)  # fail before any work
+    if pairs is not None and images != "path":
+        raise ConfigError(f"--images {images} with --pairs: a pairs version references its PNG files "
+                          "(rainy_path, clean_path, mask_path); export it with --images path")
+    if pairs is not None:
+        load_pairset(store, pairs)  # fail before any work: unknown set, no accepted pair
     groups = tuple(dict.fromkeys(g.strip() for r in redact for g in r.split(",") if g.strip()))
-    opts = _Options(where, include_unlabelled, groups, drop, seed, tuple(ratios), rows_per_file, images, license, workers)
+    opts = _Options(where, include_unlabelled, groups, drop, seed, tuple(ratios), rows_per_file, images, license, workers,
+                    pairs)
     catalog = open_catalog(store.db_url)
     try:
         for _ in range(3):
@@ -256,7 +274,13 @@ def _export_once(store: Store, catalog: Any, name: str, opts: _Options) -> Expor
         parent = s.scalar(select(Version.name).where(Version.kind == "manifest").order_by(Version.id.desc()).limit(1))
         data = load_rows(s, opts.seed, opts.ratios)
         files = capture_files(s) if opts.where and compile_selection(opts.where).per_file else {}
-    rows = _select(data, opts.where, opts.include_unlabelled, files)
+        loaded = load_pairset(store, opts.pairs) if opts.pairs else None
+        if loaded is not None:
+            made = pair_rows(s, store, loaded, {r["sample_id"]: r for r in data.rows})
+            pair_data = CatalogRows(tuple(made.rows), data.plan, data.seed)
+            files = {pid: files[cid] for pid, cid in made.base_of.items() if cid in files}
+    rows = (_select(pair_data, opts.where, True, files) if loaded is not None else
+            _select(data, opts.where, opts.include_unlabelled, files))
     build = store.tmp_dir / f"export-{name}-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         source = None if opts.images == "path" else ImageSource(store, opts.images, bool(opts.drop),
@@ -272,6 +296,9 @@ def _export_once(store: Store, catalog: Any, name: str, opts: _Options) -> Expor
                              "redact": list(opts.redact), "seed": opts.seed, "ratios": dict(opts.ratios),
                              "rows_per_file": opts.rows_per_file, "images": opts.images, "license": opts.license,
                              "near_duplicate_threshold": store.settings["near_duplicate_threshold"]}}
+        if loaded is not None:
+            info["settings"]["pairs"] = opts.pairs
+            info["pairs"] = _pairs_info(loaded, len(rows), made.removed)
         (build / "version.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         facts = card_facts(rows, store.store_id, name, info["settings"])
         (build / "README.md").write_text(dataset_card(info, facts), encoding="utf-8")
@@ -279,7 +306,16 @@ def _export_once(store: Store, catalog: Any, name: str, opts: _Options) -> Expor
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return ExportResult(name, str(final), parent, len(rows), counts, tuple(f["path"] for f in files),
-                        len(data.plan.new), len(data.plan.moves), opts.drop, opts.images)
+                        len(data.plan.new), len(data.plan.moves), opts.drop, opts.images, pairs=opts.pairs)
+
+
+def _pairs_info(loaded: LoadedPairs, exported: int, removed: tuple[str, ...]) -> dict[str, Any]:
+    """version.json's ``pairs``: the set, how it was made, its pairs.json checksum (``rainset shards`` checks
+    that the set was not rebuilt since), and how many pairs it holds, accepted and exported."""
+    ps = loaded.pairset
+    return {"name": loaded.folder.name, "method": ps.method, "threshold": ps.threshold, "created": ps.created,
+            "where": ps.where, "index_sha256": loaded.index_sha256, "pairs": len(ps.pairs),
+            "accepted": len(ps.accepted()), "exported": exported, "removed": list(removed)}
 
 
 def _commit(catalog: Any, build: Path, final: Path, name: str, parent: str | None, info: dict,

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from rainset.manifests import report_rain as rain
 from rainset.manifests.report_galleries import report_galleries
+from rainset.manifests.report_pairs import pairs_part
 from rainset.manifests.report_parts import empty_plot, new_figure
 from rainset.manifests.schema import SPLITS
 from rainset.manifests.versions import latest_version, open_version
@@ -32,7 +33,8 @@ CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}figure{margin:1em 0}
 figure img{max-width:100%}.gallery{display:flex;flex-wrap:wrap;gap:.5em}.tile{width:170px;font-size:.75em}
-.tile img{width:160px;height:auto;display:block;background:#eee}.cluster{margin-bottom:1em}"""
+.tile img{width:160px;height:auto;display:block;background:#eee}.cluster{margin-bottom:1em}
+.pair{font-size:.75em;margin-bottom:.5em}.pair img{width:160px;height:auto;margin-right:2px;background:#eee}"""
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,16 @@ class ReportResult:
     bytes: int
     rain_rows: int = 0  # captures in the table of rain measurements and suggestions
     burst_tiles: int = 0
-    thumbnails: int = 0  # thumbnail images embedded in the page (galleries and rain table)
+    thumbnails: int = 0  # thumbnail images embedded in the page (galleries, rain table, pairs)
+    pairs: int = 0  # pair rows of a pairs version (rainset export --pairs)
+    pair_tiles: int = 0  # pairs shown as rainy/clean/mask thumbnails
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def lines(self) -> list[str]:
-        return [f"report of {self.version} ({self.samples} samples, {len(self.plots)} plots, "
+        pairs = f", {self.pairs} pairs" if self.pairs else ""
+        return [f"report of {self.version} ({self.samples} samples{pairs}, {len(self.plots)} plots, "
                 f"{self.thumbnails} thumbnails): {self.path}"]
 
 
@@ -208,6 +213,7 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
                       for p, t, d, z in zip(PLOTS, titles + rain.RAIN_TITLES, draws, sizes))
     rain_html, n_rain = rain.rain_table(store, rows, suggestions)
     clusters, bursts, disputed = report_galleries(store, rows)
+    pairs = pairs_part(store, version, rows)
     info = version.info
     split_counts = info.get("counts", {})
     counts = "".join(f"<tr><th>{s}</th><td>{split_counts[s]['total']}</td></tr>" for s in SPLITS if s in split_counts)
@@ -219,6 +225,7 @@ def render_report(store: Store, name: str) -> tuple[str, ReportResult]:
 {html.escape(str(info.get("parent") or "-"))} · schema v{info.get("schema_version")} ·
 taxonomy v{info.get("taxonomy_version")}</p>
 <table><tr><th>split</th><th>samples</th></tr>{counts}</table>
+{pairs.html}
 {figures}
 <p>The galleries come from the catalog: they show captures the version leaves out too (marked
 "not in version"), such as disputed captures without a consensus.</p>
@@ -230,7 +237,7 @@ taxonomy v{info.get("taxonomy_version")}</p>
 """
     n_thumbs = len(re.findall(r'<img alt="[^"]*" src="data:', page)) - len(PLOTS)  # every img but the plots
     return page, ReportResult("", name, len(rows), PLOTS, clusters.tiles, disputed.tiles, len(page.encode()), n_rain,
-                              bursts.tiles, n_thumbs)
+                              bursts.tiles, n_thumbs, pairs.pairs, pairs.tiles)
 
 
 def write_report(store: Store, name: str | None, out: Path) -> ReportResult:

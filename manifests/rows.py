@@ -16,7 +16,7 @@ from rainset.catalog.manifest_tables import SplitAssignment
 from rainset.catalog.models import Capture, File, Group, GroupMember, Hash, Video
 from rainset.labels.consensus import current_labels
 from rainset.rainstats import load_stats
-from rainset.manifests.schema import RAIN_COLUMNS
+from rainset.manifests.schema import PAIR_COLUMNS, RAIN_COLUMNS
 from rainset.manifests.splits import DEFAULT_RATIOS, SplitPlan, assign_splits, components
 from rainset.store import object_key
 
@@ -24,6 +24,7 @@ CAPTURE_COLUMNS = ("id", "representative_sha256", "source_name", "license", "own
                    "bit_depth", "make", "model", "serial", "lens", "capture_time", "subsec", "time_offset",
                    "exposure_time", "f_number", "iso", "focal_length", "orientation", "gps_lat", "gps_lon",
                    "gps_alt", "flags", "status", "created_at", "video_sha256", "frame_index", "frame_pts")
+NO_PAIR: dict[str, Any] = dict.fromkeys(PAIR_COLUMNS)  # a capture row: no pair
 GROUP_COLUMNS = {"cluster": "cluster_id", "burst": "burst_id", "scene": "scene_id"}
 
 
@@ -132,6 +133,7 @@ def load_rows(session: Session, seed: int = 0, ratios: Sequence[tuple[str, float
             "path": object_key(sha) if rep is None or rep.storage == "copy" else None,
             "source_uri": rep.uri if rep else "",
             "video_sha256": c.video_sha256, "frame_index": c.frame_index, "frame_pts": c.frame_pts,
+            **NO_PAIR,
             "source_name": c.source_name, "license": c.license, "owner": c.owner, "format": c.format,
             "width": c.width, "height": c.height, "bit_depth": c.bit_depth,
             "make": c.make, "model": c.model, "serial": c.serial, "lens": c.lens,

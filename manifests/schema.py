@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3  # 3: video frames (video_sha256, frame_index, frame_pts)
+SCHEMA_VERSION = 4  # 3: video frames (video_sha256, frame_index, frame_pts); 4: pairs (rainy/clean/mask_path, ...)
 SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
 SPLITS = ("train", "validation", "test")
 # --redact groups: what each drops (datasets that leave the team)
@@ -31,7 +31,7 @@ class ColumnSpec:
 
 
 COLUMNS: tuple[ColumnSpec, ...] = (
-    ColumnSpec("sample_id", "string", False, "Stable capture id (never changes, whichever file is the representative)."),
+    ColumnSpec("sample_id", "string", False, "Stable capture id (never changes, whichever file is the representative); for a pair: its pair id <video_sha256[:16]>-<frame_index>."),
     ColumnSpec("sha256", "string", False, "SHA-256 of the representative original (for a video frame: of the video)."),
     ColumnSpec("file_name", "string", False, "File name of the representative original as ingested."),
     ColumnSpec("path", "string", True, "Store-relative path of the original (objects/ab/<sha256>; for a video frame: the video's); null for link-mode files."),
@@ -39,6 +39,11 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("video_sha256", "string", True, "A video frame: SHA-256 of its video (equal to sha256); null for photos."),
     ColumnSpec("frame_index", "int64", True, "A video frame: its index in presentation order, from 0; null for photos."),
     ColumnSpec("frame_pts", "float64", True, "A video frame: its presentation time in seconds (null: photo, or unknown)."),
+    ColumnSpec("rainy_path", "string", True, "A pair (export --pairs): store-relative path of the rainy frame PNG (pairs/NAME/rainy/...); null otherwise."),
+    ColumnSpec("clean_path", "string", True, "A pair: store-relative path of the pseudo-clean target PNG (pairs/NAME/clean/..._clean.png); null otherwise."),
+    ColumnSpec("mask_path", "string", True, "A pair: store-relative path of the validity mask PNG (8-bit, 255 = valid); null otherwise."),
+    ColumnSpec("pair_quality", "float64", True, "A pair: its quality score, 0..1, higher is better (accepted pairs only are exported); null otherwise."),
+    ColumnSpec("pairs_name", "string", True, "A pair: the pair set it comes from (STORE/pairs/NAME); null otherwise."),
     ColumnSpec("source_name", "string", True, "Name of the source (provenance)."),
     ColumnSpec("license", "string", True, "Licence of the capture (provenance)."),
     ColumnSpec("owner", "string", True, "Owner of the capture (provenance)."),
@@ -87,6 +92,10 @@ COLUMNS: tuple[ColumnSpec, ...] = (
 # Manifest column -> key of the preview measurements (rainset.rainstats.RainStats.to_dict()).
 RAIN_COLUMNS = {c.name: c.name[len("rain_"):] for c in COLUMNS if c.name.startswith("rain_") and c.name != "rain_type"}
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+# The columns a pair row (``rainset export --pairs``) fills; null in every other row.
+PAIR_COLUMNS = ("rainy_path", "clean_path", "mask_path", "pair_quality", "pairs_name")
+# The members ``rainset shards`` writes for a pair row (KEY.rainy.png, ...), from these path columns.
+PAIR_MEMBERS = {"rainy": "rainy_path", "clean": "clean_path", "mask": "mask_path"}
 
 
 def _arrow_type(kind: str) -> Any:

@@ -35,6 +35,10 @@ def export(name: Annotated[str, typer.Argument(help="Name of the new version (le
                                                           "images (default: one per CPU core for embed-full, at "
                                                           "most one per 50 samples; 1 otherwise).",
                                                           show_default=False)] = None,
+           pairs: Annotated[Optional[str], typer.Option("--pairs", help="Export the accepted pairs of the pair set "
+                                                        "STORE/pairs/PAIRS (rainy, clean and mask paths; splits by "
+                                                        "video) instead of the captures.",
+                                                        show_default=False)] = None,
            store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Export an immutable, named manifest version (Parquet + version.json)."""
     with edge():
@@ -46,7 +50,7 @@ def export(name: Annotated[str, typer.Argument(help="Name of the new version (le
         result = export_manifest(resolve_store(store), name, where=where, include_unlabelled=include_unlabelled,
                                  redact=redact or (), seed=seed, ratios=parse_ratios(ratios),
                                  rows_per_file=rows_per_file, images=images, license=license_id,
-                                 workers=workers)
+                                 workers=workers, pairs=pairs)
     emit(result, as_json, quiet)
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from rainset.cli.shell import JsonOpt, QuietOpt, StoreOpt, app, edge, emit, out, print_json, progress_bar, resolve_store
-from rainset.errors import TrainError
+from rainset.errors import ConfigError, TrainError
 from rainset.nlcl.config import make_config
 from rainset.ranges import BLEND, TILE
 
@@ -166,25 +166,43 @@ def intrinsic_dim_cmd(
 
 @app.command()
 def evaluate(
-    inputs: Annotated[list[Path], typer.Argument(help="Images or folders to score (derained outputs, or rainy "
-                                                 "inputs with --checkpoint).")],
+    inputs: Annotated[Optional[list[Path]], typer.Argument(help="Images or folders to score (derained outputs, or "
+                                                           "rainy inputs with --checkpoint).",
+                                                           show_default=False)] = None,
     truth: Annotated[Optional[Path], typer.Option("--truth", help="Folder of clean ground truth, paired by name "
                                                   "or by the number in the name.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Derain the inputs with this "
                                                        "checkpoint first (nothing is written).")] = None,
+    manifest: Annotated[Optional[str], typer.Option("--manifest", help="Score --checkpoint on the pairs of this "
+                                                   "pairs manifest version (rainset export --pairs), within "
+                                                   "their masks.", show_default=False)] = None,
+    pairs: Annotated[Optional[str], typer.Option("--pairs", help="Score --checkpoint on the accepted pairs of "
+                                                 "the pair set STORE/pairs/PAIRS, within their masks.",
+                                                 show_default=False)] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="With --manifest: only this split (train, "
+                                                 "validation, test; default: all).", show_default=False)] = None,
     tile: TileOpt = 512, device: DeviceOpt = "auto",
-    as_json: JsonOpt = False, quiet: QuietOpt = False,
+    store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """PSNR and SSIM (RGB and Y channel) against ground truth, and the no-reference streak energy."""
+    """PSNR and SSIM (RGB and Y channel) against ground truth, and the no-reference streak energy; or masked
+    PSNR and SSIM of a checkpoint on real pairs (--manifest / --pairs) with the rainy-input baseline."""
     with edge():
         TILE.check("--tile", tile)
+        sources = [x for x in (inputs and "INPUTS", manifest and "--manifest", pairs and "--pairs") if x]
+        if len(sources) != 1:
+            raise ConfigError("give exactly one of INPUTS, --manifest NAME or --pairs NAME"
+                              + (f" (got {', '.join(sources)})" if sources else ""))
+        if (manifest or pairs) and checkpoint is None:
+            raise ConfigError(f"{sources[0]} scores a checkpoint on real pairs: give --checkpoint")
+        if (manifest or pairs) and truth is not None:
+            raise ConfigError(f"--truth with {sources[0]}: the pairs carry their own clean targets")
+        if split is not None and not manifest:
+            raise ConfigError("--split goes with --manifest")
         _require_torch()
         from rainset.nlcl.derain import derain_array, expand_inputs, load_generator  # heavy: torch, cv2
         from rainset.nlcl.evaluate import evaluate_images  # heavy: numpy, cv2
         from rainset.nlcl.checkpoint import pick_device  # heavy: torch
 
-        files = expand_inputs(list(inputs))
-        truth_files = expand_inputs([truth]) if truth else None
         transform = None
         if checkpoint is not None:
             dev = pick_device(device)
@@ -192,8 +210,19 @@ def evaluate(
 
             def transform(img):  # noqa: ANN001, ANN202
                 return derain_array(gen, img, tile=tile, device=dev)
-        with progress_bar("evaluate", not (quiet or as_json)) as bar:
-            report = evaluate_images(files, truth_files, transform=transform, progress=bar)
+        if manifest or pairs:
+            from rainset.nlcl.pair_eval import evaluate_pairs, pairs_of_set, pairs_of_version  # heavy: sqlalchemy, cv2
+
+            st = resolve_store(store, read_only_ok=True)
+            chosen = pairs_of_version(st, manifest, split) if manifest else pairs_of_set(st, pairs)
+            label = f"manifest {manifest}" + (f" ({split})" if split else "") if manifest else f"pair set {pairs}"
+            with progress_bar("evaluate", not (quiet or as_json)) as bar:
+                report = evaluate_pairs(label, chosen, transform, progress=bar)
+        else:
+            files = expand_inputs(list(inputs or []))
+            truth_files = expand_inputs([truth]) if truth else None
+            with progress_bar("evaluate", not (quiet or as_json)) as bar:
+                report = evaluate_images(files, truth_files, transform=transform, progress=bar)
     emit(report, as_json, quiet)
 
 

@@ -26,6 +26,7 @@ from rainset.loader.shuffle import shuffle
 from rainset.loader.tario import Record, read_shard
 
 Draws = tuple[float, float, float]
+PAIR_TENSORS = ("clean", "mask")  # the extra tensors of a pair sample's item
 
 
 def _label_set(values: Sequence[str] | None, what: str) -> frozenset[str] | None:
@@ -40,13 +41,18 @@ def _label_set(values: Sequence[str] | None, what: str) -> frozenset[str] | None
 
 
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Batch ShardDataset items: images stacked, keys and JSON rows as lists.
+    """Batch ShardDataset items: images stacked, keys and JSON rows as lists; the ``clean`` and ``mask``
+    tensors of pair samples stacked too when every item has them.
 
     torch's default collate cannot batch the rows (they hold nulls and nested lists); pass this as
     ``DataLoader(ds, collate_fn=collate)``.
     """
-    return {"key": [i["key"] for i in items], "image": torch.stack([i["image"] for i in items]),
-            "meta": [i["meta"] for i in items]}
+    batch = {"key": [i["key"] for i in items], "image": torch.stack([i["image"] for i in items]),
+             "meta": [i["meta"] for i in items]}
+    for name in PAIR_TENSORS:
+        if items and all(name in i for i in items):
+            batch[name] = torch.stack([i[name] for i in items])
+    return batch
 
 
 class _LabelFilter:
@@ -159,6 +165,24 @@ class ShardDataset(Resumable, IterableDataset):
         except ValueError as exc:
             raise ShardsError(f"{record.url}: sample {record.key!r}: {exc}") from exc
 
+    def decode_pair(self, record: Record, draws: Draws) -> dict[str, torch.Tensor]:
+        """A pair sample's ``clean`` (3xHxW) and ``mask`` (1xHxW; 1.0, or 255 with ``value_range="raw"``,
+        = valid) tensors, cropped and flipped exactly as its image; empty for other samples."""
+        if not record.pair:
+            return {}
+        out = {}
+        for name in PAIR_TENSORS:
+            ext, data = record.pair[name]
+            try:
+                tensor = decode_image(data, ext, crop=self.crop, flip=self.flip, value_range=self.value_range,
+                                      draws=draws, decode=self.decode)
+            except ValueError as exc:
+                raise ShardsError(f"{record.url}: sample {record.key!r} ({name}): {exc}") from exc
+            out[name] = tensor[:1].clone() if name == "mask" else tensor
+        if self.value_range == "-1,1":  # a mask is 0 or 1 whatever the images' range
+            out["mask"] = (out["mask"] > 0).to(out["mask"].dtype)
+        return out
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         worker, num_workers, skip, local = self._start()
         if self.tune_memory and in_worker():
@@ -166,7 +190,8 @@ class ShardDataset(Resumable, IterableDataset):
         for i, (record, draws) in enumerate(self.records(worker, num_workers)):
             if i < skip:
                 continue
-            item = {"key": record.key, "image": self.decode_record(record, draws), "meta": record.meta}
+            item = {"key": record.key, "image": self.decode_record(record, draws), "meta": record.meta,
+                    **self.decode_pair(record, draws)}
             if local:
                 self._taken += 1
             yield item

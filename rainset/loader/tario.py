@@ -5,6 +5,10 @@ A shard is read once, front to back: ``tarfile`` in ``r|`` stream mode over a st
 the members it does not need instead of reading them. Members are grouped into samples
 by key (the name up to the first dot of its last path part): ``KEY.json`` first, then the image,
 then optional extras (original RAW bytes), which are skipped without being kept in memory.
+
+A pair sample (``rainset shards`` of a pairs version) has ``KEY.rainy.png``, ``KEY.clean.png`` and
+``KEY.mask.png`` instead of one image: the rainy frame is the record's image, the other two its
+``pair`` members.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from rainset.errors import ShardsError
 from rainset.loader.index import is_url, open_binary
 
 IMAGE_EXTS = frozenset({"jpg", "jpeg", "png", "tif", "tiff", "webp"})
+PAIR_PARTS = ("rainy", "clean", "mask")  # KEY.<part>.<image ext> of a pair sample
 CHUNK = 1 << 20
 
 
@@ -30,6 +35,13 @@ class Record(NamedTuple):
     data: bytes
     meta: dict[str, Any]
     url: str
+    pair: dict[str, tuple[str, bytes]] | None = None  # a pair sample: {"clean": (ext, bytes), "mask": (ext, bytes)}
+
+
+def _pair_part(ext: str) -> tuple[str, str] | None:
+    """``"clean.png"`` → ("clean", "png"); None for any other member extension."""
+    part, _, image = ext.partition(".")
+    return (part, image) if part in PAIR_PARTS and image in IMAGE_EXTS else None
 
 
 class _HashingReader:
@@ -101,6 +113,12 @@ def read_shard(url: str, *, start: int = 0, stop: int | None = None, sha256: str
             _check_sha(url, reader, sha256)
 
 
+def _parts_note(parts: dict[str, tuple[str, bytes]]) -> str:
+    if not parts:
+        return ""
+    return f" (a pair sample with only {', '.join(sorted(parts))}; it needs {', '.join(PAIR_PARTS)})"
+
+
 def _samples(url: str, fileobj, mode: str, start: int, stop: int | None, keep, *,
              done_early: bool) -> Iterator[Record]:
     index = -1  # index of the current sample among kept samples
@@ -108,6 +126,7 @@ def _samples(url: str, fileobj, mode: str, start: int, stop: int | None, keep, *
     meta: dict[str, Any] | None = None
     wanted = False
     yielded = True
+    parts: dict[str, tuple[str, bytes]] = {}
     with tarfile.open(fileobj=fileobj, mode=mode) as tar:
         for info in tar:
             if not info.isfile():
@@ -115,22 +134,30 @@ def _samples(url: str, fileobj, mode: str, start: int, stop: int | None, keep, *
             name, ext = _split_name(info.name)
             if name != key:
                 if wanted and not yielded:
-                    raise ShardsError(f"{url}: sample {key!r} has no image member")
+                    raise ShardsError(f"{url}: sample {key!r} has no image member" + _parts_note(parts))
                 key, meta, wanted, yielded = name, None, False, False
                 if stop is not None and index + 1 >= stop and done_early:
                     return
+            part = _pair_part(ext)
             if ext == "json":
                 meta = json.loads(tar.extractfile(info).read())
+                parts = {}
                 if keep is None or keep(meta):
                     index += 1
                     wanted = start <= index and (stop is None or index < stop)
+            elif meta is None and (ext in IMAGE_EXTS or part):
+                raise ShardsError(f"{url}: sample {name!r} has its image before its JSON (expected KEY.json first)")
             elif ext in IMAGE_EXTS and wanted and not yielded:
                 yielded = True
                 yield Record(name, ext, tar.extractfile(info).read(), meta, url)
-            elif meta is None and ext in IMAGE_EXTS:
-                raise ShardsError(f"{url}: sample {name!r} has its image before its JSON (expected KEY.json first)")
+            elif part and wanted and not yielded:
+                parts[part[0]] = (part[1], tar.extractfile(info).read())
+                if len(parts) == len(PAIR_PARTS):
+                    yielded = True
+                    rainy_ext, rainy = parts.pop("rainy")
+                    yield Record(name, rainy_ext, rainy, meta, url, parts)
     if wanted and not yielded:
-        raise ShardsError(f"{url}: sample {key!r} has no image member")
+        raise ShardsError(f"{url}: sample {key!r} has no image member" + _parts_note(parts))
     if stop is not None and index + 1 < stop:
         raise ShardsError(f"{url}: the shard ends after {index + 1} (filtered) samples, but the index promises "
                           f"at least {stop}: it is truncated or damaged, or the index does not belong to it")

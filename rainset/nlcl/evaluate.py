@@ -6,6 +6,14 @@ population statistics, averaged over the image without the 5-pixel border; that 
 ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False)`` computes, and the tests check we agree with it.
 
+Masked metrics (real pairs from video, docs/trainer.md "Evaluating on real pairs"): a pair's
+validity mask marks the pixels whose pseudo-clean target is trusted (moving objects, failed
+registration are not). Masked PSNR is the MSE over the valid pixels only (all channels). Masked
+SSIM computes the local statistics with the Gaussian window weighted by the mask (normalised
+convolution: ``mu = G(m·x) / G(m)``, the same for the second moments), so an invalid pixel never
+enters any statistic, and averages the SSIM map over the valid pixels (without the 5-pixel border,
+as above). With an all-valid mask both are exactly the plain PSNR and SSIM.
+
 No-reference measure ("streak energy"): no BRISQUE package installs and runs offline here (the
 ``brisque`` wheel ships its model but fails on current NumPy), so we use our own, documented in
 docs/trainer.md: thin bright near-vertical structures are what rain adds, so we take the luminance
@@ -63,6 +71,55 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     cov = _gauss(a * b) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
     return float(s[5:-5, 5:-5].mean())
+
+
+def _valid(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A boolean H×W validity mask (``mask`` > 0, or True) checked against an image's size."""
+    valid = np.asarray(mask) > 0
+    if valid.ndim == 3:
+        valid = valid[..., 0]
+    if valid.shape != tuple(shape[:2]):
+        raise TrainError(f"mask {valid.shape[1]}×{valid.shape[0]} and image {shape[1]}×{shape[0]} differ in size")
+    return valid
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray, data_range: float = 1.0) -> float | None:
+    """PSNR over the valid pixels (``mask`` > 0) only; None when no pixel is valid."""
+    valid = _valid(mask, np.shape(a))
+    if not valid.any():
+        return None
+    diff = np.asarray(a, np.float64)[valid] - np.asarray(b, np.float64)[valid]
+    mse = float(np.mean(diff ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
+
+
+def _masked_ssim_map(a: np.ndarray, b: np.ndarray, m: np.ndarray, data_range: float) -> np.ndarray:
+    c1, c2 = _C1 * data_range ** 2, _C2 * data_range ** 2
+    a, b = a * m, b * m  # invalid pixels are zero and weightless: their values never matter
+    weight = _gauss(m)
+    safe = np.where(weight > 0, weight, 1.0)
+    mu_a, mu_b = _gauss(a) / safe, _gauss(b) / safe
+    va = _gauss(a * a) / safe - mu_a ** 2
+    vb = _gauss(b * b) / safe - mu_b ** 2
+    cov = _gauss(a * b) / safe - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+
+
+def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray, data_range: float = 1.0) -> float | None:
+    """SSIM with mask-weighted local statistics, its map averaged over the valid pixels (module
+    docstring); channels averaged. None when no valid pixel lies inside the 5-pixel border."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        raise TrainError(f"SSIM needs equal shapes, got {a.shape} and {b.shape}")
+    valid = _valid(mask, a.shape)
+    inner = np.zeros_like(valid)
+    inner[5:-5, 5:-5] = valid[5:-5, 5:-5]
+    if not inner.any():
+        return None
+    m = valid.astype(np.float64)
+    planes = [a[..., c] for c in range(a.shape[2])] if a.ndim == 3 else [a]
+    others = [b[..., c] for c in range(b.shape[2])] if b.ndim == 3 else [b]
+    return float(np.mean([_masked_ssim_map(x, y, m, data_range)[inner].mean() for x, y in zip(planes, others)]))
 
 
 def _line(length: int, angle_deg: float) -> np.ndarray:

@@ -62,6 +62,7 @@ class RenderJob:
     settings: RenderSettings
     frame_index: int | None = None  # a video frame: ``location`` is the video, decoded at this frame
     frame_pts: float | None = None
+    pair: tuple[str, str, str] | None = None  # a pair row: the rainy, clean and mask PNG files (local paths)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Rendered:
     raw_ext: str | None
     raw: bytes | None
     fallback: bool  # tiff16 asked, but the original has 8 bits: written as 8-bit PNG
+    extra: tuple[tuple[str, bytes], ...] = ()  # members after the image (a pair: clean.png, mask.png)
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,67 @@ def _render_frame(job: RenderJob) -> Rendered | RenderFailure:
     return Rendered(job.sample_id, ext, encoded, None, None, fallback)
 
 
+# The members of a pair sample, in this order after KEY.json: the rainy frame first (the sample's
+# image for readers that take one image), then its pseudo-clean target and validity mask.
+PAIR_MEMBERS = ("rainy", "clean", "mask")
+
+
+def _read_png(path: str, grey: bool) -> np.ndarray:
+    flags = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_UNCHANGED
+    img = cv2.imread(path, flags)
+    if img is None:
+        raise RejectError("decode-failed", f"OpenCV cannot read {path} as an image")
+    if not grey and img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif not grey and img.shape[2] == 4:
+        img = img[:, :, :3]
+    return img
+
+
+def _fit_mask(mask: np.ndarray, max_side: int | None) -> np.ndarray:
+    """The mask at the images' rendered size: a shrunk pixel stays valid (255) only when every source
+    pixel under it was valid, so no invalid pixel leaks into the scored area."""
+    shrunk = fit_long_side(mask, max_side)
+    if shrunk is mask:
+        return np.where(mask >= 128, 255, 0).astype(np.uint8)
+    return np.where(shrunk >= 255, 255, 0).astype(np.uint8)
+
+
+def _render_pair(job: RenderJob) -> Rendered | RenderFailure:
+    """A pair sample: the rainy, clean and mask PNGs read from the pair set, resized alike, written as
+    lossless PNG members ``rainy.png``, ``clean.png``, ``mask.png`` (8- or 16-bit as the files are;
+    the mask 8-bit, 255 = valid). ``--format`` and ``--quality`` do not apply: targets stay lossless."""
+    assert job.pair is not None
+    missing = [p for p in job.pair if not os.path.isfile(p)]
+    if missing:
+        return RenderFailure(job.sample_id, "missing", f"pair file {missing[0]} does not exist")
+    try:
+        rainy, clean = (_read_png(p, grey=False) for p in job.pair[:2])
+        mask = _read_png(job.pair[2], grey=True)
+        if not rainy.shape == clean.shape or rainy.shape[:2] != mask.shape[:2]:
+            return RenderFailure(job.sample_id, "damaged",
+                                 f"pair files differ in size: rainy {rainy.shape[1]}x{rainy.shape[0]}, clean "
+                                 f"{clean.shape[1]}x{clean.shape[0]}, mask {mask.shape[1]}x{mask.shape[0]}")
+        members = []
+        for name, img in (("rainy", rainy), ("clean", clean), ("mask", None)):
+            out = _fit_mask(mask, job.settings.max_side) if img is None else fit_long_side(img, job.settings.max_side)
+            ok, buf = cv2.imencode(".png", np.ascontiguousarray(out), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+            if not ok:
+                raise RejectError("decode-failed", f"OpenCV could not encode the {name} PNG")
+            members.append((f"{name}.png", buf.tobytes()))
+    except RejectError as exc:
+        return RenderFailure(job.sample_id, "undecodable", f"{exc.reason}: {exc.detail}")
+    except (cv2.error, MemoryError, ValueError) as exc:
+        return RenderFailure(job.sample_id, "undecodable", f"{type(exc).__name__}: {exc}")
+    (ext, image), *extra = members
+    return Rendered(job.sample_id, ext, image, None, None, False, tuple(extra))
+
+
 def render_sample(job: RenderJob) -> Rendered | RenderFailure:
-    """Read, check (sha256), decode upright, resize and encode one sample (a video frame: see :func:`_render_frame`)."""
+    """Read, check (sha256), decode upright, resize and encode one sample (a video frame: see
+    :func:`_render_frame`; a pair: :func:`_render_pair`)."""
+    if job.pair is not None:
+        return _render_pair(job)
     if job.frame_index is not None:
         return _render_frame(job)
     checked = _read_checked(job, "original", _read_with_digest)

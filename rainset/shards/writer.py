@@ -25,7 +25,7 @@ from sqlalchemy import select
 from rainset.catalog.db import open_catalog
 from rainset.catalog.models import Version
 from rainset.errors import ShardsError
-from rainset.manifests.schema import SPLITS
+from rainset.manifests.schema import PAIR_MEMBERS, SPLITS
 from rainset.manifests.versions import ManifestVersion, add_version_row, check_files, open_version, publish, validate_name
 from rainset.shards.index import index_document, write_indexes
 from rainset.shards.render import Rendered, RenderFailure, RenderJob, RenderSettings, render_sample
@@ -118,6 +118,38 @@ def _location(store: Store, row: dict[str, Any]) -> str:
     return row["source_uri"]  # link mode: the file where it was ingested from
 
 
+def _pair_files(store: Store, row: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The local rainy, clean and mask files of a pair row (None for a capture row, or a version written
+    before the pair columns existed). Paths that leave the store are refused."""
+    rels = [row.get(column) for column in PAIR_MEMBERS.values()]
+    if all(r is None for r in rels):
+        return None
+    root = store.root.resolve()
+    files = []
+    for column, rel in zip(PAIR_MEMBERS.values(), rels):
+        path = (root / rel).resolve() if rel else None
+        if path is None or not path.is_relative_to(root):
+            raise ShardsError(f"sample {row['sample_id']}: {column} {rel!r} is not a path inside the store")
+        files.append(str(path))
+    return files[0], files[1], files[2]
+
+
+def check_pairset(store: Store, version: ManifestVersion) -> None:
+    """A pairs version's pair set must be the one exported: same ``pairs.json`` (sha256) as then."""
+    pairs = version.info.get("pairs")
+    if not pairs:
+        return
+    index = store.root / "pairs" / pairs["name"] / "pairs.json"
+    try:
+        digest = hashlib.sha256(index.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ShardsError(f"manifest {version.name}: its pair set {pairs['name']!r} cannot be read ({index}: "
+                          f"{exc.strerror or exc})") from exc
+    if digest != pairs["index_sha256"]:
+        raise ShardsError(f"manifest {version.name}: pair set {pairs['name']!r} changed since the export (its "
+                          "pairs.json differs): export a new version from it and shard that")
+
+
 def _jobs(store: Store, version: ManifestVersion, settings: RenderSettings) -> dict[str, list[tuple[dict, RenderJob]]]:
     """Rows per split in shard order, each with its render job; checks keys and hashes first."""
     per: dict[str, list[tuple[dict, RenderJob]]] = {s: [] for s in SPLITS}
@@ -128,7 +160,8 @@ def _jobs(store: Store, version: ManifestVersion, settings: RenderSettings) -> d
         if row["split"] not in per:
             raise ShardsError(f"manifest {version.name}: sample {sid} has unknown split {row['split']!r}")
         job = RenderJob(sid, _location(store, row), row["sha256"], row["format"], row["file_name"],
-                        row.get("orientation"), settings, row.get("frame_index"), row.get("frame_pts"))
+                        row.get("orientation"), settings, row.get("frame_index"), row.get("frame_pts"),
+                        _pair_files(store, row))
         per[row["split"]].append((row, job))
     for items in per.values():
         items.sort(key=lambda item: order_key(item[1].sample_id))
@@ -138,10 +171,11 @@ def _jobs(store: Store, version: ManifestVersion, settings: RenderSettings) -> d
 def _missing_first(per: dict[str, list[tuple[dict, RenderJob]]], skip_bad: bool) -> None:
     """Fail before any work when originals in the store are gone (unless they are to be skipped)."""
     missing = [job.sample_id for items in per.values() for _, job in items
-               if "://" not in job.location and not os.path.isfile(job.location)]
+               if (job.pair is None and "://" not in job.location and not os.path.isfile(job.location))
+               or (job.pair is not None and not all(os.path.isfile(p) for p in job.pair))]
     if missing and not skip_bad:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ShardsError(f"{len(missing)} samples have no original in the store: {shown}; "
+        raise ShardsError(f"{len(missing)} samples have no original (or pair file) in the store: {shown}; "
                           "restore them ('rainset verify' lists the objects) or pass --skip-bad")
 
 
@@ -174,7 +208,7 @@ def _write_split(folder: Path, split: str, items: list[tuple[dict, RenderJob]], 
                 skipped.append({"sample_id": result.sample_id, "split": split, "reason": result.reason,
                                 "detail": result.detail})
                 continue
-            members = [("json", row_json(row)), (result.image_ext, result.image)]
+            members = [("json", row_json(row)), (result.image_ext, result.image), *result.extra]
             if result.raw is not None and result.raw_ext:
                 members.append((result.raw_ext, result.raw))
             size = sum(member_bytes(len(data)) for _, data in members)
@@ -222,6 +256,7 @@ def build_shards(store: Store, name: str, options: ShardOptions | None = None,
     problems = check_files(version)
     if problems:
         raise ShardsError(f"manifest {manifest} is damaged: {'; '.join(problems[:3])}")
+    check_pairset(store, version)
     if opts.render.with_raw and version.info.get("redacted"):
         # rendered images are encoded from pixels and carry no metadata; RAW originals would carry it all
         raise ShardsError(f"manifest {manifest} is redacted ({', '.join(version.info['redacted'])}): --with-raw "
