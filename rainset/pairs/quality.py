@@ -4,7 +4,7 @@
 
 - ``motion = 1 - residual_motion / MOTION_LIMIT``: ``residual_motion`` (px) is what registration
   left: the shift between the rainy frame and its target, measured like camera motion (phase
-  correlation of small grey images, refined by ECC at full resolution on a centre crop,
+  correlation of small grey images, refined by ECC at full resolution on a 384-px centre crop,
   :mod:`rainset.pairs.motion`). A correct target sits at 0 px (~0.1 px is the measurement's own
   noise on rainy H.264 frames); at ``MOTION_LIMIT`` = 1 px edges are doubled and the pair is
   worthless for supervision.
@@ -33,9 +33,13 @@ MASK_LIMIT = 0.5  # share of the frame
 DEFAULT_MIN_QUALITY = 0.5
 
 
-def residual_motion(frame: np.ndarray, target: np.ndarray, *, max_side: int = 640, refine_side: int = 768) -> float:
+def residual_motion(frame: np.ndarray, target: np.ndarray, *, max_side: int = 320, refine_side: int = 384) -> float:
     """Pixels between ``frame`` and its target (both RGB uint8 in the frame's geometry): what
-    registration left, measured as camera motion is (phase correlation, then ECC)."""
+    registration left, measured as camera motion is (phase correlation, then ECC).
+
+    Smaller than the motion pass (phase on ≤ 320 px, ECC on a 384-px centre crop at full
+    resolution): the answer is an error estimate, not a shift to warp by, and this runs once per pair.
+    """
     t_small, scale = small_grey(target, max_side)
     f_small, _ = small_grey(frame, max_side)
     dx, dy, _ = phase_shift(t_small, f_small)
