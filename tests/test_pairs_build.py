@@ -181,6 +181,29 @@ def test_missing_video_is_skipped_with_a_warning(world: dict) -> None:
     assert {p["video_sha256"] for p in data["pairs"]} == {world["kept"]["sha-cam-a"]}
 
 
+def test_a_video_failing_part_way_leaves_no_files_behind(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, short = build_module.segment_targets, []
+
+    def too_dark_on_the_second_short_window(open_frames, shifts, **kw):  # noqa: ANN001, ANN003
+        if len(shifts) < 20:  # cam-b's windows (12 and 8 frames); cam-a's is 48
+            short.append(len(shifts))
+            if len(short) == 2:
+                raise ValueError("no background pixel is at least 16 grey levels bright to fit a gain")
+        return real(open_frames, shifts, **kw)
+
+    monkeypatch.setattr(build_module, "segment_targets", too_dark_on_the_second_short_window)
+    result = build_pairs(world["store"], "dark", warn=(warned := []).append)
+    b = world["kept"]["sha-cam-b"]
+    assert [s.video_sha256 for s in result.skipped] == [b] and "grey levels" in result.skipped[0].reason
+    assert warned and "skipped video cam-b.mp4" in warned[-1]
+    assert {p.video_sha256 for p in result.pairs} == {world["kept"]["sha-cam-a"]}
+    assert list(result.folder.rglob(f"{b[:16]}-*")) == []  # the first window's files went with the video
+    short.clear()  # cam-b alone: its second window fails again, and nothing is left to build
+    with pytest.raises(PairsError, match="every selected video was skipped"):
+        build_pairs(world["store"], "dark2", where="source_name = 'cam-b'")
+    assert not pairset_dir(world["store"].root, "dark2").exists()
+
+
 def test_list_show_remove(world: dict) -> None:
     s = world["s"]
     listed = json.loads(cli("pairs", "list", "--store", s, "--json").stdout)["pairsets"]

@@ -368,9 +368,12 @@ def build_pairs(store: Store, name: str, *, where: str | None = None, method: st
                         reason = f"cannot decode it: {exc.detail}"
                     except (*VIDEO_ERRORS, OSError) as exc:  # unreadable, or too dark to fit a light gain
                         reason = f"cannot process it: {exception_text(exc)}"
-                    if reason is not None:  # drop what a part-read video left in the tally
+                    if reason is not None:  # drop what a part-read video left in the tally and the folder
                         del tally.pairs[mark[0]:]
                         tally.frames, tally.segments, tally.windows, tally.unpaired = mark[1:]
+                        for sub in ("rainy", "clean", "mask"):
+                            for stale in (tmp / sub).glob(f"{pair_id(src.sha256, 0).rsplit('-', 1)[0]}-*"):
+                                stale.unlink()
                 if reason is not None:
                     skipped.append(SkippedVideo(src.sha256, src.name, reason))
                     tally.warnings.append(f"skipped video {src.name} ({src.sha256[:12]}…): {reason}")
@@ -380,6 +383,9 @@ def build_pairs(store: Store, name: str, *, where: str | None = None, method: st
                 emitted = len(tally.warnings)
         if progress is not None:
             progress(tally.done, max(tally.done, 1), None)
+        if len(skipped) == len(videos):
+            raise PairsError(f"no pairs: every selected video was skipped ({skipped[0].name}: {skipped[0].reason}"
+                             + (f"; and {len(skipped) - 1} more)" if len(skipped) > 1 else ")"))
         pairset = PairSet(name=name, method=method, threshold=min_quality,
                           created=datetime.now(timezone.utc).isoformat(timespec="seconds"), where=where,
                           settings={"window": window, "all_frames": all_frames,
