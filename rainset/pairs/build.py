@@ -8,9 +8,9 @@ frame by frame from the stored object (PyAV streaming; the video is never held):
    between frames decide the cuts), then :func:`~rainset.pairs.motion.static_segments`.
 2. **Targets**: each static segment is cut into **windows** of at most ``window`` frames (default
    48, balanced: a 50-frame segment gives two of 25), so disk and memory stay bounded whatever the
-   video's length. A window's frames are spilled to a scratch file as they are decoded (the only
-   copy: 48 frames of 1080p are 300 MB of disk, no more), registered against the window's first
-   frame (motion with ECC), and handed to :func:`rainset.pairs.targets.segment_targets`: the
+   video's length. A window's frames are spilled to a scratch file in the build's folder as they
+   are decoded (the only copy: 48 frames of 1080p are 300 MB of disk, no more), registered against
+   the window's first frame (motion with ECC), and handed to :func:`rainset.pairs.targets.segment_targets`: the
    background uses **every** decoded frame of the window; pairs are written for the frames kept at
    ingest (those with a capture row), or for every frame with ``all_frames``.
 
@@ -412,7 +412,6 @@ def build_pairs(store: Store, name: str, *, where: str | None = None, method: st
     started = time.perf_counter()
     root = pairs_root(store.root)
     root.mkdir(exist_ok=True)
-    store.tmp_dir.mkdir(exist_ok=True)
     tmp = root / f".{name}.building-{secrets.token_hex(4)}"
     tmp.mkdir()  # not mkdtemp: its 0700 would stay on the finished set
     try:
@@ -421,7 +420,8 @@ def build_pairs(store: Store, name: str, *, where: str | None = None, method: st
         tally = _Tally(total=2 * sum(v.frames for v in videos))
         writer = PngWriter()
         try:
-            with tempfile.TemporaryDirectory(prefix="pairs-", dir=store.tmp_dir) as scratch:
+            # scratch inside the build's own folder: store tmp/ is emptied by every ingest start
+            with tempfile.TemporaryDirectory(prefix=".scratch-", dir=tmp) as scratch:
                 settings = _Settings(method, window, min_quality, all_frames, tmp, Path(scratch), writer)
                 skipped = [s for src in videos if (s := _build_or_skip(src, settings, tally, progress, warn))]
             writer.drain()
