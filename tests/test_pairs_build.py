@@ -64,7 +64,8 @@ def test_json_lists_every_pair_with_absolute_files(world: dict) -> None:
     data = world["json"]
     assert data[JSON_FORMAT_KEY] == JSON_FORMAT and data["name"] == "all" and data["method"] == "median"
     assert data["videos"] == 2 and data["skipped"] == [] and data["frames"] == 72
-    assert data["frames_per_s"] > 0 and len(data["pairs"]) == data["accepted"] + sum(not p["accepted"] for p in data["pairs"])
+    assert data["frames_per_s"] > 0 and data["segments"] == 3 and data["windows"] == 3
+    assert len(data["pairs"]) + data["unpaired"] == 24 + 24  # every kept frame: paired, or in the pan
     for p in data["pairs"]:
         for key in ("rainy", "clean", "mask"):
             assert os.path.isabs(p[key]) and Path(p[key]).is_file(), p[key]

@@ -20,15 +20,15 @@ def build(name: Annotated[str, typer.Argument(help="Name of the pair set (letter
           where: Annotated[Optional[str], typer.Option("--where", help="Filter on capture columns (export's); a video "
                                                        "is in when any of its frames matches (default: every "
                                                        "video).")] = None,
-          method: Annotated[str, typer.Option("--method", help="How targets are made: median (registered temporal "
-                                              "percentile); the known methods are listed in docs/pairs.md.")] = "median",
+          method: Annotated[str, typer.Option("--method", help="How targets are made: median (registered "
+                                              "temporal percentile), or another method of docs/pairs.md.")] = "median",
           window: Annotated[int, typer.Option("--window", help="At most N frames per background, 8 to 100000 "
                                               "(bounds disk and memory on long videos).")] = 48,
           min_quality: Annotated[float, typer.Option("--min-quality", help="Pairs with a quality (0-1) at least this "
                                                      "are accepted.")] = 0.5,
           all_frames: Annotated[bool, typer.Option("--all-frames", help="A pair for every frame of the static "
                                                    "segments, not only the frames kept at ingest.")] = False,
-          replace: Annotated[bool, typer.Option("--replace", help="Replace an existing pair set of that name.")] = False,
+          replace: Annotated[bool, typer.Option("--replace", help="Replace a pair set of that name.")] = False,
           store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Build pairs (rainy frame, pseudo-clean target, mask) from the store's videos."""
     with edge():

@@ -48,7 +48,8 @@ from rainset.catalog.db import catalog_session
 from rainset.errors import PairsError, RejectError, exception_text
 from rainset.pairs.motion import estimate_motion, static_segments
 from rainset.pairs.pairset import Pair, PairSet, pair_id, pairs_root, pairset_dir, write_index
-from rainset.pairs.quality import DEFAULT_MIN_QUALITY, LIGHT_LIMIT, MASK_LIMIT, MOTION_LIMIT, pair_quality, residual_motion
+from rainset.pairs.quality import (DEFAULT_MIN_QUALITY, LIGHT_LIMIT, MASK_LIMIT, MOTION_LIMIT, pair_quality,
+                                   residual_motion)
 from rainset.pairs.sets import check_name
 from rainset.pairs.targets import METHODS, segment_targets
 from rainset.pairs.videos import VideoSource, select_videos
@@ -117,7 +118,8 @@ class BuildResult:
                 "warnings": list(self.warnings)}
 
     def lines(self) -> list[str]:
-        out = [f"pair set {self.name}: {len(self.pairs)} pairs, {self.accepted} accepted (quality >= {self.threshold:g}), "
+        out = [f"pair set {self.name}: {len(self.pairs)} pairs, {self.accepted} accepted "
+               f"(quality >= {self.threshold:g}), "
                f"method {self.method}, from {self.videos} video{'' if self.videos == 1 else 's'}",
                f"{self.frames} frames in {self.seconds:.1f} s ({self.frames_per_s:.1f} frames/s), "
                f"{self.segments} static segments in {self.windows} windows of at most {self.window} frames"]

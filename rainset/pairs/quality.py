@@ -54,4 +54,5 @@ def _falling(value: float, limit: float) -> float:
 
 def pair_quality(residual: float, light_change: float, masked_fraction: float) -> float:
     """The 0..1 quality of a pair (1: trust it fully); see the module docstring for the definition."""
-    return _falling(residual, MOTION_LIMIT) * _falling(light_change, LIGHT_LIMIT) * _falling(masked_fraction, MASK_LIMIT)
+    return (_falling(residual, MOTION_LIMIT) * _falling(light_change, LIGHT_LIMIT)
+            * _falling(masked_fraction, MASK_LIMIT))
