@@ -180,8 +180,13 @@ def test_missing_video_is_skipped_with_a_warning(world: dict) -> None:
     os.rename(obj, aside)
     try:
         res = cli("pairs", "build", "partial", "--store", world["s"], "--where", "frame_index < 4", "--json")
+        obj.write_bytes(aside.read_bytes()[:2000])  # now there, but no video FFmpeg can read
+        broken = cli("pairs", "build", "broken", "--store", world["s"], "--where", "source_name = 'cam-b'")
     finally:
+        obj.unlink(missing_ok=True)
         os.rename(aside, obj)
+    assert broken.exit_code == 1 and "every selected video was skipped (cam-b.mp4: cannot decode it" in broken.output
+    assert "warning: skipped video cam-b.mp4" in broken.stderr
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert [s["video_sha256"] for s in data["skipped"]] == [world["kept"]["sha-cam-b"]]
@@ -225,6 +230,22 @@ def test_list_show_remove(world: dict) -> None:
     assert res.exit_code == 0 and "removed pair set b" in res.output
     assert not pairset_dir(world["store"].root, "b").exists()
     assert cli("pairs", "remove", "b", "--store", s).exit_code == 1
+
+
+def test_linked_video_is_read_where_it_was_ingested_from(tmp_path: Path) -> None:
+    fo = footage(16, seed=7)
+    (tmp_path / "src").mkdir()
+    clip = write_video(tmp_path / "src" / "linked.mkv", fo.frames)
+    s = str(tmp_path / "s")
+    assert cli("init", s).exit_code == 0
+    assert cli("ingest", str(tmp_path / "src"), "--store", s, "--link", "--workers", "0", "-q").exit_code == 0
+    store = open_store(s)
+    assert not any(p.is_file() for p in (store.root / "objects").rglob("*"))  # nothing copied
+    result = build_pairs(store, "linked")
+    assert len(result.pairs) == 16 and result.skipped == ()
+    p = result.pairs[5]
+    rainy = cv2.cvtColor(cv2.imread(str(result.folder / p.rainy)), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(rainy, decode_frame(str(clip), p.frame_index, p.frame_pts))
 
 
 def test_windows_and_quality_rules() -> None:
