@@ -315,6 +315,8 @@ def _build_video(src: VideoSource, s: _Settings, tally: _Tally, progress: Progre
     covered = {i for a, b, _ in windows for i in range(a, b)}
     tally.unpaired += sum(1 for i in src.kept if i not in covered and i < n)
     if not windows:
+        tally.warnings.append(f"video {src.name}: no static segment of 8 frames or more (the camera moves, or "
+                              f"the video is too short): no pairs")
         return
     spill = FrameSpill(s.scratch)
     try:
