@@ -18,6 +18,7 @@ from rainset.cli import app
 from rainset.cli.shell import JSON_FORMAT, JSON_FORMAT_KEY
 from rainset.errors import ConfigError, PairsError
 from rainset.pairs import build as build_module
+from rainset.pairs import pngs
 from rainset.pairs.build import build_pairs, window_bounds
 from rainset.pairs.pairset import pairset_dir, read_index
 from rainset.pairs.quality import pair_quality
@@ -144,7 +145,7 @@ def test_refusals_are_one_line_errors(world: dict) -> None:
 
 
 def test_interrupted_build_leaves_no_set(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    real, calls = build_module.write_png, []
+    real, calls = pngs.write_png, []
 
     def failing(path: Path, rgb: np.ndarray) -> None:
         calls.append(path)
@@ -152,7 +153,7 @@ def test_interrupted_build_leaves_no_set(world: dict, monkeypatch: pytest.Monkey
             raise RuntimeError("disk on fire")
         real(path, rgb)
 
-    monkeypatch.setattr(build_module, "write_png", failing)
+    monkeypatch.setattr(pngs, "write_png", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         build_pairs(world["store"], "cut", where="source_name = 'cam-a'")
     root = pairset_dir(world["store"].root, "cut").parent

@@ -32,25 +32,24 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from rainset.capture.video import VIDEO_ERRORS, FrameWalk, open_video
 from rainset.catalog.db import catalog_session
 from rainset.errors import PairsError, RejectError, exception_text
 from rainset.pairs.motion import estimate_motion, static_segments
+from rainset.pairs.pngs import PngWriter
 from rainset.pairs.pairset import Pair, PairSet, pair_id, pairs_root, pairset_dir, write_index
 from rainset.pairs.quality import (DEFAULT_MIN_QUALITY, LIGHT_LIMIT, MASK_LIMIT, MOTION_LIMIT, pair_quality,
                                    residual_motion)
 from rainset.pairs.sets import check_name
+from rainset.pairs.spill import FrameSpill
 from rainset.pairs.targets import METHODS, segment_targets
 from rainset.pairs.videos import VideoSource, select_videos
 from rainset.ranges import Range
@@ -59,9 +58,6 @@ from rainset.store import Store
 DEFAULT_WINDOW = 48
 WINDOW = Range(8, 100_000)  # fewer than 8 frames leave rain in a temporal percentile
 MIN_QUALITY = Range(0.0, 1.0, integer=False)
-# Lossless at any setting. Level 1 with Huffman-only coding: 63 ms CPU and 1.24 MB for a rainy 720p frame,
-# against 80 ms / 1.26 MB (level 1), 54 ms / 1.47 MB (OpenCV's default) and 33 ms / 2.7 MB (stored).
-PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
 
 Progress = Callable[[int, int, str | None], None]
 Warn = Callable[[str], None]
@@ -157,81 +153,6 @@ def window_bounds(start: int, stop: int, window: int) -> list[tuple[int, int]]:
         return []
     edges = [start + round(k * (stop - start) / n) for k in range(n + 1)]
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
-
-
-class FrameSpill:
-    """The decoded frames of one window in a scratch file; read back (any number of readers at
-    once, one frame in memory each) by :meth:`frames`."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.file = tempfile.TemporaryFile(dir=workdir)
-        self.shape: tuple[int, ...] | None = None
-        self.pts: list[float | None] = []
-
-    def reset(self) -> None:
-        self.file.seek(0)
-        self.file.truncate()
-        self.shape = None
-        self.pts = []
-
-    def append(self, frame: np.ndarray, pts: float | None) -> None:
-        if self.shape is None:
-            self.shape = frame.shape
-        elif frame.shape != self.shape:
-            raise RejectError("decode-failed", f"the frame size changes within the video: {frame.shape[1]}x"
-                              f"{frame.shape[0]} after {self.shape[1]}x{self.shape[0]}")
-        self.file.write(np.ascontiguousarray(frame, np.uint8).tobytes())
-        self.pts.append(pts)
-
-    def __len__(self) -> int:
-        return len(self.pts)
-
-    def frames(self) -> Iterator[np.ndarray]:
-        assert self.shape is not None
-        size = int(np.prod(self.shape))
-        self.file.flush()
-        fd = self.file.fileno()
-        for i in range(len(self.pts)):
-            data = os.pread(fd, size, i * size)
-            yield np.frombuffer(data, np.uint8).reshape(self.shape)
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    """An RGB (or single-channel) uint8 image as a lossless PNG."""
-    image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
-    if not cv2.imwrite(str(path), image, PNG_OPTIONS):
-        raise PairsError(f"{path}: cannot write the PNG")
-
-
-class PngWriter:
-    """PNG files written on one background thread (``cv2.imwrite`` releases the GIL, so encoding
-    overlaps the next frame's work), at most ``depth`` images waiting; a failed write is raised
-    by the next :meth:`submit` or by :meth:`drain`."""
-
-    def __init__(self, depth: int = 6) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairs-png")
-        self.pending: deque[Future[None]] = deque()
-        self.depth = depth
-
-    def submit(self, path: Path, image: np.ndarray) -> None:
-        self.pending.append(self.pool.submit(write_png, path, image))
-        while len(self.pending) > self.depth:
-            self.pending.popleft().result()
-
-    def drain(self) -> None:
-        """Wait for every write; raises the first that failed."""
-        while self.pending:
-            self.pending.popleft().result()
-
-    def close(self) -> None:
-        """Drop the writes not started, wait for the one running."""
-        for future in self.pending:
-            future.cancel()
-        self.pending.clear()
-        self.pool.shutdown(wait=True)
 
 
 def _decoded(src: VideoSource, limit: int | None, tally: _Tally, progress: Progress | None,
