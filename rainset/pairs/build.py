@@ -298,7 +298,11 @@ def _install(tmp: Path, dest: Path, replace: bool) -> None:
             raise PairsError(f"pair set {dest.name!r} already exists in {dest.parent} (use --replace)")
         old = dest.with_name(f".{dest.name}.old-{secrets.token_hex(4)}")
         os.rename(dest, old)
-        os.rename(tmp, dest)
+        try:
+            os.rename(tmp, dest)
+        except BaseException:
+            os.rename(old, dest)  # the old set stays as it was
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, dest)
@@ -332,9 +336,9 @@ def build_pairs(store: Store, name: str, *, where: str | None = None, method: st
     dest = pairset_dir(store.root, name)
     if (dest.exists() or dest.is_symlink()) and not replace:
         raise PairsError(f"pair set {name!r} already exists in {dest.parent} (use --replace)")
+    started = time.perf_counter()
     with catalog_session(store.db_url) as session:
         videos = select_videos(store, session, where)
-    started = time.perf_counter()
     root = pairs_root(store.root)
     root.mkdir(exist_ok=True)
     tmp = root / f".{name}.building-{secrets.token_hex(4)}"
