@@ -233,6 +233,14 @@ def test_list_show_remove(world: dict) -> None:
     assert cli("pairs", "remove", "b", "--store", s).exit_code == 1
 
 
+def test_a_moving_camera_gives_no_pairs_and_says_so(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build_module, "static_segments", lambda shifts, steps: [])  # the camera never rests
+    result = build_pairs(world["store"], "moving", where="source_name = 'cam-b'")
+    assert result.pairs == () and result.windows == 0 and result.unpaired == len(world["kept"]["cam-b"])
+    assert any("no static segment" in w for w in result.warnings)
+    assert read_index(result.folder).pairs == ()
+
+
 def test_linked_video_is_read_where_it_was_ingested_from(tmp_path: Path) -> None:
     fo = footage(16, seed=7)
     (tmp_path / "src").mkdir()
