@@ -132,3 +132,7 @@ class TrainError(RainsetError):
 
 class ShardsError(RainsetError):
     """Shards cannot be built or checked (missing or undecodable original, existing name, damaged shard)."""
+
+
+class PairsError(RainsetError):
+    """A pair set cannot be built, read or removed (bad or taken name, no video selected, unknown method)."""

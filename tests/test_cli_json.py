@@ -26,6 +26,8 @@ ELSEWHERE = {
     "derain": "tests/test_nlcl_tiled.py (a checkpoint to derain with)",
     "nlcl import-released": "tests/test_nlcl_released.py (the released NLCL weights)",
     "nlcl intrinsic-dim": "tests/test_nlcl_intrinsic_dim.py::test_cli_measures_pairs_and_a_checkpoint_and_prints_the_rule",
+    "pairs build": "tests/test_pairs_build.py (needs ingested videos)",
+    "pairs show": "tests/test_pairs_build.py::test_list_show_remove",
 }
 
 
@@ -123,6 +125,7 @@ def test_every_json_command_prints_one_object_with_the_version(store: Path) -> N
     run("report", "v2", "--out", str(store / "r.html"), *s, "-q")
     run("remove", a, "--reason", "a face", *s, "-q")
     run("gc", "--yes", *s)
+    assert run("pairs", "list", *s)["pairsets"] == []
     run("train", "nlcl", "--preset", "cpu-smoke", "--show-config")
     run("nlcl", "train", "--preset", "cpu-smoke", "--show-config")
     run("users", "disable", "cur", *s)

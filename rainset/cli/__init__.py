@@ -10,7 +10,7 @@ when it finds missing or damaged objects. Heavy imports happen inside the comman
 from __future__ import annotations
 
 # Importing a stage module registers its commands; this order is the order of ``rainset --help``.
-from rainset.cli import store, demo, annotate, dedupe, manifests, nlcl, shards, suggest  # noqa: F401, I001
+from rainset.cli import store, demo, annotate, dedupe, manifests, nlcl, shards, suggest, pairs  # noqa: F401, I001
 from rainset.cli.shell import app
 
 __all__ = ["app", "main"]
