@@ -265,3 +265,41 @@ def test_windows_and_quality_rules() -> None:
     assert pair_quality(0.1, 0.08, 0.04) == pytest.approx(0.9 * 0.84 * 0.92)
     with pytest.raises(PairsError):
         build_pairs(None, "a/b")  # type: ignore[arg-type]  # the name is checked before the store is used
+
+
+def test_built_pairs_flow_into_export_shards_and_evaluate(world: dict, tmp_path: Path) -> None:
+    """End to end on what `pairs build` wrote: a version of its accepted pairs, shards with the three
+    members, and a masked evaluation whose rainy baseline matches the pair files."""
+    import tarfile
+
+    import torch
+
+    from rainset.nlcl.model import Generator, init_weights
+    from rainset.nlcl.released import rainset_keys
+
+    s = world["s"]
+    ps = read_index(pairset_dir(world["store"].root, "all"))
+    accepted = {p.pair_id for p in ps.accepted()}
+    assert accepted, "the build accepted no pair"
+    res = cli("export", "e2e", "--pairs", "all", "--store", s, "-q")
+    assert res.exit_code == 0, res.output
+    res = cli("shards", "e2e", "--store", s, "--target-size", "50MB", "-q")
+    assert res.exit_code == 0, res.output
+    members: dict[str, set[str]] = {}
+    for tar in (Path(s) / "shards" / "e2e").rglob("*.tar"):
+        with tarfile.open(tar) as tf:
+            for name in tf.getnames():
+                key, _, ext = name.partition(".")
+                members.setdefault(key, set()).add(ext)
+    assert set(members) == accepted
+    assert all({"rainy.png", "clean.png", "mask.png"} <= m for m in members.values())
+    torch.manual_seed(0)
+    gen = Generator(8, 1, False)
+    init_weights(gen, 0.02)
+    state = gen.state_dict()
+    ckpt = tmp_path / "tiny.pth"
+    torch.save({released: state[ours] for released, ours in rainset_keys(1).items()}, ckpt)
+    res = cli("evaluate", "--manifest", "e2e", "--checkpoint", str(ckpt), "--store", s, "--device", "cpu", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert {p["name"] for p in out["pairs"]} == accepted
