@@ -32,8 +32,8 @@ resolution they are given (docs/rainstats.md, "Scene-invariant measurements"):
   energy that persists along 7-px lines, summed over the tiles, 0..1: long streaks near 1, drops,
   drizzle and short streaks near 0 (lengths at the frame's own resolution).
 - ``rain_spots_half``: ``rain_spots`` of a half-resolution copy (area average of 2×2 pixels),
-  in 128×128 tiles (at most :data:`MAX_TILES`). Halving averages away drops a pixel or two across
-  (drizzle) and keeps the larger, nearer, defocused drops and splashes of heavy rain: the density
+  in 128×128 tiles (at most :data:`MAX_TILES`). Halving averages faint drops a pixel or two across
+  (drizzle) into the noise and keeps the larger, nearer, defocused drops and splashes of heavy rain: the density
   of rain that survives a change of scale. It replaced ``rain_spots`` in the heavy rule (ALGO_VERSION 4)
   because the full-resolution excess measures how white the drops are drawn, which depends on the
   renderer (renderer 1 adds white, renderer 2 shows the blurred environment), not on the rain
