@@ -2,12 +2,17 @@
 
 Every split is by scene (``rainset.suggest.validation``), never by capture:
 
-1. label-free rules (``rules-v2``), whose thresholds were tuned on renderer 1 only, scored on
+0. with ``--tune``: which measurements move with the renderer rather than the rain
+   (``rainset.suggest.shift``: per-type medians on renderer 1 and 2, and each split's renderer-1
+   threshold scored on renderer 2);
+1. label-free rules (``rules-v3``), whose thresholds were tuned on renderer 1 only, scored on
    renderer 2 (``rainset.synth.depth_rain``: drizzle, heavy, streak, fog-mixed balanced, plus
    no-rain): balanced accuracy, confusion, expected calibration error (ECE);
 2. the fitted model after N labelled scenes per type of renderer 2, scored on the captures of
    the other renderer-2 scenes only (learning curve), with its ECE;
-3. the rules on the real photos typed by eye in ``tests/data/real_rain_types.csv``: balanced
+3. the rules on real rain layers (``rainset.synth.real_layers``: Rain100H/L rainy − clean, tiled
+   over renderer scenes at 1600×1200; all typed ``streak``);
+4. the rules on the real photos typed by eye in ``tests/data/real_rain_types.csv``: balanced
    accuracy against the majority-class baseline, and which types the fixtures cannot test.
 
 ``--tune`` re-derives the rules' thresholds from renderer-1 scenes (seed 0) and their margin
@@ -28,12 +33,16 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from rainset.suggest.features import FEATURE_NAMES
 from rainset.suggest.rules import THRESHOLDS
+from rainset.suggest.shift import medians, transfer
 from rainset.suggest.tuning import calibrate_margins, tune_thresholds
 from rainset.suggest.validation import (
     RAIN_TYPES,
     learning_curve,
     majority_baseline,
+    real_layer_set,
+    transfer_curve,
     real_set,
     renderer1_set,
     renderer2_set,
@@ -65,6 +74,9 @@ def main() -> None:
     ap.add_argument("--r2-size", default="1600x1200", help="renderer-2 camera frame size")
     ap.add_argument("--curve", default="2,3,5,10,25", help="labelled scenes per type of the learning curve")
     ap.add_argument("--repeats", type=int, default=3, help="random draws of labelled scenes per curve point")
+    ap.add_argument("--r1-curve-scenes", type=int, default=30,
+                    help="renderer-1 scenes per type for the cross-renderer learning curve (0: skip it)")
+    ap.add_argument("--layer-captures", type=int, default=4, help="captures per real rain layer")
     ap.add_argument("--tune", action="store_true", help="re-derive the rules' thresholds on renderer 1")
     ap.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -86,6 +98,13 @@ def main() -> None:
     r2 = renderer2_set(args.r2_scenes, captures_per_scene=args.r2_captures, size=(w, h),
                        progress=lambda d, n: print(f"\rrenderer 2: {d}/{n}", end="", file=sys.stderr))
     print(file=sys.stderr)
+    if args.tune:
+        shown = [*FEATURE_NAMES, "luminance", "contrast", "night"]
+        result["shift_medians"] = {"renderer-1": medians(shown, tune.values, tune.labels, RAIN_TYPES),
+                                   "renderer-2": medians(shown, r2.values, r2.labels, RAIN_TYPES)}
+        result["shift_transfer"] = [asdict(t) for t in transfer(shown, tune.values, tune.labels, r2.values, r2.labels)]
+        for t in result["shift_transfer"]:
+            print(f"{t['split']:24s} {t['feature']:18s} renderer 1 {t['tuning']:.2f} -> renderer 2 {t['test']:.2f}")
     s2 = score_rules(r2, TAXONOMY, UNSURE_BELOW)
     result["rules_renderer2"] = asdict(s2)
     print(f"rules on renderer 2 ({s2.captures} captures, {s2.scenes} scenes): balanced accuracy "
@@ -102,8 +121,23 @@ def main() -> None:
               f"{p.accuracy:.3f}, ECE {p.ece:.3f} (mean of {p.repeats})")
     print(f"fitted after {sizes[0]} labelled scenes per type, summed over {args.repeats} draws (rows truth, "
           f"columns suggestion, {', '.join(RAIN_TYPES)}): {conf}")
+    if args.r1_curve_scenes:
+        r1 = renderer1_set(args.r1_curve_scenes, seed=3)  # seeds 0 and 1 set the rules, 2 is the tests'
+        sizes1 = [int(v) for v in args.curve.split(",") if int(v) < args.r1_curve_scenes]
+        cross = transfer_curve(r1, r2, sizes1, repeats=args.repeats)
+        result["learning_curve_renderer1_to_renderer2"] = [asdict(p) for p in cross]
+        for p in cross:
+            print(f"fitted on {p.scenes_per_type} renderer-1 scenes per type ({p.train_captures} captures): unseen "
+                  f"renderer-1 scenes {p.unseen_balanced_accuracy:.3f} (ECE {p.unseen_ece:.3f}), renderer 2 "
+                  f"{p.other_balanced_accuracy:.3f} (ECE {p.other_ece:.3f})")
     types_file = ROOT / "tests" / "data" / "real_rain_types.csv"
     if (args.fixtures / "SOURCES.md").is_file():
+        layers = real_layer_set(args.fixtures, types_file, captures_per_layer=args.layer_captures)
+        sl = score_rules(layers, TAXONOMY, UNSURE_BELOW)
+        result["rules_real_layers"] = asdict(sl)
+        print(f"rules on {sl.captures} real-rain-layer captures: balanced accuracy {sl.balanced_accuracy:.3f}, "
+              f"ECE {sl.ece:.3f}")
+        print("\n".join(table(sl, "rules, real rain layers")))
         real = real_set(args.fixtures, types_file)
         sr = score_rules(real, TAXONOMY, UNSURE_BELOW)
         top, top_acc, top_bal = majority_baseline(real.labels)

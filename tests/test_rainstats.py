@@ -121,7 +121,7 @@ def test_to_dict_round_trips_and_names_every_field(scene):
     d = stats.to_dict()
     assert set(d) == {"streak_density", "streak_angle", "streak_length", "streak_coherence", "veil", "droplets",
                       "night", "luminance", "contrast", "rain_dir", "rain_sign", "rain_spots", "rain_aniso",
-                      "rain_aniso_long", "rain_cover", "rain_persist", "veil_edges"}
+                      "rain_aniso_long", "rain_cover", "rain_persist", "veil_edges", "rain_spots_half"}
     again = RainStats.from_dict(d)
     assert again.to_dict() == d
 
@@ -155,6 +155,30 @@ def test_real_rainy_photos_measure_more_streaks_than_their_clean_pairs(fixtures_
         assert r.streak_density > c.streak_density, (rainy, r.streak_density, c.streak_density)
 
 
+def _bright_drops(img: np.ndarray, n: int, radius: int, value: float, seed: int = 3) -> np.ndarray:
+    """``n`` drops of ``radius`` px (0: single pixels) adding ``value`` grey levels."""
+    rng = np.random.default_rng(seed)
+    h, w = img.shape[:2]
+    layer = np.zeros((h, w), np.float32)
+    for x, y in zip(rng.integers(0, w, n), rng.integers(0, h, n)):
+        if radius == 0:
+            layer[y, x] = value
+        else:
+            cv2.circle(layer, (int(x), int(y)), radius, value, -1)
+    return np.clip(img.astype(np.float32) + layer[..., None], 0, 255).astype(np.uint8)
+
+
+def test_half_resolution_spots_favour_larger_drops():
+    bg = plain_background()
+    clean = measure(bg)
+    dots = measure(_bright_drops(bg, 6000, 0, 12))  # faint single-pixel drops (drizzle-like)
+    blobs = measure(_bright_drops(bg, 6000, 1, 12))  # the same drops, 3 px across
+    assert clean.rain_spots_half < 0.001
+    assert dots.rain_spots_half > clean.rain_spots_half and blobs.rain_spots_half > dots.rain_spots_half
+    # halving the resolution keeps more of the larger drops than of the single pixels
+    assert blobs.rain_spots_half / dots.rain_spots_half > blobs.rain_spots / dots.rain_spots
+
+
 @settings(max_examples=25, deadline=None)
 @given(h=st.integers(16, 300), w=st.integers(16, 300), seed=st.integers(0, 2**16), kind=st.sampled_from(["noise", "flat", "lines"]))
 def test_any_frame_gives_values_in_range(h, w, seed, kind):
@@ -166,7 +190,7 @@ def test_any_frame_gives_values_in_range(h, w, seed, kind):
     else:
         img = draw_streaks(np.full((h, w, 3), 60, np.uint8), int(rng.integers(1, 50)), float(rng.uniform(-89, 89)), 12)
     d = measure(img).to_dict()
-    for name in ("streak_density", "streak_coherence", "veil", "droplets", "night", "luminance"):
+    for name in ("streak_density", "streak_coherence", "veil", "droplets", "night", "luminance", "rain_spots_half"):
         assert 0.0 <= d[name] <= 1.0, (name, d[name])
     assert d["streak_length"] >= 0.0 and 0.0 <= d["contrast"] <= 0.5
     assert d["streak_angle"] is None or -90.0 < d["streak_angle"] <= 90.0

@@ -24,7 +24,7 @@ def stats(**kw: float | None) -> dict[str, float | None]:
     """A measurement dict sitting in the 'drizzle' region of every rule unless overridden."""
     base = {"streak_density": 0.1, "streak_angle": 8.0, "streak_length": T.streak_min / 3, "streak_coherence": 0.4,
             "veil": 0.3, "droplets": 0.0, "night": 0.1, "luminance": 0.45, "contrast": 0.15,
-            "rain_sign": T.rain_min + 3 * T.rain_width, "rain_spots": T.heavy_min / 3,
+            "rain_sign": T.rain_min + 3 * T.rain_width, "rain_spots_half": T.heavy_min / 3,
             "veil_edges": T.fog_min - 3 * T.fog_width}
     return {**base, **kw}
 
@@ -35,10 +35,10 @@ def stats(**kw: float | None) -> dict[str, float | None]:
     (stats(rain_sign=T.rain_min - 3 * T.rain_width, droplets=T.droplets_min * 1.5), "not-usable"),
     (stats(veil_edges=T.fog_min + 3 * T.fog_width), "fog-mixed"),
     (stats(streak_length=T.streak_min + 3 * T.streak_width), "streak"),
-    (stats(rain_spots=T.heavy_min + 3 * T.heavy_width), "heavy"),
+    (stats(rain_spots_half=T.heavy_min + 3 * T.heavy_width), "heavy"),
     # order: a veil wins over no rain and long streaks, long streaks over dense rain
     (stats(veil_edges=T.fog_min * 1.2, rain_sign=-0.5, streak_length=T.streak_min * 2), "fog-mixed"),
-    (stats(streak_length=T.streak_min * 2, rain_spots=T.heavy_min * 2), "streak"),
+    (stats(streak_length=T.streak_min * 2, rain_spots_half=T.heavy_min * 2), "streak"),
     # long but near-horizontal structures are scene edges, not rain streaks
     (stats(streak_length=T.streak_min * 2, streak_angle=-(T.angle_max + 3 * T.angle_width)), "drizzle"),
 ])
@@ -61,7 +61,7 @@ def test_rule_confidence_is_a_calibrated_probability_of_the_margin() -> None:
 
 def test_rules_follow_the_taxonomy_and_missing_values() -> None:
     # a store without fog-mixed: the veiled frame falls to the next rule that holds
-    hazy = stats(veil_edges=T.fog_min * 1.2, rain_spots=T.heavy_min * 2)
+    hazy = stats(veil_edges=T.fog_min * 1.2, rain_spots_half=T.heavy_min * 2)
     assert classify(hazy, [t for t in TAXONOMY if t != "fog-mixed"]).rain_type == "heavy"
     # measurements older than ALGO_VERSION 3 (no rain_sign): no suggestion rather than a guess
     assert classify(stats(rain_sign=None), TAXONOMY) is None
@@ -75,7 +75,7 @@ def test_rules_follow_the_taxonomy_and_missing_values() -> None:
 @given(st.floats(-1, 1), st.floats(-90, 90), st.floats(0, 400), st.floats(0, 1), st.floats(0, 0.2), st.floats(0, 1))
 def test_rules_always_answer_a_taxonomy_type(sign: float, angle: float, length: float, veil: float, spots: float,
                                              drops: float) -> None:
-    d = classify(stats(rain_sign=sign, streak_angle=angle, streak_length=length, veil_edges=veil, rain_spots=spots,
+    d = classify(stats(rain_sign=sign, streak_angle=angle, streak_length=length, veil_edges=veil, rain_spots_half=spots,
                        droplets=drops), TAXONOMY)
     assert d is not None and d.rain_type in TAXONOMY and d.rain_type != "unsure" and 0 < d.confidence < 1
 

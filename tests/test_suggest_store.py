@@ -17,6 +17,7 @@ from rainset.errors import ConfigError
 from rainset.store import Store
 from rainset.suggest import suggest_store
 from rainset.suggest.features import matrix
+from rainset.suggest.rules import RULES_MODEL
 from rainset.suggest.run import SuggestResult, load_measurements, stored_model
 from rainset.suggestions import current_suggestions
 from rainset.synth import SynthTruth
@@ -37,7 +38,7 @@ def check_store_flow(store: Store, truth: SynthTruth) -> None:
         suggest_store(store, model="fitted")
     first = suggest_store(store, model="auto")
     labels, active, rows = _counts(store)
-    assert first.kind == "rules" and first.model == "rules-v2" and first.measured == active == 30
+    assert first.kind == "rules" and first.model == RULES_MODEL and first.measured == active == 30
     assert labels == 0 and len(rows) == active == first.suggested
     again = suggest_store(store)
     assert again.changed == 0 and again.measured == 0 and _counts(store)[2] == rows  # same rows, same times
@@ -99,7 +100,7 @@ def test_cli_json_show_and_model(tmp_path: Path) -> None:
     assert set(data) == set(SuggestResult.__dataclass_fields__) | {"json_format"} and data["suggested"] == 30
     cid = sorted(_counts(store)[2])[0]
     shown = json.loads(runner.invoke(app, ["suggest", "show", cid, "--store", s, "--json"]).stdout)
-    assert shown["capture_id"] == cid and shown["suggestion"]["model"] == "rules-v2"
+    assert shown["capture_id"] == cid and shown["suggestion"]["model"] == RULES_MODEL
     assert shown["suggestion"]["info"]["reason"] and "streak_density" in shown["measurements"]
     text = runner.invoke(app, ["suggest", "show", cid, "--store", s]).stdout
     assert json.loads(runner.invoke(app, ["suggest", "--store", s, "--json", "show", cid]).stdout) == shown

@@ -31,6 +31,13 @@ resolution they are given (docs/rainstats.md, "Scene-invariant measurements"):
   ``rain_persist``: in ``rain_dir``, the residual energy that persists along 15-px lines over the
   energy that persists along 7-px lines, summed over the tiles, 0..1: long streaks near 1, drops,
   drizzle and short streaks near 0 (lengths at the frame's own resolution).
+- ``rain_spots_half``: ``rain_spots`` of a half-resolution copy (area average of 2×2 pixels),
+  in 128×128 tiles (at most :data:`MAX_TILES`). Halving averages faint drops a pixel or two across
+  (drizzle) into the noise and keeps the larger, nearer, defocused drops and splashes of heavy rain: the density
+  of rain that survives a change of scale. It replaced ``rain_spots`` in the heavy rule (ALGO_VERSION 4)
+  because the full-resolution excess measures how white the drops are drawn, which depends on the
+  renderer (renderer 1 adds white, renderer 2 shows the blurred environment), not on the rain
+  (docs/suggestions.md, "Which measurements move with the renderer").
 - ``veil_edges``: the veil measured against the scene's own contrast, at a 256-px copy: on pixels
   with structure (local max − local min of luminance ≥ 0.06 in 7×7: sky and flat walls are left
   out), the median of the local minimum of the dark channel over the local maximum of luminance.
@@ -57,6 +64,8 @@ _FALLING = np.abs(_DIRS) <= 70.0
 _COVER_MIN = 0.5  # a tile with this anisotropy in the rain direction counts as rain-covered
 _SIGMAS = 3.0
 _KERNELS = {n: [line_kernel(n, a) for a in _DIRS] for n in _SCALES}
+HALF_TILE = 128  # tiles of the half-resolution copy (rain_spots_half)
+MIN_HALF = 16
 _SUB = 64  # each 256-px tile is scored in 64-px sub-tiles (anisotropy is local)
 
 
@@ -72,6 +81,7 @@ class InvariantStats:
     rain_cover: float
     rain_persist: float
     veil_edges: float
+    rain_spots_half: float
 
     def to_dict(self) -> dict[str, float | None]:
         return {k: (None if not math.isfinite(v) else round(float(v), 6)) for k, v in asdict(self).items()}
@@ -108,6 +118,24 @@ def _tile_measures(y: np.ndarray) -> tuple[int, int, int, np.ndarray, np.ndarray
     short = np.stack([_sub_means(cv2.erode(rp, k)) for k in _KERNELS[_SCALES[0]]])
     long_ = np.stack([_sub_means(cv2.erode(rp, k)) for k in _KERNELS[_SCALES[1]]])
     return r.size, pos, neg, short, long_
+
+
+def _outliers(t: np.ndarray) -> tuple[int, int, int]:
+    """(pixels, bright outliers, dark outliers) of the residual ``t − median₅(t)`` of one tile."""
+    r = t - cv2.medianBlur(t, 5)
+    sigma = max(1.4826 * float(np.median(np.abs(r))), 0.5 / 255)
+    return r.size, int(np.count_nonzero(r > _SIGMAS * sigma)), int(np.count_nonzero(r < -_SIGMAS * sigma))
+
+
+def spots_half(y: np.ndarray) -> float:
+    """``rain_spots`` of the half-resolution copy of ``y``, in 128-px tiles (module docstring)."""
+    h, w = y.shape
+    half = cv2.resize(y, (max(MIN_HALF, w // 2), max(MIN_HALF, h // 2)), interpolation=cv2.INTER_AREA)
+    n = pos = neg = 0
+    for oy, ox in tile_origins(*half.shape, HALF_TILE, MAX_TILES):
+        tn, tp, tq = _outliers(np.ascontiguousarray(half[oy:oy + HALF_TILE, ox:ox + HALF_TILE]))
+        n, pos, neg = n + tn, pos + tp, neg + tq
+    return max(0.0, (pos - neg) / n)
 
 
 def _anisotropy(energy: np.ndarray) -> np.ndarray:
@@ -157,4 +185,4 @@ def invariant_stats(y: np.ndarray, rgb_small: np.ndarray, y_small: np.ndarray) -
                           rain_aniso=float(np.median(a_short[best])), rain_aniso_long=float(np.median(a_long[best])),
                           rain_cover=float(np.mean(a_short[best] >= _COVER_MIN)),
                           rain_persist=persist,
-                          veil_edges=veil_edges(rgb_small, y_small))
+                          veil_edges=veil_edges(rgb_small, y_small), rain_spots_half=spots_half(y))

@@ -21,7 +21,7 @@ from rainset.rainstats.night import ev100, night_score
 from rainset.rainstats.streaks import ANALYSIS_SIDE, StreakStats, streak_stats, thin_bright
 from rainset.rainstats.veil import veil_score
 
-ALGO_VERSION = 3  # bump when a measurement changes: measure_store re-measures older rows
+ALGO_VERSION = 4  # bump when a measurement changes: measure_store re-measures older rows
 WORK_SIDE = 1024
 SMALL_SIDE = 256
 MIN_SIDE = 16
@@ -43,7 +43,7 @@ class RainStats:
         luminance: mean luminance, 0..1.
         contrast: RMS contrast (standard deviation of luminance), 0..0.5.
         rain_dir, rain_sign, rain_spots, rain_aniso, rain_aniso_long, rain_cover, rain_persist,
-        veil_edges: the scene-invariant measurements (:mod:`rainset.rainstats.invariant`), read at
+        veil_edges, rain_spots_half: the scene-invariant measurements (:mod:`rainset.rainstats.invariant`), read at
             the resolution of the frame given (NaN where not measured, e.g. on a rain layer).
     """
 
@@ -64,6 +64,7 @@ class RainStats:
     rain_cover: float = math.nan
     rain_persist: float = math.nan
     veil_edges: float = math.nan
+    rain_spots_half: float = math.nan
 
     def to_dict(self) -> dict[str, float | None]:
         """The measurements by name, rounded to 6 digits; NaN becomes None (JSON has no NaN)."""

@@ -57,7 +57,7 @@ class Scores:
     accuracy: float
     confusion: list[list[int]]
     per_class_recall: dict[str, float]
-    mean_confidence: float | None = None  # calibrated probabilities (fitted model and rules-v2 alike)
+    mean_confidence: float | None = None  # calibrated probabilities (fitted model and rules alike)
 
 
 @dataclass(frozen=True)

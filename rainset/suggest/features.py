@@ -45,6 +45,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("rain_cover", "identity", False, "share of tiles with oriented residual in the rain direction"),
     Feature("rain_persist", "identity", False, "residual persisting along 15-px over 7-px lines (0..1)"),
     Feature("veil_edges", "identity", False, "dark-channel minimum over luminance maximum where the scene has structure"),
+    Feature("rain_spots_half", "log1p1000", False, "log(1 + 1000 × excess bright outliers at half resolution)"),
 )
 # Not features, on purpose: luminance, contrast and night describe the scene and its light, not the
 # rain; a model fitted on a few labelled scenes learns those scenes from them (issue 16).

@@ -1,4 +1,4 @@
-"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v2``).
+"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v3``).
 
 Tried in order; the first rule whose test holds (and whose rain type is in the store's
 taxonomy) decides:
@@ -8,7 +8,8 @@ taxonomy) decides:
 2. ``rain_sign < rain_min``: no rain. Then ``droplets ≥ droplets_min`` → ``not-usable`` (lens
    droplets without rain, a reason of the taxonomy), else ``no-rain``.
 3. ``streak_length ≥ streak_min`` and ``|streak_angle| < angle_max`` → ``streak``.
-4. ``rain_spots ≥ heavy_min`` → ``heavy``.
+4. ``rain_spots_half ≥ heavy_min`` → ``heavy`` (dense rain that survives halving the resolution;
+   ``rules-v2`` read ``rain_spots``, how white the drops are, which moves with the renderer).
 5. otherwise → ``drizzle``.
 
 The thresholds were chosen on captures of the first renderer only (:mod:`rainset.synth.rain`,
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 from rainset.suggest.features import number
 
-RULES_MODEL = "rules-v2"
+RULES_MODEL = "rules-v3"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ class Thresholds:
     streak_width: float = 40.4995
     angle_max: float = 60.0
     angle_width: float = 10.0
-    heavy_min: float = 0.0227
-    heavy_width: float = 0.0073
-    cal_a: float = 0.0137  # confidence = sigmoid(cal_a + cal_b · margin in widths)
-    cal_b: float = 1.4104
+    heavy_min: float = 0.0019  # on rain_spots_half (rules-v3)
+    heavy_width: float = 0.0055
+    cal_a: float = -0.4057  # confidence = sigmoid(cal_a + cal_b · margin in widths)
+    cal_b: float = 1.4689
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -126,7 +127,8 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
     angle = abs(number(values.get("streak_angle")))
     branches = (("streak", [_test("streak_length", number(values.get("streak_length")), t.streak_min, t.streak_width),
                             _test("|streak_angle|", angle, t.angle_max, t.angle_width, below=True)]),
-                ("heavy", [_test("rain_spots", number(values.get("rain_spots")), t.heavy_min, t.heavy_width)]))
+                ("heavy", [_test("rain_spots_half", number(values.get("rain_spots_half")), t.heavy_min,
+                              t.heavy_width)]))
     for rain_type, tests in branches:
         if rain_type not in taxonomy:
             continue

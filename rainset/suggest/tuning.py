@@ -23,7 +23,7 @@ _SPLITS = (  # (threshold, width, feature, positive types, negative types, trans
     ("fog_min", "fog_width", "veil_edges", ("fog-mixed",), ("drizzle", "heavy", "streak", "no-rain")),
     ("rain_min", "rain_width", "rain_sign", ("drizzle", "heavy", "streak"), ("no-rain",)),
     ("streak_min", "streak_width", "streak_length", ("streak",), ("drizzle", "heavy")),
-    ("heavy_min", "heavy_width", "rain_spots", ("heavy",), ("drizzle",)),
+    ("heavy_min", "heavy_width", "rain_spots_half", ("heavy",), ("drizzle",)),
 )
 
 

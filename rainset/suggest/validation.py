@@ -5,6 +5,9 @@ Three sources of captures with a known rain type and a known scene (the leakage 
 - :func:`renderer1_set`: :mod:`rainset.synth.rain` (the renderer the label-free rules are tuned on);
 - :func:`renderer2_set`: :mod:`rainset.synth.depth_rain`, a second, independent renderer never
   used for tuning, at camera resolution (JPEG "originals" and their 1024-px previews);
+- :func:`real_layer_set`: real rain layers (rainy − clean of the fixtures' Rain100H/L pairs,
+  :mod:`rainset.synth.real_layers`) tiled at their own pixel size over renderer scenes at camera
+  size, typed as their rainy photo is in ``tests/data/real_rain_types.csv`` (all ``streak``);
 - :func:`real_set`: the fixtures' real photos typed by eye in ``tests/data/real_rain_types.csv``
   (committed before any tuning), scenes from its ``scene`` column (dedupe groups by eye).
 
@@ -36,6 +39,7 @@ from rainset.suggest.folds import scene_folds  # noqa: F401 - the folds every cr
 from rainset.suggest.model import fit_model
 from rainset.suggest.rules import THRESHOLDS, Thresholds, classify
 from rainset.synth.depth_rain import render_depth_rain
+from rainset.synth.real_layers import RAIN100, fixture_pair_layers, rain_over
 
 RAIN_TYPES: tuple[str, ...] = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain")
 PREVIEW_SIDE = 1024
@@ -144,6 +148,24 @@ def real_set(fixtures: Path, types_file: Path, kinds: Sequence[str] = ("real", "
     return out
 
 
+def real_layer_set(fixtures: Path, types_file: Path, *, captures_per_layer: int = 2, seed: int = 700_000,
+                   size: tuple[int, int] = (1600, 1200)) -> LabelledSet:
+    """Real rain layers over renderer scenes (module docstring): each capture a new scene, its type the
+    typing file's type of the rainy photo the layer came from."""
+    typed = {r["path"]: r["rain_type"] for r in read_real_types(types_file)}
+    rainy_path = {f"{kind}/{key}": rainy.format(key) for rainy, _, keys, kind in RAIN100 for key in keys}
+    out = LabelledSet("real-layers")
+    for k, layer in enumerate(fixture_pair_layers(fixtures)):
+        label = typed.get(rainy_path.get(layer.name, ""))
+        if label is None:
+            raise ValueError(f"{layer.name}: its rainy photo is not typed in {types_file}")
+        for c in range(captures_per_layer):
+            rng = np.random.default_rng([seed, k, c])
+            rainy = rain_over(render_scene(rng, *size), layer, rng)
+            out.add(measure_capture(_jpeg(rainy, CAMERA_QUALITY)), label, f"rl-{seed}-{k}-{c}", f"{layer.name}/{c}")
+    return out
+
+
 # --- scores -------------------------------------------------------------------------------------
 
 
@@ -242,6 +264,61 @@ def learning_curve(data: LabelledSet, sizes: Sequence[int], *, repeats: int = 3,
         points.append(CurvePoint(n, n_train, n_test, round(float(np.mean(bal)), 4), round(float(np.mean(acc)), 4),
                                  round(float(np.mean(ece)), 4), repeats))
     return points, first_confusion
+
+
+@dataclass(frozen=True)
+class TransferPoint:
+    """Fitted on N labelled scenes per type of one set; scored on its other scenes and on another set."""
+
+    scenes_per_type: int
+    train_captures: int
+    unseen_captures: int
+    unseen_balanced_accuracy: float  # the training set's other scenes
+    unseen_ece: float
+    other_captures: int
+    other_balanced_accuracy: float  # every capture of the other set (another renderer)
+    other_ece: float
+    repeats: int
+
+
+def _fit_score(data: LabelledSet, train: Sequence[int], tests: Sequence[tuple[LabelledSet, Sequence[int]]],
+               names: Sequence[str], classes: Sequence[str]) -> list[tuple[float, float]]:
+    model = fit_model(matrix([data.values[i] for i in train], names), [data.labels[i] for i in train], names,
+                      classes, min_per_class=2, groups=[data.scenes[i] for i in train])
+    out = []
+    for test_set, idx in tests:
+        probs = model.predict_proba(matrix([test_set.values[i] for i in idx], names))
+        guess = [model.classes[int(p.argmax())] for p in probs]
+        truth = [test_set.labels[i] for i in idx]
+        out.append((balanced_accuracy(truth, guess),
+                    expected_calibration_error(probs.max(axis=1), [g == t for g, t in zip(guess, truth)])))
+    return out
+
+
+def transfer_curve(data: LabelledSet, other: LabelledSet, sizes: Sequence[int], *, repeats: int = 3,
+                   classes: Sequence[str] = RAIN_TYPES, seed: int = 0) -> list[TransferPoint]:
+    """The fitted model after N labelled scenes per type of ``data``, scored on the other scenes of
+    ``data`` and on every capture of ``other`` (a renderer it never saw)."""
+    by_type: dict[str, list[str]] = {}
+    for s, t in zip(data.scenes, data.labels):
+        if s not in by_type.setdefault(t, []):
+            by_type[t].append(s)
+    names = feature_names(data.values)
+    points = []
+    for n in sizes:
+        scores, n_train, n_test = [], 0, 0
+        for r in range(repeats):
+            rng = np.random.default_rng([seed, n, r])
+            train_scenes = {s for t in classes for s in rng.permutation(by_type.get(t, []))[:n]}
+            train = [i for i, s in enumerate(data.scenes) if s in train_scenes]
+            test = [i for i, s in enumerate(data.scenes) if s not in train_scenes]
+            assert not {data.scenes[i] for i in train} & {data.scenes[i] for i in test}  # by scene, never by capture
+            scores.append(_fit_score(data, train, [(data, test), (other, range(len(other.labels)))], names, classes))
+            n_train, n_test = len(train), len(test)
+        m = np.mean(np.array(scores), axis=0)
+        points.append(TransferPoint(n, n_train, n_test, round(float(m[0, 0]), 4), round(float(m[0, 1]), 4),
+                                    len(other.labels), round(float(m[1, 0]), 4), round(float(m[1, 1]), 4), repeats))
+    return points
 
 
 @dataclass(frozen=True)
