@@ -7,7 +7,6 @@ import struct
 
 import cv2
 import numpy as np
-import tifffile
 from PIL import Image
 
 from rainset.capture.checks import (
@@ -80,6 +79,8 @@ def _read_unchanged(data: bytes, fmt: str) -> tuple[np.ndarray, bool]:
         return img, True
     if fmt != "tiff":
         raise RejectError("decode-failed", f"OpenCV could not decode the {fmt.upper()} data")
+    import tifffile  # heavy (~40 ms of every ingest worker's start-up): only TIFF files need it
+
     try:
         return np.asarray(tifffile.imread(io.BytesIO(data), key=0)), False
     except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, TypeError, RuntimeError):
@@ -193,6 +194,8 @@ def precheck_raster(head: bytes, fmt: str, max_pixels: int, min_side: int, max_d
     elif fmt == "png":
         check_decode_bytes(width, height, *png_layout(head), max_decode_bytes)
     elif fmt == "tiff":
+        import tifffile  # heavy (~40 ms of every ingest worker's start-up): only TIFF files need it
+
         try:
             with tifffile.TiffFile(io.BytesIO(head)) as tif:
                 page = tif.pages.first
