@@ -12,7 +12,6 @@ so peak memory is unchanged and what is kept between files is bounded by the tri
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
@@ -25,13 +24,10 @@ def keep_freed_memory() -> bool:
     """Tune glibc's malloc in this process as above; False where that is not possible (no glibc)."""
     if not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        # The process's own symbols, libc's among them (ctypes.util.find_library would run ldconfig).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
-        return False  # musl and others: no mallopt
+        return False  # no mallopt (musl)
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
