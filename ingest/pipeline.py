@@ -21,7 +21,7 @@ from rainset.store import Store, exclusive_lock, sweep_tmp
 from rainset import workers
 
 from rainset.ingest.sources import SourceFile, discover, group_units
-from rainset.ingest.stage import StageOptions, process_unit, worker_died
+from rainset.ingest.stage import StageOptions, init_worker, process_unit, worker_died
 from rainset.ingest.video import FrameSampling, VideoResult
 from rainset.ingest.video_writer import write_video
 from rainset.ingest.writer import BatchCounts, BatchIndex, Provenance, write_unit
@@ -110,7 +110,9 @@ def _stage_options(store: Store, options: IngestOptions) -> StageOptions:
     s = store.settings
     return StageOptions(link=options.link, max_pixels=s["max_pixels"], working_min_side=s["working_min_side"],
                         preview_max_side=s["preview_max_side"], preview_quality=s["preview_quality"],
-                        max_decode_bytes=s["max_decode_bytes"], video=options.video.check())
+                        max_decode_bytes=s["max_decode_bytes"],
+                        # the default sampling travels as None: workers import the video code only for videos
+                        video=None if options.video.check() == FrameSampling() else options.video)
 
 
 def ingest(store: Store, sources: list[str], options: IngestOptions | None = None,
@@ -160,7 +162,7 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             if progress:
                 progress(0, total)
             results = workers.run(stage, todo, engine=options.engine, workers=options.workers,
-                                  scheduler=options.scheduler, initializer=workers.worker_init,
+                                  scheduler=options.scheduler, initializer=init_worker,
                                   dask_initializer=workers.dask_worker_init, on_died=worker_died,
                                   window=batch_size,  # workers go on while a batch is written
                                   store=store, options=_stage_options(store, options))

@@ -15,8 +15,8 @@ import struct
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import BinaryIO
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, BinaryIO
 
 import cv2
 
@@ -27,9 +27,13 @@ from rainset.hashing import FILE_CHUNK, compute_hashes
 from rainset.quality import measure_quality
 from rainset.records import FileResult
 from rainset.store import Store, commit_object, flush_file, tmp_file, write_atomic, write_chunk
+from rainset.workers import worker_init
 
+from rainset.ingest.heap import keep_freed_memory
 from rainset.ingest.sources import SourceFile
-from rainset.ingest.video import FrameSampling, VideoResult, process_video
+
+if TYPE_CHECKING:
+    from rainset.ingest.video import FrameSampling, VideoResult
 
 
 DECODER_ERRORS: tuple[type[BaseException], ...] = (
@@ -46,7 +50,7 @@ class StageOptions:
     preview_max_side: int = 1024
     preview_quality: int = 85
     max_decode_bytes: int = 1 << 30
-    video: FrameSampling = FrameSampling()
+    video: FrameSampling | None = None  # None: the defaults (and workers need not import the video code)
 
 
 NOT_REGULAR_DETAIL = "not a regular file (FIFO, socket or device); not read"
@@ -65,6 +69,13 @@ class NotRegularFile(Exception):
 
 
 HEAD_BYTES = 1 << 20  # read first: format sniffing and the header budget checks look only at these
+
+
+def init_worker() -> None:
+    """Set up a local ingest worker: :func:`rainset.workers.worker_init`, and freed buffers kept for
+    the next file (:func:`rainset.ingest.heap.keep_freed_memory`)."""
+    worker_init()
+    keep_freed_memory()
 
 
 def open_local(path: str) -> BinaryIO:
@@ -241,6 +252,11 @@ def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOpt
     fmt = sniff_format(head[:64], src.name)
     video = sniff_video(head[:64], src.name) if fmt == "unknown" and head else None
     if video is not None or (fmt == "unknown" and head and has_video_extension(src.name)):
+        # heavy: PyAV and fsspec (~0.15 s of CPU per worker start-up), only for videos
+        from rainset.ingest.video import FrameSampling, process_video
+
+        if options.video is None:
+            options = replace(options, video=FrameSampling())
         return process_video(src, fh, head, video or "unknown", store, options, stream=stream, seen_mtime=_seen_mtime)
     early = _precheck(src, head, fmt, _seen_size(src, fh), options) if head else ("empty-file", "the file is empty (0 bytes)")
     if early is not None:

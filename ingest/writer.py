@@ -13,7 +13,7 @@ The RAW file becomes the representative when a capture has one.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -69,8 +69,14 @@ def _role(fmt: str | None) -> str:
 EXIF_TO_CAPTURE = {"offset": "time_offset"}
 
 
+def _exif_dict(result: FileResult) -> dict:
+    """``dataclasses.asdict(result.exif)`` (its fields are flat: no deep copy needed), ~8x faster."""
+    exif = result.exif
+    return {f.name: getattr(exif, f.name) for f in fields(exif)} if exif else {}
+
+
 def _exif_columns(result: FileResult) -> dict:
-    exif = asdict(result.exif) if result.exif else {}
+    exif = _exif_dict(result)
     exif.pop("warnings", None)
     return {EXIF_TO_CAPTURE.get(k, k): v for k, v in exif.items()}
 
@@ -195,7 +201,7 @@ def _merge_into(capture: Capture, result: FileResult) -> None:
 def _file_row(src: SourceFile, result: FileResult, capture_id: str, run_id: int, link: bool,
               duplicate_of: int | None) -> File:
     q = result.quality
-    exif = asdict(result.exif) if result.exif else {}
+    exif = _exif_dict(result)
     exif["warnings"] = list(exif.get("warnings", ()))
     return File(
         capture_id=capture_id, uri=src.uri, source_dir=src.source_dir, stem=src.stem.lower(),

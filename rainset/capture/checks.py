@@ -10,7 +10,6 @@ import warnings
 
 import cv2
 import numpy as np
-import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from rainset.errors import RejectError, exception_text
@@ -72,6 +71,7 @@ def _header_size_tifffile(data: bytes, first: BaseException) -> tuple[int, int]:
         ifd = int.from_bytes(data[4:8], "little" if data[:2] == b"II" else "big")
         if ifd >= len(data):
             raise RejectError("truncated", f"TIFF's first IFD is at byte {ifd}, past the end of its {len(data)} bytes")
+    import tifffile  # heavy (~40 ms of every ingest worker's start-up): only TIFF files need it
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
@@ -115,6 +115,8 @@ def png_layout(data: bytes) -> tuple[int, int]:
 
 def tiff_layout(data: bytes) -> tuple[int, int]:
     """(samples per pixel, bytes per sample) of a TIFF's first page, from its header."""
+    import tifffile  # heavy (~40 ms of every ingest worker's start-up): only TIFF files need it
+
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages.first
