@@ -49,16 +49,28 @@ class Thresholds:
     streak_width: float = 40.4995
     angle_max: float = 60.0
     angle_width: float = 10.0
-    heavy_min: float = 0.0019  # on rain_spots_half (rules-v3)
+    heavy_min: float = 0.0019  # on ``heavy_feature``
     heavy_width: float = 0.0055
-    cal_a: float = -0.4057  # confidence = sigmoid(cal_a + cal_b · margin in widths)
+    cal_a: float = -0.4057  # confidence = sigmoid(cal_a + cal_b · margin in widths) ...
     cal_b: float = 1.4689
+    heavy_feature: str = "rain_spots_half"  # rules-v3; rules-v2 read ``rain_spots``
+    # ... unless the decided type has entries here: (rain type, a, b, calibration set), one per set;
+    # the confidence is then the lowest of that type's sigmoid(a + b · margin) (docs/suggestions.md)
+    by_type: tuple[tuple[str, float, float, str], ...] = ()
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["by_type"] = [list(e) for e in self.by_type]
+        return out
 
 
-THRESHOLDS = Thresholds()
+RULES_V2 = Thresholds(heavy_feature="rain_spots", heavy_min=0.0227, heavy_width=0.0073, cal_a=0.0137, cal_b=1.4104)
+"""rules-v2 as released (git history of this file): heavy on ``rain_spots ≥ 0.0227``."""
+
+RULES_V3 = Thresholds()
+"""rules-v3 as first released: heavy on ``rain_spots_half ≥ 0.0019``, one margin calibration on renderer 1."""
+
+THRESHOLDS = RULES_V3
 
 
 @dataclass(frozen=True)
@@ -87,10 +99,19 @@ def _test(name: str, value: float, threshold: float, width: float, below: bool =
     return holds, abs(value - threshold) / width, f"{name} {value:.4g} {sign} {threshold:g}"
 
 
-def calibrated(margin: float, t: Thresholds = THRESHOLDS) -> float:
-    """The probability that a decision with this margin (in widths) is right."""
-    z = t.cal_a + t.cal_b * margin
-    return min(0.999, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))  # never a certainty
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def calibrated(margin: float, t: Thresholds = THRESHOLDS, rain_type: str | None = None) -> float:
+    """The probability that a decision for ``rain_type`` with this margin (in widths) is right.
+
+    With calibrations per type (``t.by_type``) for ``rain_type``: the lowest of them (the
+    calibration set on which that decision is least reliable); else ``sigmoid(cal_a + cal_b·margin)``.
+    """
+    own = [_sigmoid(a + b * margin) for kind, a, b, _ in t.by_type if kind == rain_type]
+    p = min(own) if own else _sigmoid(t.cal_a + t.cal_b * margin)
+    return min(0.999, p)  # never a certainty
 
 
 def classify(values: Mapping[str, object], taxonomy: Sequence[str],
@@ -127,7 +148,7 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
     angle = abs(number(values.get("streak_angle")))
     branches = (("streak", [_test("streak_length", number(values.get("streak_length")), t.streak_min, t.streak_width),
                             _test("|streak_angle|", angle, t.angle_max, t.angle_width, below=True)]),
-                ("heavy", [_test("rain_spots_half", number(values.get("rain_spots_half")), t.heavy_min,
+                ("heavy", [_test(t.heavy_feature, number(values.get(t.heavy_feature)), t.heavy_min,
                               t.heavy_width)]))
     for rain_type, tests in branches:
         if rain_type not in taxonomy:
@@ -143,4 +164,4 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
 
 def _decide(rain_type: str, path: list[tuple[float, str]], t: Thresholds) -> RuleDecision:
     margin = min(m for m, _ in path)
-    return RuleDecision(rain_type, round(calibrated(margin, t), 4), tuple(why for _, why in path), round(margin, 4))
+    return RuleDecision(rain_type, round(calibrated(margin, t, rain_type), 4), tuple(why for _, why in path), round(margin, 4))
