@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rainset.suggest.rules import RULES_V2, RULES_V3, Thresholds, classify
+from rainset.rainstats import ALGO_VERSION
+from rainset.suggest.rules import RULES_MODEL, RULES_V2, RULES_V3, THRESHOLDS, Thresholds, classify
 from rainset.suggest.tuning import calibrate_by_type
 from rainset.suggest.validation import (
     RAIN_TYPES,
@@ -55,8 +56,8 @@ COLUMNS = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain", "not-usable")
 
 
 def cached(cache: Path, name: str, make: Callable[[], LabelledSet]) -> LabelledSet:
-    """The set measured once and kept as ``cache/name.json``."""
-    path = cache / f"{name}.json"
+    """The set measured once and kept as ``cache/name-a<ALGO_VERSION>.json`` (a new algorithm re-measures)."""
+    path = cache / f"{name}-a{ALGO_VERSION}.json"
     if path.is_file():
         return load_set(path)
     t0 = time.perf_counter()
@@ -151,7 +152,9 @@ def main() -> None:
     print(f"\ncriterion (mean shown-and-right on the fresh sets, shift-calibrated): rules-v2 {c2['shown_right']:.3f} "
           f"(shown wrong {c2['shown_wrong']:.3f}), rules-v3 {c3['shown_right']:.3f} (shown wrong "
           f"{c3['shown_wrong']:.3f}): default rules-{winner}")
-    print("per-type calibration entries (rainset.suggest.rules):")
+    result["default_matches"] = THRESHOLDS == chosen
+    print(f"per-type calibration entries (rainset.suggest.rules; the default {RULES_MODEL} "
+          f"{'holds exactly these' if THRESHOLDS == chosen else 'DIFFERS: paste these'}):")
     for e in chosen.by_type:
         print(f"    {e!r},")
     cuts = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]

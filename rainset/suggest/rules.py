@@ -1,4 +1,4 @@
-"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v3``).
+"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v4``).
 
 Tried in order; the first rule whose test holds (and whose rain type is in the store's
 taxonomy) decides:
@@ -17,9 +17,11 @@ The thresholds were chosen on captures of the first renderer only (:mod:`rainset
 split there); the second renderer and the real photos never served to set them.
 
 **Confidence is a probability.** The margin of a decision is the smallest distance, in widths,
-of a value on its path to that test's threshold; the confidence is ``1 / (1 + exp(−(a + b·margin)))``
-with ``a``, ``b`` fitted (logistic regression of "the rules were right" on the margin) on another
-set of first-renderer scenes than the thresholds. A confidence below
+of a value on its path to that test's threshold; for each decided type, ``sigmoid(a + b·margin)``
+is fitted (logistic regression of "the rules were right" on the margin) on first-renderer scenes
+other than the thresholds' and, separately, on a second-renderer tuning set; the confidence is
+the lower of the two (``rules-v4``): a type that one renderer's rain sends to the wrong rule is
+unsure everywhere. ``rules-v3`` (same decisions) had one calibration for all types, on renderer 1. A confidence below
 :data:`rainset.suggestions.UNSURE_BELOW` is shown as unsure: no pre-selection in the labelling UI.
 """
 
@@ -31,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 from rainset.suggest.features import number
 
-RULES_MODEL = "rules-v3"
+RULES_MODEL = "rules-v4"
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,25 @@ RULES_V2 = Thresholds(heavy_feature="rain_spots", heavy_min=0.0227, heavy_width=
 RULES_V3 = Thresholds()
 """rules-v3 as first released: heavy on ``rain_spots_half ≥ 0.0019``, one margin calibration on renderer 1."""
 
-THRESHOLDS = RULES_V3
+RULES_V4 = Thresholds(by_type=(
+    # ``python bench/suggest_rules.py``: calibrate_by_type on renderer 1 (seed 1, 16 scenes per type)
+    # and on the renderer-2 tuning set (seed 940001, 10 scenes per type, 2 captures each)
+    ("drizzle", 0.6947, -0.0068, "renderer-1 seed 1"),
+    ("fog-mixed", 1.9096, 0.6731, "renderer-1 seed 1"),
+    ("heavy", 0.4806, 0.1625, "renderer-1 seed 1"),
+    ("no-rain", -0.4471, 0.6935, "renderer-1 seed 1"),
+    ("streak", 1.6859, 0.7283, "renderer-1 seed 1"),
+    ("drizzle", 0.1495, 0.019, "renderer-2 seed 940001"),
+    ("fog-mixed", 2.8585, 0.252, "renderer-2 seed 940001"),
+    ("heavy", -1.0388, 0.8748, "renderer-2 seed 940001"),
+    ("no-rain", 1.4478, 0.7608, "renderer-2 seed 940001"),
+    ("streak", -1.5694, -0.4443, "renderer-2 seed 940001"),
+))
+"""rules-v4, the default: rules-v3's decisions (chosen over rules-v2's by the criterion of
+docs/suggestions.md), each decided type's confidence the lower of its renderer-1 and renderer-2
+calibrations."""
+
+THRESHOLDS = RULES_V4
 
 
 @dataclass(frozen=True)
