@@ -13,7 +13,8 @@ from rainset.errors import ConfigError
 from rainset.suggest.evaluate import scores
 from rainset.suggest.features import feature_names, matrix, merge_sources, vector
 from rainset.suggest.model import MIN_PER_CLASS, SoftmaxModel, fit_model
-from rainset.suggest.rules import THRESHOLDS, calibrated, classify
+from rainset.suggest.rules import RULES_V2, RULES_V3, THRESHOLDS, calibrated, classify
+from rainset.suggest.tuning import calibrate_by_type
 from rainset.suggestions import UNSURE_BELOW
 
 TAXONOMY = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain", "not-usable", "unsure")
@@ -53,10 +54,44 @@ def test_rule_confidence_is_a_calibrated_probability_of_the_margin() -> None:
     far = classify(stats(veil_edges=T.fog_min + 5 * T.fog_width), TAXONOMY)
     assert near.rain_type == far.rain_type == "fog-mixed"
     assert near.margin == pytest.approx(0.01, abs=1e-3) and far.margin == pytest.approx(5, abs=1e-3)
-    assert near.confidence == pytest.approx(calibrated(near.margin), abs=1e-4) and far.confidence > near.confidence
-    assert T.cal_b > 0  # a larger margin is more often right, as fitted on renderer 1
-    # on a threshold the rules are no surer than the calibration's intercept says: below the unsure line
-    assert near.confidence < UNSURE_BELOW
+    assert near.confidence == pytest.approx(calibrated(near.margin, T, "fog-mixed"), abs=1e-4)
+    assert far.confidence > near.confidence  # a larger margin is more often right, on both renderers
+    # each decided type is as sure as on the calibration set where it is least reliable
+    for rain_type in ("drizzle", "heavy", "streak", "fog-mixed", "no-rain"):
+        own = [(a, b) for kind, a, b, _ in T.by_type if kind == rain_type]
+        assert len(own) == 2, rain_type  # renderer 1 and the renderer-2 tuning set
+        for m in (0.0, 1.0, 3.0):
+            lowest = min(1 / (1 + math.exp(-(a + b * m))) for a, b in own)
+            assert calibrated(m, T, rain_type) == pytest.approx(min(0.999, lowest))
+    # renderer 2 sends streak and heavy rain to the wrong rule: on a threshold, neither is shown
+    streak = classify(stats(streak_length=T.streak_min + 0.01 * T.streak_width), TAXONOMY)
+    assert streak.rain_type == "streak" and streak.confidence < UNSURE_BELOW
+    assert calibrated(0.0, T, "heavy") < UNSURE_BELOW and calibrated(0.0, T, "drizzle") < UNSURE_BELOW
+    # a type without per-type entries falls back to the global calibration
+    assert calibrated(1.0, T, "not-usable") == pytest.approx(calibrated(1.0, RULES_V3))
+
+
+def test_calibrate_by_type_makes_a_type_wrong_on_one_set_unsure() -> None:
+    taxonomy = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain")
+    rng = np.random.default_rng(0)
+    heavy = [stats(rain_spots_half=T.heavy_min + rng.uniform(0.5, 3) * T.heavy_width) for _ in range(40)]
+    fog = [stats(veil_edges=T.fog_min + rng.uniform(0.5, 3) * T.fog_width) for _ in range(40)]
+    values = heavy + fog
+    # set "a": every decision right; set "b": the heavy decisions are drizzle in truth
+    t = calibrate_by_type([("a", values, ["heavy"] * 40 + ["fog-mixed"] * 40),
+                           ("b", values, ["drizzle"] * 40 + ["fog-mixed"] * 40)], taxonomy, RULES_V3)
+    assert {(kind, name) for kind, _, _, name in t.by_type} == {("heavy", "a"), ("heavy", "b"),
+                                                                ("fog-mixed", "a"), ("fog-mixed", "b")}
+    assert classify(heavy[0], taxonomy, t).confidence < 0.2  # wrong on one set: unsure everywhere
+    assert classify(fog[0], taxonomy, t).confidence > 0.8  # right on both: sure
+    assert classify(heavy[0], taxonomy, RULES_V3).confidence > 0.6  # the single calibration claimed it sure
+
+
+def test_rules_v2_decide_heavy_on_full_resolution_spots() -> None:
+    values = stats(rain_spots=RULES_V2.heavy_min * 2, rain_spots_half=0.0)
+    assert classify(values, TAXONOMY, RULES_V2).rain_type == "heavy"
+    assert classify(values, TAXONOMY, RULES_V3).rain_type == "drizzle"
+    assert RULES_V2.heavy_feature == "rain_spots" and T.heavy_feature == RULES_V3.heavy_feature == "rain_spots_half"
 
 
 def test_rules_follow_the_taxonomy_and_missing_values() -> None:

@@ -35,6 +35,7 @@ from rainset.suggest.validation import (
     score_rules,
     transfer_curve,
 )
+from rainset.suggest.rules import RULES_V3
 from rainset.suggest.shift import medians, transfer
 from rainset.suggestions import UNSURE_BELOW
 from rainset.synth import render_scene
@@ -86,10 +87,26 @@ def test_rules_are_calibrated_probabilities_on_unseen_renderer1_scenes() -> None
     data = renderer1_set(8, seed=2)  # seeds 0 and 1 set the thresholds and the calibration
     score = score_rules(data, TAXONOMY, UNSURE_BELOW)
     assert score.balanced_accuracy >= 0.7, score
-    assert score.ece <= 0.12, score
-    assert 0.5 < score.mean_confidence < 1.0
+    # rules-v4 claim the lower of two renderers' probabilities: on renderer 1 they may be
+    # underconfident (ECE large), never overconfident
+    assert score.overconfidence <= 0.05, score
+    assert 0.3 < score.mean_confidence < 1.0
     # the suggestions the UI pre-selects are right more often than the others
-    assert score.sure_accuracy >= score.balanced_accuracy - 0.05
+    assert score.sure_accuracy >= score.balanced_accuracy + 0.05, score
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_shown_suggestions_are_right_on_a_fresh_second_renderer_set() -> None:
+    # seed 950001: drawn for this test only (not the bench's tuning 940001 or test 930001-930003)
+    data = renderer2_set(6, captures_per_scene=1, seed=950_001)
+    score = score_rules(data, TAXONOMY, UNSURE_BELOW)
+    released = score_rules(data, TAXONOMY, UNSURE_BELOW, RULES_V3)  # same decisions, one renderer-1 calibration
+    assert score.balanced_accuracy == released.balanced_accuracy  # only the confidences differ
+    assert score.coverage >= 0.15, score  # some suggestions are shown at all
+    assert score.sure_accuracy >= 0.8, score  # shown suggestions are right (goal of issue 16, round 2)
+    assert score.shown_wrong <= released.shown_wrong, (score, released)
+    assert score.overconfidence <= 0.1, score
 
 
 def test_real_photo_types_were_typed_with_a_reason_and_a_scene() -> None:

@@ -77,7 +77,10 @@ def model_description(session: Session, name: str | None = None) -> dict[str, An
         if name:
             raise StoreError(f"no fitted suggestion model named {name!r}")
         lines = [f"{RULES_MODEL}: no model fitted yet; the rules use these thresholds (docs/suggestions.md)",
-                 *(f"  {k:<16} {v:g}" for k, v in THRESHOLDS.to_dict().items())]
+                 *(f"  {k:<16} {v:g}" if isinstance(v, float) else f"  {k:<16} {v}"
+                   for k, v in THRESHOLDS.to_dict().items() if k != "by_type"),
+                 "  confidence per decided type: the lowest of sigmoid(a + b·margin) over its calibration sets",
+                 *(f"    {kind:<10} a {a:+.4f}  b {b:+.4f}  ({where})" for kind, a, b, where in THRESHOLDS.by_type)]
         return {"kind": "rules", "model": RULES_MODEL, "thresholds": THRESHOLDS.to_dict(), "text": lines}
     return {"kind": "fitted", "model": f"logreg-{model.model_id}", "model_version": f"suggest-{model.model_id}",
             "parameters": model.to_dict(), "text": model.describe()}

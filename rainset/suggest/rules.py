@@ -1,4 +1,4 @@
-"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v3``).
+"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v4``).
 
 Tried in order; the first rule whose test holds (and whose rain type is in the store's
 taxonomy) decides:
@@ -17,9 +17,11 @@ The thresholds were chosen on captures of the first renderer only (:mod:`rainset
 split there); the second renderer and the real photos never served to set them.
 
 **Confidence is a probability.** The margin of a decision is the smallest distance, in widths,
-of a value on its path to that test's threshold; the confidence is ``1 / (1 + exp(−(a + b·margin)))``
-with ``a``, ``b`` fitted (logistic regression of "the rules were right" on the margin) on another
-set of first-renderer scenes than the thresholds. A confidence below
+of a value on its path to that test's threshold; for each decided type, ``sigmoid(a + b·margin)``
+is fitted (logistic regression of "the rules were right" on the margin) on first-renderer scenes
+other than the thresholds' and, separately, on a second-renderer tuning set; the confidence is
+the lower of the two (``rules-v4``): a type that one renderer's rain sends to the wrong rule is
+unsure everywhere. ``rules-v3`` (same decisions) had one calibration for all types, on renderer 1. A confidence below
 :data:`rainset.suggestions.UNSURE_BELOW` is shown as unsure: no pre-selection in the labelling UI.
 """
 
@@ -31,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 from rainset.suggest.features import number
 
-RULES_MODEL = "rules-v3"
+RULES_MODEL = "rules-v4"
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,46 @@ class Thresholds:
     streak_width: float = 40.4995
     angle_max: float = 60.0
     angle_width: float = 10.0
-    heavy_min: float = 0.0019  # on rain_spots_half (rules-v3)
+    heavy_min: float = 0.0019  # on ``heavy_feature``
     heavy_width: float = 0.0055
-    cal_a: float = -0.4057  # confidence = sigmoid(cal_a + cal_b · margin in widths)
+    cal_a: float = -0.4057  # confidence = sigmoid(cal_a + cal_b · margin in widths) ...
     cal_b: float = 1.4689
+    heavy_feature: str = "rain_spots_half"  # rules-v3; rules-v2 read ``rain_spots``
+    # ... unless the decided type has entries here: (rain type, a, b, calibration set), one per set;
+    # the confidence is then the lowest of that type's sigmoid(a + b · margin) (docs/suggestions.md)
+    by_type: tuple[tuple[str, float, float, str], ...] = ()
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["by_type"] = [list(e) for e in self.by_type]
+        return out
 
 
-THRESHOLDS = Thresholds()
+RULES_V2 = Thresholds(heavy_feature="rain_spots", heavy_min=0.0227, heavy_width=0.0073, cal_a=0.0137, cal_b=1.4104)
+"""rules-v2 as released (git history of this file): heavy on ``rain_spots ≥ 0.0227``."""
+
+RULES_V3 = Thresholds()
+"""rules-v3 as first released: heavy on ``rain_spots_half ≥ 0.0019``, one margin calibration on renderer 1."""
+
+RULES_V4 = Thresholds(by_type=(
+    # ``python bench/suggest_rules.py``: calibrate_by_type on renderer 1 (seed 1, 16 scenes per type)
+    # and on the renderer-2 tuning set (seed 940001, 10 scenes per type, 2 captures each)
+    ("drizzle", 0.6947, -0.0068, "renderer-1 seed 1"),
+    ("fog-mixed", 1.9096, 0.6731, "renderer-1 seed 1"),
+    ("heavy", 0.4806, 0.1625, "renderer-1 seed 1"),
+    ("no-rain", -0.4471, 0.6935, "renderer-1 seed 1"),
+    ("streak", 1.6859, 0.7283, "renderer-1 seed 1"),
+    ("drizzle", 0.1495, 0.019, "renderer-2 seed 940001"),
+    ("fog-mixed", 2.8585, 0.252, "renderer-2 seed 940001"),
+    ("heavy", -1.0388, 0.8748, "renderer-2 seed 940001"),
+    ("no-rain", 1.4478, 0.7608, "renderer-2 seed 940001"),
+    ("streak", -1.5694, -0.4443, "renderer-2 seed 940001"),
+))
+"""rules-v4, the default: rules-v3's decisions (chosen over rules-v2's by the criterion of
+docs/suggestions.md), each decided type's confidence the lower of its renderer-1 and renderer-2
+calibrations."""
+
+THRESHOLDS = RULES_V4
 
 
 @dataclass(frozen=True)
@@ -87,10 +119,19 @@ def _test(name: str, value: float, threshold: float, width: float, below: bool =
     return holds, abs(value - threshold) / width, f"{name} {value:.4g} {sign} {threshold:g}"
 
 
-def calibrated(margin: float, t: Thresholds = THRESHOLDS) -> float:
-    """The probability that a decision with this margin (in widths) is right."""
-    z = t.cal_a + t.cal_b * margin
-    return min(0.999, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))  # never a certainty
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def calibrated(margin: float, t: Thresholds = THRESHOLDS, rain_type: str | None = None) -> float:
+    """The probability that a decision for ``rain_type`` with this margin (in widths) is right.
+
+    With calibrations per type (``t.by_type``) for ``rain_type``: the lowest of them (the
+    calibration set on which that decision is least reliable); else ``sigmoid(cal_a + cal_b·margin)``.
+    """
+    own = [_sigmoid(a + b * margin) for kind, a, b, _ in t.by_type if kind == rain_type]
+    p = min(own) if own else _sigmoid(t.cal_a + t.cal_b * margin)
+    return min(0.999, p)  # never a certainty
 
 
 def classify(values: Mapping[str, object], taxonomy: Sequence[str],
@@ -127,7 +168,7 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
     angle = abs(number(values.get("streak_angle")))
     branches = (("streak", [_test("streak_length", number(values.get("streak_length")), t.streak_min, t.streak_width),
                             _test("|streak_angle|", angle, t.angle_max, t.angle_width, below=True)]),
-                ("heavy", [_test("rain_spots_half", number(values.get("rain_spots_half")), t.heavy_min,
+                ("heavy", [_test(t.heavy_feature, number(values.get(t.heavy_feature)), t.heavy_min,
                               t.heavy_width)]))
     for rain_type, tests in branches:
         if rain_type not in taxonomy:
@@ -143,4 +184,4 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
 
 def _decide(rain_type: str, path: list[tuple[float, str]], t: Thresholds) -> RuleDecision:
     margin = min(m for m, _ in path)
-    return RuleDecision(rain_type, round(calibrated(margin, t), 4), tuple(why for _, why in path), round(margin, 4))
+    return RuleDecision(rain_type, round(calibrated(margin, t, rain_type), 4), tuple(why for _, why in path), round(margin, 4))

@@ -6,6 +6,9 @@
   between the two classes' medians.
 - :func:`calibrate_margins`: ``a``, ``b`` of ``P(right) = sigmoid(a + b·margin)`` by logistic
   regression of the rules' correctness on their margin, on *other* scenes than the thresholds.
+- :func:`calibrate_by_type`: the same per decided rain type, on each of several calibration sets
+  (renderer 1 and a renderer-2 tuning set): the rules then claim, for each type, the lowest of
+  the sets' probabilities (renderer shift makes a type's decisions unreliable on one renderer).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ _SPLITS = (  # (threshold, width, feature, positive types, negative types, trans
     ("fog_min", "fog_width", "veil_edges", ("fog-mixed",), ("drizzle", "heavy", "streak", "no-rain")),
     ("rain_min", "rain_width", "rain_sign", ("drizzle", "heavy", "streak"), ("no-rain",)),
     ("streak_min", "streak_width", "streak_length", ("streak",), ("drizzle", "heavy")),
-    ("heavy_min", "heavy_width", "rain_spots_half", ("heavy",), ("drizzle",)),
+    ("heavy_min", "heavy_width", None, ("heavy",), ("drizzle",)),  # None: ``Thresholds.heavy_feature``
 )
 
 
@@ -44,6 +47,7 @@ def tune_thresholds(values: Sequence[Mapping[str, object]], labels: Sequence[str
     """Thresholds and widths chosen on ``values`` (module docstring)."""
     out = start
     for thr, width, feature, pos_types, neg_types in _SPLITS:
+        feature = feature or start.heavy_feature
         pos = [number(v.get(feature)) for v, lab in zip(values, labels) if lab in pos_types]
         neg = [number(v.get(feature)) for v, lab in zip(values, labels) if lab in neg_types]
         t = best_threshold(pos, neg)
@@ -61,10 +65,49 @@ def calibrate_margins(values: Sequence[Mapping[str, object]], labels: Sequence[s
         if d is not None:
             margins.append(d.margin)
             right.append(float(d.rain_type == lab))
-    m, y = np.asarray(margins), np.asarray(right)
-    a, b = 0.0, 0.0
-    for _ in range(iters):  # plain gradient descent on the mean log-loss (convex)
-        p = 1.0 / (1.0 + np.exp(-(a + b * m)))
-        a -= 0.5 * float(np.mean(p - y))
-        b -= 0.5 * float(np.mean((p - y) * m))
+    a, b = _logistic(np.asarray(margins), np.asarray(right), 0.0, iters)
     return replace(thresholds, cal_a=round(a, 4), cal_b=round(b, 4))
+
+
+def _logistic(m: np.ndarray, y: np.ndarray, l2: float, iters: int) -> tuple[float, float]:
+    """(a, b) minimising the mean log-loss of sigmoid(a + b·m) + l2·b² (Newton steps: convex)."""
+    w = np.zeros(2)
+    x = np.stack([np.ones_like(m), m], axis=1)
+    reg = np.array([1e-6, 2 * l2])
+    for _ in range(min(iters, 100)):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -60, 60)))
+        grad = x.T @ (p - y) / len(y) + reg * w
+        hess = (x.T * (p * (1 - p))) @ x / len(y) + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(w[0]), float(w[1])
+
+
+def calibrate_by_type(sets: Sequence[tuple[str, Sequence[Mapping[str, object]], Sequence[str]]],
+                      taxonomy: Sequence[str], thresholds: Thresholds, *, l2: float = 0.05, prior: float = 2.0,
+                      iters: int = 3000) -> Thresholds:
+    """``thresholds`` with one ``(type, a, b, set name)`` entry per decided type and calibration set.
+
+    ``sets``: (name, measurements, labels). For each set and each type the rules decide on it,
+    ``P(right) = sigmoid(a + b·margin)`` is fitted on that type's decisions, with ``prior``
+    pseudo-decisions at margin 0, half right (so a type decided a few times is not claimed sure),
+    and an L2 penalty ``l2`` on ``b``. The global ``cal_a``, ``cal_b`` are kept for types no set decided.
+    """
+    base = replace(thresholds, by_type=())
+    entries = []
+    for name, values, labels in sets:
+        per_type: dict[str, tuple[list[float], list[float]]] = {}
+        for v, lab in zip(values, labels):
+            d = classify(v, taxonomy, base)
+            if d is not None:
+                ms, ys = per_type.setdefault(d.rain_type, ([], []))
+                ms.append(d.margin)
+                ys.append(float(d.rain_type == lab))
+        for rain_type, (ms, ys) in sorted(per_type.items()):
+            m = np.asarray([*ms, *([0.0] * int(prior))], float)
+            y = np.asarray([*ys, *([0.5] * int(prior))], float)
+            a, b = _logistic(m, y, l2, iters)
+            entries.append((rain_type, round(a, 4), round(b, 4), name))
+    return replace(thresholds, by_type=tuple(entries))

@@ -23,6 +23,7 @@ gives the folds every cross-validation uses.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -216,6 +217,21 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
     return float(err)
 
 
+def expected_overconfidence(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """The overconfident part of the ECE: Σ over bins of (share) × max(0, mean confidence − accuracy).
+
+    An underconfident classifier (right more often than it claims) scores 0 here however large its
+    ECE: it stays silent too often, but it never claims a wrong answer sure.
+    """
+    conf = np.asarray(confidences, float)
+    ok = np.asarray(correct, float)
+    if conf.size == 0:
+        return math.nan
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    return float(sum((which == b).mean() * max(0.0, conf[which == b].mean() - ok[which == b].mean())
+                     for b in range(bins) if (which == b).any()))
+
+
 @dataclass(frozen=True)
 class CurvePoint:
     """Fitted model trained on ``scenes_per_type`` labelled scenes per type, scored on the other scenes."""
@@ -337,6 +353,10 @@ class RulesScore:
     mean_confidence: float
     unsure_share: float  # suggestions below the unsure threshold
     sure_accuracy: float  # accuracy of the suggestions at or above it
+    coverage: float = math.nan  # share of captures whose suggestion is shown (1 − unsure_share)
+    shown_right: float = math.nan  # share of all captures shown and right (coverage × sure_accuracy)
+    shown_wrong: float = math.nan  # share of all captures shown and wrong
+    overconfidence: float = math.nan  # the overconfident part of the ECE (expected_overconfidence)
 
 
 def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
@@ -355,4 +375,24 @@ def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
                       confusion(data.labels, guess, classes), classes,
                       round(expected_calibration_error(conf, right), 4), round(float(np.mean(conf)), 4),
                       round(1 - len(sure) / max(1, len(conf)), 4),
-                      round(float(np.mean([right[i] for i in sure])), 4) if sure else math.nan)
+                      round(float(np.mean([right[i] for i in sure])), 4) if sure else math.nan,
+                      round(len(sure) / max(1, len(conf)), 4),
+                      round(sum(right[i] for i in sure) / max(1, len(conf)), 4),
+                      round(sum(not right[i] for i in sure) / max(1, len(conf)), 4),
+                      round(expected_overconfidence(conf, right), 4))
+
+
+# --- measured sets on disk (the bench measures once, scores many rule sets) ----------------------
+
+
+def save_set(data: LabelledSet, path: Path) -> None:
+    """Write a measured set as JSON (measurements, labels, scenes, files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"name": data.name, "values": data.values, "labels": data.labels,
+                                "scenes": data.scenes, "files": data.files}, default=float) + "\n")
+
+
+def load_set(path: Path) -> LabelledSet:
+    """Read a set written by :func:`save_set`."""
+    raw = json.loads(path.read_text())
+    return LabelledSet(raw["name"], raw["values"], raw["labels"], raw["scenes"], raw["files"])
