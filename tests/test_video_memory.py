@@ -66,3 +66,31 @@ def test_peak_rss_of_video_ingest_does_not_grow_with_the_number_of_frames(tmp_pa
     # Before the frame log, the 540 extra kept frames (hashes, 3 KB thumbnail, ORM rows each) added
     # 3.3 MiB; now ~0.9 MiB (SQLite's page cache filling up to its 2 MiB bound).
     assert hwm_long - hwm_short < 2048, f"peak RSS grew by {(hwm_long - hwm_short) / 1024:.1f} MiB with 10x the frames"
+
+
+def test_the_frame_log_gives_back_every_kept_frame_exactly_and_in_chunks(tmp_path: Path) -> None:
+    from rainset.capture.video import frame_key
+    from rainset.ingest.video_log import FrameLog, KeptFrame, read_frames
+    from rainset.records import Hashes, Quality
+
+    store = init_store(tmp_path / "s")
+    rng = np.random.default_rng(0)
+    sha = "ab" * 32
+    frames = [KeptFrame(index=i, pts=None if i == 3 else i / 24, key=frame_key(sha, i),
+                        capture_time=None if i % 2 else f"2024-05-01T10:00:{i:02d}.041667+00:00", width=1920,
+                        height=1080, hashes=Hashes(phash=f"{i:016x}", dhash=f"{2 * i:016x}", pixel_hash=f"{i:032x}",
+                                                   thumb=rng.integers(0, 256, 64 * 48, dtype=np.uint8).tobytes()),
+                        quality=Quality(sharpness=float(rng.random()), clip_low=0.01 * i, clip_high=0.5,
+                                        megapixels=2.0736))
+              for i in range(7)]
+    with FrameLog(store, sha) as log:
+        for f in frames:
+            log.append(f)
+    assert log.count == 7 and log.path.parent == store.tmp_dir
+    chunks = list(read_frames(log.path, lambda i: frame_key(sha, i), chunk=3))
+    assert [len(c) for c in chunks] == [3, 3, 1]
+    assert [f for c in chunks for f in c] == frames
+    broken = FrameLog(store, sha)
+    broken.append(frames[0])
+    broken.discard()
+    assert not broken.path.exists()
