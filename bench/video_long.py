@@ -126,23 +126,36 @@ def stage_ingest(video: Path, store: Path, max_fps: float | None) -> dict:
 
 
 class DiskPeak:
-    """Polls the total size of the files under a folder (every 0.1 s); ``peak`` in bytes."""
+    """Polls (every 0.1 s) the bytes this process holds under a folder: the files there, plus files
+    opened there and already unlinked (``tempfile.TemporaryFile``, the background's spill), found
+    through ``/proc/self/fd``. ``peak`` in bytes."""
 
     def __init__(self, root: Path) -> None:
         self.root, self.peak, self._stop = root, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _size(self) -> int:
+        root = str(self.root)
+        total = 0
+        for dirpath, _, files in os.walk(root):
+            for f in files:
+                try:
+                    total += os.stat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+                if target.startswith(root) and target.endswith(" (deleted)"):
+                    total += os.fstat(int(fd)).st_size
+            except OSError:
+                pass
+        return total
+
     def _run(self) -> None:
         while not self._stop.wait(0.1):
-            total = 0
-            for dirpath, _, files in os.walk(self.root):
-                for f in files:
-                    try:
-                        total += os.stat(os.path.join(dirpath, f)).st_size
-                    except OSError:
-                        pass
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, self._size())
 
     def stop(self) -> int:
         self._stop.set()
