@@ -229,7 +229,8 @@ def stage_pairs(video: Path, scratch: Path, window: int, windows: int, score_per
             "pairs_fps": round(len(picked) * window / t_pairs, 2), "wall_seconds": round(time.perf_counter() - t0, 1),
             "psnr_db": round(float(np.mean(psnr)), 2) if psnr else None,
             "rainy_psnr_db": round(float(np.mean(rainy_psnr)), 2) if rainy_psnr else None,
-            "scored": len(psnr), "shift_error_max_px": round(shift_err, 2), "scratch_peak_mb": round(disk.stop() / 1e6, 1)}
+            "scored": len(psnr), "shift_error_max_px": round(shift_err, 2),
+            "scratch_peak_mb": round(disk.stop() / 1e6, 1)}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -284,7 +285,8 @@ def main() -> None:
     ap.add_argument("--minutes", default="10", help="length(s) of the 1080p video, comma-separated (develop with 0.5)")
     ap.add_argument("--k4-seconds", type=float, default=20.0, help="length of the 3840x2160 clip (0: none)")
     ap.add_argument("--window", type=int, default=48, help="frames per pairs window")
-    ap.add_argument("--pairs-windows", type=int, default=12, help="windows of the 1080p video the pairs stage processes")
+    ap.add_argument("--pairs-windows", type=int, default=12,
+                    help="windows of the 1080p video the pairs stage processes")
     ap.add_argument("--k4-pairs-windows", type=int, default=2, help="windows of the 4K clip the pairs stage processes")
     ap.add_argument("--score", type=int, default=3, help="targets scored per segment")
     ap.add_argument("--rain", type=float, default=0.3, help="rain intensity (as bench/pairs_background.py)")

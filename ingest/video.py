@@ -25,8 +25,8 @@ import numpy as np
 from rainset.capture.checks import check_not_blank
 from rainset.capture.preview import make_preview
 from rainset.capture.raster import shrink
-from rainset.capture.video import (DecodedFrame, FrameWalk, VideoInfo, clockwise_turn, frame_key, frame_time, open_video,
-                                   parse_creation_time, probe)
+from rainset.capture.video import (DecodedFrame, FrameWalk, VideoInfo, clockwise_turn, frame_key, frame_time,
+                                   open_video, parse_creation_time, probe)
 from rainset.errors import ConfigError, RejectError, exception_text
 from rainset.hashing import compute_hashes
 from rainset.quality import measure_quality
