@@ -5,7 +5,9 @@ is hashed and copied in chunks like any original (no size budget: it is never re
 then decoded frame by frame; the frames that pass the sampling rules (``every``, ``max_fps``,
 change against the last kept frame) get hashes, quality and a preview keyed by
 :func:`rainset.capture.video.frame_key`. No frame is stored as a file: full frames are decoded on
-demand by :func:`rainset.capture.video.decode_frame`.
+demand by :func:`rainset.capture.video.decode_frame`. The kept frames' records go to a frame log
+under ``STORE/tmp/`` as they are made (:mod:`rainset.ingest.video_log`), so a worker's memory and
+the result it returns do not grow with the video's length.
 
 A video that cannot be opened, has no video stream or yields no frame is a reject; one whose
 decoding stops part-way keeps the frames before the damage and carries a warning.
