@@ -5,7 +5,9 @@ is hashed and copied in chunks like any original (no size budget: it is never re
 then decoded frame by frame; the frames that pass the sampling rules (``every``, ``max_fps``,
 change against the last kept frame) get hashes, quality and a preview keyed by
 :func:`rainset.capture.video.frame_key`. No frame is stored as a file: full frames are decoded on
-demand by :func:`rainset.capture.video.decode_frame`.
+demand by :func:`rainset.capture.video.decode_frame`. The kept frames' records go to a frame log
+under ``STORE/tmp/`` as they are made (:mod:`rainset.ingest.video_log`), so a worker's memory and
+the result it returns do not grow with the video's length.
 
 A video that cannot be opened, has no video stream or yields no frame is a reject; one whose
 decoding stops part-way keeps the frames before the damage and carries a warning.
@@ -14,7 +16,9 @@ decoding stops part-way keeps the frames before the damage and carries a warning
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Callable
 
 import cv2
@@ -23,8 +27,8 @@ import numpy as np
 from rainset.capture.checks import check_not_blank
 from rainset.capture.preview import make_preview
 from rainset.capture.raster import shrink
-from rainset.capture.video import (FrameWalk, VideoInfo, clockwise_turn, frame_key, frame_time, open_video,
-                                   parse_creation_time, probe)
+from rainset.capture.video import (DecodedFrame, FrameWalk, VideoInfo, clockwise_turn, frame_key, frame_time,
+                                   open_video, parse_creation_time, probe)
 from rainset.errors import ConfigError, RejectError, exception_text
 from rainset.hashing import compute_hashes
 from rainset.quality import measure_quality
@@ -32,6 +36,7 @@ from rainset.records import FileResult, Frame, Hashes, Quality
 from rainset.store import Store, commit_object, tmp_file, write_atomic
 
 from rainset.ingest.sources import SourceFile
+from rainset.ingest.video_log import FrameLog, KeptFrame, read_frames
 
 CHANGE_SIDE = 96  # long side of the grey frame compared with the last kept one
 DEFAULT_MIN_CHANGE = 0.5  # mean absolute difference (grey levels 0..255) below which a frame is "the same"
@@ -64,20 +69,6 @@ class FrameSampling:
 
 
 @dataclass(frozen=True)
-class KeptFrame:
-    """One sampled frame of a video: what its capture row needs."""
-
-    index: int
-    pts: float | None
-    key: str  # frame_key(video sha256, index): names the preview and the hashes row
-    capture_time: str | None
-    width: int
-    height: int
-    hashes: Hashes
-    quality: Quality
-
-
-@dataclass(frozen=True)
 class VideoResult:
     """What a worker learned about one video file (the video counterpart of ``FileResult``)."""
 
@@ -86,13 +77,22 @@ class VideoResult:
     mtime: float | None
     sha256: str
     info: VideoInfo
-    frames: tuple[KeptFrame, ...]
+    frames_log: str  # the kept frames, spilled by the worker (:mod:`rainset.ingest.video_log`)
+    kept: int  # how many records the log holds
     decoded: int
     skipped: dict[str, int]  # every | max-fps | change | blank -> frames not kept for that reason
     stored: bool
     warnings: tuple[str, ...] = ()
 
     ok = True  # a video with frames; the failures are FileResult rejects
+
+    def frames(self) -> Iterator[list[KeptFrame]]:
+        """The kept frames, a chunk at a time, read back from the log (which stays; see :meth:`drop_log`)."""
+        return read_frames(self.frames_log, lambda index: frame_key(self.sha256, index))
+
+    def drop_log(self) -> None:
+        """Delete the frame log (the driver, once it has written the rows)."""
+        Path(self.frames_log).unlink(missing_ok=True)
 
 
 def small_grey(image: np.ndarray) -> np.ndarray:
@@ -156,11 +156,14 @@ def _damage_warning(info: VideoInfo, walk: FrameWalk, last_pts: float | None) ->
 
 def decode_video(location: str, sha: str, kind: str, store: Store, sampling: FrameSampling, *,
                  max_pixels: int, working_min_side: int, preview_max_side: int, preview_quality: int
-                 ) -> tuple[VideoInfo, tuple[KeptFrame, ...], int, dict[str, int], tuple[str, ...]]:
+                 ) -> tuple[VideoInfo, FrameLog, int, dict[str, int], tuple[str, ...]]:
     """Walk a video's frames, keep the sampled ones (hashes, quality, preview written to the store).
 
+    Frames are decoded one at a time and each kept frame's record goes to a :class:`FrameLog`
+    under ``STORE/tmp/`` at once, so memory does not grow with the number of frames.
+
     Returns:
-        (info, kept frames, frames decoded, skipped frames by reason, warnings).
+        (info, the closed log of kept frames, frames decoded, skipped frames by reason, warnings).
 
     Raises:
         RejectError: the video cannot be opened, has no video stream, frames above ``max_pixels``,
@@ -175,43 +178,57 @@ def decode_video(location: str, sha: str, kind: str, store: Store, sampling: Fra
         walk = FrameWalk(container)
         sampler = _Sampler(sampling, info.fps)
         skipped = {"every": 0, "max-fps": 0, "change": 0, "blank": 0}
-        kept: list[KeptFrame] = []
-        last_pts: float | None = None
-        for decoded in walk:
-            last_pts = decoded.pts
-            if decoded.index == 0:
-                info = replace(info, rotation=clockwise_turn(decoded.frame))
-            why = sampler.by_index_or_time(decoded.index, decoded.pts)
-            if why is not None:
-                skipped[why] += 1
-                continue
-            image = decoded.rgb()
-            grey = small_grey(image)
-            if sampler.too_close(grey):
-                skipped["change"] += 1
-                continue
-            h, w = image.shape[:2]
-            working = np.ascontiguousarray(shrink(image, working_min_side))
-            try:
-                check_not_blank(working)
-            except RejectError:
-                skipped["blank"] += 1  # a black or constant frame (fade, lens cap): not a capture
-                continue
-            sampler.kept(decoded.pts, decoded.index, grey)
-            frame = Frame(image=working, width=w, height=h, bit_depth=8, format="frame",
-                          decoder=f"pyav-{info.codec}"[:24])
-            key = frame_key(sha, decoded.index)
-            preview = store.preview_path(key)
-            if not preview.exists():
-                write_atomic(store, preview, make_preview(frame, preview_max_side, preview_quality))
-            kept.append(KeptFrame(decoded.index, decoded.pts, key, frame_time(created, decoded.pts), w, h,
-                                  compute_hashes(frame), measure_quality(frame)))
-        if walk.decoded == 0:
-            raise RejectError("decode-failed", f"no frame could be decoded ({walk.error or 'the stream is empty'})")
-        if not kept:
-            raise RejectError("blank-frame", f"none of the {walk.decoded} decoded frames was kept: all are blank")
+        log = FrameLog(store, sha)
+        try:
+            last_pts: float | None = None
+            for decoded in walk:
+                last_pts = decoded.pts
+                if decoded.index == 0:
+                    info = replace(info, rotation=clockwise_turn(decoded.frame))
+                why = sampler.by_index_or_time(decoded.index, decoded.pts)
+                if why is not None:
+                    skipped[why] += 1
+                    continue
+                kept = _keep(decoded, sha, created, info.codec, store, sampler, working_min_side,
+                             preview_max_side, preview_quality)
+                if isinstance(kept, str):
+                    skipped[kept] += 1
+                    continue
+                log.append(kept)
+            if walk.decoded == 0:
+                raise RejectError("decode-failed", f"no frame could be decoded ({walk.error or 'the stream is empty'})")
+            if not log.count:
+                raise RejectError("blank-frame", f"none of the {walk.decoded} decoded frames was kept: all are blank")
+        except BaseException:
+            log.discard()
+            raise
+        log.close()
         warning = _damage_warning(info, walk, last_pts)
-        return info, tuple(kept), walk.decoded, skipped, (warning,) if warning else ()
+        return info, log, walk.decoded, skipped, (warning,) if warning else ()
+
+
+def _keep(decoded: DecodedFrame, sha: str, created: datetime | None, codec: str, store: Store, sampler: _Sampler,
+          working_min_side: int, preview_max_side: int, preview_quality: int) -> KeptFrame | str:
+    """The kept frame (its preview written), or why it is skipped (``change``, ``blank``)."""
+    image = decoded.rgb()
+    grey = small_grey(image)
+    if sampler.too_close(grey):
+        return "change"
+    h, w = image.shape[:2]
+    working = np.ascontiguousarray(shrink(image, working_min_side))
+    del image  # one full frame alive at a time
+    try:
+        check_not_blank(working)
+    except RejectError:
+        return "blank"  # a black or constant frame (fade, lens cap): not a capture
+    sampler.kept(decoded.pts, decoded.index, grey)
+    frame = Frame(image=working, width=w, height=h, bit_depth=8, format="frame", decoder=f"pyav-{codec}"[:24])
+    key = frame_key(sha, decoded.index)
+    preview = store.preview_path(key)
+    if not preview.exists():
+        write_atomic(store, preview, make_preview(frame, preview_max_side, preview_quality))
+    return KeptFrame(decoded.index, decoded.pts, key, frame_time(created, decoded.pts), w, h,
+                     compute_hashes(frame), measure_quality(frame))
 
 
 def process_video(src: SourceFile, fh: BinaryIO, head: bytes, kind: str, store: Store, options: Any, *,
@@ -239,13 +256,14 @@ def _decode_result(src: SourceFile, read: Any, location: str, kind: str, store: 
                    sampling: FrameSampling, settings: dict, mtime: float | None, tmp: Path | None
                    ) -> VideoResult | FileResult:
     try:
-        info, frames, decoded, skipped, warnings = decode_video(location, read.sha256, kind, store, sampling,
-                                                                **settings)
+        info, log, decoded, skipped, warnings = decode_video(location, read.sha256, kind, store, sampling,
+                                                             **settings)
     except RejectError as exc:
         return _reject(src, exc.reason, exc.detail, read.size, read.sha256, mtime)
     except (OSError, ValueError, EOFError, MemoryError) as exc:
         return _reject(src, "decode-failed", exception_text(exc), read.size, read.sha256, mtime)
     if tmp is not None:
         commit_object(store, read.sha256, tmp)
-    return VideoResult(uri=src.uri, size=read.size, mtime=mtime, sha256=read.sha256, info=info, frames=frames,
-                       decoded=decoded, skipped=skipped, stored=tmp is not None, warnings=warnings)
+    return VideoResult(uri=src.uri, size=read.size, mtime=mtime, sha256=read.sha256, info=info,
+                       frames_log=str(log.path), kept=log.count, decoded=decoded, skipped=skipped,
+                       stored=tmp is not None, warnings=warnings)

@@ -36,7 +36,7 @@ def _video_row(src: SourceFile, result: VideoResult, run_id: int, link: bool, sa
                  storage="link" if link else "copy", container=info.container, codec=info.codec[:32],
                  width=info.width, height=info.height, rotation=info.rotation, fps=info.fps, duration=info.duration,
                  frame_count=info.frame_count, frames_decoded=result.decoded,
-                 frames_kept=0 if duplicate_of is not None else len(result.frames),
+                 frames_kept=0 if duplicate_of is not None else result.kept,
                  make=info.make, model=info.model, creation_time=info.creation_time,
                  gps_lat=info.gps_lat, gps_lon=info.gps_lon, gps_alt=info.gps_alt,
                  sampling={**asdict(sampling), "skipped": dict(result.skipped)}, warnings=list(result.warnings),
@@ -70,7 +70,20 @@ def _frame_file(src: SourceFile, result: VideoResult, frame: KeptFrame, capture_
 
 def write_video(session: Session, src: SourceFile, result: VideoResult, *, run_id: int, prov: Provenance,
                 link: bool, sampling: FrameSampling) -> BatchCounts:
-    """Write one video's rows; the caller commits the batch."""
+    """Write one video's rows; the caller commits the batch.
+
+    The kept frames are read back from the worker's frame log a chunk at a time and flushed per
+    chunk (flushed rows are no longer held by the session), so memory does not grow with the
+    number of frames; the log is deleted at the end.
+    """
+    try:
+        return _write_video(session, src, result, run_id=run_id, prov=prov, link=link, sampling=sampling)
+    finally:
+        result.drop_log()
+
+
+def _write_video(session: Session, src: SourceFile, result: VideoResult, *, run_id: int, prov: Provenance,
+                 link: bool, sampling: FrameSampling) -> BatchCounts:
     counts = BatchCounts()
     if session.scalar(select(Video.id).where(Video.uri == src.uri)) is not None:
         return counts  # already recorded (a rerun racing a previous batch)
@@ -82,18 +95,20 @@ def write_video(session: Session, src: SourceFile, result: VideoResult, *, run_i
     if same is not None:
         counts.exact_copies += 1
         return counts
-    for frame in result.frames:
-        capture = _frame_capture(result, frame, prov, run_id)
-        if session.get(Capture, capture.id) is not None:
-            continue  # the same frame of the same bytes is already a capture
-        if session.get(Hash, frame.key) is None:
-            h = frame.hashes
-            session.add(Hash(sha256=frame.key, phash=h.phash, dhash=h.dhash, pixel_hash=h.pixel_hash, thumb=h.thumb,
-                             decoder=f"pyav-{result.info.codec}"[:24]))
-        session.add(capture)
-        session.add(_frame_file(src, result, frame, capture.id, run_id))
-        counts.new_captures += 1
-    session.flush()
+    decoder = f"pyav-{result.info.codec}"[:24]
+    for chunk in result.frames():
+        for frame in chunk:
+            capture = _frame_capture(result, frame, prov, run_id)
+            if session.get(Capture, capture.id) is not None:
+                continue  # the same frame of the same bytes is already a capture
+            if session.get(Hash, frame.key) is None:
+                h = frame.hashes
+                session.add(Hash(sha256=frame.key, phash=h.phash, dhash=h.dhash, pixel_hash=h.pixel_hash,
+                                 thumb=h.thumb, decoder=decoder))
+            session.add(capture)
+            session.add(_frame_file(src, result, frame, capture.id, run_id))
+            counts.new_captures += 1
+        session.flush()
     counts.bytes_stored += result.size if result.stored else 0
     counts.warnings += bool(result.warnings)
     return counts

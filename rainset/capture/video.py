@@ -170,7 +170,10 @@ def open_video(location: str) -> Iterator[Any]:
         try:
             container = av.open(source, "r")
         except (av.FFmpegError, ValueError, EOFError) as exc:
-            raise RejectError("decode-failed", f"not a video FFmpeg can read ({exception_text(exc)})") from exc
+            # FFmpeg's message names the path it opened: a worker's copy under tmp/, different on every
+            # run; the reject names its file itself, so the reason alone is kept.
+            why = f"{type(exc).__name__}: {exc.strerror}" if getattr(exc, "strerror", None) else exception_text(exc)
+            raise RejectError("decode-failed", f"not a video FFmpeg can read ({why})") from exc
         try:
             yield container
         finally:
