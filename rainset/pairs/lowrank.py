@@ -99,38 +99,50 @@ def _als_sweep(x: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray,
     return u, v.astype(np.float32)
 
 
-def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 8, rain_sigmas: float = 2.5,
+def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 3, rain_sigmas: float = 2.5,
                    dark_sigmas: float = 6.0, min_dark: float = 20.0,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(U, V, rain) for one band: ``d`` (N×P float32) ≈ U V + S + O; ``rain`` (N×P bool) where S > 0.
 
-    ``d`` is overwritten (it becomes ``D − S − O`` of the last iteration).
+    The noise σ (hence λ and τ) is measured once, on the residual of the starting fit.
     """
     n = d.shape[0]
-    rng = np.random.default_rng(seed)
     k = int(0.4 * (n - 1))
     level = np.partition(d, k, axis=0)[k]  # the 40th percentile: a start below most rain
-    low = np.minimum(d, level[None] + 3.0)
-    u, v = _fit_low_rank(low, rank)
-    del low, level
-    x = np.empty_like(d)
+    x = np.minimum(d, level[None] + 3.0)
+    if rank == 1:  # start from the percentile image: V = level, U from it (no Gram matrix needed)
+        v = level[None].astype(np.float32)
+        u, v = _als_sweep(x, np.ones((n, 1), np.float32), v)
+    else:
+        u, v = _fit_low_rank(x, rank)
+    del level
     fit = np.empty_like(d)
-    rain = np.zeros(d.shape, bool)
-    for _ in range(iterations):
-        np.matmul(u, v, out=fit)
+    flat = x.reshape(-1)
+    lam = tau = 0.0
+    for it in range(iterations):
+        _product(u, v, fit)
         np.subtract(d, fit, out=x)  # the residual R
-        sigma = max(0.5, _noise_sigma(x, rng))
-        lam, tau = rain_sigmas * sigma, max(min_dark, dark_sigmas * sigma)
-        np.greater(x, lam, out=rain)
-        np.minimum(x, lam, out=x)  # R − S
-        x[x < -tau] = 0.0  # − O: dark outliers are missing, filled from L
+        if it == 0:
+            sigma = max(0.5, _noise_sigma(x, np.random.default_rng(seed)))
+            lam, tau = rain_sigmas * sigma, max(min_dark, dark_sigmas * sigma)
+        np.clip(x, -tau, lam, out=x)  # R − S, dark side cut at −τ
+        flat[np.flatnonzero(flat <= -tau)] = 0.0  # − O: dark outliers (rare) are missing, filled from L
         x += fit  # D − S − O
         u, v = _als_sweep(x, u, v)
-    return u, v, rain
+    _product(u, v, fit)
+    np.subtract(d, fit, out=x)
+    return u, v, x > lam
+
+
+def _product(u: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+    """``out = U V`` as a sum of outer products (several times faster than a k ≤ 3 matmul)."""
+    np.multiply(u[:, :1], v[:1], out=out)
+    for c in range(1, u.shape[1]):
+        out += u[:, c:c + 1] * v[c:c + 1]
 
 
 def lowrank_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None = None, *, rank: int = 1,
-                       iterations: int = 8, band_mib: float = 32.0, band_rows: int | None = None,
+                       iterations: int = 3, band_mib: float = 32.0, band_rows: int | None = None,
                        context_rows: int = 4, workdir: str | Path | None = None) -> LowRankBackground:
     """The low-rank + non-negative sparse background of a segment's frames after registration.
 
