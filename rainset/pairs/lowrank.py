@@ -99,36 +99,54 @@ def _als_sweep(x: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray,
     return u, v.astype(np.float32)
 
 
+def _weighted_rank1(d: np.ndarray, keep: np.ndarray, u: np.ndarray, v: np.ndarray,
+                    scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One exact weighted least-squares sweep of ``d ≈ u v`` (rank 1) over the entries ``keep``."""
+    np.multiply(d, keep, out=scratch)  # kept data, zeros elsewhere
+    w = keep.astype(np.float32)
+    u = (scratch @ v[0]) / np.maximum(w @ (v[0] * v[0]), 1e-6)
+    v = (u @ scratch) / np.maximum((u * u) @ w, 1e-6)
+    return u[:, None].astype(np.float32), v[None].astype(np.float32)
+
+
 def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 3, rain_sigmas: float = 2.5,
                    dark_sigmas: float = 6.0, min_dark: float = 20.0,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(U, V, rain) for one band: ``d`` (N×P float32) ≈ U V + S + O; ``rain`` (N×P bool) where S > 0.
 
-    The noise σ (hence λ and τ) is measured once, on the residual of the starting fit.
+    Start: V = the per-pixel 40th percentile, U = each frame's median ratio to it (both robust to
+    rain and objects). Each iteration measures the noise σ on the residual, sets aside rain
+    (residual > λ) and dark outliers (< −τ) as missing, and refits: rank 1 by exact weighted least
+    squares over the entries left, higher ranks by one ALS sweep with the missing entries filled
+    from the current fit.
     """
     n = d.shape[0]
+    rng = np.random.default_rng(seed)
     k = int(0.4 * (n - 1))
     level = np.partition(d, k, axis=0)[k]  # the 40th percentile: a start below most rain
-    x = np.minimum(d, level[None] + 3.0)
-    if rank == 1:  # start from the percentile image: V = level, U from it (no Gram matrix needed)
-        v = level[None].astype(np.float32)
-        u, v = _als_sweep(x, np.ones((n, 1), np.float32), v)
-    else:
-        u, v = _fit_low_rank(x, rank)
+    bright = np.flatnonzero(level >= 16.0)[::7]  # a sample of the pixels bright enough for a ratio
+    gain = np.median(d[:, bright] / level[bright], axis=1) if bright.size else np.ones(n)
+    u, v = gain[:, None].astype(np.float32), level[None].astype(np.float32)
     del level
+    x = np.empty_like(d)
     fit = np.empty_like(d)
-    flat = x.reshape(-1)
-    lam = tau = 0.0
-    for it in range(iterations):
+    if rank > 1:
+        u, v = _fit_low_rank(np.minimum(d, u * v + 3.0, out=x), rank)
+    keep = np.empty(d.shape, bool)
+    lam = 0.0
+    for _ in range(iterations):
         _product(u, v, fit)
         np.subtract(d, fit, out=x)  # the residual R
-        if it == 0:
-            sigma = max(0.5, _noise_sigma(x, np.random.default_rng(seed)))
-            lam, tau = rain_sigmas * sigma, max(min_dark, dark_sigmas * sigma)
-        np.clip(x, -tau, lam, out=x)  # R − S, dark side cut at −τ
-        flat[np.flatnonzero(flat <= -tau)] = 0.0  # − O: dark outliers (rare) are missing, filled from L
-        x += fit  # D − S − O
-        u, v = _als_sweep(x, u, v)
+        sigma = max(0.5, _noise_sigma(x, rng))
+        lam, tau = rain_sigmas * sigma, max(min_dark, dark_sigmas * sigma)
+        np.less_equal(x, lam, out=keep)  # not S (rain, residual > λ: the whole excess, a hard threshold)
+        keep &= x >= -tau  # not O (dark outliers)
+        if rank == 1:
+            u, v = _weighted_rank1(d, keep, u, v, x)
+        else:
+            np.putmask(x, ~keep, 0.0)  # missing entries filled from L
+            x += fit  # D − S − O
+            u, v = _als_sweep(x, u, v)
     _product(u, v, fit)
     np.subtract(d, fit, out=x)
     return u, v, x > lam
