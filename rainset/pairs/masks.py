@@ -58,7 +58,7 @@ def _disk(diameter: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
-def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 12.0, bright_width: float = 5.0,
+def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 12.0, bright_width: float = 9.0,
                    dark_width: float = 2.5, min_area: float = 100.0, margin: float = 5.0) -> ObjectMask:
     """The blobs of ``frame − target`` that are not rain-shaped (module docstring); both H×W×3 uint8.
 
