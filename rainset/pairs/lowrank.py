@@ -6,27 +6,28 @@ as ``D = L + S + O + noise``:
 - ``L = U V``, low rank (``rank``, default 1): the background under each frame's light. Row t of
   ``U`` is frame t's light, ``V`` the scene; rank 1 is "one picture times a gain per frame", rank
   2–3 also follows light that changes differently across a band.
-- ``S ≥ 0``, sparse: rain. Rain only adds light, so only the part of the residual *above* the
-  background counts as rain: ``S = max(D − L − λ, 0)`` (a one-sided soft threshold, λ ≈ 2.5 σ of
-  the noise, σ measured on the negative residuals, which rain never reaches).
-- ``O``, outliers: what is much *darker* than the background (more than ``τ`` ≈ max(20, 6 σ)
-  grey levels) — a dark passer-by, a car's shadow; rain never darkens. Those entries are treated
-  as missing (filled from ``L``) when ``L`` is refitted. Bright objects fall into ``S`` and are
-  equally kept out of ``L``; :mod:`rainset.pairs.masks` tells objects from rain afterwards.
+- ``S ≥ 0``, sparse: rain. Rain only adds light, so only the residual *above* the background
+  counts: entries more than λ = max(3, 2.5 σ) above ``L`` are rain, all of their excess (a hard
+  threshold, GoDec-style; a soft one leaves ``f·λ/(1−f)`` of rain in ``L`` where rain covers a
+  share f of the frames). σ is measured on the negative residuals, which rain never reaches.
+- ``O``, outliers: what is much *darker* than the background (more than τ = max(20, 6 σ) grey
+  levels) — a dark passer-by, a car's shadow; rain never darkens. Bright objects fall into ``S``.
+  Both are left out when ``L`` is refitted; :mod:`rainset.pairs.masks` tells objects from rain
+  afterwards.
 
-Alternating minimisation (GoDec-style): start from the rank-``rank`` fit of the frames clipped at
-their per-pixel 40th percentile plus λ, then ``iterations`` times: residual → ``S`` and ``O`` by
-the thresholds above → one alternating-least-squares sweep of ``U`` and ``V`` on ``D − S − O``.
-The fixed point of a pixel covered by rain in a share f of the frames sits ``f·λ/(1−f)`` above the
-clean value, where a temporal median sits at the rain's level once f nears one half — and the fit
-averages all uncovered frames instead of taking one order statistic, so compression noise is
-averaged down too.
+Alternating minimisation: start from ``V`` = the per-pixel 25th percentile and ``U`` = each
+frame's median ratio to it (normalised to median 1) — a start *below* the rain, because the
+thresholds follow the fit and a start inside dense rain inflates σ and stays there (docs/pairs.md)
+—, then ``iterations`` times: residual → σ, ``S`` and ``O`` → refit on the entries left (rank 1:
+exact weighted least squares; higher ranks: one ALS sweep with the left-out entries filled from
+the fit). The weighted fit averages every frame that is not rain or an object, where a temporal
+percentile takes one order statistic, so compression noise is averaged down too.
 
 Tiles: the segment is spilled (registered, uint8) to a scratch file (:class:`~rainset.pairs.background.Spill`)
 and decomposed in horizontal bands of full width, each fitted with ``context_rows`` extra rows
 above and below and kept for its core rows, so the ``U`` of neighbouring bands agree at the seams.
 Band height follows ``band_mib`` (the size of one float32 band of all frames; the decomposition
-holds three such arrays), so a 1080p or 4K segment runs in a few hundred MB. The result keeps
+holds about five such arrays), so a 1080p or 4K segment runs in a few hundred MB. The result keeps
 ``V`` (``rank`` images) and each band's ``U`` — not one image per frame.
 """
 
@@ -174,7 +175,7 @@ def lowrank_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None =
         rank: rank of the background (1: one scene × a light per frame; 2–3: light that varies
             across a band).
         iterations: alternating-minimisation iterations.
-        band_mib: size of one float32 band of all frames (the decomposition holds three); sets the
+        band_mib: size of one float32 band of all frames (the decomposition holds about five); sets the
             band height unless ``band_rows`` is given.
         band_rows: core rows per band (None: from ``band_mib``; at least 8).
         context_rows: extra rows fitted above and below each band's core.
