@@ -73,3 +73,19 @@ def test_dark_and_bright_blobs_are_objects_thin_lines_are_not() -> None:
     assert border_mask(frame.shape, (0.0, 0.0)).all()
     with pytest.raises(ValueError, match="sizes differ"):
         moving_objects(frame, target[:100])
+
+
+def test_the_score_counts_only_the_masked_pixels() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(40, 200, (120, 160, 3)).astype(np.float32)
+    target = truth + rng.normal(0, 1.0, truth.shape).astype(np.float32)
+    target[50:80, 60:100] = 20.0  # a wrong patch (a passer-by the target does not show)
+    mask = np.ones(truth.shape[:2], bool)
+    mask[45:85, 55:105] = False
+    whole = aligned_psnr(target, truth, border=10).psnr
+    inside = aligned_psnr(target, truth, border=10, mask=mask).psnr
+    assert inside > whole + 10.0 and whole < 25.0
+    with pytest.raises(ValueError, match="mask is"):
+        aligned_psnr(target, truth, mask=mask[:10])
+    with pytest.raises(ValueError, match="no pixel"):
+        aligned_psnr(target, truth, border=10, mask=np.zeros_like(mask))
