@@ -9,8 +9,8 @@ which holds rain, noise and objects, by shape and sign:
   width, plus defocus), oriented, fresh in every frame.
 - **Objects** are *large connected blobs*, darker or brighter than the background.
 
-So: pixels whose residual (largest over the channels, signed) passes ``threshold`` grey levels
-are split by sign; each set is opened (erosion then dilation) with a disk wider than any rain
+So: pixels whose residual is below −``threshold`` in some channel (dark set) or above
+``bright_threshold`` in some channel (bright set) are collected; each set is opened (erosion then dilation) with a disk wider than any rain
 streak — ``bright_width`` × unit for the bright set, where rain lives, and the smaller
 ``dark_width`` × unit for the dark set, which rain never reaches (it only has to drop compression
 ringing and misregistered edges), unit = frame width / 640. Blobs smaller than ``min_area`` ×
@@ -58,8 +58,9 @@ def _disk(diameter: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
-def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 12.0, bright_width: float = 9.0,
-                   dark_width: float = 2.5, min_area: float = 100.0, margin: float = 5.0) -> ObjectMask:
+def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 12.0, bright_threshold: float = 12.0,
+                   bright_width: float = 12.0, dark_width: float = 2.5, min_area: float = 100.0,
+                   margin: float = 7.0) -> ObjectMask:
     """The blobs of ``frame − target`` that are not rain-shaped (module docstring); both H×W×3 uint8.
 
     Widths, ``min_area`` and ``margin`` are in units of frame width / 640 (pixels at 640 px wide).
@@ -75,7 +76,7 @@ def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 
         hi, lo = diff.max(axis=2), diff.min(axis=2)
     else:
         hi = lo = diff
-    bright = (hi > threshold).astype(np.uint8)
+    bright = (hi > bright_threshold).astype(np.uint8)
     dark = (lo < -threshold).astype(np.uint8)
     blobs = (cv2.morphologyEx(bright, cv2.MORPH_OPEN, _disk(bright_width * unit))
              | cv2.morphologyEx(dark, cv2.MORPH_OPEN, _disk(dark_width * unit)))
