@@ -112,7 +112,17 @@ def _weighted_rank1(d: np.ndarray, keep: np.ndarray, u: np.ndarray, v: np.ndarra
     return u[:, None].astype(np.float32), v[None].astype(np.float32)
 
 
-def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 4, rain_sigmas: float = 2.5,
+def _densest(z: np.ndarray, k: int) -> np.ndarray:
+    """Per column of ``z`` (N×P), the middle of its densest ``k`` values (the shortest window of k
+    sorted values): the clean level of a pixel, wherever rain pushes the other values, up or down."""
+    z.sort(axis=0)
+    widths = z[k - 1:] - z[: z.shape[0] - k + 1]
+    first = np.argmin(widths, axis=0)
+    del widths
+    return z[first + k // 2, np.arange(z.shape[1])]
+
+
+def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 2, rain_sigmas: float = 2.5,
                    dark_sigmas: float = 6.0, min_dark: float = 20.0, min_rain: float = 3.0,
                    start_percentile: float = 25.0,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,12 +137,13 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 4, rain_si
     n = d.shape[0]
     rng = np.random.default_rng(seed)
     k = int(round(start_percentile / 100.0 * (n - 1)))
-    level = np.partition(d, k, axis=0)[k]  # a low percentile: a start below most rain
+    level = np.partition(d, k, axis=0)[k]  # a low percentile: only to measure each frame's light
     bright = np.flatnonzero(level >= 16.0)[::7]  # a sample of the pixels bright enough for a ratio
     gain = np.median(d[:, bright] / level[bright], axis=1) if bright.size else np.ones(n)
-    gain /= np.median(gain)  # rain lifts every frame's ratio alike: keep the relative light, start at the level
-    u, v = gain[:, None].astype(np.float32), level[None].astype(np.float32)
-    del level
+    gain /= np.median(gain)  # rain lifts every frame's ratio alike: keep the relative light
+    del level, bright
+    u = gain[:, None].astype(np.float32)
+    v = _densest(d / u, max(2, n // 3))[None]
     x = np.empty_like(d)
     fit = np.empty_like(d)
     if rank > 1:
@@ -165,7 +176,7 @@ def _product(u: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
 
 
 def lowrank_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None = None, *, rank: int = 1,
-                       iterations: int = 4, band_mib: float = 32.0, band_rows: int | None = None,
+                       iterations: int = 2, band_mib: float = 32.0, band_rows: int | None = None,
                        context_rows: int = 4, workdir: str | Path | None = None) -> LowRankBackground:
     """The low-rank + non-negative sparse background of a segment's frames after registration.
 
