@@ -15,13 +15,15 @@ as ``D = L + S + O + noise``:
   Both are left out when ``L`` is refitted; :mod:`rainset.pairs.masks` tells objects from rain
   afterwards.
 
-Alternating minimisation: start from ``V`` = the per-pixel 25th percentile and ``U`` = each
-frame's median ratio to it (normalised to median 1) — a start *below* the rain, because the
-thresholds follow the fit and a start inside dense rain inflates σ and stays there (docs/pairs.md)
-—, then ``iterations`` times: residual → σ, ``S`` and ``O`` → refit on the entries left (rank 1:
-exact weighted least squares; higher ranks: one ALS sweep with the left-out entries filled from
-the fit). The weighted fit averages every frame that is not rain or an object, where a temporal
-percentile takes one order statistic, so compression noise is averaged down too.
+Alternating minimisation: ``U`` starts at each frame's median ratio to a low per-pixel
+percentile (normalised to median 1: rain lifts every ratio alike) and ``V`` at the middle of each
+pixel's densest third of values once divided by ``U`` (the shortest window of N/3 sorted values:
+the clean level, wherever rain pushes the others, up or down) — the thresholds follow the fit, so
+a start inside the rain stays there (docs/pairs.md) —, then ``iterations`` times: residual → σ,
+``S`` and ``O`` → refit on the entries left (rank 1: exact weighted least squares; higher ranks:
+one ALS sweep with the left-out entries filled from the fit). The weighted fit averages every frame
+that is not rain or an object, where a temporal percentile takes one order statistic, so
+compression noise is averaged down too.
 
 Tiles: the segment is spilled (registered, uint8) to a scratch file (:class:`~rainset.pairs.background.Spill`)
 and decomposed in horizontal bands of full width, each fitted with ``context_rows`` extra rows
@@ -128,8 +130,9 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 2, rain_si
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(U, V, rain) for one band: ``d`` (N×P float32) ≈ U V + S + O; ``rain`` (N×P bool) where S > 0.
 
-    Start: V = the per-pixel 40th percentile, U = each frame's median ratio to it (both robust to
-    rain and objects). Each iteration measures the noise σ on the residual, sets aside rain
+    Start: U = each frame's median ratio to the per-pixel ``start_percentile`` (normalised to median
+    1), V = the middle of each pixel's densest third of values after dividing by U
+    (:func:`_densest`); both robust to rain (brightening or darkening) and objects. Each iteration measures the noise σ on the residual, sets aside rain
     (residual > λ) and dark outliers (< −τ) as missing, and refits: rank 1 by exact weighted least
     squares over the entries left, higher ranks by one ALS sweep with the missing entries filled
     from the current fit.
