@@ -132,10 +132,10 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 2, rain_si
 
     Start: U = each frame's median ratio to the per-pixel ``start_percentile`` (normalised to median
     1), V = the middle of each pixel's densest third of values after dividing by U
-    (:func:`_densest`); both robust to rain (brightening or darkening) and objects. Each iteration measures the noise σ on the residual, sets aside rain
-    (residual > λ) and dark outliers (< −τ) as missing, and refits: rank 1 by exact weighted least
-    squares over the entries left, higher ranks by one ALS sweep with the missing entries filled
-    from the current fit.
+    (:func:`_densest`); both robust to rain (brightening or darkening) and objects. Each iteration
+    measures the noise σ on the residual, sets aside rain (residual > λ) and dark outliers (< −τ)
+    as missing, and refits: rank 1 by exact weighted least squares over the entries left, higher
+    ranks by one ALS sweep with the missing entries filled from the current fit.
     """
     n = d.shape[0]
     rng = np.random.default_rng(seed)
@@ -230,7 +230,8 @@ def lowrank_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None =
         # each frame's light: the sum of its background over the frame, against the segment's mean
         totals = np.zeros(n, np.float64)
         for b, (r0, r1) in enumerate(bands):
-            totals += weights_arr[b].astype(np.float64) @ components[:, r0:r1].reshape(rank, -1).sum(axis=1, dtype=np.float64)
+            sums = components[:, r0:r1].reshape(rank, -1).sum(axis=1, dtype=np.float64)
+            totals += weights_arr[b].astype(np.float64) @ sums
         light = totals / totals.mean() if totals.mean() > 0 else np.ones(n)
         return LowRankBackground(components=components, weights=weights_arr, bands=tuple(bands),
                                  light=light, rain_fraction=rain_count / (h * w * int(np.prod(spill.shape[2:]))),

@@ -10,8 +10,8 @@ which holds rain, noise and objects, by shape and sign:
 - **Objects** are *large connected blobs*, darker or brighter than the background.
 
 So: pixels whose residual is below −``threshold`` in some channel (dark set) or above
-``bright_threshold`` in some channel (bright set) are collected; each set is opened (erosion then dilation) with a disk wider than any rain
-streak — ``bright_width`` × unit for the bright set, where rain lives, and the smaller
+``bright_threshold`` in some channel (bright set) are collected; each set is opened (erosion then
+dilation) with a disk wider than any rain streak — ``bright_width`` × unit for the bright set, where rain lives, and the smaller
 ``dark_width`` × unit for the dark set, which rain never reaches (it only has to drop compression
 ringing and misregistered edges), unit = frame width / 640. Blobs smaller than ``min_area`` ×
 unit² are dropped; the rest are closed (holes where the object happens to match the background
