@@ -21,6 +21,36 @@ class Footage:
     truth: list[np.ndarray]  # the rain-free frame (scene moved by the shake, at the frame's light), float32
     shifts: np.ndarray  # (N, 2) true (dx, dy) of each frame against frame 0
     light: np.ndarray  # (N,) light gain of each frame
+    person: list[np.ndarray | None] | None = None  # per frame: the passer-by's coverage (H×W float 0..1), None when absent
+
+
+PERSON_RGB = (34.0, 30.0, 28.0)
+
+
+def passer_by(shape: tuple[int, int], i: int, n: int) -> np.ndarray | None:
+    """Coverage (H×W float32, 0..1) of a dark figure walking left to right across the middle third
+    of an ``n``-frame clip (head, body, two legs; 45 % of the frame high), None outside that third."""
+    start, stop = n // 3, 2 * n // 3
+    if not start <= i < stop:
+        return None
+    h, w = shape
+    fh = 0.45 * h
+    fw = 0.3 * fh
+    x = -fw + (w + 2 * fw) * (i - start + 0.5) / (stop - start)
+    y = 0.9 * h  # feet
+    a = np.zeros((h, w), np.float32)
+    s = 16  # 4 fractional bits
+
+    def pt(px: float, py: float) -> tuple[int, int]:
+        return int(round(px * s)), int(round(py * s))
+
+    cv2.ellipse(a, pt(x, y - 0.9 * fh), (int(0.12 * fw * s), int(0.1 * fh * s)), 0, 0, 360, 1.0, -1, cv2.LINE_AA, 4)
+    cv2.ellipse(a, pt(x, y - 0.58 * fh), (int(0.5 * fw * s), int(0.24 * fh * s)), 0, 0, 360, 1.0, -1, cv2.LINE_AA, 4)
+    swing = 0.25 * fw * np.sin(i * 1.3)
+    for side in (-1, 1):
+        cv2.line(a, pt(x + side * 0.15 * fw, y - 0.4 * fh), pt(x + side * swing, y), 1.0,
+                 max(1, int(0.22 * fw)), cv2.LINE_AA, 4)
+    return np.clip(a, 0.0, 1.0)
 
 
 def moved(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -30,14 +60,15 @@ def moved(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def footage(n: int = 32, *, seed: int = 0, pan_at: int | None = None, pan_px: float = 6.0,
-            pan_frames: int = 4, rain: float = 0.8) -> Footage:
+            pan_frames: int = 4, rain: float = 0.8, person: bool = False) -> Footage:
     """``n`` frames; from ``pan_at`` on, the camera pans ``pan_px`` px per frame for ``pan_frames``
-    frames and then holds its new position (a segment boundary)."""
+    frames and then holds its new position (a segment boundary); ``person``: a dark passer-by
+    crosses during the middle third (:func:`passer_by`; ``truth`` stays the empty scene)."""
     rng = np.random.default_rng(seed)
     scene = background().astype(np.float32)
     pos = np.zeros(2)
     offset = np.zeros(2)
-    shifts, frames, truth, light = [], [], [], []
+    shifts, frames, truth, light, people = [], [], [], [], []
     for i in range(n):
         if i:
             pos = np.clip(pos + rng.normal(0, 0.7, 2), -3, 3)
@@ -47,11 +78,16 @@ def footage(n: int = 32, *, seed: int = 0, pan_at: int | None = None, pan_px: fl
         gain = 1.0 + 0.08 * np.sin(2 * np.pi * i / n)
         clean = np.clip(moved(scene, *shift) * gain, 0, 255)
         layer = rain_layer(clean.shape[:2], "streak", np.random.default_rng(seed * 1000 + i))
-        frames.append(np.clip(clean + 255.0 * rain * layer[..., None], 0, 255).round().astype(np.uint8))
+        seen = clean
+        cover = passer_by(clean.shape[:2], i, n) if person else None
+        if cover is not None:
+            seen = clean * (1.0 - cover[..., None]) + np.float32(PERSON_RGB) * gain * cover[..., None]
+        frames.append(np.clip(seen + 255.0 * rain * layer[..., None], 0, 255).round().astype(np.uint8))
         truth.append(clean)
+        people.append(cover)
         shifts.append(shift.copy())
         light.append(gain)
-    return Footage(frames, truth, np.array(shifts), np.array(light))
+    return Footage(frames, truth, np.array(shifts), np.array(light), people if person else None)
 
 
 def through_h264(frames: list[np.ndarray], path: Path) -> list[np.ndarray]:

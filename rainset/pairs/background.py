@@ -81,8 +81,12 @@ def unregister(image: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
     return _translate(image, -float(shift[0]), -float(shift[1]))
 
 
-class _Spill:
-    """Registered uint8 frames written one after another to a scratch file, read back by row bands."""
+class Spill:
+    """Registered uint8 frames written one after another to a scratch file, read back by row bands.
+
+    The one scratch spill of the pairs methods (:func:`temporal_background` here,
+    :func:`rainset.pairs.lowrank.lowrank_background`): memory holds one band of all frames, not the segment.
+    """
 
     def __init__(self, workdir: str | Path | None) -> None:
         self.file = tempfile.TemporaryFile(dir=workdir)
@@ -113,6 +117,29 @@ class _Spill:
         self.file.close()
 
 
+def spill_registered(frames: Iterable[np.ndarray], shifts: np.ndarray | None,
+                     workdir: str | Path | None = None) -> Spill:
+    """The segment's frames registered by ``shifts`` (None: as they are) in a :class:`Spill`; the caller closes it.
+
+    Raises:
+        ValueError: no frames, frames of different sizes, or fewer shifts than frames.
+    """
+    spill = Spill(workdir)
+    try:
+        for i, frame in enumerate(frames):
+            if shifts is not None:
+                if i >= len(shifts):
+                    raise ValueError(f"{len(shifts)} shifts for more frames than that")
+                frame = register(frame, tuple(shifts[i]))
+            spill.append(frame)
+        if spill.shape is None:
+            raise ValueError("no frames to build a background from")
+    except BaseException:
+        spill.close()
+        raise
+    return spill
+
+
 def temporal_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None = None, *,
                         percentile: float = 40.0, band_rows: int = 64,
                         workdir: str | Path | None = None) -> Background:
@@ -131,16 +158,8 @@ def temporal_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None 
     """
     if not 0.0 <= percentile <= 100.0:
         raise ValueError(f"percentile {percentile} is outside 0..100")
-    spill = _Spill(workdir)
+    spill = spill_registered(frames, shifts, workdir)
     try:
-        for i, frame in enumerate(frames):
-            if shifts is not None:
-                if i >= len(shifts):
-                    raise ValueError(f"{len(shifts)} shifts for more frames than that")
-                frame = register(frame, tuple(shifts[i]))
-            spill.append(frame)
-        if spill.shape is None:
-            raise ValueError("no frames to build a background from")
         h = spill.shape[0]
         image = np.empty(spill.shape, np.float32)
         buf = np.empty((spill.count, min(band_rows, h), *spill.shape[1:]), np.uint8)

@@ -8,21 +8,30 @@ that opens the segment's frames afresh each time; nothing holds the whole segmen
 
 Methods (``METHODS``):
 
-- ``median``: registration + per-pixel temporal percentile (:mod:`rainset.pairs.background`).
+- ``median``: registration + per-pixel temporal percentile (:mod:`rainset.pairs.background`), one
+  global gain per frame.
+- ``lowrank``: registration + robust low-rank background with non-negative sparse rain
+  (:mod:`rainset.pairs.lowrank`); the light of frame t comes from its row of the low-rank factors.
+
+Both masks moving objects (:mod:`rainset.pairs.masks`, from the residual frame − target) and the
+warp border.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rainset.pairs.background import pseudo_clean, temporal_background
+from rainset.pairs.background import pseudo_clean, temporal_background, unregister
+from rainset.pairs.lowrank import lowrank_background
+from rainset.pairs.masks import border_mask, validity_mask
 
-METHODS: tuple[str, ...] = ("median",)
+__all__ = ["METHODS", "FrameSource", "PairTarget", "border_mask", "segment_targets"]
+
+METHODS: tuple[str, ...] = ("median", "lowrank")
 
 FrameSource = Callable[[], Iterable[np.ndarray]]
 
@@ -33,7 +42,8 @@ class PairTarget:
 
     ``image``: H×W×3 uint8 in the frame's geometry and light; ``mask``: H×W bool, True where the
     target is valid; ``gain``: frame light / background light; ``rain_fraction``: share of fitted
-    pixels set aside as rain; ``shift``: the frame's (dx, dy) against the segment's reference.
+    pixels set aside as rain; ``shift``: the frame's (dx, dy) against the segment's reference;
+    ``objects``: moving objects masked out.
     """
 
     index: int
@@ -42,21 +52,12 @@ class PairTarget:
     gain: float
     rain_fraction: float
     shift: tuple[float, float]
+    objects: int = 0  # moving objects masked in this frame (rainset.pairs.masks)
 
     @property
     def masked_fraction(self) -> float:
         """Share of the frame that is not valid."""
         return float(1.0 - self.mask.mean())
-
-
-def border_mask(shape: tuple[int, ...], shift: tuple[float, float]) -> np.ndarray:
-    """True everywhere but the rows/columns a warp by ``shift`` filled from the replicated border."""
-    h, w = shape[:2]
-    mask = np.ones((h, w), bool)
-    b = int(math.ceil(max(abs(shift[0]), abs(shift[1]))))
-    if b:
-        mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = False, False, False, False
-    return mask
 
 
 def segment_targets(open_frames: FrameSource, shifts: np.ndarray, *, method: str = "median",
@@ -68,9 +69,22 @@ def segment_targets(open_frames: FrameSource, shifts: np.ndarray, *, method: str
     """
     if method not in METHODS:
         raise ValueError(f"unknown pairs method {method!r} (known: {', '.join(METHODS)})")
-    background = temporal_background(open_frames(), shifts, workdir=workdir)
+    if method == "lowrank":
+        low = lowrank_background(open_frames(), shifts, workdir=workdir)
+
+        def target(i: int, frame: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, float, float]:
+            image = np.clip(np.rint(unregister(low.frame(i), shift)), 0, 255).astype(np.uint8)
+            return image, float(low.light[i]), float(low.rain_fraction[i])
+    else:
+        background = temporal_background(open_frames(), shifts, workdir=workdir)
+
+        def target(i: int, frame: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, float, float]:
+            t = pseudo_clean(frame, background, shift, index=i)
+            return t.image, t.gain, t.rain_fraction
+
     for i, frame in enumerate(open_frames()):
         shift = (float(shifts[i][0]), float(shifts[i][1]))
-        t = pseudo_clean(frame, background, shift, index=i)
-        yield PairTarget(index=i, image=t.image, mask=border_mask(frame.shape, shift), gain=t.gain,
-                         rain_fraction=t.rain_fraction, shift=t.shift)
+        image, gain, rain = target(i, frame, shift)
+        mask, objects = validity_mask(frame, image, shift)
+        yield PairTarget(index=i, image=image, mask=mask, gain=gain, rain_fraction=rain, shift=shift,
+                         objects=objects.count)

@@ -1,0 +1,97 @@
+"""Validity masks of pseudo-clean targets: moving objects (people, cars) and warp borders.
+
+A pseudo-clean target is the static background under frame t's light; where something moved
+through the scene in frame t (a passer-by, a car) the target shows the empty street, which is the
+wrong answer for a deraining pair. Such objects are found in the residual ``frame − target``,
+which holds rain, noise and objects, by shape and sign:
+
+- **Rain** only adds light and is *thin*: streaks a few pixels wide (1–2 px per 640 px of frame
+  width, plus defocus), oriented, fresh in every frame.
+- **Objects** are *large connected blobs*, darker or brighter than the background.
+
+So: pixels whose residual is below −``threshold`` in some channel (dark set) or above
+``bright_threshold`` in some channel (bright set) are collected; each set is opened (erosion then
+dilation) with a disk wider than any rain streak — ``bright_width`` × unit for the bright set, where rain lives, and the smaller
+``dark_width`` × unit for the dark set, which rain never reaches (it only has to drop compression
+ringing and misregistered edges), unit = frame width / 640. Blobs smaller than ``min_area`` ×
+unit² are dropped; the rest are closed (holes where the object happens to match the background
+are filled) and dilated by ``margin`` × unit. The result is False on objects and on the rows and
+columns a warp by the frame's shift filled from the border (:func:`border_mask`).
+
+Not done: persistence over frames (an object seen in neighbouring frames) — one frame's shape
+test was enough on the reference footage (docs/pairs.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ObjectMask:
+    """Moving objects of one frame: ``objects`` (H×W bool, True on an object, dilated) and how many blobs."""
+
+    objects: np.ndarray
+    count: int
+
+    @property
+    def fraction(self) -> float:
+        return float(self.objects.mean())
+
+
+def border_mask(shape: tuple[int, ...], shift: tuple[float, float]) -> np.ndarray:
+    """True everywhere but the rows/columns a warp by ``shift`` filled from the replicated border."""
+    h, w = shape[:2]
+    mask = np.ones((h, w), bool)
+    b = int(math.ceil(max(abs(shift[0]), abs(shift[1]))))
+    if b:
+        mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = False, False, False, False
+    return mask
+
+
+def _disk(diameter: float) -> np.ndarray:
+    d = max(1, int(round(diameter)) | 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+
+
+def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 12.0, bright_threshold: float = 12.0,
+                   bright_width: float = 12.0, dark_width: float = 2.5, min_area: float = 100.0,
+                   margin: float = 7.0) -> ObjectMask:
+    """The blobs of ``frame − target`` that are not rain-shaped (module docstring); both H×W×3 uint8.
+
+    Widths, ``min_area`` and ``margin`` are in units of frame width / 640 (pixels at 640 px wide).
+
+    Raises:
+        ValueError: frame and target differ in size.
+    """
+    if frame.shape != target.shape:
+        raise ValueError(f"frame is {frame.shape}, target is {target.shape}: sizes differ")
+    unit = frame.shape[1] / 640.0
+    diff = frame.astype(np.int16) - target.astype(np.int16)
+    if diff.ndim == 3:
+        hi, lo = diff.max(axis=2), diff.min(axis=2)
+    else:
+        hi = lo = diff
+    bright = (hi > bright_threshold).astype(np.uint8)
+    dark = (lo < -threshold).astype(np.uint8)
+    blobs = (cv2.morphologyEx(bright, cv2.MORPH_OPEN, _disk(bright_width * unit))
+             | cv2.morphologyEx(dark, cv2.MORPH_OPEN, _disk(dark_width * unit)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area * unit * unit
+    objects = keep[labels].astype(np.uint8)
+    if keep.any():
+        objects = cv2.morphologyEx(objects, cv2.MORPH_CLOSE, _disk(8.0 * unit))
+        objects = cv2.dilate(objects, _disk(2 * margin * unit + 1))
+    return ObjectMask(objects=objects.astype(bool), count=int(keep.sum()))
+
+
+def validity_mask(frame: np.ndarray, target: np.ndarray, shift: tuple[float, float] = (0.0, 0.0),
+                  **options: float) -> tuple[np.ndarray, ObjectMask]:
+    """(mask, objects): the mask is True where the target is valid — off moving objects and off the warp border."""
+    objects = moving_objects(frame, target, **options)
+    return border_mask(frame.shape, shift) & ~objects.objects, objects
