@@ -46,6 +46,7 @@ from rainset.pairs.motion import estimate_motion
 from rainset.pairs.score import aligned_psnr
 from rainset.pairs.targets import METHODS, segment_targets
 from rainset.synth.depth_rain import render_depth_rain, scene_depth
+from rainset.synth.passer_by import PERSON_RGB, passer_by
 from rainset.synth.rain import rain_layer
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mspfn-rain100h/model/test/test_data/R100H/cleancrop/1.png"
@@ -76,34 +77,6 @@ def plan(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def truth_frame(bg: np.ndarray, shift: np.ndarray, light: float) -> np.ndarray:
     m = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]])
     return np.clip(cv2.warpAffine(bg, m, bg.shape[1::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT) * light, 0, 255)
-
-
-PERSON_RGB = (34.0, 30.0, 28.0)
-
-
-def passer_by(shape: tuple[int, int], i: int, n: int) -> np.ndarray | None:
-    """Coverage (H×W float32, 0..1) of a dark figure walking left to right across the middle third
-    of an ``n``-frame clip (head, body, two legs; 45 % of the frame high), None outside that third."""
-    start, stop = n // 3, 2 * n // 3
-    if not start <= i < stop:
-        return None
-    h, w = shape
-    fh = 0.45 * h
-    fw = 0.3 * fh
-    x = -fw + (w + 2 * fw) * (i - start + 0.5) / (stop - start)
-    y = 0.9 * h  # feet
-    a = np.zeros((h, w), np.float32)
-
-    def pt(px: float, py: float) -> tuple[int, int]:  # 4 fractional bits
-        return int(round(px * 16)), int(round(py * 16))
-
-    cv2.ellipse(a, pt(x, y - 0.9 * fh), (int(0.12 * fw * 16), int(0.1 * fh * 16)), 0, 0, 360, 1.0, -1, cv2.LINE_AA, 4)
-    cv2.ellipse(a, pt(x, y - 0.58 * fh), (int(0.5 * fw * 16), int(0.24 * fh * 16)), 0, 0, 360, 1.0, -1, cv2.LINE_AA, 4)
-    swing = 0.25 * fw * np.sin(i * 1.3)
-    for side in (-1, 1):
-        cv2.line(a, pt(x + side * 0.15 * fw, y - 0.4 * fh), pt(x + side * swing, y), 1.0,
-                 max(1, int(0.22 * fw)), cv2.LINE_AA, 4)
-    return np.clip(a, 0.0, 1.0)
 
 
 def rainy_frame(bg: np.ndarray, i: int, n: int, shift: np.ndarray, light: float, rain: float, renderer: str,
