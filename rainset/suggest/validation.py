@@ -245,6 +245,16 @@ class CurvePoint:
     repeats: int
 
 
+def scene_split(scenes: Sequence[str], by_type: dict[str, list[str]], classes: Sequence[str], n: int,
+                rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    """(train, test) capture indices: the captures of ``n`` random scenes per type to train on, every
+    other scene's captures to test on — split by scene, never by capture."""
+    train_scenes = {s for t in classes for s in rng.permutation(by_type.get(t, []))[:n]}
+    train = [i for i, s in enumerate(scenes) if s in train_scenes]
+    test = [i for i, s in enumerate(scenes) if s not in train_scenes]
+    assert not {scenes[i] for i in train} & {scenes[i] for i in test}
+    return train, test
+
 def learning_curve(data: LabelledSet, sizes: Sequence[int], *, repeats: int = 3, classes: Sequence[str] = RAIN_TYPES,
                    seed: int = 0) -> tuple[list[CurvePoint], list[list[int]]]:
     """The fitted model after N labelled scenes per type, scored on captures of unseen scenes only.
@@ -260,11 +270,7 @@ def learning_curve(data: LabelledSet, sizes: Sequence[int], *, repeats: int = 3,
     for n in sizes:
         bal, acc, ece, n_train, n_test = [], [], [], 0, 0
         for r in range(repeats):
-            rng = np.random.default_rng([seed, n, r])
-            train_scenes = {s for t in classes for s in rng.permutation(by_type.get(t, []))[:n]}
-            train = [i for i, s in enumerate(data.scenes) if s in train_scenes]
-            test = [i for i, s in enumerate(data.scenes) if s not in train_scenes]
-            assert not {data.scenes[i] for i in train} & {data.scenes[i] for i in test}  # by scene, never by capture
+            train, test = scene_split(data.scenes, by_type, classes, n, np.random.default_rng([seed, n, r]))
             model = fit_model(matrix([data.values[i] for i in train], names), [data.labels[i] for i in train], names,
                               classes, min_per_class=2, groups=[data.scenes[i] for i in train])
             probs = model.predict_proba(matrix([data.values[i] for i in test], names))
@@ -324,11 +330,7 @@ def transfer_curve(data: LabelledSet, other: LabelledSet, sizes: Sequence[int], 
     for n in sizes:
         scores, n_train, n_test = [], 0, 0
         for r in range(repeats):
-            rng = np.random.default_rng([seed, n, r])
-            train_scenes = {s for t in classes for s in rng.permutation(by_type.get(t, []))[:n]}
-            train = [i for i, s in enumerate(data.scenes) if s in train_scenes]
-            test = [i for i, s in enumerate(data.scenes) if s not in train_scenes]
-            assert not {data.scenes[i] for i in train} & {data.scenes[i] for i in test}  # by scene, never by capture
+            train, test = scene_split(data.scenes, by_type, classes, n, np.random.default_rng([seed, n, r]))
             scores.append(_fit_score(data, train, [(data, test), (other, range(len(other.labels)))], names, classes))
             n_train, n_test = len(train), len(test)
         m = np.mean(np.array(scores), axis=0)
