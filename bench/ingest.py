@@ -171,21 +171,25 @@ def time_real_imagededup(phash_cls: Any, folder: Path, n: int, workers: int) -> 
     return seconds
 
 
-def time_cli(images: Path, store_dir: Path, workers: int, n: int) -> float:
-    """Wall seconds of ``rainset ingest`` as a fresh subprocess (init not timed), into a fresh store."""
+def time_cli(images: Path, store_dir: Path, workers: int, n: int) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (the process and its workers, which it waits for) of
+    ``rainset ingest`` as a fresh subprocess (init not timed), into a fresh store."""
     shutil.rmtree(store_dir, ignore_errors=True)
     script = Path(sys.executable).parent / "rainset"  # the console script users run
     base = [str(script)] if script.is_file() else [sys.executable, "-m", "rainset.cli"]
     subprocess.run([*base, "init", str(store_dir)], check=True, capture_output=True)
+    k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([*base, "ingest", str(images), "--store", str(store_dir), "--workers", str(workers),
                           "--json"], check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
+    k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (k1.ru_utime + k1.ru_stime) - (k0.ru_utime + k0.ru_stime)
     summary = json.loads(out.stdout)
     if summary["new_files"] != n or summary["rejected"]:
         raise RuntimeError(f"CLI ingest: {summary}")
     shutil.rmtree(store_dir, ignore_errors=True)
-    return seconds
+    return seconds, cpu
 
 
 def time_ingest(images: Path, store_dir: Path, workers: int, n: int, others: set[int]) -> dict:
@@ -379,7 +383,7 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
                                    "PHash per-file code"))
     _say(args, "(b) decode limit: read + 1/4-scale cv2 decode alone; (c) rainset ingest: CLI and ingest()")
     load = [os.getloadavg()[0]]
-    a_s, b_s, a_cpu, b_cpu, cli_s, ing, two_s, two_cpu = [], [], [], [], [], [], [], []
+    a_s, b_s, a_cpu, b_cpu, cli_s, cli_cpu, ing, two_s, two_cpu = [], [], [], [], [], [], [], [], []
     pool, pids = start_pool(workers)
     try:
         for r in range(args.repeat):
@@ -392,7 +396,9 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
             wall, cpu = time_map(pool, pids, quarter_decode_file, paths)
             b_s.append(wall)
             b_cpu.append(cpu)
-            cli_s.append(time_cli(images, out / "store-cli", workers, n))
+            wall, cpu = time_cli(images, out / "store-cli", workers, n)
+            cli_s.append(wall)
+            cli_cpu.append(cpu)
             ing.append(time_ingest(images, out / "store-n", workers, n, pids))
             two = time_ingest(images_two, out / "store-2", workers, 2, pids)
             two_s.append(two["seconds"])
@@ -417,6 +423,8 @@ def _run(args: argparse.Namespace, out: Path) -> dict:
     cpu = {"baseline_ms_per_file": round(_med(a_cpu) / n * 1000, 1) if a_cpu else None,
            "decode_limit_ms_per_file": round(_med(b_cpu) / n * 1000, 1),
            "ingest_ms_per_file": round(_med(ing_cpu) / n * 1000, 1),
+           "cli_ms_per_file": round(_med(cli_cpu) / n * 1000, 1),
+           "baseline_over_cli": round(_med(a_cpu) / _med(cli_cpu), 2) if a_cpu else None,
            "baseline_over_ingest": round(_med(a_cpu) / _med(ing_cpu), 2) if a_cpu else None,
            "decode_limit_over_ingest": round(_med(b_cpu) / _med(ing_cpu), 3)}
     ratios = {
@@ -483,7 +491,9 @@ def render(r: dict) -> str:
         *([f"CPU ms per file (all processes of each path; the load-independent comparison): baseline "
            f"{r['cpu']['baseline_ms_per_file']}, decode limit {r['cpu']['decode_limit_ms_per_file']}, ingest() "
            f"{r['cpu']['ingest_ms_per_file']} (start-up included): baseline / ingest = "
-           f"{r['cpu']['baseline_over_ingest']}x, decode limit / ingest = {r['cpu']['decode_limit_over_ingest']}"]
+           f"{r['cpu']['baseline_over_ingest']}x, decode limit / ingest = {r['cpu']['decode_limit_over_ingest']}; "
+           f"CLI (whole process, its start-up included) {r['cpu'].get('cli_ms_per_file')}: baseline / CLI = "
+           f"{r['cpu'].get('baseline_over_cli')}x"]
           if "cpu" in r else []),
         f"ingest(): driver CPU {i['driver_cpu_ms_per_file']} ms/file (catalog writes {i['catalog_ms_per_file']} ms/file "
         f"wall, {i['batches']} batches), workers CPU {i['workers_cpu_ms_per_file']} ms/file",

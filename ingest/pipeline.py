@@ -220,4 +220,6 @@ def _write_batch(catalog, batch: list[tuple], run_id: int, options: IngestOption
             if plain:
                 counts.add(write_unit(s, tuple(p[0] for p in plain), tuple(p[1] for p in plain), run_id=run_id,
                                       prov=options.provenance, link=options.link, index=index))
+        if index is not None:
+            index.rows.write(s)  # the batch's rows: one INSERT per table
     return counts

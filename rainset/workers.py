@@ -10,15 +10,22 @@ process pool: the items it held, and those queued with it, are then retried one 
 single spawned process, so the one that kills its worker again is known; ``on_died`` turns it
 into a result and the run goes on with a new pool. On Dask the same holds for a task whose worker
 died (``KilledWorker``): it is retried alone, then handed to ``on_died`` (see :func:`run_dask`).
+
+Every local process the project spawns comes from :func:`spawn_context`: under the ``rainset``
+console script its workers do not re-run the script (and import the whole CLI) at start-up.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
+from multiprocessing.context import SpawnContext, SpawnProcess
+from types import FunctionType, ModuleType
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -27,6 +34,64 @@ from typing import Any, Callable, Iterator, Sequence
 import cv2
 
 from rainset.errors import ConfigError
+
+
+def _defines_nothing(module: ModuleType) -> bool:
+    """True when no function or class was defined in ``module`` itself (only imported into it)."""
+    name = module.__name__
+    return not any(isinstance(v, (type, FunctionType)) and getattr(v, "__module__", None) == name
+                   for v in vars(module).values())
+
+
+# The name a spawned child is told for the parent's main module when it need not run it: spawn's
+# preparation (multiprocessing.spawn.prepare) imports a main module given by name, except one named
+# ``__main__`` or ``*.__main__`` (a package's ``python -m`` entry), which it leaves alone.
+SKIPPED_MAIN = "rainset.__main__"
+
+
+@contextmanager
+def main_not_rerun() -> Iterator[None]:
+    """While processes start here, spawned children do not re-run the parent's main script.
+
+    Spawn prepares each child by running the parent's ``__main__`` again by path (as
+    ``__mp_main__``) when that module has no ``__spec__`` (a script), so that functions defined in
+    it can be unpickled there. The ``rainset`` console script (``from rainset.cli import main``)
+    defines none, yet running it imports the whole CLI (typer, rich): ~0.1 s of CPU per worker.
+    When the main module is such a script (run by path, no function or class of its own), its
+    ``__spec__`` names :data:`SKIPPED_MAIN` while processes start, which spawn does not import: the
+    documented ``__main__.__spec__`` of ``python -m rainset``. A script that defines functions
+    (which its workers may need) is left as it is.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not _defines_nothing(main):
+        yield
+        return
+    main.__spec__ = ModuleSpec(SKIPPED_MAIN, None)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        main.__spec__ = None  # type: ignore[assignment]
+
+
+class ScriptlessSpawnProcess(SpawnProcess):
+    """A spawned process that starts under :func:`main_not_rerun`."""
+
+    def start(self) -> None:
+        with main_not_rerun():
+            super().start()
+
+
+class ScriptlessSpawnContext(SpawnContext):
+    """The spawn context whose processes start under :func:`main_not_rerun`."""
+
+    Process = ScriptlessSpawnProcess
+
+
+def spawn_context() -> ScriptlessSpawnContext:
+    """The start context for every local process pool of the project (spawn: OpenCV's thread pool
+    deadlocks after fork); a ``multiprocessing`` context, so it also serves ``ProcessPoolExecutor``
+    (``mp_context=``) and PyTorch's ``DataLoader`` (``multiprocessing_context=``)."""
+    return ScriptlessSpawnContext()
 
 
 def run_inline(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
@@ -75,7 +140,7 @@ class SoloWorker:
         self._conn: Any = None
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = spawn_context()
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_solo_main, args=(child, self._fn, self._initializer), daemon=True)
         self._proc.start()
@@ -121,7 +186,7 @@ def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
     :class:`SoloWorker`; an item that kills that one too yields ``on_died(item, why)`` (without
     ``on_died`` the pool's BrokenProcessPool is raised). Then a new pool takes the rest.
     """
-    ctx = multiprocessing.get_context("spawn")
+    ctx = spawn_context()
     window = max(window or 0, 4, workers * 4)
     it = iter(items)
     solo: SoloWorker | None = None

@@ -84,3 +84,33 @@ def test_look_ups_split_into_small_in_lists_give_the_same_catalog(synth: Path, t
     chunked = init_store(tmp_path / "chunked")
     ingest(chunked, [str(synth)], IngestOptions(batch_size=1000))
     assert _catalog(chunked) == _catalog(one)
+
+
+def test_batch_inserts_are_bulk(synth: Path, tmp_path: Path, monkeypatch) -> None:
+    """Rows go in with one INSERT per table per batch (plus one round per exact copy of a file of the
+    same batch, whose id it needs), not one statement per row."""
+    counts: list[tuple[int, int]] = []
+    real = pipeline._write_batch
+
+    def counting(catalog, batch, run_id, options):  # noqa: ANN001
+        inserts = []
+
+        def listener(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+            if statement.lstrip().upper().startswith("INSERT"):
+                inserts.append(statement)
+
+        event.listen(catalog.engine, "before_cursor_execute", listener)
+        try:
+            out = real(catalog, batch, run_id, options)
+        finally:
+            event.remove(catalog.engine, "before_cursor_execute", listener)
+        counts.append((len(inserts), out.exact_copies))
+        return out
+
+    monkeypatch.setattr(pipeline, "_write_batch", counting)
+    store = init_store(tmp_path / "s")
+    summary = ingest(store, [str(synth)], IngestOptions(batch_size=1000))
+    ((inserts, copies),) = counts
+    rows = summary.new_files + summary.new_captures + sum(summary.rejects_by_reason.values())
+    assert rows > 40
+    assert inserts <= 5 * (1 + copies) < rows, (inserts, copies, rows)
