@@ -29,6 +29,8 @@ def build(name: Annotated[str, typer.Argument(help="Name of the pair set (letter
           all_frames: Annotated[bool, typer.Option("--all-frames", help="A pair for every frame of the static "
                                                    "segments, not only the frames kept at ingest.")] = False,
           replace: Annotated[bool, typer.Option("--replace", help="Replace a pair set of that name.")] = False,
+          workers: Annotated[int, typer.Option("--workers", help="Videos built in parallel in N worker processes "
+                                               "(0 or 1: one after the other in this process; at most 1024).")] = 1,
           store: StoreOpt = None, as_json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Build pairs (rainy frame, pseudo-clean target, mask) from the store's videos."""
     with edge():
@@ -37,7 +39,7 @@ def build(name: Annotated[str, typer.Argument(help="Name of the pair set (letter
         st = resolve_store(store)
         with progress_bar("pairs", not (quiet or as_json)) as bar:
             result = build_pairs(st, name, where=where, method=method, window=window, min_quality=min_quality,
-                                 all_frames=all_frames, replace=replace, progress=bar,
+                                 all_frames=all_frames, replace=replace, workers=workers, progress=bar,
                                  warn=lambda line: err.print(f"warning: {line}", highlight=False, markup=False))
     emit(result, as_json, quiet)
 

@@ -23,6 +23,13 @@ its own temporary folder on the way out when it still can).
 
 A video whose object is missing or that cannot be decoded is skipped with a warning and counted;
 one whose decoding stops part-way keeps the frames before the damage.
+
+With ``workers`` of 2 or more the videos are built in parallel, one video per task, in spawned
+worker processes (:func:`rainset.workers.run`; one OpenCV / BLAS thread each): each worker writes
+its video's PNGs into the build's folder, with its own PNG writer and scratch folder, and returns
+the video's pairs (:func:`build_video`); the parent merges them by video sha256, then frame index,
+and writes ``pairs.json`` last as above. A worker that dies on a video (even when retried alone)
+makes that video skipped, with the signal in its reason; the build goes on.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from rainset import workers as worker_pools
 from rainset.capture.video import VIDEO_ERRORS, FrameWalk, open_video
 from rainset.catalog.db import catalog_session
 from rainset.errors import PairsError, RejectError, exception_text
@@ -52,7 +61,7 @@ from rainset.pairs.sets import check_name
 from rainset.pairs.spill import FrameSpill
 from rainset.pairs.targets import METHODS, segment_targets
 from rainset.pairs.videos import VideoSource, select_videos
-from rainset.ranges import Range
+from rainset.ranges import WORKERS, Range
 from rainset.store import Store
 
 DEFAULT_WINDOW = 48
@@ -257,6 +266,14 @@ def _build_video(src: VideoSource, s: _Settings, tally: _Tally, progress: Progre
         spill.close()
 
 
+def remove_video_files(folder: Path, sha256: str) -> None:
+    """Delete the PNG files of one video from a build's folder (a video skipped part-way)."""
+    prefix = pair_id(sha256, 0).rsplit("-", 1)[0]
+    for sub in ("rainy", "clean", "mask"):
+        for stale in (folder / sub).glob(f"{prefix}-*"):
+            stale.unlink(missing_ok=True)
+
+
 def _build_or_skip(src: VideoSource, s: _Settings, tally: _Tally, progress: Progress | None,
                    warn: Warn | None) -> SkippedVideo | None:
     """Build one video's pairs into ``tally``; a video that is missing or fails is undone (its pairs
@@ -277,10 +294,7 @@ def _build_or_skip(src: VideoSource, s: _Settings, tally: _Tally, progress: Prog
             s.writer.drain()  # then no write of this video lands after its files are deleted
             del tally.pairs[mark[0]:]
             tally.frames, tally.segments, tally.windows, tally.unpaired = mark[1:]
-            prefix = pair_id(src.sha256, 0).rsplit("-", 1)[0]
-            for sub in ("rainy", "clean", "mask"):
-                for stale in (s.folder / sub).glob(f"{prefix}-*"):
-                    stale.unlink()
+            remove_video_files(s.folder, src.sha256)
     skipped = None
     if reason is not None:
         skipped = SkippedVideo(src.sha256, src.name, reason)
@@ -288,6 +302,109 @@ def _build_or_skip(src: VideoSource, s: _Settings, tally: _Tally, progress: Prog
     if warn is not None:
         for line in tally.warnings[seen:]:
             warn(line)
+    return skipped
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video of a parallel build, as sent to a worker process (picklable)."""
+
+    src: VideoSource
+    method: str
+    window: int
+    min_quality: float
+    all_frames: bool
+    folder: Path  # the build's folder: the worker writes the video's PNGs under it
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    """What one video gave: its pairs and counts, or the reason it was skipped."""
+
+    pairs: tuple[Pair, ...]
+    frames: int
+    segments: int
+    windows: int
+    unpaired: int
+    decoded: int  # frames decoded over both passes (progress)
+    warnings: tuple[str, ...]
+    skipped: SkippedVideo | None
+
+
+def build_video(job: VideoJob) -> VideoOutcome:
+    """Build one video's pairs into ``job.folder`` with a PNG writer and scratch folder of its own
+    (the task a worker process runs); a video that cannot be read comes back skipped, its files removed."""
+    tally = _Tally()
+    writer = PngWriter()
+    try:
+        with tempfile.TemporaryDirectory(prefix=".scratch-", dir=job.folder) as scratch:
+            settings = _Settings(job.method, job.window, job.min_quality, job.all_frames, job.folder,
+                                 Path(scratch), writer)
+            skipped = _build_or_skip(job.src, settings, tally, None, None)
+        writer.drain()
+    finally:
+        writer.close()
+    return VideoOutcome(tuple(tally.pairs), tally.frames, tally.segments, tally.windows, tally.unpaired,
+                        tally.done, tuple(tally.warnings), skipped)
+
+
+VideoTask = Callable[[VideoJob], VideoOutcome]
+
+# Thread counts the numerical libraries read once, when they load: set while worker processes start,
+# so that each worker of a parallel build uses one core (OpenCV's own pool is set by worker_init).
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """While in it, processes started from here get one OpenMP / BLAS thread (this process keeps its own)."""
+    saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+    os.environ.update({k: "1" for k in _ONE_THREAD})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _worker_died(job: VideoJob, why: str) -> VideoOutcome:
+    """The outcome of a video whose worker process died on it, even when retried alone."""
+    src = job.src
+    remove_video_files(job.folder, src.sha256)
+    skipped = SkippedVideo(src.sha256, src.name, f"the worker process died on it twice ({why}); not retried again")
+    return VideoOutcome((), 0, 0, 0, 0, 0, (f"skipped video {src.name} ({src.sha256[:12]}…): {skipped.reason}",),
+                        skipped)
+
+
+def _build_parallel(videos: list[VideoSource], jobs: list[VideoJob], workers: int, task: VideoTask,
+                    tally: _Tally, progress: Progress | None, warn: Warn | None) -> list[SkippedVideo]:
+    """Build ``jobs`` on ``workers`` spawned processes into ``tally``, merged in the order of ``videos``
+    (by sha256); progress and warnings per finished video."""
+    skipped = []
+    with _single_threaded_children():
+        results = worker_pools.run(task, jobs, workers=workers, initializer=worker_pools.worker_init,
+                                   on_died=_worker_died)
+        for src, out in zip(videos, results):
+            tally.pairs += sorted(out.pairs, key=lambda p: p.frame_index)
+            tally.frames += out.frames
+            tally.segments += out.segments
+            tally.windows += out.windows
+            tally.unpaired += out.unpaired
+            tally.warnings += out.warnings
+            tally.done += out.decoded
+            tally.total += out.decoded - 2 * src.frames  # the estimate, made exact for this video
+            if out.skipped is not None:
+                skipped.append(out.skipped)
+            if warn is not None:
+                for line in out.warnings:
+                    warn(line)
+            if progress is not None:
+                progress(tally.done, max(tally.total, tally.done), f"{src.name}: done")
+    for scratch in jobs[0].folder.glob(".scratch-*") if jobs else ():  # left by a worker that died
+        shutil.rmtree(scratch, ignore_errors=True)
     return skipped
 
 
@@ -310,7 +427,8 @@ def _install(tmp: Path, dest: Path, replace: bool) -> None:
 
 def build_pairs(store: Store, name: str, *, where: str | None = None, method: str = "median",
                 window: int = DEFAULT_WINDOW, min_quality: float = DEFAULT_MIN_QUALITY, all_frames: bool = False,
-                replace: bool = False, progress: Progress | None = None, warn: Warn | None = None) -> BuildResult:
+                replace: bool = False, workers: int = 1, progress: Progress | None = None, warn: Warn | None = None,
+                task: VideoTask = build_video) -> BuildResult:
     """Build the pair set ``STORE/pairs/NAME`` from the videos ``where`` selects (see the module docstring).
 
     Args:
@@ -321,18 +439,23 @@ def build_pairs(store: Store, name: str, *, where: str | None = None, method: st
         min_quality: a pair is ``accepted`` when its quality reaches this (0..1).
         all_frames: a pair for every frame of the static segments, not only the frames kept at ingest.
         replace: replace an existing set of that name (else it is refused).
+        workers: 0 or 1: videos one after the other in this process; N >= 2: N spawned worker
+            processes, one video per task (progress then moves per finished video).
         progress: ``progress(done, total, note)`` over the frames decoded (both passes).
         warn: called with one line per video skipped or cut short (the build goes on).
+        task: what a worker process runs per video (``workers`` >= 2; tests pass a wrapper of
+            :func:`build_video`).
 
     Raises:
         PairsError: a bad or taken name, an unknown method, no video selected.
-        ConfigError: ``window`` or ``min_quality`` out of range.
+        ConfigError: ``window``, ``min_quality`` or ``workers`` out of range.
         FilterError: a bad ``where``.
     """
     check_name(name)
     check_method(method)
     window = WINDOW.check("--window", window)
     min_quality = MIN_QUALITY.check("--min-quality", min_quality)
+    workers = WORKERS.check("--workers", workers)
     dest = pairset_dir(store.root, name)
     if (dest.exists() or dest.is_symlink()) and not replace:
         raise PairsError(f"pair set {name!r} already exists in {dest.parent} (use --replace)")
@@ -347,15 +470,19 @@ def build_pairs(store: Store, name: str, *, where: str | None = None, method: st
         for sub in ("rainy", "clean", "mask"):
             (tmp / sub).mkdir()
         tally = _Tally(total=2 * sum(v.frames for v in videos))
-        writer = PngWriter()
-        try:
-            # scratch inside the build's own folder: store tmp/ is emptied by every ingest start
-            with tempfile.TemporaryDirectory(prefix=".scratch-", dir=tmp) as scratch:
-                settings = _Settings(method, window, min_quality, all_frames, tmp, Path(scratch), writer)
-                skipped = [s for src in videos if (s := _build_or_skip(src, settings, tally, progress, warn))]
-            writer.drain()
-        finally:
-            writer.close()
+        if workers >= 2 and len(videos) >= 2:
+            jobs = [VideoJob(src, method, window, min_quality, all_frames, tmp) for src in videos]
+            skipped = _build_parallel(videos, jobs, min(workers, len(videos)), task, tally, progress, warn)
+        else:
+            writer = PngWriter()
+            try:
+                # scratch inside the build's own folder: store tmp/ is emptied by every ingest start
+                with tempfile.TemporaryDirectory(prefix=".scratch-", dir=tmp) as scratch:
+                    settings = _Settings(method, window, min_quality, all_frames, tmp, Path(scratch), writer)
+                    skipped = [s for src in videos if (s := _build_or_skip(src, settings, tally, progress, warn))]
+                writer.drain()
+            finally:
+                writer.close()
         if progress is not None:
             progress(tally.done, max(tally.done, 1), None)
         if len(skipped) == len(videos):
