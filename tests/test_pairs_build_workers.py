@@ -84,7 +84,9 @@ def dying_task(job: VideoJob) -> VideoOutcome:
 def test_a_worker_killed_on_a_video_skips_that_video_and_the_build_goes_on(store_dir: str) -> None:
     store = open_store(store_dir)
     warned: list[str] = []
-    result = build_pairs(store, "killed", workers=2, task=dying_task, warn=warned.append)
+    ticks: list[tuple[int, int]] = []
+    result = build_pairs(store, "killed", workers=2, task=dying_task, warn=warned.append,
+                         progress=lambda done, total, note: ticks.append((done, total)))
     (skipped,) = result.skipped
     assert skipped.name == "cam-b.mp4" and "SIGKILL" in skipped.reason
     assert any("cam-b.mp4" in line and "SIGKILL" in line for line in warned)
@@ -95,6 +97,9 @@ def test_a_worker_killed_on_a_video_skips_that_video_and_the_build_goes_on(store
     assert len(names) == 3 * len(result.pairs)  # the dead worker's file is gone
     assert not any(n.startswith(pair_id(skipped.video_sha256, 0).rsplit("-", 1)[0]) for n in names)
     assert not list(folder.glob(".scratch-*"))
+    dones = [d for d, _ in ticks]
+    assert len(ticks) >= 3 and dones == sorted(dones) and all(d <= t for d, t in ticks)  # one per video, then the end
+    assert ticks[-1][0] == ticks[-1][1] == 2 * result.frames  # both passes of the videos built
     index = json.loads((folder / "pairs.json").read_text())
     assert index["settings"]["skipped"][0]["video_sha256"] == skipped.video_sha256
     assert skipped.video_sha256 not in index["settings"]["videos"]
