@@ -211,19 +211,21 @@ def _seen_size(src: SourceFile, fh: BinaryIO) -> int | None:
 
 
 def _precheck(src: SourceFile, head: bytes, fmt: str, size: int | None,
-              options: StageOptions) -> tuple[str, str] | None:
-    """(reason, detail) of a reject decided on the first bytes and the size alone, else None."""
+              options: StageOptions) -> tuple[tuple[str, str] | None, tuple[int, int] | None]:
+    """(reason, detail) of a reject decided on the first bytes and the size alone, else None; and
+    the stored (width, height) when ``head`` held the whole header (see
+    :func:`rainset.capture.check_header_budget`), so the decode does not parse it again."""
     if fmt == "unknown":
-        return "unsupported-format", "not a RAW, JPEG, PNG, TIFF or HEIC image, nor an MP4, MOV, MKV or AVI video"
+        return ("unsupported-format", "not a RAW, JPEG, PNG, TIFF or HEIC image, nor an MP4, MOV, MKV or AVI video"), None
     budget = options.max_decode_bytes
     if budget and size is not None and size > budget:
-        return "too-large", f"the file is {size} bytes > max_decode_bytes {budget}; not read into memory"
+        return ("too-large", f"the file is {size} bytes > max_decode_bytes {budget}; not read into memory"), None
     try:
-        check_header_budget(head, src.name, fmt, max_pixels=options.max_pixels, min_side=options.working_min_side,
-                            max_decode_bytes=budget)
+        header_size = check_header_budget(head, src.name, fmt, max_pixels=options.max_pixels,
+                                          min_side=options.working_min_side, max_decode_bytes=budget)
     except RejectError as exc:
-        return exc.reason, exc.detail
-    return None
+        return (exc.reason, exc.detail), None
+    return None, header_size
 
 
 def _read_within(head: bytes, fh: BinaryIO, budget: int | None, size_hint: int | None) -> bytes | None:
@@ -258,7 +260,8 @@ def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOpt
         if options.video is None:
             options = replace(options, video=FrameSampling())
         return process_video(src, fh, head, video or "unknown", store, options, stream=stream, seen_mtime=_seen_mtime)
-    early = _precheck(src, head, fmt, _seen_size(src, fh), options) if head else ("empty-file", "the file is empty (0 bytes)")
+    early, header_size = (_precheck(src, head, fmt, _seen_size(src, fh), options) if head
+                          else (("empty-file", "the file is empty (0 bytes)"), None))
     if early is not None:
         read = stream(head, fh, None, None)
         return _reject(src, *early, size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
@@ -273,13 +276,13 @@ def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOpt
     mtime = _seen_mtime(src, fh)
     if options.link or store.object_path(sha).exists():
         # Link mode, or content already stored (an exact copy): nothing is written into tmp/.
-        return _finish(src, data, sha, mtime, store, options)
+        return _finish(src, data, sha, mtime, store, options, header_size)
     with tmp_file(store) as (tmp, out):
         # The copy into tmp/ (write + fsync) runs on a thread while this one decodes: both
         # release the GIL, and the fsync's wait overlaps the decode instead of adding to it.
         copying = background().submit(write_object_copy, out, data)
         try:
-            result = _finish(src, data, sha, mtime, store, options)
+            result = _finish(src, data, sha, mtime, store, options, header_size)
         finally:
             copying.result()  # a failed write raises its StoreError here
         if result.ok:
@@ -305,16 +308,16 @@ def background() -> ThreadPoolExecutor:
 
 
 def _finish(src: SourceFile, data: bytes, sha: str, mtime: float | None, store: Store,
-            options: StageOptions) -> FileResult:
+            options: StageOptions, header_size: tuple[int, int] | None = None) -> FileResult:
     """Decode, hash, measure and preview a file already read whole and hashed (the caller copies
-    it into the store when the result is not a reject)."""
+    it into the store when the result is not a reject). ``header_size``: from :func:`_precheck`."""
     size = len(data)
     fmt = sniff_format(data[:64], src.name)
     exif = read_exif(data, fmt, src.name)
     try:
         frame = decode_working(data, src.name, fmt, orientation=exif.orientation,
                                max_pixels=options.max_pixels, min_side=options.working_min_side,
-                               max_decode_bytes=options.max_decode_bytes)
+                               max_decode_bytes=options.max_decode_bytes, header_size=header_size)
     except RejectError as exc:
         return _reject(src, exc.reason, exc.detail, size=size, sha=sha, mtime=mtime)
     except DECODER_ERRORS as exc:  # a decoder failing in a way the capture layer did not foresee

@@ -40,10 +40,10 @@ def _precheck(data: bytes, fmt: str) -> None:
 
 
 def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, min_side: int,
-             max_bytes: int | None) -> Frame:
+             max_bytes: int | None, header_size: tuple[int, int] | None) -> Frame:
     warnings: tuple[str, ...] = ()
     if fmt in _RASTER:
-        img, w, h, depth, decoder = decode_raster_working(data, fmt, max_pixels, min_side, max_bytes)
+        img, w, h, depth, decoder = decode_raster_working(data, fmt, max_pixels, min_side, max_bytes, header_size)
         warnings = check_grey_fill(img) if fmt == "jpeg" else ()
         img = apply_orientation(img, orientation)
         w, h = oriented_size(w, h, orientation)
@@ -64,7 +64,7 @@ def _working(data: bytes, fmt: str, orientation: int | None, max_pixels: int, mi
 
 def decode_working(
     data: bytes, name: str, fmt: str, *, orientation: int | None, max_pixels: int, min_side: int = 1000,
-    max_decode_bytes: int | None = None,
+    max_decode_bytes: int | None = None, header_size: tuple[int, int] | None = None,
 ) -> Frame:
     """Decode the working image of one file: reduced, upright RGB uint8, checked.
 
@@ -79,6 +79,9 @@ def decode_working(
             this (width x height x channels x bytes per sample, from the header), before decoding;
             None: no limit.
         min_side: the working image keeps a long side of at least this (when the file has it).
+        header_size: what :func:`check_header_budget` returned for the first bytes of ``data``
+            (the stored size, when they held the whole header), so the header is not parsed
+            again; None: read it from ``data``.
 
     Returns:
         The Frame; ``width``/``height`` are the full-resolution size after orientation.
@@ -88,7 +91,7 @@ def decode_working(
     """
     try:
         _precheck(data, fmt)
-        return _working(data, fmt, orientation, max_pixels, min_side, max_decode_bytes)
+        return _working(data, fmt, orientation, max_pixels, min_side, max_decode_bytes, header_size)
     except RejectError as exc:
         if exc.path is not None:
             raise
@@ -96,18 +99,22 @@ def decode_working(
 
 
 def check_header_budget(head: bytes, name: str, fmt: str, *, max_pixels: int, min_side: int = 1000,
-                        max_decode_bytes: int | None = None) -> None:
+                        max_decode_bytes: int | None = None) -> tuple[int, int] | None:
     """The header checks of :func:`decode_working` (``max_pixels``, ``max_decode_bytes``) on the
     first bytes of a JPEG, PNG or TIFF, before the whole file is read; what ``head`` cannot tell
     (RAW, HEIC, a header past its end) is left to :func:`decode_working`.
+
+    Returns:
+        The stored (width, height) when ``head`` held the whole header (a JPEG up to its first
+        scan), for :func:`decode_working`'s ``header_size`` on the whole file; else None.
 
     Raises:
         RejectError: ``too-large``, naming ``name``.
     """
     if fmt not in _RASTER:
-        return
+        return None
     try:
-        precheck_raster(head, fmt, max_pixels, min_side, max_decode_bytes)
+        return precheck_raster(head, fmt, max_pixels, min_side, max_decode_bytes)
     except RejectError as exc:
         raise exc.with_path(name) from exc
 

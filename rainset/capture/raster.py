@@ -16,6 +16,7 @@ from rainset.capture.checks import (
     check_png_complete,
     header_size_pil,
     png_layout,
+    read_header,
     reduce_factor,
     reduced_size,
     tiff_layout,
@@ -28,17 +29,23 @@ _JPEG_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8
 _RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
-def check_raster(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
+def check_raster(data: bytes, fmt: str, max_pixels: int, header_size: tuple[int, int] | None = None) -> tuple[int, int]:
     """Header size and completeness checks for a raster file, before any pixel decode.
+
+    ``header_size``: the (width, height) already read from a whole header at the start of ``data``
+    (:func:`precheck_raster`), so the header is not parsed a second time.
 
     Returns:
         (width, height) as stored (before orientation).
     """
-    try:
-        width, height = header_size_pil(data, fmt)
-    except RejectError:
-        _check_complete(data, fmt)  # an unreadable header in a cut-short file: say 'truncated'
-        raise
+    if header_size is not None:
+        width, height = header_size
+    else:
+        try:
+            width, height = header_size_pil(data, fmt)
+        except RejectError:
+            _check_complete(data, fmt)  # an unreadable header in a cut-short file: say 'truncated'
+            raise
     check_pixels(width, height, max_pixels)
     _check_complete(data, fmt)
     return width, height
@@ -157,16 +164,18 @@ def shrink(img: np.ndarray, min_side: int) -> np.ndarray:
 
 
 def decode_raster_working(data: bytes, fmt: str, max_pixels: int, min_side: int,
-                          max_decode_bytes: int | None = None) -> tuple[np.ndarray, int, int, int, str]:
+                          max_decode_bytes: int | None = None,
+                          header_size: tuple[int, int] | None = None) -> tuple[np.ndarray, int, int, int, str]:
     """Working decode of JPEG/PNG/TIFF, before orientation.
 
     ``max_decode_bytes``: reject (``too-large``) when the decoded pixels would need more bytes,
-    from the header (JPEG at its reduced size), before decoding.
+    from the header (JPEG at its reduced size), before decoding. ``header_size``: see
+    :func:`check_raster`.
 
     Returns:
         (rgb uint8, stored width, stored height, bit_depth, decoder name).
     """
-    width, height = check_raster(data, fmt, max_pixels)
+    width, height = check_raster(data, fmt, max_pixels, header_size)
     if fmt == "jpeg":
         f = reduce_factor(width, height, min_side)
         check_decode_bytes(*reduced_size(width, height, f), 3, 1, max_decode_bytes)
@@ -177,21 +186,29 @@ def decode_raster_working(data: bytes, fmt: str, max_pixels: int, min_side: int,
     return shrink(to_uint8(img), min_side), width, height, depth, fmt
 
 
-def precheck_raster(head: bytes, fmt: str, max_pixels: int, min_side: int, max_decode_bytes: int | None) -> None:
+def precheck_raster(head: bytes, fmt: str, max_pixels: int, min_side: int,
+                    max_decode_bytes: int | None) -> tuple[int, int] | None:
     """The size checks of :func:`decode_raster_working` on the first bytes of a file only, so a
     bomb is refused (``too-large``) before the whole file is read into memory.
 
     Checks only what ``head`` can tell: when the header (or a TIFF's first IFD) lies beyond it,
     nothing is raised and the full decode path checks again on the whole file.
+
+    Returns:
+        The stored (width, height) when ``head`` held the whole header (a JPEG up to its first
+        scan: see :class:`~rainset.capture.checks.HeaderSize`), to pass on as ``header_size``;
+        else None (the decode reads the header again).
     """
     try:
-        width, height = header_size_pil(head, fmt)
+        header = read_header(head, fmt)
     except RejectError:
-        return
+        return None
+    width, height = header.width, header.height
     check_pixels(width, height, max_pixels)
     if fmt == "jpeg":
         check_decode_bytes(*reduced_size(width, height, reduce_factor(width, height, min_side)), 3, 1, max_decode_bytes)
-    elif fmt == "png":
+        return (width, height) if header.whole else None
+    if fmt == "png":
         check_decode_bytes(width, height, *png_layout(head), max_decode_bytes)
     elif fmt == "tiff":
         import tifffile  # heavy (~40 ms of every ingest worker's start-up): only TIFF files need it
@@ -201,8 +218,9 @@ def precheck_raster(head: bytes, fmt: str, max_pixels: int, min_side: int, max_d
                 page = tif.pages.first
                 layout = max(1, int(page.samplesperpixel)), max(1, (int(page.bitspersample) + 7) // 8)
         except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, TypeError, struct.error):
-            return  # the IFD is beyond the head: decided on the whole file
+            return None  # the IFD is beyond the head: decided on the whole file
         check_decode_bytes(width, height, *layout, max_decode_bytes)
+    return None
 
 
 def decode_raster_full(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
