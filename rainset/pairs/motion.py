@@ -100,9 +100,59 @@ def centre_crop_grey(frame: np.ndarray, side: int) -> np.ndarray:
     return cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0)
 
 
+def crop_boxes(shape: tuple[int, int], side: int, grid: int = 3) -> list[tuple[int, int, int, int]]:
+    """(y, x, h, w) of ``grid`` × ``grid`` crops of at most ``side`` px a side spread over a frame of
+    ``shape`` (h, w): each centred on a cell of an even grid over the frame and moved inside it;
+    crops that land on the same box are kept once, so a frame no larger than ``side`` gets one crop
+    (the whole frame), and ``grid`` = 1 the centre crop alone."""
+    h, w = shape
+    ch, cw = min(h, side), min(w, side)
+    g = max(1, grid)
+    boxes: list[tuple[int, int, int, int]] = []
+    for j in range(g):
+        for i in range(g):
+            y = min(max(round((2 * j + 1) / (2 * g) * h - ch / 2), 0), h - ch)
+            x = min(max(round((2 * i + 1) / (2 * g) * w - cw / 2), 0), w - cw)
+            if (y, x, ch, cw) not in boxes:
+                boxes.append((y, x, ch, cw))
+    return boxes
+
+
+def crop_grey(frame: np.ndarray, box: tuple[int, int, int, int], *, clip: float | None = 90.0) -> np.ndarray:
+    """One crop ``box`` (y, x, h, w) of the frame as blurred float32 grey at full resolution; ``clip``:
+    values above that percentile of the crop are cut down to it (rain is bright: streaks then
+    no longer pull ECC, the scene's darker structure does; ECC is invariant to the gain and
+    offset a light change brings, and the percentile follows them). None: no clipping."""
+    y, x, h, w = box
+    crop = frame[y:y + h, x:x + w]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    grey = grey.astype(np.float32)
+    if clip is not None:
+        np.minimum(grey, np.float32(np.percentile(grey[::4, ::4], clip)), out=grey)
+    return cv2.GaussianBlur(grey, (0, 0), 1.0)
+
+
+def refine_crops(ref_crops: list[np.ndarray], frame: np.ndarray, boxes: list[tuple[int, int, int, int]],
+                 dx: float, dy: float, *, clip: float | None = 90.0, max_change: float = 2.0) -> tuple[float, float]:
+    """(dx, dy) refined by ECC on each crop (``ref_crops`` cut from the reference at ``boxes``),
+    combined by the median of the crops' answers (a crop whose ECC failed keeps the start and so
+    votes for it); with one crop, that crop's answer."""
+    answers = [refine_shift(ref, crop_grey(frame, box, clip=clip), dx, dy, max_change=max_change)
+               for ref, box in zip(ref_crops, boxes)]
+    mx, my = np.median(np.array(answers), axis=0)
+    return float(mx), float(my)
+
+
 def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | None = None,
-                    max_side: int = 640, refine: bool = True, refine_side: int = 768) -> MotionTrack:
+                    max_side: int = 640, refine: bool = True, refine_side: int = 512,
+                    grid: int = 3, clip: float | None = 90.0, max_change: float = 2.0) -> MotionTrack:
     """Camera motion of every frame against ``reference`` (default: the first frame) and its predecessor.
+
+    Coarse to fine: phase correlation on ≤``max_side``-px copies, then (``refine``) ECC at full
+    resolution on up to ``crops`` crops of ≤``refine_side`` px spread over the frame
+    (:func:`crop_boxes`), highlights clipped at the ``clip`` percentile (:func:`crop_grey`), the
+    median of the crops' answers kept. ECC may move the start by up to 2 px or the coarse step's
+    size (2 small pixels scaled up), whichever is more.
 
     Frames are consumed one at a time (an iterator of decoded frames keeps memory at one frame).
 
@@ -111,6 +161,8 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
     """
     ref_small = scale = window = prev = None
     shape = None
+    boxes: list[tuple[int, int, int, int]] = []
+    ref_crops: list[np.ndarray] = []
     shifts, steps, response = [], [], []
     for frame in frames:
         small, s = small_grey(frame, max_side)
@@ -119,17 +171,20 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
             scale = s
             window = cv2.createHanningWindow(small.shape[::-1], cv2.CV_32F)
             ref_small = small if reference is None else small_grey(reference, max_side)[0]
-            ref_crop = centre_crop_grey(frame if reference is None else reference, refine_side) if refine else None
             if ref_small.shape != small.shape:
                 raise ValueError(f"reference frame is {reference.shape[1]}x{reference.shape[0]}, "
                                  f"frames are {shape[1]}x{shape[0]}")
+            if refine:
+                boxes = crop_boxes(shape, refine_side, grid)
+                ref_full = frame if reference is None else reference
+                ref_crops = [crop_grey(ref_full, box, clip=clip) for box in boxes]
         elif frame.shape[:2] != shape:
             raise ValueError(f"frame {len(shifts)} is {frame.shape[1]}x{frame.shape[0]}, "
                              f"the first was {shape[1]}x{shape[0]}")
         dx, dy, r = phase_shift(ref_small, small, window)
         dx, dy = dx / scale, dy / scale
         if refine:
-            dx, dy = refine_shift(ref_crop, centre_crop_grey(frame, refine_side), dx, dy)
+            dx, dy = refine_crops(ref_crops, frame, boxes, dx, dy, clip=clip, max_change=max_change)
         shifts.append((dx, dy))
         response.append(r)
         if prev is None:
