@@ -1,15 +1,19 @@
 """Camera motion per frame by phase correlation, and static segments of a sequence.
 
-Each frame is reduced to a small grey image (longest side ``max_side``, INTER_AREA, a light
-Gaussian blur that smears thin rain streaks) and phase-correlated (``cv2.phaseCorrelate``, Hanning
-window, sub-pixel peak) against the reference frame and against the frame before it; the shift
-against the reference is then refined by ECC (``cv2.findTransformECC``, translation only, started
-at the phase-correlation answer; it is also invariant to gain and offset) at full resolution on a
-centre crop of at most ``refine_side`` px a side, because the phase-correlation peak centroid alone
-is biased by up to ~0.5 px on rainy frames (more once scaled up from a small frame), ECC ~0.1 px
-(tests/test_pairs_motion.py, docs/pairs.md). If ECC does not converge the phase answer stays. Shifts are in
-full-resolution pixels: ``shift`` (dx, dy) means the frame shows the reference moved by (dx, dy),
-so ``frame(x + dx, y + dy) ≈ reference(x, y)``.
+Coarse to fine. Each frame is reduced to a small grey image (longest side ``max_side``, INTER_AREA,
+a light Gaussian blur that smears thin rain streaks) and phase-correlated (``cv2.phaseCorrelate``,
+Hanning window, sub-pixel peak) against the reference frame and against the frame before it. The
+shift against the reference is then refined by ECC (``cv2.findTransformECC``, translation only,
+started at the phase-correlation answer; invariant to gain and offset) at full resolution on a
+``grid`` × ``grid`` set of crops of at most ``refine_side`` px spread over the frame, each with its
+highlights clipped at the ``clip`` percentile (rain is bright), and the median of the crops'
+answers is kept: the phase peak alone is off by up to ~0.5 px at 720p and ~0.8–1.9 px at 2K–4K
+(scaled up from the 640-px copy), one centre crop follows whatever crosses the centre, the median of
+nine does not (tests/test_pairs_motion.py, docs/pairs.md). The cost is bounded by the crops
+(9 × 512² px, whatever the frame size). A crop whose ECC does not converge, or moves more than
+``max_change`` px from the start, votes for the phase answer. Shifts are in full-resolution
+pixels: ``shift`` (dx, dy) means the frame shows the reference moved by (dx, dy), so
+``frame(x + dx, y + dy) ≈ reference(x, y)``.
 
 Fresh rain every frame does not correlate from frame to frame, so it only lowers the peak
 (``response``); a global light change does not move the peak at all (the cross-power spectrum is
@@ -149,10 +153,10 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
     """Camera motion of every frame against ``reference`` (default: the first frame) and its predecessor.
 
     Coarse to fine: phase correlation on ≤``max_side``-px copies, then (``refine``) ECC at full
-    resolution on up to ``crops`` crops of ≤``refine_side`` px spread over the frame
-    (:func:`crop_boxes`), highlights clipped at the ``clip`` percentile (:func:`crop_grey`), the
-    median of the crops' answers kept. ECC may move the start by up to 2 px or the coarse step's
-    size (2 small pixels scaled up), whichever is more.
+    resolution on ``grid`` × ``grid`` crops of ≤``refine_side`` px spread over the frame
+    (:func:`crop_boxes`; ``grid=1``: the centre crop alone), highlights clipped at the ``clip``
+    percentile (:func:`crop_grey`; None: not clipped), the median of the crops' answers kept; a
+    crop's ECC may move the start by at most ``max_change`` px.
 
     Frames are consumed one at a time (an iterator of decoded frames keeps memory at one frame).
 
