@@ -5,12 +5,13 @@ a light Gaussian blur that smears thin rain streaks) and phase-correlated (``cv2
 Hanning window, sub-pixel peak) against the reference frame and against the frame before it. The
 shift against the reference is then refined by ECC (``cv2.findTransformECC``, translation only,
 started at the phase-correlation answer; invariant to gain and offset) at full resolution on a
-``grid`` × ``grid`` set of crops of at most ``refine_side`` px spread over the frame, each with its
+``grid`` × ``grid`` set of crops of at most ``grid_side`` px spread over the frame (above 1600 px;
+below, one centre crop of ``refine_side`` px covers most of the frame), each with its
 highlights clipped at the ``clip`` percentile (rain is bright), and the median of the crops'
 answers is kept: the phase peak alone is off by up to ~0.5 px at 720p and ~0.8–1.9 px at 2K–4K
 (scaled up from the 640-px copy), one centre crop follows whatever crosses the centre, the median of
 nine does not (tests/test_pairs_motion.py, docs/pairs.md). The cost is bounded by the crops
-(9 × 512² px, whatever the frame size). A crop whose ECC does not converge, or moves more than
+(9 × 512² px, whatever the frame size; 768² px up to 1600 px). A crop whose ECC does not converge, or moves more than
 ``max_change`` px from the start, votes for the phase answer. Shifts are in full-resolution
 pixels: ``shift`` (dx, dy) means the frame shows the reference moved by (dx, dy), so
 ``frame(x + dx, y + dy) ≈ reference(x, y)``.
@@ -148,13 +149,16 @@ def refine_crops(ref_crops: list[np.ndarray], frame: np.ndarray, boxes: list[tup
 
 
 def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | None = None,
-                    max_side: int = 640, refine: bool = True, refine_side: int = 512,
-                    grid: int = 3, clip: float | None = 90.0, max_change: float = 2.0) -> MotionTrack:
+                    max_side: int = 640, refine: bool = True, refine_side: int = 768,
+                    grid: int | None = None, grid_side: int = 512, grid_from: int = 1600,
+                    clip: float | None = 90.0, max_change: float = 2.0) -> MotionTrack:
     """Camera motion of every frame against ``reference`` (default: the first frame) and its predecessor.
 
     Coarse to fine: phase correlation on ≤``max_side``-px copies, then (``refine``) ECC at full
-    resolution on ``grid`` × ``grid`` crops of ≤``refine_side`` px spread over the frame
-    (:func:`crop_boxes`; ``grid=1``: the centre crop alone), highlights clipped at the ``clip``
+    resolution on ``grid`` × ``grid`` crops of ≤``grid_side`` px spread over the frame
+    (:func:`crop_boxes`; ``grid=1``: one centre crop of ≤``refine_side`` px; ``grid=None``: 1 for
+    frames whose longest side is at most ``grid_from`` px, where the centre crop covers most of the
+    frame and measured best, else 3), highlights clipped at the ``clip``
     percentile (:func:`crop_grey`; None: not clipped), the median of the crops' answers kept; a
     crop's ECC may move the start by at most ``max_change`` px.
 
@@ -179,7 +183,8 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
                 raise ValueError(f"reference frame is {reference.shape[1]}x{reference.shape[0]}, "
                                  f"frames are {shape[1]}x{shape[0]}")
             if refine:
-                boxes = crop_boxes(shape, refine_side, grid)
+                g = grid if grid is not None else (1 if max(shape) <= grid_from else 3)
+                boxes = crop_boxes(shape, refine_side if g == 1 else grid_side, g)
                 ref_full = frame if reference is None else reference
                 ref_crops = [crop_grey(ref_full, box, clip=clip) for box in boxes]
         elif frame.shape[:2] != shape:
