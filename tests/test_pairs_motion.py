@@ -81,6 +81,7 @@ def test_crops_spread_over_a_large_frame_and_collapse_on_a_small_one():
     assert crop_boxes((1152, 2048), 512, 1) == [(320, 768, 512, 512)]  # grid 1: the centre
 
 
+@pytest.mark.slow
 def test_multi_crop_refinement_recovers_a_shift_on_a_2048_px_frame_with_rain():
     """Rain drawn at a physical size (the second renderer) and a dark object walking through the
     frame's centre, 60 px a frame: the coarse phase answer is off by tenths of a pixel, a centre crop
