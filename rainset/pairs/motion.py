@@ -6,8 +6,9 @@ Hanning window, sub-pixel peak) against the reference frame and against the fram
 shift against the reference is then refined by ECC (``cv2.findTransformECC``, translation only,
 started at the phase-correlation answer; invariant to gain and offset) at full resolution on a
 ``grid`` × ``grid`` set of crops of at most ``grid_side`` px spread over the frame (above 1600 px;
-below, one centre crop of ``refine_side`` px covers most of the frame), each with its
-highlights clipped at the ``clip`` percentile (rain is bright), and the median of the crops'
+below, one centre crop of ``refine_side`` px covers most of the frame), optionally with highlights
+clipped at the ``clip`` percentile (rain is bright; measured no better, so off by default), and
+the median of the crops'
 answers is kept: the phase peak alone is off by up to ~0.5 px at 720p and ~0.8–1.9 px at 2K–4K
 (scaled up from the 640-px copy), one centre crop follows whatever crosses the centre, the median of
 nine does not (tests/test_pairs_motion.py, docs/pairs.md). The cost is bounded by the crops
@@ -123,7 +124,7 @@ def crop_boxes(shape: tuple[int, int], side: int, grid: int = 3) -> list[tuple[i
     return boxes
 
 
-def crop_grey(frame: np.ndarray, box: tuple[int, int, int, int], *, clip: float | None = 90.0) -> np.ndarray:
+def crop_grey(frame: np.ndarray, box: tuple[int, int, int, int], *, clip: float | None = None) -> np.ndarray:
     """One crop ``box`` (y, x, h, w) of the frame as blurred float32 grey at full resolution; ``clip``:
     values above that percentile of the crop are cut down to it (rain is bright: streaks then
     no longer pull ECC, the scene's darker structure does; ECC is invariant to the gain and
@@ -138,7 +139,7 @@ def crop_grey(frame: np.ndarray, box: tuple[int, int, int, int], *, clip: float 
 
 
 def refine_crops(ref_crops: list[np.ndarray], frame: np.ndarray, boxes: list[tuple[int, int, int, int]],
-                 dx: float, dy: float, *, clip: float | None = 90.0, max_change: float = 2.0) -> tuple[float, float]:
+                 dx: float, dy: float, *, clip: float | None = None, max_change: float = 2.0) -> tuple[float, float]:
     """(dx, dy) refined by ECC on each crop (``ref_crops`` cut from the reference at ``boxes``),
     combined by the median of the crops' answers (a crop whose ECC failed keeps the start and so
     votes for it); with one crop, that crop's answer."""
@@ -151,7 +152,7 @@ def refine_crops(ref_crops: list[np.ndarray], frame: np.ndarray, boxes: list[tup
 def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | None = None,
                     max_side: int = 640, refine: bool = True, refine_side: int = 768,
                     grid: int | None = None, grid_side: int = 512, grid_from: int = 1600,
-                    clip: float | None = 90.0, max_change: float = 2.0) -> MotionTrack:
+                    clip: float | None = None, max_change: float = 2.0) -> MotionTrack:
     """Camera motion of every frame against ``reference`` (default: the first frame) and its predecessor.
 
     Coarse to fine: phase correlation on ≤``max_side``-px copies, then (``refine``) ECC at full
@@ -159,7 +160,7 @@ def estimate_motion(frames: Iterable[np.ndarray], *, reference: np.ndarray | Non
     (:func:`crop_boxes`; ``grid=1``: one centre crop of ≤``refine_side`` px; ``grid=None``: 1 for
     frames whose longest side is at most ``grid_from`` px, where the centre crop covers most of the
     frame and measured best, else 3), highlights clipped at the ``clip``
-    percentile (:func:`crop_grey`; None: not clipped), the median of the crops' answers kept; a
+    percentile (:func:`crop_grey`; None, the default: not clipped), the median of the crops' answers kept; a
     crop's ECC may move the start by at most ``max_change`` px.
 
     Frames are consumed one at a time (an iterator of decoded frames keeps memory at one frame).
