@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,18 +20,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from rainset.catalog.db import catalog_session
 from rainset.catalog.models import Version
 from rainset.errors import ManifestError, RainsetError
+from rainset.folder_names import FOLDER_NAME_RULE, is_folder_name
 from rainset.hashing import sha256_file
 from rainset.manifests.schema import IMAGE_COLUMN, arrow_schema
 from rainset.store import Store
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
 
 def validate_name(name: str) -> str:
     """A version name: letters, digits, '.', '_', '-'; starts with a letter or digit; at most 100."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ManifestError(f"invalid version name {name!r}: use letters, digits, '.', '_' and '-', "
-                            "starting with a letter or digit (no slashes), at most 100 characters")
+    if not is_folder_name(name):
+        raise ManifestError(f"invalid version name {name!r}: {FOLDER_NAME_RULE}")
     return name
 
 

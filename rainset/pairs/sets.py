@@ -7,7 +7,6 @@ A folder under ``STORE/pairs/`` is a pair set when it holds ``pairs.json``; hidd
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
@@ -15,17 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from rainset.errors import PairsError
+from rainset.folder_names import FOLDER_NAME_RULE, is_folder_name
 from rainset.pairs.pairset import INDEX_NAME, PairSet, pairs_root, pairset_dir, read_index
 from rainset.store import Store
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
 def check_name(name: str) -> str:
     """``name`` when it can name a pair set folder. Raises PairsError naming it and the rule."""
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise PairsError(f"invalid pair set name {name!r}: use 1 to 100 letters, digits, '.', '_' and '-', "
-                         "starting with a letter or digit (no path characters)")
+    if not is_folder_name(name):
+        raise PairsError(f"invalid pair set name {name!r}: {FOLDER_NAME_RULE}")
     return name
 
 
