@@ -18,6 +18,7 @@ from rainset.folder_names import FOLDER_NAME_RULE, is_folder_name
 from rainset.pairs.pairset import INDEX_NAME, PairSet, pairs_root, pairset_dir, read_index
 from rainset.store import Store
 
+
 def check_name(name: str) -> str:
     """``name`` when it can name a pair set folder. Raises PairsError naming it and the rule."""
     if not is_folder_name(name):
