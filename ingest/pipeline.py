@@ -8,6 +8,7 @@ or a reject), so killing ingest at any moment and running it again gives the sam
 from __future__ import annotations
 
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -21,8 +22,8 @@ from rainset.store import Store, exclusive_lock, sweep_tmp
 from rainset import workers
 
 from rainset.ingest.sources import SourceFile, discover, group_units
-from rainset.ingest.stage import StageOptions, init_worker, process_unit, worker_died
-from rainset.ingest.video import FrameSampling, VideoResult
+from rainset.ingest.stage_io import INIT_WORKER, PROCESS_UNIT, StageOptions, worker_died
+from rainset.ingest.video_records import FrameSampling, VideoResult
 from rainset.ingest.video_writer import write_video
 from rainset.ingest.writer import BatchCounts, BatchIndex, Provenance, write_unit
 
@@ -117,7 +118,7 @@ def _stage_options(store: Store, options: IngestOptions) -> StageOptions:
 
 def ingest(store: Store, sources: list[str], options: IngestOptions | None = None,
            progress: ProgressFn | None = None, on_batch_committed: BatchFn | None = None,
-           stage: StageFn = process_unit) -> IngestSummary:
+           stage: StageFn = PROCESS_UNIT, pool: ProcessPoolExecutor | None = None) -> IngestSummary:
     """Ingest every file under ``sources`` into ``store``.
 
     Args:
@@ -131,6 +132,10 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             :func:`~rainset.ingest.stage.process_unit` that kills its own worker on one file).
             A unit whose worker dies is retried once alone; when it dies again its files become
             ``worker-died`` rejects and the run goes on.
+        pool: the local workers, already started by the caller
+            (:func:`~rainset.ingest.stage_io.start_workers`, as the console command does before it
+            imports this module, so that their start-up overlaps its imports); shut down by the end
+            of the run. Without it the workers start when the work does.
 
     Returns:
         What the run did (also saved on the run's row in ``ingest_runs``).
@@ -143,65 +148,77 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
     with exclusive_lock(store, "ingest"):
         started = time.perf_counter()
-        swept = sweep_tmp(store)
-        catalog = open_catalog(store.db_url)
         try:
-            files = discover(sources)
-            known = _known(catalog, files)
-            todo = group_units([f for f in files if f.uri not in known])
-            with catalog.session() as s:
-                # We hold the ingest lock: a run still marked running was killed.
-                s.execute(update(IngestRun).where(IngestRun.status == "running").values(status="interrupted"))
-                run = IngestRun(sources=list(sources), status="running",
-                                options={"link": options.link, "workers": options.workers,
-                                         "engine": options.engine, **asdict(options.provenance)})
-                s.add(run)
-                s.flush()
-                run_id = run.id
-            total = sum(len(u) for u in todo)
-            if progress:
-                progress(0, total)
-            results = workers.run(stage, todo, engine=options.engine, workers=options.workers,
-                                  scheduler=options.scheduler, initializer=init_worker,
-                                  dask_initializer=workers.dask_worker_init, on_died=worker_died,
-                                  window=batch_size,  # workers go on while a batch is written
-                                  store=store, options=_stage_options(store, options))
-            counts = BatchCounts()
-            batch: list[tuple] = []
-            batches = done = in_batch = 0
-            for unit, unit_results in zip(todo, results):
-                batch.append((unit, unit_results))
-                done += len(unit)
-                in_batch += len(unit)
-                if in_batch >= batch_size:
-                    counts.add(_write_batch(catalog, batch, run_id, options))
-                    batch, batches, in_batch = [], batches + 1, 0
-                    if on_batch_committed:
-                        on_batch_committed(batches)
-                if progress:
-                    progress(done, total)
-            if batch:
-                counts.add(_write_batch(catalog, batch, run_id, options))
-                if on_batch_committed:
-                    on_batch_committed(batches + 1)
-            seconds = time.perf_counter() - started
-            summary = IngestSummary(
-                run_id=run_id, store=str(store.root), sources=list(sources), seen=len(files),
-                skipped=len(known), processed=total, new_captures=counts.new_captures,
-                new_files=counts.new_files, exact_copies=counts.exact_copies, paired=counts.paired,
-                rejected=sum(counts.rejects.values()), rejects_by_reason=dict(sorted(counts.rejects.items())),
-                bytes_stored=counts.bytes_stored, warnings=counts.warnings, swept_tmp=swept,
-                seconds=round(seconds, 3), files_per_second=round(total / seconds, 2) if seconds > 0 else 0.0,
-                new_videos=counts.videos,
-            )
-            with catalog.session() as s:
-                row = s.get(IngestRun, run_id)
-                row.status, row.finished_at, row.summary = "done", datetime.now(timezone.utc), summary.to_dict()
-            if counts.new_captures:
-                catalog.refresh_statistics()
-            return summary
+            return _ingest_locked(store, sources, options, batch_size, started, progress, on_batch_committed,
+                                  stage, pool)
         finally:
-            catalog.close()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)  # a no-op once the run has used it
+
+
+def _ingest_locked(store: Store, sources: list[str], options: IngestOptions, batch_size: int, started: float,
+                   progress: ProgressFn | None, on_batch_committed: BatchFn | None, stage: StageFn,
+                   pool: ProcessPoolExecutor | None) -> IngestSummary:
+    """:func:`ingest`'s work, under the store's ingest lock."""
+    swept = sweep_tmp(store)
+    catalog = open_catalog(store.db_url)
+    try:
+        files = discover(sources)
+        known = _known(catalog, files)
+        todo = group_units([f for f in files if f.uri not in known])
+        with catalog.session() as s:
+            # We hold the ingest lock: a run still marked running was killed.
+            s.execute(update(IngestRun).where(IngestRun.status == "running").values(status="interrupted"))
+            run = IngestRun(sources=list(sources), status="running",
+                            options={"link": options.link, "workers": options.workers,
+                                     "engine": options.engine, **asdict(options.provenance)})
+            s.add(run)
+            s.flush()
+            run_id = run.id
+        total = sum(len(u) for u in todo)
+        if progress:
+            progress(0, total)
+        results = workers.run(stage, todo, engine=options.engine, workers=options.workers,
+                              scheduler=options.scheduler, initializer=INIT_WORKER, pool=pool,
+                              dask_initializer=workers.dask_worker_init, on_died=worker_died,
+                              window=batch_size,  # workers go on while a batch is written
+                              store=store, options=_stage_options(store, options))
+        counts = BatchCounts()
+        batch: list[tuple] = []
+        batches = done = in_batch = 0
+        for unit, unit_results in zip(todo, results):
+            batch.append((unit, unit_results))
+            done += len(unit)
+            in_batch += len(unit)
+            if in_batch >= batch_size:
+                counts.add(_write_batch(catalog, batch, run_id, options))
+                batch, batches, in_batch = [], batches + 1, 0
+                if on_batch_committed:
+                    on_batch_committed(batches)
+            if progress:
+                progress(done, total)
+        if batch:
+            counts.add(_write_batch(catalog, batch, run_id, options))
+            if on_batch_committed:
+                on_batch_committed(batches + 1)
+        seconds = time.perf_counter() - started
+        summary = IngestSummary(
+            run_id=run_id, store=str(store.root), sources=list(sources), seen=len(files),
+            skipped=len(known), processed=total, new_captures=counts.new_captures,
+            new_files=counts.new_files, exact_copies=counts.exact_copies, paired=counts.paired,
+            rejected=sum(counts.rejects.values()), rejects_by_reason=dict(sorted(counts.rejects.items())),
+            bytes_stored=counts.bytes_stored, warnings=counts.warnings, swept_tmp=swept,
+            seconds=round(seconds, 3), files_per_second=round(total / seconds, 2) if seconds > 0 else 0.0,
+            new_videos=counts.videos,
+        )
+        with catalog.session() as s:
+            row = s.get(IngestRun, run_id)
+            row.status, row.finished_at, row.summary = "done", datetime.now(timezone.utc), summary.to_dict()
+        if counts.new_captures:
+            catalog.refresh_statistics()
+        return summary
+    finally:
+        catalog.close()
 
 
 def _write_batch(catalog, batch: list[tuple], run_id: int, options: IngestOptions) -> BatchCounts:  # noqa: ANN001

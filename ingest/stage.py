@@ -31,26 +31,14 @@ from rainset.workers import worker_init
 
 from rainset.ingest.heap import keep_freed_memory
 from rainset.ingest.sources import SourceFile
+from rainset.ingest.stage_io import StageOptions, reject_result  # StageOptions: also used from here
 
 if TYPE_CHECKING:
-    from rainset.ingest.video import FrameSampling, VideoResult
+    from rainset.ingest.video import VideoResult
 
 
 DECODER_ERRORS: tuple[type[BaseException], ...] = (
     cv2.error, ValueError, OverflowError, MemoryError, EOFError, struct.error, OSError)
-
-
-@dataclass(frozen=True)
-class StageOptions:
-    """What a worker needs to know beyond the file itself."""
-
-    link: bool = False
-    max_pixels: int = 250_000_000
-    working_min_side: int = 1000
-    preview_max_side: int = 1024
-    preview_quality: int = 85
-    max_decode_bytes: int = 1 << 30
-    video: FrameSampling | None = None  # None: the defaults (and workers need not import the video code)
 
 
 NOT_REGULAR_DETAIL = "not a regular file (FIFO, socket or device); not read"
@@ -163,19 +151,6 @@ def stream(head: bytes, fh: BinaryIO, out: BinaryIO | None, limit: int | None) -
     return Streamed(h.hexdigest(), size, copying)
 
 
-def _reject(src: SourceFile, reason: str, detail: str, *, size: int | None = None, sha: str | None = None,
-            mtime: float | None = None) -> FileResult:
-    return FileResult(uri=src.uri, size=size if size is not None else (src.size or 0),
-                      mtime=mtime if mtime is not None else src.mtime,
-                      sha256=sha, reject_reason=reason, reject_detail=detail)
-
-
-def worker_died(unit: tuple[SourceFile, ...], why: str) -> tuple[FileResult, ...]:
-    """The results of a unit whose worker process died on it even when retried alone."""
-    detail = f"the worker process died on this file twice ({why}); not retried again"
-    return tuple(_reject(src, "worker-died", detail) for src in unit)
-
-
 def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileResult | VideoResult:
     """Fingerprint, decode, read EXIF, hash, measure, preview and store one file.
 
@@ -193,14 +168,14 @@ def process_file(src: SourceFile, store: Store, options: StageOptions) -> FileRe
         StoreError: the store cannot be written (full disk, permission denied, read-only).
     """
     if src.problem:
-        return _reject(src, src.problem, src.problem_detail or src.problem)
+        return reject_result(src, src.problem, src.problem_detail or src.problem)
     try:
         with open_source(src) as fh:
             return _process_open(src, fh, store, options)
     except NotRegularFile as exc:
-        return _reject(src, "not-a-regular-file", NOT_REGULAR_DETAIL, size=0, mtime=exc.mtime)
+        return reject_result(src, "not-a-regular-file", NOT_REGULAR_DETAIL, size=0, mtime=exc.mtime)
     except (OSError, ValueError) as exc:
-        return _reject(src, "unreadable", f"cannot read: {getattr(exc, 'strerror', None) or exception_text(exc)}")
+        return reject_result(src, "unreadable", f"cannot read: {getattr(exc, 'strerror', None) or exception_text(exc)}")
 
 
 def _seen_size(src: SourceFile, fh: BinaryIO) -> int | None:
@@ -264,13 +239,13 @@ def _process_open(src: SourceFile, fh: BinaryIO, store: Store, options: StageOpt
                           else (("empty-file", "the file is empty (0 bytes)"), None))
     if early is not None:
         read = stream(head, fh, None, None)
-        return _reject(src, *early, size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
+        return reject_result(src, *early, size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
     budget = options.max_decode_bytes or None
     data = _read_within(head, fh, budget, _seen_size(src, fh))
     if data is None:  # grew past the budget since it was listed: hash it from the start, streaming
         fh.seek(0)
         read = stream(fh.read(FILE_CHUNK), fh, None, None)
-        return _reject(src, "too-large", f"the file is {read.size} bytes > max_decode_bytes {budget}; "
+        return reject_result(src, "too-large", f"the file is {read.size} bytes > max_decode_bytes {budget}; "
                        "not read into memory", size=read.size, sha=read.sha256, mtime=_seen_mtime(src, fh))
     sha = hashlib.sha256(data).hexdigest()
     mtime = _seen_mtime(src, fh)
@@ -319,9 +294,9 @@ def _finish(src: SourceFile, data: bytes, sha: str, mtime: float | None, store: 
                                max_pixels=options.max_pixels, min_side=options.working_min_side,
                                max_decode_bytes=options.max_decode_bytes, header_size=header_size)
     except RejectError as exc:
-        return _reject(src, exc.reason, exc.detail, size=size, sha=sha, mtime=mtime)
+        return reject_result(src, exc.reason, exc.detail, size=size, sha=sha, mtime=mtime)
     except DECODER_ERRORS as exc:  # a decoder failing in a way the capture layer did not foresee
-        return _reject(src, "decode-failed", exception_text(exc), size=size, sha=sha, mtime=mtime)
+        return reject_result(src, "decode-failed", exception_text(exc), size=size, sha=sha, mtime=mtime)
     preview_path = store.preview_path(sha)
     previewing = None
     if not preview_path.exists():

@@ -11,6 +11,7 @@ A video whose bytes are already known (same sha256 at another path) is an exact 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,8 +19,11 @@ from sqlalchemy.orm import Session
 from rainset.catalog.models import Capture, File, Hash, Video
 
 from rainset.ingest.sources import SourceFile
-from rainset.ingest.video import FrameSampling, KeptFrame, VideoResult
+from rainset.ingest.video_records import FrameSampling, VideoResult
 from rainset.ingest.writer import BatchCounts, Provenance, capture_id_for
+
+if TYPE_CHECKING:
+    from rainset.ingest.video_log import KeptFrame
 
 FRAME_FORMAT = "frame"  # captures.format / files.format of a video frame
 

@@ -17,12 +17,14 @@ console script its workers do not re-run the script (and import the whole CLI) a
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
 import time
 from collections import deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from multiprocessing.context import SpawnContext, SpawnProcess
 from types import FunctionType, ModuleType
@@ -30,8 +32,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
-
-import cv2
 
 from rainset.errors import ConfigError
 
@@ -92,6 +92,35 @@ def spawn_context() -> ScriptlessSpawnContext:
     deadlocks after fork); a ``multiprocessing`` context, so it also serves ``ProcessPoolExecutor``
     (``mp_context=``) and PyTorch's ``DataLoader`` (``multiprocessing_context=``)."""
     return ScriptlessSpawnContext()
+
+
+@dataclass(frozen=True)
+class ByName:
+    """A module-level function named by its module and name, imported where it is first called.
+
+    It pickles as the two strings, so a driver can hand its workers a function (``process_unit``)
+    or an initializer without importing that function's module, and all it imports, itself.
+    """
+
+    module: str
+    name: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)(*args, **kwargs)
+
+
+def start_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    """A local pool of ``workers`` spawned processes, all started now rather than as work arrives.
+
+    Spawned processes take ~0.3 s each to start (Python, NumPy, OpenCV); started before the driver's
+    own slow set-up (imports, opening the catalog, listing the sources), they start on the cores
+    the driver leaves idle. Hand the pool to :func:`run` (``pool=``), which shuts it down; or shut
+    it down yourself if the work never starts.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn_context(), initializer=initializer)
+    for _ in range(workers):
+        pool.submit(os.getpid)  # a spawn pool starts one process per submitted task, up to max_workers
+    return pool
 
 
 def run_inline(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
@@ -179,21 +208,28 @@ def _broken(future: Future[Any]) -> bool:
 
 def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
               initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
-              window: int | None = None) -> Iterator[Any]:
+              window: int | None = None, pool: ProcessPoolExecutor | None = None) -> Iterator[Any]:
     """Run on ``workers`` spawned processes (spawn: OpenCV's thread pool deadlocks after fork).
+
+    ``pool``: processes already started by :func:`start_pool` (with the same initializer), used
+    first and shut down here.
 
     When a worker dies, every item not finished by then is retried alone, in order, on a
     :class:`SoloWorker`; an item that kills that one too yields ``on_died(item, why)`` (without
     ``on_died`` the pool's BrokenProcessPool is raised). Then a new pool takes the rest.
     """
     ctx = spawn_context()
+    given = pool
     window = max(window or 0, 4, workers * 4)
     it = iter(items)
     solo: SoloWorker | None = None
     try:
         while True:
             pending: deque[tuple[Any, Future[Any]]] = deque()
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer) as pool:
+            started = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer) \
+                if given is None else given
+            given = None
+            with started as pool:
                 exhausted = True
                 for item in it:
                     try:
@@ -320,7 +356,7 @@ def run_dask(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | No
 def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", workers: int = 1,
         scheduler: str | None = None, initializer: Callable[[], None] | None = None,
         dask_initializer: Callable[[], None] | None = None, on_died: DiedFn | None = None,
-        window: int | None = None, **kwargs: Any) -> Iterator[Any]:
+        window: int | None = None, pool: ProcessPoolExecutor | None = None, **kwargs: Any) -> Iterator[Any]:
     """Apply ``fn(item, **kwargs)`` to every item, yielding results in order.
 
     ``initializer`` runs once in each local worker process, ``dask_initializer`` on each Dask worker.
@@ -328,12 +364,16 @@ def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", 
     when retried alone (``why``: ``killed by SIGKILL``, …); see :func:`run_local` and :func:`run_dask`.
     ``window``: at least this many items in flight (the runners' own minimum is a few per worker), so
     that workers keep busy while the caller spends time on the results (ingest: a catalog batch).
+    ``pool``: local processes already started (:func:`start_pool`); inline and Dask runs shut it down unused.
     """
     bound = partial(fn, **kwargs) if kwargs else fn
+    if pool is not None and (engine != "local" or workers <= 1):
+        pool.shutdown(wait=False, cancel_futures=True)
+        pool = None
     if engine == "local":
         if workers <= 1:
             return run_inline(bound, items)
-        return run_local(bound, items, workers, initializer, on_died, window)
+        return run_local(bound, items, workers, initializer, on_died, window, pool)
     if engine == "dask":
         return run_dask(bound, items, scheduler, workers, dask_initializer, on_died, window)
     raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'dask'")
@@ -348,6 +388,8 @@ def worker_init(quiet_stderr: bool = True) -> None:
     warning), and Python errors still reach the driver as exceptions. Dask workers keep their
     stderr: it carries the cluster's own logs.
     """
+    import cv2  # heavy (~0.1 s): only worker processes need it, not the drivers that import this module
+
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if quiet_stderr and os.environ.get("RAINSET_WORKER_STDERR") != "1":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from rainset.catalog.db import current_revision, head_revision, make_engine, open_catalog
+from rainset.catalog.db import current_revision, head_revision, make_engine, open_catalog, scripts_head
 from rainset.errors import CatalogError, ConfigError, StoreError
 from rainset.store import find_store, init_store, open_store, put_object, sweep_tmp
 
@@ -30,6 +30,21 @@ def test_init_creates_layout_and_migrated_catalog(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(StoreError, match="already exists"):
         init_store(store.root)
+
+
+def test_head_revision_is_the_scripts_head() -> None:
+    # The constant spares every command Alembic's import; a new migration must move it too.
+    assert head_revision() == scripts_head()
+
+
+def test_catalog_with_two_revisions_is_refused(tmp_path: Path) -> None:
+    store = init_store(tmp_path / "s")
+    engine = make_engine(store.db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('0003')")
+    with pytest.raises(CatalogError, match="names 2 revisions"):
+        current_revision(engine)
+    engine.dispose()
 
 
 def test_find_store_like_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

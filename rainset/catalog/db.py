@@ -8,11 +8,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +17,11 @@ from rainset.catalog.models import CatalogMeta
 from rainset.errors import CatalogError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0010"
+"""The newest migration under ``MIGRATIONS``, written out so that opening a catalog at the newest
+schema (every command, every ingest) does not import Alembic or read the migration scripts;
+``tests/test_store.py`` checks it against Alembic's own head."""
+VERSION_TABLE = "alembic_version"
 
 
 def safe_url(url: str) -> str:
@@ -85,6 +86,8 @@ def make_engine(url: str) -> Engine:
 
 
 def _alembic_config(connection):  # noqa: ANN001, ANN202
+    from alembic.config import Config  # heavy (~0.2 s): only to migrate or to read the scripts
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -93,20 +96,37 @@ def _alembic_config(connection):  # noqa: ANN001, ANN202
 
 def head_revision() -> str:
     """The newest migration this rainset knows."""
-    cfg = _alembic_config(None)
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    return HEAD_REVISION
+
+
+def scripts_head() -> str:
+    """The head revision as Alembic reads it from the migration scripts (what ``HEAD_REVISION`` must equal)."""
+    from alembic.script import ScriptDirectory  # heavy, as in _alembic_config
+
+    head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
     assert head is not None
     return head
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The migration the catalog at ``engine`` is at (None for an empty database)."""
+    """The migration the catalog at ``engine`` is at (None for an empty database).
+
+    Read from Alembic's version table with one query, as Alembic itself reads it.
+    """
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        rows = [r[0] for r in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
+    if len(rows) > 1:
+        raise CatalogError(f"the catalog's {VERSION_TABLE} table names {len(rows)} revisions ({', '.join(rows)}); "
+                           "a rainset catalog has one")
+    return rows[0] if rows else None
 
 
 def upgrade(engine: Engine) -> None:
     """Migrate the catalog to the newest schema."""
+    from alembic import command  # heavy, as in _alembic_config
+
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), "head")
 

@@ -1,0 +1,71 @@
+"""The ingest driver starts light: its workers are handed functions by name and started early.
+
+The console command's fixed start-up counts against ingest speed (issue 19): the driver process
+must not import what only the workers use (OpenCV, PyAV, the decoders) nor Alembic when the
+catalog is already at the newest schema.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rainset.ingest.stage_io import INIT_WORKER, PROCESS_UNIT, start_workers
+from rainset.workers import ByName, run, start_pool
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER_ONLY = ("cv2", "av", "PIL", "alembic", "rawpy", "rainset.ingest.stage", "rainset.capture")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {WORKER_ONLY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_the_driver_imports_nothing_only_workers_need() -> None:
+    assert _loaded_after("import rainset.ingest.pipeline, rainset.ingest.stage_io, rainset.cli") == []
+
+
+def test_opening_a_current_catalog_does_not_import_alembic(tmp_path: Path) -> None:
+    from rainset.store import init_store
+
+    store = init_store(tmp_path / "s")
+    loaded = _loaded_after(f"from rainset.catalog.db import open_catalog\nopen_catalog({store.db_url!r}).close()")
+    assert "alembic" not in loaded
+
+
+def test_a_function_by_name_pickles_as_its_name_and_runs_the_real_one() -> None:
+    f = ByName("os.path", "join")
+    assert pickle.loads(pickle.dumps(f)) == f
+    assert f("a", "b") == os.path.join("a", "b")
+    assert b"rainset.ingest.stage" in pickle.dumps(PROCESS_UNIT) and b"init_worker" in pickle.dumps(INIT_WORKER)
+    with pytest.raises(AttributeError):
+        ByName("os.path", "no_such_function")()
+
+
+@pytest.mark.timeout(120)
+def test_a_started_pool_has_its_processes_before_any_work_and_run_uses_then_closes_it() -> None:
+    before = set(multiprocessing.active_children())
+    pool = start_pool(2)
+    started = set(multiprocessing.active_children()) - before
+    assert len(started) == 2  # both spawned now, not when the first items arrive
+    assert list(run(abs, [-3, -1, -2, 5, -8], workers=2, pool=pool)) == [3, 1, 2, 5, 8]
+    with pytest.raises(RuntimeError):  # run shut it down
+        pool.submit(abs, -1)
+
+
+@pytest.mark.timeout(120)
+def test_a_started_pool_is_closed_when_the_run_is_in_process() -> None:
+    pool = start_workers(2)
+    assert pool is not None and start_workers(1) is None and start_workers(4, engine="dask") is None
+    assert list(run(abs, [-1, -2], workers=1, pool=pool)) == [1, 2]
+    with pytest.raises(RuntimeError):
+        pool.submit(abs, -1)
