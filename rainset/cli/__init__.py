@@ -11,11 +11,13 @@ from __future__ import annotations
 
 # Importing a stage module registers its commands; this order is the order of ``rainset --help``.
 from rainset.cli import store, demo, annotate, dedupe, manifests, nlcl, shards, suggest, pairs  # noqa: F401, I001
-from rainset.cli.shell import app
+import sys
+
+from rainset.cli.shell import app, app_for
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Entry point of the ``rainset`` script."""
-    app()
+    """Entry point of the ``rainset`` script (the app, cut to the one command the arguments name)."""
+    app_for(sys.argv[1:])()
