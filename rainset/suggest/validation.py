@@ -232,6 +232,27 @@ def expected_overconfidence(confidences: Sequence[float], correct: Sequence[bool
                      for b in range(bins) if (which == b).any()))
 
 
+def ece_floor(confidences: Sequence[float], *, draws: int = 2000, seed: int = 0, bins: int = 10) -> float:
+    """The sampling floor of the ECE: its mean over ``draws`` imaginary outcomes in which each
+    suggestion is right with exactly its confidence (a perfectly calibrated classifier).
+
+    On a few dozen captures that mean is well above 0: it is how much of a measured ECE the
+    set's size alone explains.
+    """
+    conf = np.asarray(confidences, float)
+    if conf.size == 0:
+        return math.nan
+    rng = np.random.default_rng(seed)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    right = rng.random((draws, conf.size)) < conf
+    err = np.zeros(draws)
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            err += sel.mean() * np.abs(right[:, sel].mean(axis=1) - conf[sel].mean())
+    return float(err.mean())
+
+
 @dataclass(frozen=True)
 class CurvePoint:
     """Fitted model trained on ``scenes_per_type`` labelled scenes per type, scored on the other scenes."""
@@ -359,11 +380,13 @@ class RulesScore:
     shown_right: float = math.nan  # share of all captures shown and right (coverage × sure_accuracy)
     shown_wrong: float = math.nan  # share of all captures shown and wrong
     overconfidence: float = math.nan  # the overconfident part of the ECE (expected_overconfidence)
+    ece_floor: float = math.nan  # the ECE a perfectly calibrated classifier would show here (ece_floor)
 
 
 def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
-                thresholds: Thresholds = THRESHOLDS) -> RulesScore:
-    """Balanced accuracy, confusion and calibration of the rules on ``data``."""
+                thresholds: Thresholds = THRESHOLDS, *, floor_draws: int = 0) -> RulesScore:
+    """Balanced accuracy, confusion and calibration of the rules on ``data`` (with ``floor_draws``,
+    also the ECE's sampling floor, :func:`ece_floor`)."""
     decisions = [classify(v, taxonomy, thresholds) for v in data.values]
     guess = [d.rain_type if d else None for d in decisions]
     conf = [d.confidence if d else 0.0 for d in decisions]
@@ -381,7 +404,8 @@ def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
                       round(len(sure) / max(1, len(conf)), 4),
                       round(sum(right[i] for i in sure) / max(1, len(conf)), 4),
                       round(sum(not right[i] for i in sure) / max(1, len(conf)), 4),
-                      round(expected_overconfidence(conf, right), 4))
+                      round(expected_overconfidence(conf, right), 4),
+                      round(ece_floor(conf, draws=floor_draws), 4) if floor_draws else math.nan)
 
 
 # --- measured sets on disk (the bench measures once, scores many rule sets) ----------------------
@@ -398,3 +422,12 @@ def load_set(path: Path) -> LabelledSet:
     """Read a set written by :func:`save_set`."""
     raw = json.loads(path.read_text())
     return LabelledSet(raw["name"], raw["values"], raw["labels"], raw["scenes"], raw["files"])
+
+
+def union(name: str, sets: Sequence[LabelledSet]) -> LabelledSet:
+    """One set holding the captures of ``sets`` (scenes stay distinct: each set's scene names are prefixed)."""
+    out = LabelledSet(name)
+    for k, data in enumerate(sets):
+        for v, lab, scene, f in zip(data.values, data.labels, data.scenes, data.files):
+            out.add(v, lab, f"{k}:{scene}", f)
+    return out
