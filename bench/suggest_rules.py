@@ -54,6 +54,7 @@ from rainset.suggest.validation import (
     renderer2_set,
     save_set,
     score_rules,
+    choose_calibration,
     union,
 )
 from rainset.suggestions import UNSURE_BELOW
@@ -209,20 +210,6 @@ def row3(method: str, s) -> str:
             f"{s.shown_right:.3f} | {s.shown_wrong:.3f} | {s.ece:.3f} | {s.ece_floor:.3f} | {s.overconfidence:.3f} |")
 
 
-def choose(union_scores: dict[str, dict], baseline: str, candidates: list[str]) -> tuple[str, list[str]]:
-    """The criterion of docs/suggestions.md, round 3: (default, eligible methods)."""
-    eligible = [m for m in candidates if union_scores[m]["sure_accuracy"] >= 0.90
-                and union_scores[m]["overconfidence"] <= 0.05]
-    if not eligible:
-        return baseline, []
-    lowest = min(union_scores[m]["ece"] for m in eligible)
-    near = [m for m in eligible if union_scores[m]["ece"] <= lowest + 0.01]
-    best = max(near, key=lambda m: (union_scores[m]["shown_right"], -union_scores[m]["ece"]))
-    if union_scores[best]["ece"] <= union_scores[baseline]["ece"] - 0.02:
-        return best, eligible
-    return baseline, eligible
-
-
 def calibration_round(args: argparse.Namespace) -> None:
     """Round 3 (module docstring): every calibration method on the same decisions and the same sets."""
     load0, t0 = os.getloadavg(), time.perf_counter()
@@ -255,8 +242,10 @@ def calibration_round(args: argparse.Namespace) -> None:
                     "scores": {}, "union_new": {}, "mean_new": {}}
     lines = ["| method | set | captures | balanced accuracy | coverage | accuracy of shown | shown and right | "
              "shown and wrong | ECE | ECE floor | overconfident part |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    union_scores = {}
     for name, t in methods.items():
         scores = [score_rules(d, TAXONOMY, UNSURE_BELOW, t, floor_draws=2000) for d in score_sets]
+        union_scores[name] = scores[len(new)]
         result["scores"][name] = [asdict(s) for s in scores]
         result["union_new"][name] = {k: getattr(scores[len(new)], k) for k in SCORE_KEYS}
         result["mean_new"][name] = {k: round(float(np.nanmean([getattr(s, k) for s in scores[:len(new)]])), 4)
@@ -266,10 +255,13 @@ def calibration_round(args: argparse.Namespace) -> None:
     print("\nmean of the per-set scores over the new seeds:")
     for name, m in result["mean_new"].items():
         print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
-    candidates = [m for m in methods if m != "renderer-2 only (reference)" and m != "min (rules-v4 as released)"]
-    winner, eligible = choose(result["union_new"], "min (rules-v4 as released)", candidates)
-    result["eligible"], result["winner"] = eligible, winner
-    print(f"\ncriterion (union of seeds {args.new_seeds}): eligible {eligible}; default: {winner}")
+    baseline = "min (rules-v4 as released)"
+    candidates = [m for m in methods if m not in (baseline, "renderer-2 only (reference)")]
+    choice = choose_calibration(union_scores, baseline, candidates)
+    winner = choice.default
+    result["choice"] = asdict(choice)
+    print(f"\ncriterion (union of seeds {args.new_seeds}): eligible {list(choice.eligible)}, best {choice.best} "
+          f"(ECE {choice.gain:+.3f} against {baseline}); default: {winner}")
     chosen = methods[winner]
     print("its calibration (rainset.suggest.rules):")
     for e in (*chosen.by_type, *chosen.steps):

@@ -16,7 +16,13 @@ from rainset.suggest.tuning import (
     isotonic_steps,
     renderer_decisions,
 )
-from rainset.suggest.validation import RAIN_TYPES, ece_floor, expected_calibration_error
+from rainset.suggest.validation import (
+    RAIN_TYPES,
+    RulesScore,
+    choose_calibration,
+    ece_floor,
+    expected_calibration_error,
+)
 
 TAXONOMY = (*RAIN_TYPES, "not-usable")
 T = RULES_V3
@@ -110,3 +116,22 @@ def test_ece_floor_is_what_chance_alone_gives_a_calibrated_classifier() -> None:
     conf = rng.uniform(0.3, 1.0, 40)
     measured = [expected_calibration_error(conf, rng.random(40) < conf) for _ in range(300)]
     assert float(np.mean(measured)) == pytest.approx(ece_floor(conf), abs=0.02)
+
+
+def score(ece: float, shown_accuracy: float, overconfidence: float, shown_right: float = 0.4) -> RulesScore:
+    return RulesScore("set", 120, 120, 0.6, 0.6, {}, [], (), ece, 0.6, 0.5, shown_accuracy, 0.5, shown_right,
+                      0.0, overconfidence)
+
+
+def test_the_criterion_never_buys_calibration_error_with_confident_wrong_answers() -> None:
+    scores = {"v4": score(0.15, 0.98, 0.03), "wrong-but-calibrated": score(0.05, 0.80, 0.04),
+              "overconfident": score(0.06, 0.95, 0.08), "better": score(0.11, 0.95, 0.02, 0.45),
+              "as-good": score(0.115, 0.96, 0.01, 0.50)}
+    choice = choose_calibration(scores, "v4", ["wrong-but-calibrated", "overconfident", "better", "as-good"])
+    assert choice.eligible == ("better", "as-good")
+    assert choice.best == "as-good" and choice.default == "as-good"  # within 0.01 ECE: more shown and right
+    assert choice.gain == pytest.approx(0.035)
+    # a gain under 0.02 keeps the baseline
+    small = choose_calibration({**scores, "as-good": score(0.14, 0.96, 0.01)}, "v4", ["as-good"])
+    assert small.best == "as-good" and small.default == "v4"
+    assert choose_calibration(scores, "v4", ["overconfident"]).default == "v4"

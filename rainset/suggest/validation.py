@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -406,6 +406,34 @@ def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
                       round(sum(not right[i] for i in sure) / max(1, len(conf)), 4),
                       round(expected_overconfidence(conf, right), 4),
                       round(ece_floor(conf, draws=floor_draws), 4) if floor_draws else math.nan)
+
+
+@dataclass(frozen=True)
+class CalibrationChoice:
+    """Which calibration becomes the default, by the round-3 criterion of docs/suggestions.md."""
+
+    default: str
+    eligible: tuple[str, ...]  # candidates with accurate enough shown suggestions and little overconfidence
+    best: str | None  # the eligible candidate with the lowest ECE (ties: more shown and right)
+    gain: float  # the baseline's ECE minus the best candidate's (NaN without an eligible candidate)
+
+
+def choose_calibration(scores: Mapping[str, RulesScore], baseline: str, candidates: Sequence[str], *,
+                       min_shown_accuracy: float = 0.90, max_overconfidence: float = 0.05, tie: float = 0.01,
+                       min_gain: float = 0.02) -> CalibrationChoice:
+    """Among ``candidates`` whose accuracy of shown ≥ ``min_shown_accuracy`` and overconfident part ≤
+    ``max_overconfidence`` (on the criterion's set, ``scores``), the lowest ECE wins; within ``tie``
+    of it, the most shown-and-right. It replaces ``baseline`` only when its ECE is at least
+    ``min_gain`` lower."""
+    eligible = tuple(m for m in candidates if scores[m].sure_accuracy >= min_shown_accuracy
+                     and scores[m].overconfidence <= max_overconfidence)
+    if not eligible:
+        return CalibrationChoice(baseline, (), None, math.nan)
+    lowest = min(scores[m].ece for m in eligible)
+    best = max((m for m in eligible if scores[m].ece <= lowest + tie),
+               key=lambda m: (scores[m].shown_right, -scores[m].ece))
+    gain = round(scores[baseline].ece - scores[best].ece, 4)
+    return CalibrationChoice(best if gain >= min_gain - 1e-9 else baseline, eligible, best, gain)
 
 
 # --- measured sets on disk (the bench measures once, scores many rule sets) ----------------------
