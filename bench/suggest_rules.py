@@ -47,6 +47,7 @@ from rainset.suggest.tuning import calibrate_by_type, calibrate_isotonic, calibr
 from rainset.suggest.validation import (
     RAIN_TYPES,
     LabelledSet,
+    choose_calibration,
     load_set,
     real_layer_set,
     real_set,
@@ -54,7 +55,6 @@ from rainset.suggest.validation import (
     renderer2_set,
     save_set,
     score_rules,
-    choose_calibration,
     union,
 )
 from rainset.suggestions import UNSURE_BELOW

@@ -102,6 +102,9 @@ def test_isotonic_calibration_is_read_as_steps() -> None:
     assert low == pytest.approx(5 / 12, abs=1e-3) and high == pytest.approx(11 / 12, abs=1e-3)
     assert classify(values[-1], TAXONOMY, t).confidence == pytest.approx(11 / 12, abs=1e-3)
     assert "steps" in t.to_dict()
+    # steps are read in margin order whatever order they are stored in
+    shuffled = T.__class__(steps=(("heavy", 1.0, 0.8), ("heavy", 0.0, 0.2)))
+    assert calibrated(0.5, shuffled, "heavy") == 0.2 and calibrated(2.0, shuffled, "heavy") == 0.8
 
 
 def test_older_rules_keep_their_stored_dict() -> None:

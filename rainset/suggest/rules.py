@@ -137,11 +137,11 @@ def calibrated(margin: float, t: Thresholds = THRESHOLDS, rain_type: str | None 
     (``t.by_type``) for ``rain_type``: the lowest of them (the calibration set on which that
     decision is least reliable); else ``sigmoid(cal_a + cal_b·margin)``.
     """
-    steps = [(start, p) for kind, start, p in t.steps if kind == rain_type]
+    steps = sorted((start, p) for kind, start, p in t.steps if kind == rain_type)
     own = [_sigmoid(a + b * margin) for kind, a, b, _ in t.by_type if kind == rain_type]
     if steps:
         p = steps[0][1]
-        for start, q in sorted(steps):
+        for start, q in steps:
             if start <= margin:
                 p = q
     else:
