@@ -5,6 +5,13 @@ had seen"):
 
     python bench/suggest_rules.py --out bench/results/suggest_rules.json
 
+and, with ``--round 3``, the calibration-round-3 table ("Calibration round 3"): rules-v3's
+decisions with each calibration method of :mod:`rainset.suggest.tuning` fitted on renderer 1 seed 1
+and the renderer-2 tuning seeds 940001 and 940002, scored on the new renderer-2 seeds 960001–960003
+(the criterion's sets), the round-2 seeds 930001–930003, the real rain layers and the real photos:
+
+    python bench/suggest_rules.py --round 3 --out bench/results/suggest_calibration.json
+
 Sets (``rainset.suggest.validation``; measured once, cached as JSON under ``--cache``):
 
 - fresh renderer-2 test sets, seeds ``--fresh-seeds`` (930001, 930002, 930003): scored only;
@@ -35,11 +42,12 @@ from pathlib import Path
 import numpy as np
 
 from rainset.rainstats import ALGO_VERSION
-from rainset.suggest.rules import RULES_MODEL, RULES_V2, RULES_V3, THRESHOLDS, Thresholds, classify
-from rainset.suggest.tuning import calibrate_by_type
+from rainset.suggest.rules import RULES_MODEL, RULES_V2, RULES_V3, RULES_V4, THRESHOLDS, Thresholds, classify
+from rainset.suggest.tuning import calibrate_by_type, calibrate_isotonic, calibrate_pooled, calibrate_type_prior
 from rainset.suggest.validation import (
     RAIN_TYPES,
     LabelledSet,
+    choose_calibration,
     load_set,
     real_layer_set,
     real_set,
@@ -47,6 +55,7 @@ from rainset.suggest.validation import (
     renderer2_set,
     save_set,
     score_rules,
+    union,
 )
 from rainset.suggestions import UNSURE_BELOW
 
@@ -84,6 +93,10 @@ def row(rules: str, s) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--round", type=int, choices=(2, 3), default=2, help="2: rules-v2 against rules-v3 (round 2); "
+                    "3: calibration methods (round 3)")
+    ap.add_argument("--new-seeds", default="960001,960002,960003", help="round 3: the criterion's fresh renderer-2 seeds")
+    ap.add_argument("--tune-seed2", type=int, default=940002, help="round 3: second renderer-2 tuning seed")
     ap.add_argument("--fresh-seeds", default="930001,930002,930003")
     ap.add_argument("--fresh-scenes", type=int, default=8, help="fresh renderer-2 scenes per type (1 capture each)")
     ap.add_argument("--tune-seed", type=int, default=940001)
@@ -94,6 +107,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "suggest_sets")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.round == 3:
+        calibration_round(args)
+        return
     load0, t0 = os.getloadavg(), time.perf_counter()
     size = (1600, 1200)
     fresh = [cached(args.cache, f"renderer2-seed{s}-{args.fresh_scenes}x1",
@@ -160,6 +176,99 @@ def main() -> None:
     cuts = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]
     result["tuning_set_cuts"] = {str(c): shown_at(tune, chosen, c) for c in cuts}
     print("on the renderer-2 tuning set (coverage, accuracy of shown) by confidence threshold:",
+          {c: tuple(round(x, 3) for x in v) for c, v in result["tuning_set_cuts"].items()})
+    seconds = time.perf_counter() - t0
+    result["machine"] = {"cpus": os.cpu_count(), "load_start": load0, "load_end": os.getloadavg(),
+                         "seconds": round(seconds, 1)}
+    print(f"{seconds:.1f} s; load average at start {load0}, at end {os.getloadavg()}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+
+
+def real_sets(args: argparse.Namespace) -> list[LabelledSet]:
+    """The real rain layers and the real photos (reported only), or none without the fixtures."""
+    types_file = ROOT / "tests" / "data" / "real_rain_types.csv"
+    if not (args.fixtures / "SOURCES.md").is_file():
+        print(f"{args.fixtures}: no fixtures, real layers and photos skipped", file=sys.stderr)
+        return []
+    layers = cached(args.cache, "real-layers-700000x4",
+                    lambda: real_layer_set(args.fixtures, types_file, captures_per_layer=4))
+    layers.name = "real rain layers"
+    real = cached(args.cache, "real-photos", lambda: real_set(args.fixtures, types_file))
+    real.name = "real photos (test set)"
+    return [layers, real]
+
+
+SCORE_KEYS = ("balanced_accuracy", "coverage", "sure_accuracy", "shown_right", "shown_wrong", "ece", "ece_floor",
+              "overconfidence")
+
+
+def row3(method: str, s) -> str:
+    acc = f"{s.sure_accuracy:.3f}" if s.sure_accuracy == s.sure_accuracy else "–"
+    return (f"| {method} | {s.source} | {s.captures} | {s.balanced_accuracy:.3f} | {s.coverage:.2f} | {acc} | "
+            f"{s.shown_right:.3f} | {s.shown_wrong:.3f} | {s.ece:.3f} | {s.ece_floor:.3f} | {s.overconfidence:.3f} |")
+
+
+def calibration_round(args: argparse.Namespace) -> None:
+    """Round 3 (module docstring): every calibration method on the same decisions and the same sets."""
+    load0, t0 = os.getloadavg(), time.perf_counter()
+    size = (1600, 1200)
+
+    def r2(seed: int, scenes: int, captures: int) -> LabelledSet:
+        data = cached(args.cache, f"renderer2-seed{seed}-{scenes}x{captures}",
+                      lambda: renderer2_set(scenes, seed=seed, captures_per_scene=captures, size=size))
+        data.name = f"renderer 2, seed {seed}"
+        return data
+
+    new = [r2(int(s), args.fresh_scenes, 1) for s in args.new_seeds.split(",")]
+    old = [r2(int(s), args.fresh_scenes, 1) for s in args.fresh_seeds.split(",")]
+    tune = union("renderer 2 tuning", [r2(args.tune_seed, args.tune_scenes, args.tune_captures),
+                                       r2(args.tune_seed2, args.tune_scenes, args.tune_captures)])
+    r1 = cached(args.cache, f"renderer1-seed1-{args.r1_scenes}", lambda: renderer1_set(args.r1_scenes, seed=1))
+    r1.name = "renderer 1, seed 1 (fitting data)"
+    new_union = union(f"**renderer 2, seeds {args.new_seeds.replace(',', ', ')} together (criterion)**", new)
+    old_union = union(f"renderer 2, seeds {args.fresh_seeds.replace(',', ', ')} together (round 2)", old)
+    score_sets = [*new, new_union, *old, old_union, r1, *real_sets(args)]
+    r2_name = f"renderer-2 seeds {args.tune_seed}+{args.tune_seed2}"
+    fit = [("renderer-1 seed 1", r1.values, r1.labels), (r2_name, tune.values, tune.labels)]
+    methods = {"min (rules-v4 as released)": RULES_V4,
+               "min, refitted": calibrate_by_type(fit, TAXONOMY, RULES_V3),
+               "pooled": calibrate_pooled(fit, TAXONOMY, RULES_V3),
+               "isotonic": calibrate_isotonic(fit, TAXONOMY, RULES_V3),
+               "type-prior": calibrate_type_prior(fit, TAXONOMY, RULES_V3),
+               "renderer-2 only (reference)": calibrate_by_type(fit[1:], TAXONOMY, RULES_V3)}
+    result: dict = {"unsure_below": UNSURE_BELOW, "methods": {k: v.to_dict() for k, v in methods.items()},
+                    "scores": {}, "union_new": {}, "mean_new": {}}
+    lines = ["| method | set | captures | balanced accuracy | coverage | accuracy of shown | shown and right | "
+             "shown and wrong | ECE | ECE floor | overconfident part |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    union_scores = {}
+    for name, t in methods.items():
+        scores = [score_rules(d, TAXONOMY, UNSURE_BELOW, t, floor_draws=2000) for d in score_sets]
+        union_scores[name] = scores[len(new)]
+        result["scores"][name] = [asdict(s) for s in scores]
+        result["union_new"][name] = {k: getattr(scores[len(new)], k) for k in SCORE_KEYS}
+        result["mean_new"][name] = {k: round(float(np.nanmean([getattr(s, k) for s in scores[:len(new)]])), 4)
+                                    for k in SCORE_KEYS}
+        lines += [row3(name, s) for s in scores]
+    print("\n".join(lines))
+    print("\nmean of the per-set scores over the new seeds:")
+    for name, m in result["mean_new"].items():
+        print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+    baseline = "min (rules-v4 as released)"
+    candidates = [m for m in methods if m not in (baseline, "renderer-2 only (reference)")]
+    choice = choose_calibration(union_scores, baseline, candidates)
+    winner = choice.default
+    result["choice"] = asdict(choice)
+    print(f"\ncriterion (union of seeds {args.new_seeds}): eligible {list(choice.eligible)}, best {choice.best} "
+          f"(ECE {choice.gain:+.3f} against {baseline}); default: {winner}")
+    chosen = methods[winner]
+    print("its calibration (rainset.suggest.rules):")
+    for e in (*chosen.by_type, *chosen.steps):
+        print(f"    {e!r},")
+    cuts = [0.5, 0.55, 0.6, 0.65, 0.7]
+    result["tuning_set_cuts"] = {str(c): shown_at(tune, chosen, c) for c in cuts}
+    print("on the renderer-2 tuning sets (fitting data) (coverage, accuracy of shown) by confidence threshold:",
           {c: tuple(round(x, 3) for x in v) for c, v in result["tuning_set_cuts"].items()})
     seconds = time.perf_counter() - t0
     result["machine"] = {"cpus": os.cpu_count(), "load_start": load0, "load_end": os.getloadavg(),

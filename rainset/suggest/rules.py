@@ -59,10 +59,16 @@ class Thresholds:
     # ... unless the decided type has entries here: (rain type, a, b, calibration set), one per set;
     # the confidence is then the lowest of that type's sigmoid(a + b · margin) (docs/suggestions.md)
     by_type: tuple[tuple[str, float, float, str], ...] = ()
+    # ... or, before both, steps: (rain type, margin from, probability): the confidence of a decision
+    # for that type is the probability of its last step starting at or below the margin (isotonic)
+    steps: tuple[tuple[str, float, float], ...] = ()
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["by_type"] = [list(e) for e in self.by_type]
+        out["steps"] = [list(e) for e in self.steps]
+        if not self.steps:  # rules-v4 and older: the dict they were stored with
+            del out["steps"]
         return out
 
 
@@ -126,11 +132,20 @@ def _sigmoid(z: float) -> float:
 def calibrated(margin: float, t: Thresholds = THRESHOLDS, rain_type: str | None = None) -> float:
     """The probability that a decision for ``rain_type`` with this margin (in widths) is right.
 
-    With calibrations per type (``t.by_type``) for ``rain_type``: the lowest of them (the
-    calibration set on which that decision is least reliable); else ``sigmoid(cal_a + cal_b·margin)``.
+    With steps for ``rain_type`` (``t.steps``): the probability of the last step starting at or
+    below ``margin`` (the first step below all of them). Else with calibrations per type
+    (``t.by_type``) for ``rain_type``: the lowest of them (the calibration set on which that
+    decision is least reliable); else ``sigmoid(cal_a + cal_b·margin)``.
     """
+    steps = sorted((start, p) for kind, start, p in t.steps if kind == rain_type)
     own = [_sigmoid(a + b * margin) for kind, a, b, _ in t.by_type if kind == rain_type]
-    p = min(own) if own else _sigmoid(t.cal_a + t.cal_b * margin)
+    if steps:
+        p = steps[0][1]
+        for start, q in steps:
+            if start <= margin:
+                p = q
+    else:
+        p = min(own) if own else _sigmoid(t.cal_a + t.cal_b * margin)
     return min(0.999, p)  # never a certainty
 
 

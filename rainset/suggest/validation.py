@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,6 +232,27 @@ def expected_overconfidence(confidences: Sequence[float], correct: Sequence[bool
                      for b in range(bins) if (which == b).any()))
 
 
+def ece_floor(confidences: Sequence[float], *, draws: int = 2000, seed: int = 0, bins: int = 10) -> float:
+    """The sampling floor of the ECE: its mean over ``draws`` imaginary outcomes in which each
+    suggestion is right with exactly its confidence (a perfectly calibrated classifier).
+
+    On a few dozen captures that mean is well above 0: it is how much of a measured ECE the
+    set's size alone explains.
+    """
+    conf = np.asarray(confidences, float)
+    if conf.size == 0:
+        return math.nan
+    rng = np.random.default_rng(seed)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    right = rng.random((draws, conf.size)) < conf
+    err = np.zeros(draws)
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            err += sel.mean() * np.abs(right[:, sel].mean(axis=1) - conf[sel].mean())
+    return float(err.mean())
+
+
 @dataclass(frozen=True)
 class CurvePoint:
     """Fitted model trained on ``scenes_per_type`` labelled scenes per type, scored on the other scenes."""
@@ -359,11 +380,13 @@ class RulesScore:
     shown_right: float = math.nan  # share of all captures shown and right (coverage × sure_accuracy)
     shown_wrong: float = math.nan  # share of all captures shown and wrong
     overconfidence: float = math.nan  # the overconfident part of the ECE (expected_overconfidence)
+    ece_floor: float = math.nan  # the ECE a perfectly calibrated classifier would show here (ece_floor)
 
 
 def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
-                thresholds: Thresholds = THRESHOLDS) -> RulesScore:
-    """Balanced accuracy, confusion and calibration of the rules on ``data``."""
+                thresholds: Thresholds = THRESHOLDS, *, floor_draws: int = 0) -> RulesScore:
+    """Balanced accuracy, confusion and calibration of the rules on ``data`` (with ``floor_draws``,
+    also the ECE's sampling floor, :func:`ece_floor`)."""
     decisions = [classify(v, taxonomy, thresholds) for v in data.values]
     guess = [d.rain_type if d else None for d in decisions]
     conf = [d.confidence if d else 0.0 for d in decisions]
@@ -381,7 +404,36 @@ def score_rules(data: LabelledSet, taxonomy: Sequence[str], unsure_below: float,
                       round(len(sure) / max(1, len(conf)), 4),
                       round(sum(right[i] for i in sure) / max(1, len(conf)), 4),
                       round(sum(not right[i] for i in sure) / max(1, len(conf)), 4),
-                      round(expected_overconfidence(conf, right), 4))
+                      round(expected_overconfidence(conf, right), 4),
+                      round(ece_floor(conf, draws=floor_draws), 4) if floor_draws else math.nan)
+
+
+@dataclass(frozen=True)
+class CalibrationChoice:
+    """Which calibration becomes the default, by the round-3 criterion of docs/suggestions.md."""
+
+    default: str
+    eligible: tuple[str, ...]  # candidates with accurate enough shown suggestions and little overconfidence
+    best: str | None  # the eligible candidate with the lowest ECE (ties: more shown and right)
+    gain: float  # the baseline's ECE minus the best candidate's (NaN without an eligible candidate)
+
+
+def choose_calibration(scores: Mapping[str, RulesScore], baseline: str, candidates: Sequence[str], *,
+                       min_shown_accuracy: float = 0.90, max_overconfidence: float = 0.05, tie: float = 0.01,
+                       min_gain: float = 0.02) -> CalibrationChoice:
+    """Among ``candidates`` whose accuracy of shown ≥ ``min_shown_accuracy`` and overconfident part ≤
+    ``max_overconfidence`` (on the criterion's set, ``scores``), the lowest ECE wins; within ``tie``
+    of it, the most shown-and-right. It replaces ``baseline`` only when its ECE is at least
+    ``min_gain`` lower."""
+    eligible = tuple(m for m in candidates if scores[m].sure_accuracy >= min_shown_accuracy
+                     and scores[m].overconfidence <= max_overconfidence)
+    if not eligible:
+        return CalibrationChoice(baseline, (), None, math.nan)
+    lowest = min(scores[m].ece for m in eligible)
+    best = max((m for m in eligible if scores[m].ece <= lowest + tie),
+               key=lambda m: (scores[m].shown_right, -scores[m].ece))
+    gain = round(scores[baseline].ece - scores[best].ece, 4)
+    return CalibrationChoice(best if gain >= min_gain - 1e-9 else baseline, eligible, best, gain)
 
 
 # --- measured sets on disk (the bench measures once, scores many rule sets) ----------------------
@@ -398,3 +450,12 @@ def load_set(path: Path) -> LabelledSet:
     """Read a set written by :func:`save_set`."""
     raw = json.loads(path.read_text())
     return LabelledSet(raw["name"], raw["values"], raw["labels"], raw["scenes"], raw["files"])
+
+
+def union(name: str, sets: Sequence[LabelledSet]) -> LabelledSet:
+    """One set holding the captures of ``sets`` (scenes stay distinct: each set's scene names are prefixed)."""
+    out = LabelledSet(name)
+    for k, data in enumerate(sets):
+        for v, lab, scene, f in zip(data.values, data.labels, data.scenes, data.files):
+            out.add(v, lab, f"{k}:{scene}", f)
+    return out
