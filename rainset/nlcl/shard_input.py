@@ -25,6 +25,7 @@ from rainset.nlcl.config import TrainConfig, label_list
 from rainset.loader import ShardDataset, UnpairedPairs
 from rainset.loader.decode import to_float
 from rainset.nlcl.data import worker_init
+from rainset.workers import spawn_context
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def batches(streams: ShardStreams, cfg: TrainConfig, start: Position, device: to
         pairs.set_epoch(epoch)
         loader = torch.utils.data.DataLoader(pairs, batch_size=cfg.batch_size, num_workers=cfg.workers,
                                              worker_init_fn=worker_init, pin_memory=device.type == "cuda",
-                                             multiprocessing_context="spawn" if cfg.workers > 0 else None)
+                                             multiprocessing_context=spawn_context() if cfg.workers > 0 else None)
         for rainy, clean in loader:
             taken += rainy.shape[0]
             # uint8 crops cross from the workers (a quarter of float32's bytes) and become [-1, 1] here

@@ -38,6 +38,7 @@ from rainset.nlcl.data import StepBatches, list_images, worker_init, write_image
 from rainset.nlcl.model import Discriminator, init_weights, init_xavier
 from rainset.nlcl.objective import GeneratorSide, discriminator_loss
 from rainset.nlcl.schedule import Schedule, epoch_steps
+from rainset.workers import spawn_context
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = ("step", "seconds", "step_seconds", "lr", "loss_d", "gan", "consistency", "sparsity", "location", "layer", "total")
@@ -261,7 +262,7 @@ def _folder_batches(data: StepBatches, cfg: TrainConfig, start: int, device: tor
                                          num_workers=cfg.workers, worker_init_fn=worker_init,
                                          pin_memory=device.type == "cuda",
                                          # spawn: a forked worker can hang in OpenCV's or OpenMP's thread pool
-                                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
+                                         multiprocessing_context=spawn_context() if cfg.workers > 0 else None)
     for o, c in loader:
         yield o, c, None
 
