@@ -79,3 +79,20 @@ def test_scene_invariant_keys_on_a_true_rain_layer():
     on_layer = layer_stats(f(drawn), f(drawn) - f(clean))
     assert on_layer.rain_sign > 0.5 and on_layer.rain_spots > 0.0
     assert on_layer.rain_aniso > 0.5 and on_layer.rain_dir == 0.0
+
+
+@pytest.mark.slow
+def test_measure_store_accepts_the_released_generator(released, tmp_path):
+    from rainset.catalog.db import open_catalog
+    from rainset.hashing import sha256_file
+    from rainset.rainstats import load_stats, measure_store
+    from tests.test_rainstats_store import capture_ids, ingested_store
+
+    store = ingested_store(tmp_path, 2)
+    result = measure_store(store, checkpoint=released)
+    assert result.layer_measured == 2 and result.checkpoint == sha256_file(released) and not result.failed
+    catalog = open_catalog(store.db_url)
+    with catalog.session() as s:
+        layer = load_stats(s, capture_ids(store), source="rain-layer")
+    catalog.close()
+    assert len(layer) == 2 and all(v["rain_sign"] is not None for v in layer.values())
