@@ -51,7 +51,7 @@ from rainset.suggest.layer_rules import (
     tune,
 )
 from rainset.suggest.rules import RULES_MODEL, THRESHOLDS, RuleDecision, classify
-from rainset.suggest.shift import SPLITS
+from rainset.suggest.shift import SPLITS, medians
 from rainset.suggest.validation import (
     CAMERA_QUALITY,
     PREVIEW_QUALITY,
@@ -288,13 +288,21 @@ def report(args: argparse.Namespace, sets: dict[str, LabelledSet]) -> None:
             txt = "" if r is None else f"{r.tuning:.2f} → {r.test:.2f}{'' if r.direction > 0 else ' (below)'}"
             cells.append(f"**{txt}**" if r is not None and features[split] == f else txt)
         print(f"| `{f}` | " + " | ".join(cells) + " |")
+    print("\n## medians per rain type, renderer 1 seed 0 / renderer 2 seed "
+          f"{args.tune_seed}\n")
+    m1, m2 = (medians(CANDIDATES, d.values, d.labels, RAIN_TYPES) for d in (r1, tune2))
+    print("| measurement | " + " | ".join(RAIN_TYPES) + " |")
+    print("|---|" + "---|" * len(RAIN_TYPES))
+    for f in CANDIDATES:
+        print(f"| `{f}` | " + " | ".join(f"{m1[f][t]:.3g} / {m2[f][t]:.3g}" for t in RAIN_TYPES) + " |")
+    result_medians = {"renderer1": m1, "renderer2_tuning": m2}
     print("\nchosen:", features)
     print("layer thresholds:", json.dumps(layer.to_dict()))
     classifiers = {RULES_MODEL: lambda v: classify(v, TAXONOMY, THRESHOLDS),
                    LAYER_RULES_MODEL: lambda v: classify_layer(v, TAXONOMY, layer)}
     shown_sets = [*tests, pooled(fresh, "fresh renderer 2, both seeds"), r1_cal, tune2]
     result: dict = {"generator": str(args.generator), "features": features, "layer_thresholds": layer.to_dict(),
-                    "transfer": [asdict(r) for r in table], "scores": {}}
+                    "transfer": [asdict(r) for r in table], "medians": result_medians, "scores": {}}
     print("\n| rules | set | captures | balanced accuracy | coverage | accuracy of shown | shown and right | "
           "shown and wrong | ECE | overconfident part of ECE | " + " | ".join(f"recall {c}" for c in COLUMNS) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(COLUMNS))
