@@ -31,8 +31,8 @@ from rainset.rainstats import load_stats, measure_store
 from rainset.rainstats.layer import generator_source
 from rainset.store import Store
 from rainset.suggest.features import feature_names, matrix, merge_sources
-from rainset.suggest.model import SoftmaxModel, fit_model, trainable_classes
 from rainset.suggest.layer_rules import LAYER_RULES, LAYER_RULES_MODEL, classify_layer
+from rainset.suggest.model import SoftmaxModel, fit_model, trainable_classes
 from rainset.suggest.rules import RULES_MODEL, THRESHOLDS, classify
 
 MODELS = ("auto", "rules", "fitted")
