@@ -29,7 +29,7 @@ from rainset.catalog.rainstats_tables import RAIN_STAT_SOURCES
 from rainset.catalog.rainstats_tables import RainStats as RainStatsRow
 from rainset.errors import TrainError
 from rainset.hashing import sha256_file
-from rainset.rainstats.layer import rain_layer_stats
+from rainset.rainstats.layer import generator_source, rain_layer_stats
 from rainset.rainstats.measure import ALGO_VERSION, measure
 from rainset.store import Store
 from rainset.workers import run, worker_init
@@ -208,7 +208,8 @@ def measure_store(store: Store, *, checkpoint: str | Path | None = None, only_mi
 
     Args:
         store: the opened store.
-        checkpoint: an NLCL checkpoint; when given, ``rain-layer`` rows are written too.
+        checkpoint: an NLCL checkpoint or a released NLCL G_B state dict (``latest_net_Back.pth``); when
+            given, ``rain-layer`` rows are written too.
         only_missing: measure only captures whose rows are absent or out of date (other algo,
             other checkpoint); False re-measures everything.
         workers: processes (spawned); default 1 below 64 captures, else the CPU count (≤ 8).
@@ -218,17 +219,15 @@ def measure_store(store: Store, *, checkpoint: str | Path | None = None, only_mi
         What was measured, skipped, missing and failed.
 
     Raises:
-        TrainError: the checkpoint file does not exist or is not an NLCL checkpoint.
+        TrainError: the checkpoint file does not exist or is neither an NLCL checkpoint nor a released G_B.
     """
     t0 = time.perf_counter()
     sha = ckpt_path = None
     if checkpoint is not None:
-        from rainset.nlcl.checkpoint import load_checkpoint  # heavy: torch (optional train extra)
-
         path = Path(checkpoint).expanduser().resolve()
         if not path.is_file():
             raise TrainError(f"{checkpoint}: no such checkpoint file")
-        load_checkpoint(path)  # a bad checkpoint fails here, named, before any work
+        generator_source(path)  # a bad checkpoint fails here, named, before any work (rainset or released G_B)
         sha, ckpt_path = sha256_file(path), str(path)
     catalog = open_catalog(store.db_url)
     try:
