@@ -42,7 +42,6 @@ from rainset.rainstats import ALGO_VERSION, rain_layer_stats
 from rainset.suggest.features import merge_sources
 from rainset.suggest.layer_rules import (
     CANDIDATES,
-    LAYER_RULES,
     LAYER_RULES_MODEL,
     RULES_V4_FEATURES,
     calibrate,
@@ -328,8 +327,6 @@ def report(args: argparse.Namespace, sets: dict[str, LabelledSet]) -> None:
     for k, v in checks.items():
         print(f"  {k}: {v}")
     print(f"criterion met: {all(checks.values())}")
-    result["default_matches"] = layer == LAYER_RULES
-    print(f"rainset.suggest.layer_rules.LAYER_RULES {'holds exactly these' if layer == LAYER_RULES else 'DIFFERS'}")
     for name in classifiers:
         for d in (pool, real):
             if d in result["scores"][name]:

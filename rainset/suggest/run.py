@@ -28,10 +28,8 @@ from rainset.errors import ConfigError
 from rainset.labels.consensus import current_labels
 from rainset.labels.taxonomy import store_taxonomy
 from rainset.rainstats import load_stats, measure_store
-from rainset.rainstats.layer import generator_source
 from rainset.store import Store
 from rainset.suggest.features import feature_names, matrix, merge_sources
-from rainset.suggest.layer_rules import LAYER_RULES, LAYER_RULES_MODEL, classify_layer
 from rainset.suggest.model import SoftmaxModel, fit_model, trainable_classes
 from rainset.suggest.rules import RULES_MODEL, THRESHOLDS, classify
 
@@ -44,7 +42,7 @@ Progress = Callable[[int, int], None]
 class SuggestResult:
     """What ``rainset suggest`` did (its ``--json`` output)."""
 
-    model: str  # rules-v4, rules-layer-v1 (released G_B) or logreg-<model id>
+    model: str  # rules-v1 or logreg-<model id>
     kind: str  # rules | fitted
     features: str  # preview | rain-layer
     model_version: str | None  # versions row of the fitted model
@@ -161,7 +159,7 @@ def _choose_kind(model: str, labels: dict[str, str], values: dict[str, Any], tax
 
 
 def _classify_all(values: dict[str, dict[str, Any]], kind: str, fitted: SoftmaxModel | None, version: str | None,
-                  taxonomy: tuple[str, ...], layer_rules: bool = False) -> dict[str, _Choice]:
+                  taxonomy: tuple[str, ...]) -> dict[str, _Choice]:
     choices: dict[str, _Choice] = {}
     ids = sorted(values)
     if kind == "fitted" and fitted is not None:
@@ -172,14 +170,12 @@ def _classify_all(values: dict[str, dict[str, Any]], kind: str, fitted: SoftmaxM
                                    {"model_version": version,
                                     "probabilities": {c: round(float(v), 4) for c, v in zip(fitted.classes, p)}})
         return choices
-    thresholds = LAYER_RULES.to_dict() if layer_rules else THRESHOLDS.to_dict()
     for cid in ids:
-        decision = (classify_layer(values[cid], taxonomy, LAYER_RULES) if layer_rules
-                    else classify(values[cid], taxonomy))
+        decision = classify(values[cid], taxonomy)
         if decision is not None:
             choices[cid] = _Choice(decision.rain_type, decision.confidence,
                                    {"reason": list(decision.reason), "margin": decision.margin,
-                                    "thresholds": thresholds})
+                                    "thresholds": THRESHOLDS.to_dict()})
     return choices
 
 
@@ -217,9 +213,7 @@ def suggest_store(store: Store, *, checkpoint: str | Path | None = None, model: 
 
     Args:
         store: the store.
-        checkpoint: an NLCL checkpoint: its rain-layer measurements become extra features of the fitted
-            model. With the released NLCL G_B (``latest_net_Back.pth``), the rules are the layer rules
-            (``rules-layer-v1``, :mod:`rainset.suggest.layer_rules`) instead of rules-v4.
+        checkpoint: an NLCL checkpoint: its rain-layer measurements become extra features.
         model: ``auto``, ``rules`` or ``fitted``.
         progress: ``progress(done, total)`` callback of the measuring step.
 
@@ -235,8 +229,6 @@ def suggest_store(store: Store, *, checkpoint: str | Path | None = None, model: 
             _fit_check([lab.rain_type for lab in current_labels(session, _active_ids(session)).values()
                         if lab.rain_type], taxonomy)
     measured = measure_store(store, checkpoint=checkpoint, progress=progress)
-    # the released NLCL G_B (latest_net_Back.pth): its rain layer feeds the layer rules (rules-layer-v1)
-    released = checkpoint is not None and generator_source(checkpoint) == "released"
     with catalog_session(store.db_url) as session:
         active = _active_ids(session)
         values = load_measurements(session, active, rain_layer=checkpoint is not None)
@@ -245,12 +237,11 @@ def suggest_store(store: Store, *, checkpoint: str | Path | None = None, model: 
         rain_layer = checkpoint is not None and any(k.startswith("rl_") for v in values.values() for k in v)
         fitted = _fit(values, consensus, taxonomy, rain_layer, scene_groups(session, active)) \
             if kind == "fitted" else None
-        layer_rules = kind == "rules" and released
-        layer_fitted = fitted is not None and any(f.startswith("rl_") for f in fitted.features)
-        features = "rain-layer" if layer_rules or layer_fitted else "preview"
+        features = "rain-layer" if fitted is not None and any(f.startswith("rl_") for f in fitted.features) \
+            else "preview"
         version = _store_model(session, fitted, features) if fitted is not None else None
-        name = f"logreg-{fitted.model_id}" if fitted is not None else LAYER_RULES_MODEL if layer_rules else RULES_MODEL
-        choices = _classify_all(values, kind, fitted, version, taxonomy, layer_rules)
+        name = f"logreg-{fitted.model_id}" if fitted is not None else RULES_MODEL
+        choices = _classify_all(values, kind, fitted, version, taxonomy)
         changed = _write(session, choices, name, features)
     labelled = [cid for cid in consensus if cid in choices]
     confs = [c.confidence for c in choices.values()]
