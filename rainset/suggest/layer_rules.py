@@ -1,5 +1,8 @@
 """Label-free rules over rain-layer measurements (``rl_``) of the released NLCL G_B (``rules-layer-v1``).
 
+An experiment measured by ``bench/suggest_layer.py``, not used by ``rainset suggest``: its gain over
+rules-v4 on unseen rain was within the noise (docs/suggestions.md, "Rain-layer rules (released NLCL)").
+
 The tree of :mod:`rainset.suggest.rules`, one measurement per split (docs/suggestions.md,
 "Rain-layer rules (released NLCL)"):
 
