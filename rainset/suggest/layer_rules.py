@@ -69,6 +69,7 @@ class LayerThresholds:
     cal_a: float = THRESHOLDS.cal_a
     cal_b: float = THRESHOLDS.cal_b
     by_type: tuple[tuple[str, float, float, str], ...] = ()
+    steps: tuple[tuple[str, float, float], ...] = ()  # unused here: rules-v4's calibrations are logistic
 
     def to_dict(self) -> dict:
         return {"tests": [asdict(t) for t in self.tests], "droplets_min": self.droplets_min,
@@ -218,3 +219,24 @@ def calibrate(sets: Sequence[tuple[str, Sequence[Mapping[str, object]], Sequence
                              np.asarray([*ys, *([0.5] * int(prior))], float), l2, 3000)
             entries.append((rain_type, round(a, 4), round(b, 4), name))
     return replace(thresholds, by_type=tuple(entries))
+
+
+LAYER_RULES = LayerThresholds(
+    # ``python bench/suggest_layer.py``: chosen by the renderer-1 → renderer-2 (seed 940001) transfer table,
+    # thresholds on renderer 1 seed 0, confidences on renderer 1 seed 1 and renderer 2 seed 940001
+    tests=(SplitTest("fog-mixed / rest", "veil_edges", 0.657806, 0.091821),
+           SplitTest("rain / no-rain", "rain_sign", 0.048679, 0.116263),
+           SplitTest("streak / heavy+drizzle", "rl_streak_length", 143.784163, 1.08125, above=False),
+           SplitTest("heavy / drizzle", "rain_spots_half", 0.001907, 0.005539)),
+    by_type=(("drizzle", 1.0526, 0.335, "renderer-1 seed 1"),
+             ("fog-mixed", 1.91, 0.673, "renderer-1 seed 1"),
+             ("heavy", -0.5173, 0.005, "renderer-1 seed 1"),
+             ("no-rain", -0.4471, 0.6935, "renderer-1 seed 1"),
+             ("streak", -1.4312, 0.3923, "renderer-1 seed 1"),
+             ("drizzle", -0.3981, -0.0586, "renderer-2 seed 940001"),
+             ("fog-mixed", 2.8586, 0.2519, "renderer-2 seed 940001"),
+             ("heavy", -0.1654, 1.1231, "renderer-2 seed 940001"),
+             ("no-rain", 1.4476, 0.7608, "renderer-2 seed 940001"),
+             ("streak", -0.7084, 0.238, "renderer-2 seed 940001")))
+"""rules-layer-v1 as measured (docs/suggestions.md, "Rain-layer rules (released NLCL)"): its gain over
+rules-v4 was within the noise, so ``rainset suggest`` does not use it."""
