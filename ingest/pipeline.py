@@ -22,7 +22,8 @@ from rainset.store import Store, exclusive_lock, sweep_tmp
 from rainset import workers
 
 from rainset.ingest.sources import SourceFile, discover, group_units
-from rainset.ingest.stage_io import INIT_WORKER, PROCESS_UNIT, StageOptions, worker_died
+from rainset.ingest.pool import INIT_WORKER, PROCESS_UNIT
+from rainset.ingest.stage_io import StageOptions, worker_died
 from rainset.ingest.video_records import FrameSampling, VideoResult
 from rainset.ingest.video_writer import write_video
 from rainset.ingest.writer import BatchCounts, BatchIndex, Provenance, write_unit
@@ -133,7 +134,7 @@ def ingest(store: Store, sources: list[str], options: IngestOptions | None = Non
             A unit whose worker dies is retried once alone; when it dies again its files become
             ``worker-died`` rejects and the run goes on.
         pool: the local workers, already started by the caller
-            (:func:`~rainset.ingest.stage_io.start_workers`, as the console command does before it
+            (:func:`~rainset.ingest.pool.start_workers`, as the console command does before it
             imports this module, so that their start-up overlaps its imports); shut down by the end
             of the run. Without it the workers start when the work does.
 

@@ -6,22 +6,15 @@ could finish. :mod:`rainset.ingest.stage` (OpenCV, the decoders) is imported onl
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rainset.records import FileResult
-from rainset.workers import ByName, start_pool
 
 from rainset.ingest.sources import SourceFile
 
 if TYPE_CHECKING:
     from rainset.ingest.video_records import FrameSampling
-
-PROCESS_UNIT = ByName("rainset.ingest.stage", "process_unit")
-"""The stage's per-unit function, as the workers are handed it (imported there, not here)."""
-INIT_WORKER = ByName("rainset.ingest.stage", "init_worker")
-"""The stage's worker initializer, likewise."""
 
 
 @dataclass(frozen=True)
@@ -49,15 +42,3 @@ def worker_died(unit: tuple[SourceFile, ...], why: str) -> tuple[FileResult, ...
     """The results of a unit whose worker process died on it even when retried alone."""
     detail = f"the worker process died on this file twice ({why}); not retried again"
     return tuple(reject_result(src, "worker-died", detail) for src in unit)
-
-
-def start_workers(workers: int, engine: str = "local") -> ProcessPoolExecutor | None:
-    """The local ingest worker processes, started now (:func:`rainset.workers.start_pool`), for
-    ``ingest(..., pool=)``; None when the run uses no local pool (Dask, or one worker: in process).
-
-    The console command starts them before it imports the driver (SQLAlchemy, the catalog: ~0.5 s
-    on one core), so that the workers' own start-up runs beside it.
-    """
-    if engine != "local" or workers <= 1:
-        return None
-    return start_pool(workers, INIT_WORKER)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rainset.ingest.stage_io import INIT_WORKER, PROCESS_UNIT, start_workers
+from rainset.ingest.pool import INIT_WORKER, PROCESS_UNIT, start_workers
 from rainset.workers import ByName, run, start_pool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,13 @@ def _loaded_after(code: str) -> list[str]:
 
 def test_the_driver_imports_nothing_only_workers_need() -> None:
     assert _loaded_after("import rainset.ingest.pipeline, rainset.ingest.stage_io, rainset.cli") == []
+
+
+def test_the_workers_can_start_before_numpy_or_the_catalog_is_imported() -> None:
+    probe = ("import sys\nimport rainset.ingest.pool\n"
+             "print(' '.join(m for m in ('numpy', 'sqlalchemy', 'rainset.records') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == [], out.stdout + out.stderr
 
 
 def test_opening_a_current_catalog_does_not_import_alembic(tmp_path: Path) -> None:

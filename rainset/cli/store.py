@@ -54,18 +54,18 @@ def ingest(sources: Annotated[list[str], typer.Argument(help="Folders, files or 
     """Ingest captures: decode, read EXIF, hash, measure, preview and store them; reject bad files with a reason.
 
     Videos (MP4, MOV, MKV, AVI) are stored once; their sampled frames become captures."""
-    from rainset.ingest.stage_io import start_workers  # the worker processes start before the driver's imports
+    from rainset.ingest.pool import start_workers  # light: the worker processes start before the heavy imports
     from rainset.ingest.video_records import FrameSampling
 
     with edge():
         check_optional("--workers", workers, WORKERS)
         check_optional("--batch-size", batch_size, BATCH)
         sampling = FrameSampling(every, max_fps, FrameSampling.min_change if min_change is None else min_change).check()
-        st = resolve_store(store)
         if workers is None:
             workers = os.cpu_count() or 1
-        pool = start_workers(workers, engine)  # they start up while this process imports the driver
+        pool = start_workers(workers, engine)  # they start up while this process opens the store and imports the driver
         try:
+            st = resolve_store(store)
             from rainset.ingest import IngestOptions, Provenance, ingest as run_ingest  # heavy: sqlalchemy
 
             opts = IngestOptions(link=link, workers=workers, engine=engine, scheduler=scheduler, batch_size=batch_size,
