@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from rainset.suggest.features import RAIN_LAYER_PREFIX, number
-from rainset.suggest.rules import THRESHOLDS, RuleDecision, _decide, _test
+from rainset.suggest.rules import THRESHOLDS, RuleDecision, _test, walk_tree
 from rainset.suggest.shift import SPLITS, Transfer
 from rainset.suggest.tuning import _logistic, best_threshold
 
@@ -99,34 +99,12 @@ def classify_layer(values: Mapping[str, object], taxonomy: Sequence[str],
     fog_t, rain_t, streak_t, heavy_t = t.tests
     if math.isnan(number(values.get(rain_t.feature))):
         return None
-    path: list[tuple[float, str]] = []
-    fog, m_fog, why_fog = _split_test(fog_t, values)
-    if fog and "fog-mixed" in taxonomy:
-        return _decide("fog-mixed", [(m_fog, why_fog)], t)
-    path.append((m_fog, why_fog))
-    rain, m_rain, why_rain = _split_test(rain_t, values)
-    path.append((m_rain, why_rain))
-    if not rain:
-        drops_value = number(values.get("droplets"))
-        drops, m_drops, why_drops = _test("droplets", drops_value, t.droplets_min, t.droplets_width)
-        if drops and "not-usable" in taxonomy:
-            return _decide("not-usable", [*path, (m_drops, why_drops)], t)
-        if "no-rain" in taxonomy:
-            return _decide("no-rain", path if math.isnan(drops_value) else [*path, (m_drops, why_drops)], t)
     streak_tests = [_split_test(streak_t, values)]
     if streak_t.feature == "streak_length":
         streak_tests.append(_test("|streak_angle|", abs(number(values.get("streak_angle"))), t.angle_max,
                                   t.angle_width, below=True))
-    for rain_type, tests in (("streak", streak_tests), ("heavy", [_split_test(heavy_t, values)])):
-        if rain_type not in taxonomy:
-            continue
-        failed = [(m, why) for holds, m, why in tests if not holds]
-        if not failed:
-            return _decide(rain_type, [*path, *((m, why) for _, m, why in tests)], t)
-        path.append(failed[0])
-    if "drizzle" in taxonomy:
-        return _decide("drizzle", path, t)
-    return None
+    return walk_tree(values, taxonomy, t, _split_test(fog_t, values), _split_test(rain_t, values),
+                     (("streak", streak_tests), ("heavy", [_split_test(heavy_t, values)])))
 
 
 def _side(values: Sequence[Mapping[str, object]], labels: Sequence[str], feature: str,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from rainset.suggest.features import number
 
@@ -166,29 +167,43 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
     sign = number(values.get("rain_sign"))
     if math.isnan(sign):
         return None
-    path: list[tuple[float, str]] = []
-    fog, m_fog, why_fog = _test("veil_edges", number(values.get("veil_edges")), t.fog_min, t.fog_width)
-    if fog and "fog-mixed" in taxonomy:
+    angle = abs(number(values.get("streak_angle")))
+    return walk_tree(values, taxonomy, t,
+                     _test("veil_edges", number(values.get("veil_edges")), t.fog_min, t.fog_width),
+                     _test("rain_sign", sign, t.rain_min, t.rain_width),
+                     (("streak", [_test("streak_length", number(values.get("streak_length")), t.streak_min,
+                                        t.streak_width),
+                                  _test("|streak_angle|", angle, t.angle_max, t.angle_width, below=True)]),
+                      ("heavy", [_test(t.heavy_feature, number(values.get(t.heavy_feature)), t.heavy_min,
+                                       t.heavy_width)])))
+
+
+Test = tuple[bool, float, str]  # holds, margin in widths, why
+
+
+def walk_tree(values: Mapping[str, object], taxonomy: Sequence[str], t: Any, fog: Test, rain: Test,
+              branches: Sequence[tuple[str, Sequence[Test]]]) -> RuleDecision | None:
+    """The rules' tree on tests already made (the rules and :mod:`rainset.suggest.layer_rules` share it).
+
+    ``fog`` decides fog-mixed; without ``rain``, ``t``'s droplets test decides not-usable, else
+    no-rain; then the first of ``branches`` (rain type, its tests) whose tests all hold; else drizzle.
+    A rule whose type is not in ``taxonomy`` is skipped. ``t``: the thresholds (droplets, calibration).
+    """
+    holds, m_fog, why_fog = fog
+    if holds and "fog-mixed" in taxonomy:
         return _decide("fog-mixed", [(m_fog, why_fog)], t)
-    path.append((m_fog, why_fog))
-    rain, m_rain, why_rain = _test("rain_sign", sign, t.rain_min, t.rain_width)
-    path.append((m_rain, why_rain))
-    if not rain:
+    path: list[tuple[float, str]] = [(m_fog, why_fog), (rain[1], rain[2])]
+    if not rain[0]:
         drops_value = number(values.get("droplets"))
         drops, m_drops, why_drops = _test("droplets", drops_value, t.droplets_min, t.droplets_width)
         if drops and "not-usable" in taxonomy:
             return _decide("not-usable", [*path, (m_drops, why_drops)], t)
         if "no-rain" in taxonomy:
             return _decide("no-rain", path if math.isnan(drops_value) else [*path, (m_drops, why_drops)], t)
-    angle = abs(number(values.get("streak_angle")))
-    branches = (("streak", [_test("streak_length", number(values.get("streak_length")), t.streak_min, t.streak_width),
-                            _test("|streak_angle|", angle, t.angle_max, t.angle_width, below=True)]),
-                ("heavy", [_test(t.heavy_feature, number(values.get(t.heavy_feature)), t.heavy_min,
-                              t.heavy_width)]))
     for rain_type, tests in branches:
         if rain_type not in taxonomy:
             continue
-        failed = [(m, why) for holds, m, why in tests if not holds]
+        failed = [(m, why) for ok, m, why in tests if not ok]
         if not failed:
             return _decide(rain_type, [*path, *((m, why) for _, m, why in tests)], t)
         path.append(failed[0])
