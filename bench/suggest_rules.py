@@ -173,17 +173,7 @@ def main() -> None:
           f"{'holds exactly these' if THRESHOLDS == chosen else 'DIFFERS: paste these'}):")
     for e in chosen.by_type:
         print(f"    {e!r},")
-    cuts = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]
-    result["tuning_set_cuts"] = {str(c): shown_at(tune, chosen, c) for c in cuts}
-    print("on the renderer-2 tuning set (coverage, accuracy of shown) by confidence threshold:",
-          {c: tuple(round(x, 3) for x in v) for c, v in result["tuning_set_cuts"].items()})
-    seconds = time.perf_counter() - t0
-    result["machine"] = {"cpus": os.cpu_count(), "load_start": load0, "load_end": os.getloadavg(),
-                         "seconds": round(seconds, 1)}
-    print(f"{seconds:.1f} s; load average at start {load0}, at end {os.getloadavg()}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    _finish(args, result, tune, chosen, [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8], "the renderer-2 tuning set", t0, load0)
 
 
 def real_sets(args: argparse.Namespace) -> list[LabelledSet]:
@@ -266,9 +256,15 @@ def calibration_round(args: argparse.Namespace) -> None:
     print("its calibration (rainset.suggest.rules):")
     for e in (*chosen.by_type, *chosen.steps):
         print(f"    {e!r},")
-    cuts = [0.5, 0.55, 0.6, 0.65, 0.7]
+    _finish(args, result, tune, chosen, [0.5, 0.55, 0.6, 0.65, 0.7], "the renderer-2 tuning sets (fitting data)", t0,
+            load0)
+
+
+def _finish(args: argparse.Namespace, result: dict, tune, chosen, cuts: list[float], tune_name: str,  # noqa: ANN001
+            t0: float, load0: tuple) -> None:
+    """Shown coverage and accuracy on the tuning set by confidence cut; the machine; write ``--out``."""
     result["tuning_set_cuts"] = {str(c): shown_at(tune, chosen, c) for c in cuts}
-    print("on the renderer-2 tuning sets (fitting data) (coverage, accuracy of shown) by confidence threshold:",
+    print(f"on {tune_name} (coverage, accuracy of shown) by confidence threshold:",
           {c: tuple(round(x, 3) for x in v) for c, v in result["tuning_set_cuts"].items()})
     seconds = time.perf_counter() - t0
     result["machine"] = {"cpus": os.cpu_count(), "load_start": load0, "load_end": os.getloadavg(),
