@@ -21,6 +21,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -379,7 +380,30 @@ def run(fn: Callable[..., Any], items: Sequence[Any], *, engine: str = "local", 
     raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'dask'")
 
 
-def worker_init(quiet_stderr: bool = True) -> None:
+PARENT_POLL_SECONDS = 1.0
+
+
+def exit_with_parent(poll: float = PARENT_POLL_SECONDS) -> threading.Thread:
+    """Make this worker process exit when the process that started it is gone.
+
+    A pool's workers wait for work on a pipe their parent also holds open, so a driver killed
+    outright (SIGKILL, the OOM killer) would leave them waiting for ever, holding their memory. A
+    daemon thread looks at the parent process id every ``poll`` seconds; once it has changed (the
+    worker was handed to init or a subreaper) the worker ends at once, with status 1.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="rainset-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def worker_init(quiet_stderr: bool = True, watch_parent: bool = True) -> None:
     """Set up a worker process: one OpenCV thread (its pool deadlocks in forked workers).
 
     The C decoders (libjpeg, libpng, LibRaw) print warnings straight to file descriptor 2, over
@@ -390,6 +414,8 @@ def worker_init(quiet_stderr: bool = True) -> None:
     """
     import cv2  # heavy (~0.1 s): only worker processes need it, not the drivers that import this module
 
+    if watch_parent:
+        exit_with_parent()
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if quiet_stderr and os.environ.get("RAINSET_WORKER_STDERR") != "1":
@@ -400,4 +426,4 @@ def worker_init(quiet_stderr: bool = True) -> None:
 
 def dask_worker_init() -> None:
     """``worker_init`` for Dask workers: threads only, logs untouched."""
-    worker_init(quiet_stderr=False)
+    worker_init(quiet_stderr=False, watch_parent=False)

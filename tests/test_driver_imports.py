@@ -12,6 +12,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,45 @@ def test_a_started_pool_is_closed_when_the_run_is_in_process() -> None:
     assert list(run(abs, [-1, -2], workers=1, pool=pool)) == [1, 2]
     with pytest.raises(RuntimeError):
         pool.submit(abs, -1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] if Path(f"/proc/{pid}/stat").exists() else "?"
+    return state != "Z"  # a zombie has exited
+
+
+@pytest.mark.timeout(180)
+def test_workers_of_a_driver_killed_outright_exit_too(tmp_path: Path) -> None:
+    # As when the OOM killer takes the driver: before, its pool's workers waited for work for ever.
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from rainset.workers import run, worker_init\n"
+        "from tests.test_driver_imports import worker_pid\n"
+        "if __name__ == '__main__':\n"
+        "    results = run(worker_pid, range(60), workers=2, initializer=worker_init)\n"
+        "    pids = {next(results) for _ in range(8)}  # the pool is alive: 52 items still to go\n"
+        "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    printed = tmp_path / "pids.txt"
+    with printed.open("w") as fh:  # a file, not a pipe: orphaned workers would hold a pipe open
+        rc = subprocess.run([sys.executable, str(script)], cwd=ROOT, stdout=fh, stderr=subprocess.DEVNULL,
+                            timeout=120).returncode
+    assert rc == -9
+    pids = [int(p) for p in printed.read_text().split()]
+    assert pids and os.getpid() not in pids
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids), f"workers {pids} outlived their killed driver"
+
+
+def worker_pid(_item: int) -> int:
+    """Run in a worker: its process id (after a short wait, so both workers take items)."""
+    time.sleep(0.05)
+    return os.getpid()
