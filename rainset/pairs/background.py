@@ -166,13 +166,37 @@ def temporal_background(frames: Iterable[np.ndarray], shifts: np.ndarray | None 
         for r0 in range(0, h, band_rows):
             r1 = min(h, r0 + band_rows)
             band = spill.band(r0, r1, buf)
-            if percentile == 50.0:
-                image[r0:r1] = np.median(band, axis=0)
-            else:
-                image[r0:r1] = np.percentile(band, percentile, axis=0)
+            image[r0:r1] = temporal_percentile(band, percentile)
         return Background(image=image, frames=spill.count, percentile=float(percentile))
     finally:
         spill.close()
+
+
+def temporal_percentile(band: np.ndarray, percentile: float, *, chunk: int = 1 << 16) -> np.ndarray:
+    """``np.percentile(band, percentile, axis=0)`` (linear interpolation; 50: ``np.median``) of an
+    (N, ...) uint8 band, as float32, the same values several times faster.
+
+    Each pixel's N values are copied as a contiguous float32 row and sorted along that row (NumPy's
+    vectorised sort; a partition along the first axis of the band goes pixel by pixel), ``chunk``
+    pixels at a time so the copy stays small.
+    """
+    n = band.shape[0]
+    flat = band.reshape(n, -1)
+    out = np.empty(flat.shape[1], np.float32)
+    index = percentile / 100.0 * (n - 1)  # NumPy's "linear" method, its own arithmetic below
+    lo = int(np.floor(index))
+    hi = min(lo + 1, n - 1)
+    gamma = index - lo
+    rows = np.empty((min(chunk, flat.shape[1]), n), np.float32)
+    for p0 in range(0, flat.shape[1], chunk):
+        p1 = min(flat.shape[1], p0 + chunk)
+        z = rows[: p1 - p0]
+        z[...] = flat[:, p0:p1].T
+        z.sort(axis=1)
+        a, b = z[:, lo].astype(np.float64), z[:, hi].astype(np.float64)
+        diff = b - a
+        out[p0:p1] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+    return out.reshape(band.shape[1:])
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

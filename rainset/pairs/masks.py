@@ -58,6 +58,21 @@ def _disk(diameter: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
+def _above(a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
+    """H×W uint8, 1 where ``a − b > threshold`` in some channel (uint8 images; a saturating
+    subtraction is exact here, since a threshold ≥ 0 only looks at positive differences)."""
+    if a.dtype == np.uint8 and b.dtype == np.uint8 and threshold >= 0:
+        over = cv2.subtract(a, b) > threshold
+    else:
+        over = a.astype(np.float32) - b.astype(np.float32) > threshold
+    if over.ndim == 3:  # channel by channel: a reduction over the short last axis is several times slower
+        any_channel = over[..., 0].copy()
+        for c in range(1, over.shape[2]):
+            any_channel |= over[..., c]
+        over = any_channel
+    return over.view(np.uint8)
+
+
 def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 12.0, bright_threshold: float = 12.0,
                    bright_width: float = 12.0, dark_width: float = 2.5, min_area: float = 100.0,
                    margin: float = 7.0) -> ObjectMask:
@@ -71,13 +86,8 @@ def moving_objects(frame: np.ndarray, target: np.ndarray, *, threshold: float = 
     if frame.shape != target.shape:
         raise ValueError(f"frame is {frame.shape}, target is {target.shape}: sizes differ")
     unit = frame.shape[1] / 640.0
-    diff = frame.astype(np.int16) - target.astype(np.int16)
-    if diff.ndim == 3:
-        hi, lo = diff.max(axis=2), diff.min(axis=2)
-    else:
-        hi = lo = diff
-    bright = (hi > bright_threshold).astype(np.uint8)
-    dark = (lo < -threshold).astype(np.uint8)
+    bright = _above(frame, target, bright_threshold)  # frame − target > threshold in some channel
+    dark = _above(target, frame, threshold)  # frame − target < −threshold in some channel
     blobs = (cv2.morphologyEx(bright, cv2.MORPH_OPEN, _disk(bright_width * unit))
              | cv2.morphologyEx(dark, cv2.MORPH_OPEN, _disk(dark_width * unit)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
