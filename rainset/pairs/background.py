@@ -25,8 +25,9 @@ Pipeline for one segment (SPA-Data's baseline, our own code):
 from __future__ import annotations
 
 import math
+import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,16 @@ class Spill:
             self.file.seek(i * frame_bytes + r0 * row)
             self.file.readinto(memoryview(view[i]).cast("B"))
         return view
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The frames in the order they were appended, one at a time (each a fresh array)."""
+        if self.shape is None:
+            return
+        self.file.flush()
+        size = int(np.prod(self.shape))
+        for i in range(self.count):
+            data = os.pread(self.file.fileno(), size, i * size)
+            yield np.frombuffer(data, np.uint8).reshape(self.shape)
 
     def close(self) -> None:
         self.file.close()

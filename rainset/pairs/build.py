@@ -204,7 +204,8 @@ def _pair_window(src: VideoSource, spill: FrameSpill, start: int, segment: int, 
     """Targets of one window (frames ``start..start+len(spill)-1``) and the pairs of its kept frames."""
     shifts = estimate_motion(spill.frames()).shifts
     pairs = []
-    targets = segment_targets(spill.frames, shifts, method=s.method, workdir=s.scratch)
+    targets = segment_targets(spill.frames, shifts, method=s.method, workdir=s.scratch,
+                              keep_frames=False)  # the window's spill is already a file: read it twice
     for target, frame in zip(targets, spill.frames()):
         index = start + target.index
         kept = src.kept.get(index)

@@ -70,8 +70,10 @@ class LowRankBackground:
         if not 0 <= t < self.frames:
             raise IndexError(f"frame {t} is outside the segment's {self.frames} frames")
         out = np.empty(self.components.shape[1:], np.float32)
-        for b, (r0, r1) in enumerate(self.bands):
-            out[r0:r1] = np.tensordot(self.weights[b, t], self.components[:, r0:r1], axes=1)
+        for b, (r0, r1) in enumerate(self.bands):  # U[t] V band by band, as a sum of scaled images
+            np.multiply(self.components[0, r0:r1], self.weights[b, t, 0], out=out[r0:r1])
+            for c in range(1, self.rank):
+                out[r0:r1] += self.components[c, r0:r1] * self.weights[b, t, c]
         return out
 
 

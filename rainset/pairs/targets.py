@@ -2,9 +2,12 @@
 
 ``segment_targets(open_frames, shifts, method=...)`` yields one :class:`PairTarget` per frame of
 the segment, in order: the target image in the frame's geometry and light, and a validity mask
-(False where the target must not be trusted: moving objects, warp borders). Frames are read twice
-(once to build the background, once to fit each frame's light), so the caller passes a function
-that opens the segment's frames afresh each time; nothing holds the whole segment in memory.
+(False where the target must not be trusted: moving objects, warp borders). Frames are needed twice
+(once to build the background, once to fit each frame's light and mask), so the caller passes a
+function that opens the segment's frames; by default it is called once and the frames are kept, as
+decoded, in a scratch file for the second pass (a decode costs far more than reading them back);
+``keep_frames=False`` calls it twice instead, for a source that already is such a file (``rainset
+pairs build``'s window spill). Nothing holds the whole segment in memory.
 
 Methods (``METHODS``):
 
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rainset.pairs.background import pseudo_clean, temporal_background, unregister
+from rainset.pairs.background import Spill, pseudo_clean, temporal_background, unregister
 from rainset.pairs.lowrank import lowrank_background
 from rainset.pairs.masks import border_mask, validity_mask
 
@@ -60,29 +63,51 @@ class PairTarget:
         return float(1.0 - self.mask.mean())
 
 
+def _kept(frames: Iterable[np.ndarray], spill: Spill) -> Iterator[np.ndarray]:
+    """``frames`` passed through, each also appended to ``spill``."""
+    for frame in frames:
+        spill.append(frame)
+        yield frame
+
+
 def segment_targets(open_frames: FrameSource, shifts: np.ndarray, *, method: str = "median",
-                    workdir: str | Path | None = None) -> Iterator[PairTarget]:
+                    workdir: str | Path | None = None, keep_frames: bool = True) -> Iterator[PairTarget]:
     """One :class:`PairTarget` per frame of the segment ``open_frames()`` yields, in order.
+
+    ``keep_frames``: call ``open_frames`` once and read the frames back from a scratch file in
+    ``workdir`` for the second pass (True), or call it again (False: a source that is cheap to
+    read twice).
 
     Raises:
         ValueError: an unknown method, no frames, or fewer shifts than frames.
     """
     if method not in METHODS:
         raise ValueError(f"unknown pairs method {method!r} (known: {', '.join(METHODS)})")
+    kept = Spill(workdir) if keep_frames else None
+    try:
+        yield from _targets(open_frames, shifts, method, workdir, kept)
+    finally:
+        if kept is not None:
+            kept.close()
+
+
+def _targets(open_frames: FrameSource, shifts: np.ndarray, method: str, workdir: str | Path | None,
+             kept: Spill | None) -> Iterator[PairTarget]:
+    first = open_frames() if kept is None else _kept(open_frames(), kept)
     if method == "lowrank":
-        low = lowrank_background(open_frames(), shifts, workdir=workdir)
+        low = lowrank_background(first, shifts, workdir=workdir)
 
         def target(i: int, frame: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, float, float]:
             image = np.clip(np.rint(unregister(low.frame(i), shift)), 0, 255).astype(np.uint8)
             return image, float(low.light[i]), float(low.rain_fraction[i])
     else:
-        background = temporal_background(open_frames(), shifts, workdir=workdir)
+        background = temporal_background(first, shifts, workdir=workdir)
 
         def target(i: int, frame: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, float, float]:
             t = pseudo_clean(frame, background, shift, index=i)
             return t.image, t.gain, t.rain_fraction
 
-    for i, frame in enumerate(open_frames()):
+    for i, frame in enumerate(open_frames() if kept is None else kept.frames()):
         shift = (float(shifts[i][0]), float(shifts[i][1]))
         image, gain, rain = target(i, frame, shift)
         mask, objects = validity_mask(frame, image, shift)
