@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from rainset.pairs.background import spill_registered
@@ -144,8 +145,9 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 2, rain_si
     rng = np.random.default_rng(seed)
     k = int(round(start_percentile / 100.0 * (n - 1)))
     x = np.empty_like(d)
+    fit = np.empty_like(d)
     xt = x.reshape(-1)[: d.size].reshape(d.shape[1], n)  # the same memory, pixels as rows
-    xt[...] = d.T  # each pixel's values contiguous: partition and sort run along rows, several times faster
+    _transpose(d, xt)  # each pixel's values contiguous: partition and sort run along rows, several times faster
     xt.partition(k, axis=1)
     level = xt[:, k].copy()  # a low percentile: only to measure each frame's light
     bright = np.flatnonzero(level >= 16.0)[::7]  # a sample of the pixels bright enough for a ratio
@@ -153,10 +155,9 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 2, rain_si
     gain /= np.median(gain)  # rain lifts every frame's ratio alike: keep the relative light
     del level, bright
     u = gain[:, None].astype(np.float32)
-    np.divide(d, u, out=xt.T)
+    _transpose(np.divide(d, u, out=fit), xt)
     v = _densest(xt, max(2, n // 3))[None]
     del xt
-    fit = np.empty_like(d)
     if rank > 1:
         u, v = _fit_low_rank(np.minimum(d, u * v + 3.0, out=x), rank)
     keep = np.empty(d.shape, bool)
@@ -177,6 +178,15 @@ def decompose_band(d: np.ndarray, *, rank: int = 1, iterations: int = 2, rain_si
     _product(u, v, fit)
     np.subtract(d, fit, out=x)
     return u, v, x > lam
+
+
+def _transpose(a: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = a.T`` for a 2-D float32 array (OpenCV's blocked transpose: a strided NumPy copy
+    is 1.5–3× slower)."""
+    if a.shape[0] < 2**31 and a.shape[1] < 2**31 and a.dtype == np.float32 and out.flags.c_contiguous:
+        cv2.transpose(a, out)
+    else:
+        out[...] = a.T
 
 
 def _product(u: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
