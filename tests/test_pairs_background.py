@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rainset.pairs.background import light_gain, pseudo_clean, register, temporal_background, unregister
+from rainset.pairs.background import (light_gain, pseudo_clean, register, temporal_background, temporal_percentile,
+                                      unregister)
 from rainset.pairs.motion import estimate_motion
 from rainset.pairs.score import aligned_psnr
 from tests.pairs_helpers import footage, moved, through_h264
@@ -91,3 +92,24 @@ def test_gain_ignores_rain_and_bad_input_is_refused():
         temporal_background([])
     with pytest.raises(ValueError, match="1 shifts"):
         temporal_background([bg.astype(np.uint8)] * 2, np.zeros((1, 2)))
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 48])
+def test_temporal_percentile_is_numpys(n: int) -> None:
+    band = np.random.default_rng(n).integers(0, 256, (n, 5, 7, 3), dtype=np.uint8)
+    for p in (0.0, 25.0, 40.0, 50.0, 77.7, 100.0):
+        expected = np.median(band, axis=0) if p == 50.0 else np.percentile(band, p, axis=0)
+        assert np.array_equal(temporal_percentile(band, p, chunk=16), expected.astype(np.float32)), p
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_register_is_a_bicubic_warp(dtype) -> None:
+    image = cv2.resize(np.random.default_rng(5).integers(0, 256, (24, 32, 3), dtype=np.uint8), (128, 96),
+                       interpolation=cv2.INTER_CUBIC).astype(dtype)
+    for shift in [(1.3, -0.7), (-2.55, 2.9), (0.0, 0.0), (0.01, 4.2)]:
+        m = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]])
+        warp = cv2.warpAffine(image, m, (128, 96), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        got = register(image, shift)
+        assert got.shape == image.shape and got.dtype == image.dtype
+        assert np.abs(got.astype(np.float64) - warp).max() <= (1.0 if dtype == np.uint8 else 0.01), shift

@@ -38,3 +38,21 @@ def test_unknown_method_is_refused() -> None:
     _, frames = _frames(3)
     with pytest.raises(ValueError, match="unknown pairs method 'nope'"):
         list(segment_targets(lambda: iter(frames), np.zeros((3, 2)), method="nope"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_kept_frames_give_the_targets_of_a_second_read(method: str, tmp_path) -> None:
+    _, frames = _frames(9, seed=3)
+    shifts = np.random.default_rng(4).uniform(-1.5, 1.5, (9, 2))
+    opened = []
+
+    def open_frames():
+        opened.append(1)
+        return iter(frames)
+
+    kept = list(segment_targets(open_frames, shifts, method=method, workdir=tmp_path))
+    assert len(opened) == 1  # decoded once, the second pass read back from the scratch file
+    twice = list(segment_targets(lambda: iter(frames), shifts, method=method, keep_frames=False))
+    for a, b in zip(kept, twice, strict=True):
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask) and a.gain == b.gain
+    assert list(tmp_path.iterdir()) == []  # scratch files gone
