@@ -32,7 +32,7 @@ import numpy as np
 
 from rainset.suggest.features import RAIN_LAYER_PREFIX, number
 from rainset.suggest.rules import THRESHOLDS, RuleDecision, _test, walk_tree
-from rainset.suggest.shift import SPLITS, Transfer
+from rainset.suggest.shift import SPLITS, Transfer, feature_values, split_balanced
 from rainset.suggest.tuning import _logistic, best_threshold
 
 LAYER_RULES_MODEL = "rules-layer-v1"
@@ -107,30 +107,16 @@ def classify_layer(values: Mapping[str, object], taxonomy: Sequence[str],
                      (("streak", streak_tests), ("heavy", [_split_test(heavy_t, values)])))
 
 
-def _side(values: Sequence[Mapping[str, object]], labels: Sequence[str], feature: str,
-          types: Sequence[str]) -> np.ndarray:
-    out = np.array([number(v.get(feature)) for v, lab in zip(values, labels) if lab in types], float)
-    return out[~np.isnan(out)]
-
-
-def _balanced(pos: np.ndarray, neg: np.ndarray, threshold: float, above: bool) -> float:
-    if not pos.size or not neg.size:
-        return math.nan
-    if above:
-        return float((np.mean(pos >= threshold) + np.mean(neg < threshold)) / 2)
-    return float((np.mean(pos < threshold) + np.mean(neg >= threshold)) / 2)
-
-
 def fit_split(feature: str, split: str, values: Sequence[Mapping[str, object]],
               labels: Sequence[str]) -> SplitTest | None:
     """The best threshold of ``feature`` for ``split`` on these captures, in whichever direction separates
     better; width a quarter of the distance between the two sides' medians. None when a side is unmeasured."""
     _, pos_types, neg_types = next(s for s in SPLITS if s[0] == split)
-    p, n = _side(values, labels, feature, pos_types), _side(values, labels, feature, neg_types)
+    p, n = feature_values(values, labels, feature, pos_types), feature_values(values, labels, feature, neg_types)
     if not p.size or not n.size:
         return None
     up, down = best_threshold(p, n), best_threshold(n, p)
-    above = _balanced(p, n, up, True) >= _balanced(p, n, down, False)
+    above = split_balanced(p, n, up, 1) >= split_balanced(p, n, down, -1)
     width = max(abs(float(np.median(p)) - float(np.median(n))) / 4, 1e-4)
     return SplitTest(split, feature, round(up if above else down, 6), round(width, 6), above)
 
@@ -145,11 +131,11 @@ def transfer_table(features: Sequence[str], tune_values: Sequence[Mapping[str, o
             t = fit_split(f, split, tune_values, tune_labels)
             if t is None:
                 continue
-            p2, n2 = _side(test_values, test_labels, f, pos_types), _side(test_values, test_labels, f, neg_types)
-            p1, n1 = _side(tune_values, tune_labels, f, pos_types), _side(tune_values, tune_labels, f, neg_types)
+            p2, n2 = (feature_values(test_values, test_labels, f, types) for types in (pos_types, neg_types))
+            p1, n1 = (feature_values(tune_values, tune_labels, f, types) for types in (pos_types, neg_types))
             out.append(Transfer(f, split, t.threshold, 1 if t.above else -1,
-                                round(_balanced(p1, n1, t.threshold, t.above), 4),
-                                round(_balanced(p2, n2, t.threshold, t.above), 4)))
+                                round(split_balanced(p1, n1, t.threshold, 1 if t.above else -1), 4),
+                                round(split_balanced(p2, n2, t.threshold, 1 if t.above else -1), 4)))
     return out
 
 

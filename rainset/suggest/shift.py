@@ -39,13 +39,15 @@ class Transfer:
     test: float
 
 
-def _values(values: Sequence[Mapping[str, object]], labels: Sequence[str], feature: str,
-            types: Sequence[str]) -> np.ndarray:
+def feature_values(values: Sequence[Mapping[str, object]], labels: Sequence[str], feature: str,
+                   types: Sequence[str]) -> np.ndarray:
+    """The measured (not NaN) values of ``feature`` over the captures labelled one of ``types``."""
     out = np.array([number(v.get(feature)) for v, lab in zip(values, labels) if lab in types], float)
     return out[~np.isnan(out)]
 
 
-def _balanced(pos: np.ndarray, neg: np.ndarray, threshold: float, direction: int) -> float:
+def split_balanced(pos: np.ndarray, neg: np.ndarray, threshold: float, direction: int) -> float:
+    """Balanced accuracy of calling ``pos`` at or above ``threshold`` (``direction`` > 0) or below it."""
     if not pos.size or not neg.size:
         return math.nan
     score = (np.mean(pos >= threshold) + np.mean(neg < threshold)) / 2
@@ -58,14 +60,14 @@ def transfer(features: Sequence[str], tune_values: Sequence[Mapping[str, object]
     out = []
     for name, pos_types, neg_types in SPLITS:
         for f in features:
-            p, n = _values(tune_values, tune_labels, f, pos_types), _values(tune_values, tune_labels, f, neg_types)
+            p, n = (feature_values(tune_values, tune_labels, f, types) for types in (pos_types, neg_types))
             if not p.size or not n.size:
                 continue
             t = best_threshold(p, n)
-            direction = 1 if _balanced(p, n, t, 1) >= 0.5 else -1
-            p2, n2 = _values(test_values, test_labels, f, pos_types), _values(test_values, test_labels, f, neg_types)
-            out.append(Transfer(f, name, round(t, 6), direction, round(_balanced(p, n, t, direction), 4),
-                                round(_balanced(p2, n2, t, direction), 4)))
+            direction = 1 if split_balanced(p, n, t, 1) >= 0.5 else -1
+            p2, n2 = (feature_values(test_values, test_labels, f, types) for types in (pos_types, neg_types))
+            out.append(Transfer(f, name, round(t, 6), direction, round(split_balanced(p, n, t, direction), 4),
+                                round(split_balanced(p2, n2, t, direction), 4)))
     return out
 
 
@@ -76,6 +78,6 @@ def medians(features: Sequence[str], values: Sequence[Mapping[str, object]], lab
     for f in features:
         out[f] = {}
         for t in types:
-            v = _values(values, labels, f, (t,))
+            v = feature_values(values, labels, f, (t,))
             out[f][t] = round(float(np.median(v)), 6) if v.size else math.nan
     return out
