@@ -7,8 +7,10 @@ them; the driver writes them. They must stay picklable (Dask and process pools s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: drivers that import these records (ingest) need no NumPy
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,35 @@ def main_not_rerun() -> Iterator[None]:
         main.__spec__ = None  # type: ignore[assignment]
 
 
+# Thread pools of the numerical libraries a worker loads (NumPy's OpenBLAS, OpenMP, MKL): sized
+# from these when the library loads, so they must be in the environment the child starts with.
+ONE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def one_thread_children() -> Iterator[None]:
+    """While processes start here, they start with one thread for each numerical library's pool.
+
+    A worker is one of several processes sharing the cores, so a BLAS pool of its own only
+    competes with the others: OpenBLAS starts one thread per core when NumPy is imported, costing
+    every spawned worker ~0.1-0.2 s of CPU at start-up (docs/benchmarks.md). A variable the user
+    set is left as it is; this process's own environment is restored afterwards.
+    """
+    added = [name for name in ONE_THREAD_ENV if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 class ScriptlessSpawnProcess(SpawnProcess):
-    """A spawned process that starts under :func:`main_not_rerun`."""
+    """A spawned process that starts under :func:`main_not_rerun` and :func:`one_thread_children`."""
 
     def start(self) -> None:
-        with main_not_rerun():
+        with main_not_rerun(), one_thread_children():
             super().start()
 
 

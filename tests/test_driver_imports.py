@@ -21,7 +21,7 @@ from rainset.ingest.pool import INIT_WORKER, PROCESS_UNIT, start_workers
 from rainset.workers import ByName, run, start_pool
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKER_ONLY = ("cv2", "av", "PIL", "alembic", "rawpy", "rainset.ingest.stage", "rainset.capture")
+WORKER_ONLY = ("numpy", "cv2", "av", "PIL", "alembic", "rawpy", "rainset.ingest.stage", "rainset.capture")
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -40,6 +40,32 @@ def test_the_workers_can_start_before_numpy_or_the_catalog_is_imported() -> None
              "print(' '.join(m for m in ('numpy', 'sqlalchemy', 'rainset.records') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.split() == [], out.stdout + out.stderr
+
+
+def numpy_threads(_item: int) -> tuple[str | None, int]:
+    """Run in a spawned worker: its BLAS setting, and its threads once NumPy is loaded."""
+    import numpy  # noqa: F401 - loading it starts OpenBLAS's pool, sized from the environment
+
+    return os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc (Linux)")
+def test_spawned_workers_start_numpy_with_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the setting, OpenBLAS starts one thread per core in every worker at import.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    pool = start_pool(1)
+    try:
+        assert pool.submit(numpy_threads, 0).result(timeout=120) == ("1", 1)
+    finally:
+        pool.shutdown()
+    assert "OPENBLAS_NUM_THREADS" not in os.environ  # the driver's own environment is left as it was
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # a user's own setting wins
+    pool = start_pool(1)
+    try:
+        assert pool.submit(numpy_threads, 0).result(timeout=120)[0] == "2"
+    finally:
+        pool.shutdown()
 
 
 def test_opening_a_current_catalog_does_not_import_alembic(tmp_path: Path) -> None:
