@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from rainset.rainstats import ALGO_VERSION
-from rainset.rainstats.lines import LINES_VERSION, line_stats
+from rainset.rainstats.lines import LINES_VERSION, line_stats, tile_energies
 from rainset.suggest.features import number
 from rainset.suggest.rules import THRESHOLDS, RuleDecision, Thresholds, classify, walk_tree
 from rainset.suggest.tuning import best_threshold
@@ -243,6 +243,45 @@ def confusions(name: str, r: dict) -> list[str]:
     return out
 
 
+PROFILE_LENGTHS = (8, 16, 32, 64)
+PROFILE_ANGLES = np.arange(-60.0, 60.01, 2.5)
+
+
+def length_profile(cache: Path, key: str, data: LabelledSet, types: tuple[str, ...] = ("drizzle", "heavy", "streak"),
+                   ) -> dict[str, list[float]]:
+    """Per type, the median over captures of the bright-minus-dark line energy (noise units: over the
+    tiles' median energy) at 8, 16, 32 and 64 px, in each capture's direction of the largest one at
+    64 px (2.5° steps): how fast the rain's line energy grows with length, i.e. how long it is."""
+    path = cache / f"{key}-profile-v{LINES_VERSION}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    out = {}
+    for ty in types:
+        rows = []
+        for i in (i for i, lab in enumerate(data.labels) if lab == ty):
+            y = cv2.imread(str(cache / "luma" / key / f"{i:04d}.png"), cv2.IMREAD_GRAYSCALE)
+            y = y.astype(np.float32) * np.float32(1 / 255)
+            prof = []
+            for short, long_ in zip(PROFILE_LENGTHS[::2], PROFILE_LENGTHS[1::2]):
+                e = tile_energies(y, short, long_, PROFILE_ANGLES)
+                noise = np.median(e[:, 0], axis=2).mean(axis=0)  # (short, long)
+                prof.append((e[:, 1] - e[:, 2]).mean(axis=0) / noise[:, None])
+            k = int(np.argmax(prof[1][1]))
+            rows.append([prof[0][0, k], prof[0][1, k], prof[1][0, k], prof[1][1, k]])
+        out[ty] = [round(float(v), 3) for v in np.median(np.array(rows), axis=0)]
+    path.write_text(json.dumps(out) + "\n")
+    return out
+
+
+def profile_lines(profiles: dict[str, dict[str, list[float]]]) -> list[str]:
+    out = ["| set | type | at 8 px | 16 px | 32 px | 64 px | 16 : 8 | 32 : 16 | 64 : 32 |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, prof in profiles.items():
+        for ty, v in prof.items():
+            out.append(f"| {name} | {ty} | " + " | ".join(f"{x:.2f}" for x in v) + " | " +
+                       " | ".join(f"{v[j + 1] / v[j]:.2f}" if v[j] > 0 else "–" for j in range(3)) + " |")
+    return out
+
+
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fresh-seeds", default="980001,980002,980003")
@@ -284,7 +323,13 @@ def main() -> None:
           "940001+940002 | medians renderer 1 (drizzle / heavy / streak / fog-mixed / no-rain) | medians renderer 2 |")
     print("|---|---|---|---|---|")
     print("\n".join(transfer(tune, diag)))
-    result: dict = {"rule": rule, "rule_choice": result_choice, "transfer": transfer(tune, diag), "sets": {}}
+    profiles = {"renderer 1 seed 0": length_profile(args.cache, "renderer1-seed0-16", tune),
+                "renderer 2 seed 940001": length_profile(args.cache, "renderer2-seed940001-10x2",
+                                                         get("renderer2-seed940001-10x2"))}
+    print("\nbright-minus-dark line energy (noise units) by line length, median per type:")
+    print("\n".join(profile_lines(profiles)))
+    result: dict = {"rule": rule, "rule_choice": result_choice, "transfer": transfer(tune, diag), "sets": {},
+                    "length_profile": profiles}
     for d in (tune, diag):
         result["sets"][d.name] = report(d, rule)
     if args.tune:

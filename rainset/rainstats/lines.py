@@ -82,10 +82,10 @@ def _centres(h: int, w: int, reach_y: int, half: int, tile: int) -> list[tuple[i
     return [(int(y), int(x)) for y in ys for x in xs]
 
 
-def _offsets(reach_y: int) -> np.ndarray:
+def _offsets(reach_y: int, angles: np.ndarray = ANGLES) -> np.ndarray:
     """(directions, rows) horizontal offset of the digital line through a tile row at each direction."""
     rows = np.arange(-reach_y, reach_y + 1)
-    return np.rint(rows[None, :] * np.tan(np.radians(ANGLES))[:, None]).astype(np.int64)
+    return np.rint(rows[None, :] * np.tan(np.radians(angles))[:, None]).astype(np.int64)
 
 
 def line_energies(r: np.ndarray, valid: np.ndarray, cy: int, cx: int, short: int, long_: int,
@@ -104,10 +104,10 @@ def line_energies(r: np.ndarray, valid: np.ndarray, cy: int, cx: int, short: int
     cols = cx + np.arange(-half, half)[None, None, :] + offsets[:, :, None]  # directions × rows × tile
     band = r[rows[None, :, None], cols]
     ok = valid[rows[None, :, None], cols]
-    zero = np.zeros((ANGLES.size, 1, tile), np.float32)
+    zero = np.zeros((offsets.shape[0], 1, tile), np.float32)
     cs = np.concatenate([zero, np.cumsum(band, axis=1, dtype=np.float32)], axis=1)
     cv = np.concatenate([zero, np.cumsum(ok, axis=1, dtype=np.float32)], axis=1)
-    energies = np.empty((3, 2, ANGLES.size))  # (all, bright part, dark part) × (short, long) × directions
+    energies = np.empty((3, 2, offsets.shape[0]))  # (all, bright part, dark part) × (short, long) × directions
     for j, n in enumerate((short, long_)):
         start = reach_y - half - n // 2
         sums = cs[:, start + n:start + n + tile] - cs[:, start:start + tile]
@@ -121,8 +121,10 @@ def line_energies(r: np.ndarray, valid: np.ndarray, cy: int, cx: int, short: int
     return energies
 
 
-def tile_energies(y: np.ndarray, short_px: int = SHORT, long_px: int = LONG) -> np.ndarray:
-    """(tiles, 3, 2, directions): each tile's line energies (:func:`line_energies`) of luminance ``y``."""
+def tile_energies(y: np.ndarray, short_px: int = SHORT, long_px: int = LONG,
+                  angles: np.ndarray = ANGLES) -> np.ndarray:
+    """(tiles, 3, 2, directions): each tile's line energies (:func:`line_energies`) of luminance ``y``
+    at lengths ``short_px``, ``long_px`` (native pixels) in ``angles`` (degrees from vertical)."""
     y = np.ascontiguousarray(y, dtype=np.float32)
     r = y - cv2.medianBlur(y, 5)
     scale = 2 if max(y.shape) >= BIN_FROM else 1
@@ -132,7 +134,7 @@ def tile_energies(y: np.ndarray, short_px: int = SHORT, long_px: int = LONG) -> 
     short, long_ = short_px // scale, long_px // scale
     half = TILE // 2
     reach_y = half + long_ // 2 + 1
-    offsets = _offsets(reach_y)
+    offsets = _offsets(reach_y, angles)
     pad = int(np.abs(offsets).max()) + 1
     out = []
     for cy, cx in _centres(*r.shape, reach_y, half, TILE):
@@ -146,7 +148,7 @@ def tile_energies(y: np.ndarray, short_px: int = SHORT, long_px: int = LONG) -> 
         sigma = max(1.4826 * float(np.median(np.abs(r[rows, a:b]))), 1e-4)
         win = np.clip(win / sigma, -CLIP, CLIP)
         out.append(line_energies(win, ok, reach_y, cx - lo, short, long_, offsets))
-    return np.stack(out) if out else np.zeros((0, 3, 2, ANGLES.size))
+    return np.stack(out) if out else np.zeros((0, 3, 2, len(angles)))
 
 
 def line_stats(y: np.ndarray) -> LineStats:
