@@ -17,6 +17,11 @@ JSON, the originals' luminance as PNG so that the line measure can be re-run wit
 - renderer 2 seeds ``--fresh-seeds`` (980001–980003, 8 scenes per type, 1 capture each), the real
   rain layers and the real photos of ``tests/data/real_rain_types.csv``: scored only.
 
+The candidate rule (rules-v4 with rule 3 replaced by ``line_gain ≥`` its renderer-1 threshold)
+is scored against rules-v4 on every set, with a paired bootstrap over the fresh seeds' scenes, and
+the declared criterion applied (docs: not adopted). ``--tune`` also prints the length profile of
+the rain's line energy per type on the tuning seeds.
+
 ``--sets NAME,...`` measures only those sets and stops; ``--tune`` prints the renderer-1 seed 0
 tuning and the renderer-2 tuning-set diagnosis only (no test set is read).
 """
@@ -138,7 +143,8 @@ def check(name: str, value: float, threshold: float, width: float) -> tuple[bool
     """(holds, margin in widths, why) of ``value ≥ threshold``; an unmeasured value never holds."""
     if math.isnan(value):
         return False, 0.0, f"{name} not measured"
-    return value >= threshold, abs(value - threshold) / width, f"{name} {value:.4g} {'≥' if value >= threshold else '<'} {threshold:g}"
+    sign = "≥" if value >= threshold else "<"
+    return value >= threshold, abs(value - threshold) / width, f"{name} {value:.4g} {sign} {threshold:g}"
 
 
 def classify_lines(values: dict, rule: dict[str, float], t: Thresholds = THRESHOLDS) -> RuleDecision | None:
@@ -181,8 +187,9 @@ def transfer(tune: LabelledSet, other: LabelledSet) -> list[str]:
             t = best_threshold(pos, neg) if t is None else t
             return t, (float(np.mean(pos >= t)) + float(np.mean(neg < t))) / 2
         t, ba = split(tune)
-        med = lambda d: " / ".join(f"{np.nanmedian([number(v.get(name)) for v, lab in zip(d.values, d.labels) if lab == ty]):.3g}"  # noqa: E731
-                                   for ty in TYPES)
+        def med(d: LabelledSet) -> str:
+            values = [[number(v.get(name)) for v, lab in zip(d.values, d.labels) if lab == ty] for ty in TYPES]
+            return " / ".join(f"{np.nanmedian(v):.3g}" for v in values)
         lines.append(f"| `{name}` | {t:.4g} | {ba:.2f} → {split(other, t)[1]:.2f} | {med(tune)} | {med(other)} |")
     return lines
 
@@ -274,7 +281,8 @@ def length_profile(cache: Path, key: str, data: LabelledSet, types: tuple[str, .
 
 
 def profile_lines(profiles: dict[str, dict[str, list[float]]]) -> list[str]:
-    out = ["| set | type | at 8 px | 16 px | 32 px | 64 px | 16 : 8 | 32 : 16 | 64 : 32 |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| set | type | at 8 px | 16 px | 32 px | 64 px | 16 : 8 | 32 : 16 | 64 : 32 |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for name, prof in profiles.items():
         for ty, v in prof.items():
             out.append(f"| {name} | {ty} | " + " | ".join(f"{x:.2f}" for x in v) + " | " +

@@ -19,15 +19,19 @@ resolution) in directions −60°..60° from vertical (every ``STEP``°):
   ``line_gain``: over the agreeing tiles, each at its best direction, the energy above the
   median direction's at the long length over the same at the short length: up to
   ``LONG / SHORT`` = 6 for lines longer than 96 px, about 1 for dashes and for no lines at all
-  (``PRIOR`` noise units per tile are added to both, so that a near-zero excess is not a ratio); ``line_excess``: that long-length energy above the median direction's,
-  summed over the agreeing tiles, per tile (in noise units: how much line there is);
-  ``line_tiles``: the tiles measured.
+  (``PRIOR`` noise units per tile are added to both, so that a near-zero excess is not a ratio);
+  ``line_excess``: that long-length energy above the median direction's, summed over the
+  agreeing tiles, per tile (in noise units: how much line there is); ``line_tiles``: the tiles
+  measured.
+
+Not read by the rules: as a streak test it did not carry from renderer 1 to renderer 2, and a few
+strong straight scene lines give a high ``line_gain`` too (docs/suggestions.md, "Round 4").
 
 Scale: frames whose long side is at least ``BIN_FROM`` px are area-averaged 2×2 after the residual
 is taken (line integrals lose almost nothing to it) and the lengths halved, so lengths are native
 pixels either way. The residual is divided by each tile's noise (1.4826 × median |r|) and clipped
-at ±``CLIP``: no absolute brightness or contrast enters, and a few strong edges weigh like
-faint lines of the same length.
+at ±``CLIP``: no absolute brightness or contrast enters, and a strong edge weighs no more than
+a line ``CLIP`` noise units bright.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def _offsets(reach_y: int, angles: np.ndarray = ANGLES) -> np.ndarray:
 
 
 def line_energies(r: np.ndarray, valid: np.ndarray, cy: int, cx: int, short: int, long_: int,
-                offsets: np.ndarray, tile: int = TILE) -> np.ndarray:
+                  offsets: np.ndarray, tile: int = TILE) -> np.ndarray:
     """(3, 2, directions) line energies of the tile centred at (cy, cx): all, bright part, dark part ×
     short, long length × direction; a direction's energy is the line length × the mean square of
     its line averages (white noise: the same at every length and direction).
