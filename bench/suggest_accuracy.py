@@ -25,7 +25,6 @@ calibration from other renderer-1 scenes (seed 1), and prints them next to the o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -49,6 +48,7 @@ from rainset.suggest.validation import (
     score_rules,
 )
 from rainset.suggestions import UNSURE_BELOW
+from run_record import finish_run  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = (*RAIN_TYPES, "not-usable")
@@ -150,13 +150,7 @@ def main() -> None:
         print(f"rules on {sr.captures} real photos ({sr.scenes} scenes): balanced accuracy {sr.balanced_accuracy:.3f} "
               f"against the majority class ({top}) {top_bal:.3f}; ECE {sr.ece:.3f}; scenes per type {scenes_per_type}")
         print("\n".join(table(sr, "rules, real photos")))
-    seconds = time.perf_counter() - t0
-    result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "load_start": load0,
-                         "load_end": os.getloadavg(), "seconds": round(seconds, 1)}
-    print(f"{seconds:.1f} s; load average at start {load0}, at end {os.getloadavg()}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    finish_run(result, args.out, t0, load0, python=platform.python_version())
 
 
 if __name__ == "__main__":

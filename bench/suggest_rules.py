@@ -31,7 +31,6 @@ into ``rainset.suggest.rules``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -58,6 +57,7 @@ from rainset.suggest.validation import (
     union,
 )
 from rainset.suggestions import UNSURE_BELOW
+from run_record import finish_run  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = (*RAIN_TYPES, "not-usable")
@@ -266,13 +266,7 @@ def _finish(args: argparse.Namespace, result: dict, tune, chosen, cuts: list[flo
     result["tuning_set_cuts"] = {str(c): shown_at(tune, chosen, c) for c in cuts}
     print(f"on {tune_name} (coverage, accuracy of shown) by confidence threshold:",
           {c: tuple(round(x, 3) for x in v) for c, v in result["tuning_set_cuts"].items()})
-    seconds = time.perf_counter() - t0
-    result["machine"] = {"cpus": os.cpu_count(), "load_start": load0, "load_end": os.getloadavg(),
-                         "seconds": round(seconds, 1)}
-    print(f"{seconds:.1f} s; load average at start {load0}, at end {os.getloadavg()}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    finish_run(result, args.out, t0, load0)
 
 
 if __name__ == "__main__":

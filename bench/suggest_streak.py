@@ -56,6 +56,7 @@ from rainset.suggest.validation import (
     union,
 )
 from suggest_layer import Capture, real_layers, real_photos, renderer1, renderer2  # bench/ is on sys.path
+from run_record import finish_run  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = ("drizzle", "heavy", "streak", "fog-mixed", "no-rain", "not-usable")
@@ -374,13 +375,7 @@ def main() -> None:
           f"[{boot['p05']:+.3f}, {boot['p95']:+.3f}]")
     print(f"criterion: interval above 0: {boot['p05'] > 0}; renderer-1 seed 1 drop {r1_drop:+.3f} (≤ 0.03: "
           f"{r1_drop <= 0.03 + 1e-9}); real photos right kept: {real_ok} → {'ADOPT' if adopt else 'not adopted'}")
-    seconds = time.perf_counter() - t0
-    result["machine"] = {"cpus": os.cpu_count(), "load_start": load0, "load_end": os.getloadavg(),
-                         "seconds": round(seconds, 1)}
-    print(f"{seconds:.1f} s; load average at start {load0}, at end {os.getloadavg()}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    finish_run(result, args.out, t0, load0)
 
 
 if __name__ == "__main__":
