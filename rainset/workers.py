@@ -12,7 +12,8 @@ into a result and the run goes on with a new pool. On Dask the same holds for a 
 died (``KilledWorker``): it is retried alone, then handed to ``on_died`` (see :func:`run_dask`).
 
 Every local process the project spawns comes from :func:`spawn_context`: under the ``rainset``
-console script its workers do not re-run the script (and import the whole CLI) at start-up.
+console script its workers do not re-run the script (and import the whole CLI) at start-up, and
+each starts with one thread for NumPy's BLAS and OpenMP (:func:`one_thread_children`).
 """
 
 from __future__ import annotations
