@@ -69,6 +69,12 @@ MIN_HALF = 16
 _SUB = 64  # each 256-px tile is scored in 64-px sub-tiles (anisotropy is local)
 
 
+def finite_values(record: object) -> dict[str, float | None]:
+    """A dataclass of measurements by name, rounded to 6 digits; NaN and infinities become None
+    (JSON has neither)."""
+    return {k: (None if not math.isfinite(v) else round(float(v), 6)) for k, v in asdict(record).items()}
+
+
 @dataclass(frozen=True)
 class InvariantStats:
     """The scene-invariant measurements (module docstring)."""
@@ -84,7 +90,7 @@ class InvariantStats:
     rain_spots_half: float
 
     def to_dict(self) -> dict[str, float | None]:
-        return {k: (None if not math.isfinite(v) else round(float(v), 6)) for k, v in asdict(self).items()}
+        return finite_values(self)
 
 
 def tile_origins(h: int, w: int, tile: int = TILE, max_tiles: int = MAX_TILES) -> list[tuple[int, int]]:

@@ -37,10 +37,12 @@ a line ``CLIP`` noise units bright.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from rainset.rainstats.invariant import finite_values
 
 LINES_VERSION = 1  # bump when the measurement changes (bench caches are keyed on it)
 SHORT = 16  # line lengths (native pixels)
@@ -67,7 +69,7 @@ class LineStats:
     line_tiles: int
 
     def to_dict(self) -> dict[str, float | None]:
-        return {k: (None if not math.isfinite(v) else round(float(v), 6)) for k, v in asdict(self).items()}
+        return finite_values(self)
 
 
 def _centres(h: int, w: int, reach_y: int, half: int, tile: int) -> list[tuple[int, int]]:

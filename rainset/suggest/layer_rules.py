@@ -33,7 +33,7 @@ import numpy as np
 from rainset.suggest.features import RAIN_LAYER_PREFIX, number
 from rainset.suggest.rules import THRESHOLDS, RuleDecision, _test, walk_tree
 from rainset.suggest.shift import SPLITS, Transfer, feature_values, split_balanced
-from rainset.suggest.tuning import _logistic, best_threshold
+from rainset.suggest.tuning import best_threshold, fit_by_type
 
 LAYER_RULES_MODEL = "rules-layer-v1"
 CANDIDATES: tuple[str, ...] = tuple(RAIN_LAYER_PREFIX + k for k in (
@@ -169,20 +169,7 @@ def calibrate(sets: Sequence[tuple[str, Sequence[Mapping[str, object]], Sequence
     :func:`rainset.suggest.tuning.calibrate_by_type` fits rules-v4's (``prior`` half-right pseudo-decisions
     at margin 0, L2 ``l2`` on ``b``)."""
     base = replace(thresholds, by_type=())
-    entries = []
-    for name, values, labels in sets:
-        per_type: dict[str, tuple[list[float], list[float]]] = {}
-        for v, lab in zip(values, labels):
-            d = classify_layer(v, taxonomy, base)
-            if d is not None:
-                ms, ys = per_type.setdefault(d.rain_type, ([], []))
-                ms.append(d.margin)
-                ys.append(float(d.rain_type == lab))
-        for rain_type, (ms, ys) in sorted(per_type.items()):
-            a, b = _logistic(np.asarray([*ms, *([0.0] * int(prior))], float),
-                             np.asarray([*ys, *([0.5] * int(prior))], float), l2, 3000)
-            entries.append((rain_type, round(a, 4), round(b, 4), name))
-    return replace(thresholds, by_type=tuple(entries))
+    return replace(thresholds, by_type=fit_by_type(sets, lambda v: classify_layer(v, taxonomy, base), l2=l2, prior=prior))
 
 
 LAYER_RULES = LayerThresholds(

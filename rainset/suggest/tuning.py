@@ -22,13 +22,13 @@ type with every renderer weighted equally (:func:`renderer_decisions`):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rainset.suggest.features import number
-from rainset.suggest.rules import Thresholds, classify
+from rainset.suggest.rules import RuleDecision, Thresholds, classify
 
 _SPLITS = (  # (threshold, width, feature, positive types, negative types, transform)
     ("fog_min", "fog_width", "veil_edges", ("fog-mixed",), ("drizzle", "heavy", "streak", "no-rain")),
@@ -107,11 +107,21 @@ def calibrate_by_type(sets: Sequence[tuple[str, Sequence[Mapping[str, object]], 
     and an L2 penalty ``l2`` on ``b``. The global ``cal_a``, ``cal_b`` are kept for types no set decided.
     """
     base = replace(thresholds, by_type=(), steps=())
+    entries = fit_by_type(sets, lambda v: classify(v, taxonomy, base), l2=l2, prior=prior, iters=iters)
+    return replace(thresholds, by_type=entries, steps=())
+
+
+def fit_by_type(sets: Sequence[tuple[str, Sequence[Mapping[str, object]], Sequence[str]]],
+                decide: Callable[[Mapping[str, object]], RuleDecision | None], *, l2: float = 0.05,
+                prior: float = 2.0, iters: int = 3000) -> tuple[tuple[str, float, float, str], ...]:
+    """``(type, a, b, set name)`` for each set and each type ``decide`` decides on it: ``P(right) =
+    sigmoid(a + b·margin)`` fitted on that type's decisions with ``prior`` half-right pseudo-decisions
+    at margin 0 and L2 ``l2`` on ``b`` (:func:`calibrate_by_type`, and the layer rules' calibration)."""
     entries = []
     for name, values, labels in sets:
         per_type: dict[str, tuple[list[float], list[float]]] = {}
         for v, lab in zip(values, labels):
-            d = classify(v, taxonomy, base)
+            d = decide(v)
             if d is not None:
                 ms, ys = per_type.setdefault(d.rain_type, ([], []))
                 ms.append(d.margin)
@@ -121,7 +131,7 @@ def calibrate_by_type(sets: Sequence[tuple[str, Sequence[Mapping[str, object]], 
             y = np.asarray([*ys, *([0.5] * int(prior))], float)
             a, b = _logistic(m, y, l2, iters)
             entries.append((rain_type, round(a, 4), round(b, 4), name))
-    return replace(thresholds, by_type=tuple(entries), steps=())
+    return tuple(entries)
 
 
 # --- calibration round 3: renderers pooled, each weighted equally --------------------------------
