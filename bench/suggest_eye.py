@@ -35,19 +35,16 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from rainset.imageops import fit_long_side
-from rainset.suggest.blind import RAIN4, TypingScore, blind_names, read_key, read_typing, score_typing, write_key
+from rainset.suggest.blind import RAIN4, TypingScore, read_key, read_typing, score_typing, write_blind_set, write_key
 from rainset.suggest.rules import RULES_MODEL, classify
-from rainset.suggest.validation import PREVIEW_QUALITY, PREVIEW_SIDE, RAIN_TYPES, measure_capture
+from rainset.suggest.validation import RAIN_TYPES, measure_capture
 from run_record import finish_run  # bench/ is on sys.path
 from suggest_layer import renderer1, renderer2  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = (*RAIN_TYPES, "not-usable")
-CROP = 512
 SCENES_PER_TYPE = 6
 SETS = (("r2", "renderer 2 (depth_rain), seed 990001", 990001), ("r1", "renderer 1 (rain), seed 990002", 990002))
 
@@ -56,12 +53,12 @@ def captures(prefix: str, seed: int):
     return renderer2(SCENES_PER_TYPE, seed, 1) if prefix == "r2" else renderer1(SCENES_PER_TYPE, seed)
 
 
-def centre_crop(img: np.ndarray, side: int = CROP) -> np.ndarray:
-    """The centre ``side``×``side`` of ``img`` at 100 % (as much of it as the frame holds)."""
-    h, w = img.shape[:2]
-    ch, cw = min(side, h), min(side, w)
-    y, x = (h - ch) // 2, (w - cw) // 2
-    return img[y:y + ch, x:x + cw]
+def rules_decision(original: np.ndarray, exif: dict) -> dict:
+    """rules-v4 on the capture, measured as ``rainset suggest`` measures it (the key's ``rules``)."""
+    values = measure_capture(original, **exif)
+    d = classify(values, TAXONOMY)
+    return {"rules": {"model": RULES_MODEL, "rain_type": d.rain_type if d else None,
+                      "confidence": d.confidence if d else None}, "measurements": values}
 
 
 def render(cache: Path) -> Path:
@@ -70,25 +67,12 @@ def render(cache: Path) -> Path:
     if key_path.is_file():
         print(f"{key_path} exists: nothing rendered", file=sys.stderr)
         return key_path
-    images.mkdir(parents=True, exist_ok=True)
     key: dict[str, dict] = {}
     for prefix, _, seed in SETS:
         t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
-        names = {b.index: b.name for b in blind_names(SCENES_PER_TYPE * len(RAIN_TYPES), prefix, seed)}
-        for i, (original, label, scene, file, exif) in enumerate(captures(prefix, seed)):
-            name = names[i]
-            preview = fit_long_side(original, PREVIEW_SIDE, enlarge=False)
-            bgr = cv2.cvtColor(preview, cv2.COLOR_RGB2BGR)
-            cv2.imwrite(str(images / f"{name}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
-            # the same preview decoded, losslessly as PNG: for image viewers that show PNG only
-            cv2.imwrite(str(images / f"{name}-preview.png"), cv2.imread(str(images / f"{name}.jpg"), cv2.IMREAD_COLOR))
-            cv2.imwrite(str(images / f"{name}-crop.png"), cv2.cvtColor(centre_crop(original), cv2.COLOR_RGB2BGR))
-            values = measure_capture(original, **exif)
-            d = classify(values, TAXONOMY)
-            key[name] = {"rain_type": label, "scene": scene, "file": file, "size": list(original.shape[1::-1]),
-                         "rules": {"model": RULES_MODEL, "rain_type": d.rain_type if d else None,
-                                   "confidence": d.confidence if d else None}, "measurements": values}
-        print(f"{prefix}: {len(names)} captures rendered and measured, {time.perf_counter() - t0:.0f} s wall, "
+        count = SCENES_PER_TYPE * len(RAIN_TYPES)
+        key.update(write_blind_set(captures(prefix, seed), count, prefix, seed, images, rules_decision))
+        print(f"{prefix}: {count} captures rendered and measured, {time.perf_counter() - t0:.0f} s wall, "
               f"{time.process_time() - c0:.0f} s CPU, load {load0:.1f} → {os.getloadavg()[0]:.1f}", file=sys.stderr)
     write_key(key_path, key)
     print(f"images: {images} ({len(key)} previews + crops); key (do not open before typing): {key_path}")

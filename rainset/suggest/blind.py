@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from rainset.errors import TypingError
-from rainset.suggest.validation import RAIN_TYPES, balanced_accuracy, confusion, recalls
+from rainset.imageops import fit_long_side
+from rainset.suggest.validation import PREVIEW_QUALITY, PREVIEW_SIDE, RAIN_TYPES, balanced_accuracy, confusion, recalls
 
 RAIN4: tuple[str, ...] = ("drizzle", "heavy", "streak", "fog-mixed")
 
@@ -36,6 +38,45 @@ def blind_names(count: int, prefix: str, seed: int) -> list[Blinded]:
     order = np.random.default_rng(seed).permutation(count)
     width = max(2, len(str(count)))
     return [Blinded(f"{prefix}-{j + 1:0{width}d}", int(i)) for j, i in enumerate(order)]
+
+
+CROP = 512
+
+# one capture: original RGB, rain type, scene, file, EXIF (bench/suggest_layer.py's Capture)
+Capture = tuple[np.ndarray, str, str, str, dict]
+
+
+def centre_crop(img: np.ndarray, side: int = CROP) -> np.ndarray:
+    """The centre ``side``×``side`` of ``img`` at 100 % (as much of it as the frame holds)."""
+    h, w = img.shape[:2]
+    ch, cw = min(side, h), min(side, w)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return img[y:y + ch, x:x + cw]
+
+
+def write_blind_set(captures: Iterable[Capture], count: int, prefix: str, seed: int, folder: Path,
+                    describe: Callable[[np.ndarray, dict], dict] | None = None) -> dict[str, dict]:
+    """Write ``count`` captures under their neutral names (:func:`blind_names`) into ``folder``:
+    ``NAME.jpg``, the preview as the store keeps it (long side 1024, never enlarged, JPEG quality 85);
+    ``NAME-preview.png``, that preview decoded, stored losslessly (for viewers that show PNG only);
+    ``NAME-crop.png``, the centre 512×512 of the original at 100 %. Returns the key entries (name →
+    rain type, scene, file, size, and ``describe(original, exif)``'s keys), for :func:`write_key`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {b.index: b.name for b in blind_names(count, prefix, seed)}
+    key: dict[str, dict] = {}
+    for i, (original, label, scene, file, exif) in enumerate(captures):
+        if i not in names:
+            raise ValueError(f"{prefix}: more than {count} captures")
+        name = names[i]
+        preview = cv2.cvtColor(fit_long_side(original, PREVIEW_SIDE, enlarge=False), cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(folder / f"{name}.jpg"), preview, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
+        cv2.imwrite(str(folder / f"{name}-preview.png"), cv2.imread(str(folder / f"{name}.jpg"), cv2.IMREAD_COLOR))
+        cv2.imwrite(str(folder / f"{name}-crop.png"), cv2.cvtColor(centre_crop(original), cv2.COLOR_RGB2BGR))
+        key[name] = {"rain_type": label, "scene": scene, "file": file, "size": [original.shape[1], original.shape[0]],
+                     **(describe(original, exif) if describe else {})}
+    if len(key) != count:
+        raise ValueError(f"{prefix}: {len(key)} captures, {count} expected")
+    return key
 
 
 def write_key(path: Path, key: Mapping[str, Mapping]) -> None:
