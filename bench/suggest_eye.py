@@ -17,13 +17,13 @@ For each capture, under ``--cache/images``: ``NAME.jpg``, the preview exactly as
 (long side 1024, never enlarged, JPEG quality 85), and ``NAME-crop.png``, the centre 512×512 of the
 camera JPEG at 100 % (renderer 1's 640×480 frames give 512×480); ``NAME-preview.png`` is the
 preview JPEG decoded, stored losslessly for viewers that show PNG only. Names are shuffled per set
-(:func:`rainset.suggest.blind.blind_names`); the answer key (type, scene, and rules-v4's decision on
+(:func:`rainset.suggest.blind.blind_names`); the answer key (type, scene, and the rules' decisions on
 the same capture, measured as ``rainset suggest`` measures it) goes to a separate file,
 ``--cache/key.json``, which rendering never prints. Rendering and measuring run in this one process.
 
 ``--score`` reads the key and the typing and prints, per renderer, balanced accuracy over the five
 types and over the four rain types, recall per type and the confusion matrix, for the eye and for
-rules-v4 on the same images.
+the rules on the same images (rules-v4, the round's baseline, and the default rules-v5).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from rainset.suggest.blind import RAIN4, TypingScore, read_key, read_typing, score_typing, write_blind_set, write_key
-from rainset.suggest.rules import RULES_MODEL, classify
+from rainset.suggest.rules import RULES_MODEL, RULES_V4, THRESHOLDS, classify
 from rainset.suggest.validation import RAIN_TYPES, measure_capture
 from run_record import finish_run  # bench/ is on sys.path
 from suggest_layer import renderer1, renderer2  # bench/ is on sys.path
@@ -53,12 +53,18 @@ def captures(prefix: str, seed: int):
     return renderer2(SCENES_PER_TYPE, seed, 1) if prefix == "r2" else renderer1(SCENES_PER_TYPE, seed)
 
 
+RULES = {"rules-v4": RULES_V4, RULES_MODEL: THRESHOLDS}  # the round's baseline, and the default (rules-v5)
+
+
 def rules_decision(original: np.ndarray, exif: dict) -> dict:
-    """rules-v4 on the capture, measured as ``rainset suggest`` measures it (the key's ``rules``)."""
+    """The rules on the capture, measured as ``rainset suggest`` measures it (the key's ``rules``:
+    rules-v4, the round's baseline, and the default rules)."""
     values = measure_capture(original, **exif)
-    d = classify(values, TAXONOMY)
-    return {"rules": {"model": RULES_MODEL, "rain_type": d.rain_type if d else None,
-                      "confidence": d.confidence if d else None}, "measurements": values}
+    out = {}
+    for model, t in RULES.items():
+        d = classify(values, TAXONOMY, t)
+        out[model] = {"rain_type": d.rain_type if d else None, "confidence": d.confidence if d else None}
+    return {"rules": out, "measurements": values}
 
 
 def render(cache: Path) -> Path:
@@ -108,11 +114,13 @@ def score(key_path: Path, typing_path: Path) -> dict:
         truth = {n: key[n]["rain_type"] for n in names}
         eye = score_typing(f"{shown} | eye", truth, {n: t for n, t in typed.items() if n.startswith(prefix + "-")},
                            TAXONOMY)
-        rules = score_typing(f"{shown} | {key[names[0]]['rules']['model']}", truth,
-                             {n: key[n]["rules"]["rain_type"] for n in names}, TAXONOMY)
-        scores += [eye, rules]
-        both_right = sum(typed[n] == truth[n] and key[n]["rules"]["rain_type"] == truth[n] for n in names)
-        result["scores"][prefix] = {"eye": asdict(eye), "rules": asdict(rules), "both_right": both_right}
+        scores.append(eye)
+        result["scores"][prefix] = {"eye": asdict(eye)}
+        for model in key[names[0]]["rules"]:
+            rules = score_typing(f"{shown} | {model}", truth, {n: key[n]["rules"][model]["rain_type"] for n in names},
+                                 TAXONOMY)
+            scores.append(rules)
+            result["scores"][prefix][model] = asdict(rules)
     print("\n".join(table(scores)))
     for s in scores:
         print("\n".join(confusion_lines(s)))

@@ -41,7 +41,8 @@ import numpy as np
 
 from rainset.rainstats.splash import SPLASH_VERSION, splash_stats
 from rainset.suggest.features import number
-from rainset.suggest.rules import THRESHOLDS, RuleDecision, Thresholds, classify, walk_tree
+from rainset.suggest.rules import RULES_V4, RULES_V5, THRESHOLDS, RuleDecision, Thresholds, classify, walk_tree
+from rainset.suggest.tuning import calibrate_by_type
 from rainset.suggest.tuning import best_threshold
 from rainset.suggest.validation import LabelledSet, balanced_accuracy, confusion, recalls, union
 from run_record import finish_run  # bench/ is on sys.path
@@ -99,7 +100,7 @@ def tune_rule(data: LabelledSet, feature: str = RULE_FEATURE) -> dict[str, float
             "width": round(max(abs(float(np.nanmedian(pos)) - float(np.nanmedian(neg))) / 4, 0.01), 4)}
 
 
-def classify_splash(values: dict, rule: dict, t: Thresholds = THRESHOLDS) -> RuleDecision | None:
+def classify_splash(values: dict, rule: dict, t: Thresholds = RULES_V4) -> RuleDecision | None:
     """rules-v4, with rule 4 split: rain that survives halving (rule 4) but leaves no splash on the
     ground (``splash_tilt`` below the threshold) is streak; with splashes, heavy (the candidate)."""
     sign = number(values.get("rain_sign"))
@@ -124,7 +125,7 @@ def classify_splash(values: dict, rule: dict, t: Thresholds = THRESHOLDS) -> Rul
 def decisions(data: LabelledSet, rule: dict | None) -> list[str | None]:
     out = []
     for v in data.values:
-        d = classify(v, TAXONOMY) if rule is None else classify_splash(v, rule)
+        d = classify(v, TAXONOMY, RULES_V4) if rule is None else classify_splash(v, rule)
         out.append(d.rain_type if d else None)
     return out
 
@@ -262,6 +263,18 @@ def main() -> None:
           f"[{boot['p05']:+.3f}, {boot['p95']:+.3f}]")
     print(f"criterion: interval above 0: {boot['p05'] > 0}; renderer-1 seed 1 drop {r1_drop:+.3f} (≤ 0.03: "
           f"{r1_drop <= 0.03 + 1e-9}); real photos right kept: {real_ok} → {'ADOPT' if adopt else 'not adopted'}")
+    same = all(decisions(d, rule) == [x.rain_type if x else None for x in (classify(v, TAXONOMY, RULES_V5)
+                                                                            for v in d.values)] for d in named)
+    cal = calibrate_by_type([("renderer-1 seed 1", r1.values, r1.labels),
+                             ("renderer-2 seeds 940001+940002", diag.values, diag.labels)], TAXONOMY,
+                            Thresholds(splash_max=rule["threshold"], splash_width=rule["width"]))
+    result["rules_v5"] = {"decisions_match_candidate": same, "default_matches": THRESHOLDS == cal,
+                          "by_type": [list(e) for e in cal.by_type]}
+    print(f"\nrules-v5 (rainset.suggest.rules) decides as the candidate on every scored set: {same}")
+    print(f"per-type calibration entries for rules-v5 (the default "
+          f"{'holds exactly these' if THRESHOLDS == cal else 'DIFFERS: paste these'}):")
+    for e in cal.by_type:
+        print(f"    {e!r},")
     finish_run(result, args.out, t0, load0)
 
 

@@ -16,12 +16,14 @@ none. :func:`splash_stats` measures that cue with no length and no amount in it:
    minus the tilt of the rest: rain falls the same way over the whole frame and cancels; splashes,
    on the ground only, do not.
 
-``splash_bottom`` (the bottom fifth's tilt alone) is kept for diagnosis. Not stored, not read by
-``suggest`` (see docs).
+``splash_bottom`` (the bottom fifth's tilt alone) is kept for diagnosis. ``splash_tilt`` is stored with
+the other measurements (``RainStats``, ``ALGO_VERSION`` 5) and read by ``rules-v5``'s rule 4
+(docs/suggestions.md, "Round 5"). A frame too small for the bands (35 px tall or less) reads NaN.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -43,6 +45,8 @@ class SplashStats:
 
 
 def _tilt(h: np.ndarray, v: np.ndarray) -> float:
+    if h.size == 0:  # a frame too small for the band (35 px tall or less): not measured
+        return math.nan
     vh, vv = float(h.var()), float(v.var())
     return float(np.log((vh + 1e-9) / (vv + 1e-9)))
 
@@ -65,4 +69,4 @@ def splash_stats(y: np.ndarray) -> SplashStats:
     cut = int(round(y.shape[0] * (1 - BOTTOM)))
     bottom = _tilt(ph[cut:-m, m:-m], pv[cut:-m, m:-m])
     rest = _tilt(ph[m:cut, m:-m], pv[m:cut, m:-m])
-    return SplashStats(round(bottom - rest, 5), round(bottom, 5))
+    return SplashStats(round(bottom - rest, 5), round(bottom, 5))  # NaN stays NaN
