@@ -160,8 +160,8 @@ def bootstrap(data: LabelledSet, rule: dict, draws: int = 2000, seed: int = 0) -
 
 
 def medians(data: LabelledSet, name: str) -> str:
-    return " / ".join(f"{np.nanmedian([number(v.get(name)) for v, lab in zip(data.values, data.labels) if lab == t]):.3g}"
-                      for t in TYPES)
+    per_type = [[number(v.get(name)) for v, lab in zip(data.values, data.labels) if lab == t] for t in TYPES]
+    return " / ".join(f"{np.nanmedian(x):.3g}" for x in per_type)
 
 
 def transfer(tune: LabelledSet, other: LabelledSet) -> list[str]:
@@ -221,7 +221,8 @@ def main() -> None:
                                                                  get("renderer2-seed940002-10x2")])
     rule = tune_rule(tune)
     print("rule tuned on renderer 1 seed 0:", rule)
-    print("\n| measurement | renderer-1 threshold (heavy ≥, streak <) | heavy / streak: renderer 1 seed 0 → renderer 2 "
+    print("\n| measurement | renderer-1 threshold (heavy ≥, streak <) | heavy / streak: renderer 1 seed 0 → "
+          "renderer 2 "
           "940001+940002 | medians renderer 1 seed 0 | medians renderer 2 940001+940002 |\n|---|---|---|---|---|")
     print("\n".join(transfer(tune, diag)))
     tune.name = "renderer 1, seed 0 (tuning)"
