@@ -5,7 +5,7 @@ Every split is by scene (``rainset.suggest.validation``), never by capture:
 0. with ``--tune``: which measurements move with the renderer rather than the rain
    (``rainset.suggest.shift``: per-type medians on renderer 1 and 2, and each split's renderer-1
    threshold scored on renderer 2);
-1. label-free rules (the default, ``rules-v4``), whose thresholds were tuned on renderer 1 only, scored on
+1. label-free rules (the default, ``rules-v5``), whose thresholds were tuned on renderer 1 only, scored on
    renderer 2 (``rainset.synth.depth_rain``: drizzle, heavy, streak, fog-mixed balanced, plus
    no-rain): balanced accuracy, confusion, expected calibration error (ECE);
 2. the fitted model after N labelled scenes per type of renderer 2, scored on the captures of

@@ -43,7 +43,7 @@ import numpy as np
 from rainset.rainstats import ALGO_VERSION
 from rainset.rainstats.lines import LINES_VERSION, line_stats, tile_energies
 from rainset.suggest.features import number
-from rainset.suggest.rules import THRESHOLDS, RuleDecision, Thresholds, classify, walk_tree
+from rainset.suggest.rules import RULES_V4, THRESHOLDS, RuleDecision, Thresholds, classify, walk_tree
 from rainset.suggest.tuning import best_threshold
 from rainset.suggest.validation import (
     LabelledSet,
@@ -165,7 +165,7 @@ def decisions(data: LabelledSet, rule: dict[str, float] | None) -> list[str | No
     """Each capture's suggested type by rules-v4 (``rule`` None) or by the candidate."""
     out = []
     for v in data.values:
-        d = classify(v, TAXONOMY) if rule is None else classify_lines(v, rule)
+        d = classify(v, TAXONOMY, RULES_V4) if rule is None else classify_lines(v, rule)
         out.append(d.rain_type if d else None)
     return out
 

@@ -136,3 +136,7 @@ class ShardsError(RainsetError):
 
 class PairsError(RainsetError):
     """A pair set cannot be built, read or removed (bad or taken name, no video selected, unknown method)."""
+
+
+class TypingError(RainsetError):
+    """A blind typing file cannot be scored against its key (a name missing, unknown or typed twice)."""

@@ -121,7 +121,7 @@ def test_to_dict_round_trips_and_names_every_field(scene):
     d = stats.to_dict()
     assert set(d) == {"streak_density", "streak_angle", "streak_length", "streak_coherence", "veil", "droplets",
                       "night", "luminance", "contrast", "rain_dir", "rain_sign", "rain_spots", "rain_aniso",
-                      "rain_aniso_long", "rain_cover", "rain_persist", "veil_edges", "rain_spots_half"}
+                      "rain_aniso_long", "rain_cover", "rain_persist", "veil_edges", "rain_spots_half", "splash_tilt"}
     again = RainStats.from_dict(d)
     assert again.to_dict() == d
 

@@ -18,10 +18,11 @@ from rainset.imageops import fit_long_side
 from rainset.rainstats.droplets import droplet_score
 from rainset.rainstats.invariant import invariant_stats
 from rainset.rainstats.night import ev100, night_score
+from rainset.rainstats.splash import splash_stats
 from rainset.rainstats.streaks import ANALYSIS_SIDE, StreakStats, streak_stats, thin_bright
 from rainset.rainstats.veil import veil_score
 
-ALGO_VERSION = 4  # bump when a measurement changes: measure_store re-measures older rows
+ALGO_VERSION = 5  # bump when a measurement changes: measure_store re-measures older rows
 WORK_SIDE = 1024
 SMALL_SIDE = 256
 MIN_SIDE = 16
@@ -45,6 +46,8 @@ class RainStats:
         rain_dir, rain_sign, rain_spots, rain_aniso, rain_aniso_long, rain_cover, rain_persist,
         veil_edges, rain_spots_half: the scene-invariant measurements (:mod:`rainset.rainstats.invariant`), read at
             the resolution of the frame given (NaN where not measured, e.g. on a rain layer).
+        splash_tilt: splashes on the ground (:mod:`rainset.rainstats.splash`), read at the same
+            resolution (NaN where not measured).
     """
 
     streak_density: float
@@ -65,6 +68,7 @@ class RainStats:
     rain_persist: float = math.nan
     veil_edges: float = math.nan
     rain_spots_half: float = math.nan
+    splash_tilt: float = math.nan
 
     def to_dict(self) -> dict[str, float | None]:
         """The measurements by name, rounded to 6 digits; NaN becomes None (JSON has no NaN)."""
@@ -162,5 +166,6 @@ def measure(rgb: np.ndarray, *, exposure_time: float | None = None, f_number: fl
     scale = contrast_scale(y_small)
     streaks = streak_stats(thin_bright(luma(img), scale), WORK_SIDE / ANALYSIS_SIDE)
     base = assemble(streaks, small, y_small, scale, ev100(exposure_time, f_number, iso))
-    inv = invariant_stats(native_luma(check_rgb(detail) if detail is not None else rgb), small, y_small)
-    return replace(base, **asdict(inv))
+    y_native = native_luma(check_rgb(detail) if detail is not None else rgb)
+    inv = invariant_stats(y_native, small, y_small)
+    return replace(base, **asdict(inv), splash_tilt=splash_stats(y_native).splash_tilt)

@@ -1,4 +1,4 @@
-"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v4``).
+"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v5``).
 
 Tried in order; the first rule whose test holds (and whose rain type is in the store's
 taxonomy) decides:
@@ -8,8 +8,9 @@ taxonomy) decides:
 2. ``rain_sign < rain_min``: no rain. Then ``droplets ≥ droplets_min`` → ``not-usable`` (lens
    droplets without rain, a reason of the taxonomy), else ``no-rain``.
 3. ``streak_length ≥ streak_min`` and ``|streak_angle| < angle_max`` → ``streak``.
-4. ``rain_spots_half ≥ heavy_min`` → ``heavy`` (dense rain that survives halving the resolution;
-   ``rules-v2`` read ``rain_spots``, how white the drops are, which moves with the renderer).
+4. ``rain_spots_half ≥ heavy_min`` (dense rain that survives halving the resolution; ``rules-v2``
+   read ``rain_spots``, how white the drops are, which moves with the renderer): ``streak`` when
+   the ground shows no splashes (``splash_tilt < splash_max``, ``rules-v5``), else ``heavy``.
 5. otherwise → ``drizzle``.
 
 The thresholds were chosen on captures of the first renderer only (:mod:`rainset.synth.rain`,
@@ -21,7 +22,8 @@ of a value on its path to that test's threshold; for each decided type, ``sigmoi
 is fitted (logistic regression of "the rules were right" on the margin) on first-renderer scenes
 other than the thresholds' and, separately, on a second-renderer tuning set; the confidence is
 the lower of the two (``rules-v4``): a type that one renderer's rain sends to the wrong rule is
-unsure everywhere. ``rules-v3`` (same decisions) had one calibration for all types, on renderer 1. A confidence below
+unsure everywhere. ``rules-v3`` (same decisions) had one calibration for all types, on renderer 1;
+``rules-v4`` had rules-v3's decisions, without rule 4's splash test (issue 16, round 5). A confidence below
 :data:`rainset.suggestions.UNSURE_BELOW` is shown as unsure: no pre-selection in the labelling UI.
 """
 
@@ -34,7 +36,7 @@ from typing import Any
 
 from rainset.suggest.features import number
 
-RULES_MODEL = "rules-v4"
+RULES_MODEL = "rules-v5"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class Thresholds:
     cal_a: float = -0.4057  # confidence = sigmoid(cal_a + cal_b · margin in widths) ...
     cal_b: float = 1.4689
     heavy_feature: str = "rain_spots_half"  # rules-v3; rules-v2 read ``rain_spots``
+    # rules-v5: rule 4's rain is streak when ``splash_tilt < splash_max`` (no splashes on the ground);
+    # NaN: no splash test (rules-v4 and older)
+    splash_max: float = math.nan
+    splash_width: float = 0.1039
     # ... unless the decided type has entries here: (rain type, a, b, calibration set), one per set;
     # the confidence is then the lowest of that type's sigmoid(a + b · margin) (docs/suggestions.md)
     by_type: tuple[tuple[str, float, float, str], ...] = ()
@@ -70,6 +76,8 @@ class Thresholds:
         out["steps"] = [list(e) for e in self.steps]
         if not self.steps:  # rules-v4 and older: the dict they were stored with
             del out["steps"]
+        if not math.isfinite(self.splash_max):  # rules-v4 and older: no splash test
+            del out["splash_max"], out["splash_width"]
         return out
 
 
@@ -97,7 +105,25 @@ RULES_V4 = Thresholds(by_type=(
 docs/suggestions.md), each decided type's confidence the lower of its renderer-1 and renderer-2
 calibrations."""
 
-THRESHOLDS = RULES_V4
+RULES_V5 = Thresholds(splash_max=0.0162, splash_width=0.1039, by_type=(
+    # ``python bench/suggest_splash.py``: calibrate_by_type on renderer 1 (seed 1, 16 scenes per type)
+    # and on the renderer-2 tuning sets (seeds 940001 + 940002, 10 scenes per type, 2 captures each)
+    ("drizzle", 0.6947, -0.0068, "renderer-1 seed 1"),
+    ("fog-mixed", 1.9096, 0.6731, "renderer-1 seed 1"),
+    ("heavy", 1.4338, 0.7162, "renderer-1 seed 1"),
+    ("no-rain", -0.4471, 0.6935, "renderer-1 seed 1"),
+    ("streak", -0.6335, 1.1496, "renderer-1 seed 1"),
+    ("drizzle", 0.1889, 0.1558, "renderer-2 seeds 940001+940002"),
+    ("fog-mixed", 3.5991, 0.1261, "renderer-2 seeds 940001+940002"),
+    ("heavy", 1.8535, 0.5005, "renderer-2 seeds 940001+940002"),
+    ("no-rain", 1.6213, 0.7232, "renderer-2 seeds 940001+940002"),
+    ("streak", -0.1994, 0.1415, "renderer-2 seeds 940001+940002"),
+))
+"""rules-v5, the default: rules-v4's decisions with rule 4 split by ``splash_tilt`` (threshold set on
+renderer 1 seed 0; adopted by the criterion of docs/suggestions.md, "Round 5"), each decided type's
+confidence the lower of its renderer-1 and renderer-2 calibrations."""
+
+THRESHOLDS = RULES_V5
 
 
 @dataclass(frozen=True)
@@ -168,14 +194,18 @@ def classify(values: Mapping[str, object], taxonomy: Sequence[str],
     if math.isnan(sign):
         return None
     angle = abs(number(values.get("streak_angle")))
+    heavy = _test(t.heavy_feature, number(values.get(t.heavy_feature)), t.heavy_min, t.heavy_width)
+    splash = ([("streak", [heavy, _test("splash_tilt", number(values.get("splash_tilt")), t.splash_max,
+                                         t.splash_width, below=True)])]
+              if math.isfinite(t.splash_max) else [])
     return walk_tree(values, taxonomy, t,
                      _test("veil_edges", number(values.get("veil_edges")), t.fog_min, t.fog_width),
                      _test("rain_sign", sign, t.rain_min, t.rain_width),
                      (("streak", [_test("streak_length", number(values.get("streak_length")), t.streak_min,
                                         t.streak_width),
                                   _test("|streak_angle|", angle, t.angle_max, t.angle_width, below=True)]),
-                      ("heavy", [_test(t.heavy_feature, number(values.get(t.heavy_feature)), t.heavy_min,
-                                       t.heavy_width)])))
+                      *splash,
+                      ("heavy", [heavy])))
 
 
 Test = tuple[bool, float, str]  # holds, margin in widths, why
