@@ -35,7 +35,7 @@ def start_workers(workers: int, engine: str = "local") -> ProcessPoolExecutor | 
         return ready
     if engine != "local" or workers <= 1:
         return None
-    return start_pool(workers, INIT_WORKER)
+    return start_pool(workers, INIT_WORKER, off_one_core=True)
 
 
 def start_ahead(workers: int) -> ProcessPoolExecutor | None:
@@ -45,7 +45,7 @@ def start_ahead(workers: int) -> ProcessPoolExecutor | None:
     discard_ahead()
     if workers <= 1:
         return None
-    _ahead[workers] = pool = start_pool(workers, INIT_WORKER)
+    _ahead[workers] = pool = start_pool(workers, INIT_WORKER, off_one_core=True)
     return pool
 
 

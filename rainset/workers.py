@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from multiprocessing.context import SpawnContext, SpawnProcess
@@ -99,12 +99,49 @@ def one_thread_children() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+# While set (:func:`starting_off_one_core`), the cores processes started here run on until their
+# start-up is done, and the environment variable through which they learn all the cores to go back to.
+_START_CORES: set[int] | None = None
+CORES_ENV = "RAINSET_WORKER_CORES"
+
+
+@contextmanager
+def starting_off_one_core() -> Iterator[None]:
+    """While processes start here, they start on every core this process may use but one, and
+    move onto all of them when :func:`worker_init` has run (after their imports).
+
+    A driver that starts its workers before its own set-up (imports, opening the store) is then
+    on the critical path: on 2 cores, three processes starting at once leave it 2/3 of a core,
+    and its first item waits for it. Kept off one core, the workers start on the others and the
+    driver has that one to itself. Only for pools whose initializer calls :func:`worker_init`
+    (else the workers would stay off that core); nothing happens with one core or without
+    ``os.sched_setaffinity`` (Linux only).
+    """
+    global _START_CORES
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cores) < 2 or _START_CORES is not None:
+        yield
+        return
+    _START_CORES, os.environ[CORES_ENV] = set(cores[1:]), ",".join(map(str, cores))
+    try:
+        yield
+    finally:
+        _START_CORES = None
+        os.environ.pop(CORES_ENV, None)
+
+
 class ScriptlessSpawnProcess(SpawnProcess):
-    """A spawned process that starts under :func:`main_not_rerun` and :func:`one_thread_children`."""
+    """A spawned process that starts under :func:`main_not_rerun` and :func:`one_thread_children`
+    (and off one core under :func:`starting_off_one_core`)."""
 
     def start(self) -> None:
         with main_not_rerun(), one_thread_children():
             super().start()
+        if _START_CORES is not None and self.pid is not None:
+            try:
+                os.sched_setaffinity(self.pid, _START_CORES)
+            except OSError:  # it has already exited, or the cores changed: it starts anywhere
+                pass
 
 
 class ScriptlessSpawnContext(SpawnContext):
@@ -135,17 +172,20 @@ class ByName:
         return getattr(importlib.import_module(self.module), self.name)(*args, **kwargs)
 
 
-def start_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+def start_pool(workers: int, initializer: Callable[[], None] | None = None, *,
+               off_one_core: bool = False) -> ProcessPoolExecutor:
     """A local pool of ``workers`` spawned processes, all started now rather than as work arrives.
 
     Spawned processes take ~0.3 s each to start (Python, NumPy, OpenCV); started before the driver's
     own slow set-up (imports, opening the catalog, listing the sources), they start on the cores
-    the driver leaves idle. Hand the pool to :func:`run` (``pool=``), which shuts it down; or shut
-    it down yourself if the work never starts.
+    the driver leaves idle — all but one with ``off_one_core`` (:func:`starting_off_one_core`;
+    the initializer must call :func:`worker_init`). Hand the pool to :func:`run` (``pool=``), which
+    shuts it down; or shut it down yourself if the work never starts.
     """
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn_context(), initializer=initializer)
-    for _ in range(workers):
-        pool.submit(os.getpid)  # a spawn pool starts one process per submitted task, up to max_workers
+    with starting_off_one_core() if off_one_core else nullcontext():
+        for _ in range(workers):
+            pool.submit(os.getpid)  # a spawn pool starts one process per submitted task, up to max_workers
     return pool
 
 
@@ -441,6 +481,10 @@ def worker_init(quiet_stderr: bool = True, watch_parent: bool = True) -> None:
 
     if watch_parent:
         exit_with_parent()
+    cores = os.environ.pop(CORES_ENV, None)
+    if cores:  # started off one core (starting_off_one_core): its start-up is over
+        with suppress(OSError, ValueError):
+            os.sched_setaffinity(0, {int(c) for c in cores.split(",")})
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if quiet_stderr and os.environ.get("RAINSET_WORKER_STDERR") != "1":

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rainset.ingest.pool import INIT_WORKER, PROCESS_UNIT, start_workers
-from rainset.workers import ByName, run, start_pool
+from rainset.workers import CORES_ENV, ByName, run, start_pool, worker_init
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_ONLY = ("numpy", "cv2", "av", "PIL", "alembic", "rawpy", "rainset.ingest.stage", "rainset.capture")
@@ -145,3 +145,36 @@ def worker_pid(_item: int) -> int:
     """Run in a worker: its process id (after a short wait, so both workers take items)."""
     time.sleep(0.05)
     return os.getpid()
+
+
+_CORES_AT_START: list[int] = []
+
+
+def init_recording_cores() -> None:
+    """A worker initializer: the cores it starts on, then :func:`rainset.workers.worker_init`."""
+    _CORES_AT_START.extend(sorted(os.sched_getaffinity(0)))
+    worker_init(quiet_stderr=False)
+
+
+def cores_seen(_item: int) -> tuple[list[int], list[int], str | None]:
+    return _CORES_AT_START, sorted(os.sched_getaffinity(0)), os.environ.get(CORES_ENV)
+
+
+@pytest.mark.timeout(120)
+def test_workers_started_off_one_core_start_beside_the_driver_then_use_every_core() -> None:
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux's sched_setaffinity and 2 or more cores")
+    cores = sorted(os.sched_getaffinity(0))
+    pool = start_pool(2, init_recording_cores, off_one_core=True)
+    try:
+        assert CORES_ENV not in os.environ and sorted(os.sched_getaffinity(0)) == cores  # the driver keeps all
+        for at_start, after_init, env in (pool.submit(cores_seen, 0).result(timeout=60) for _ in range(4)):
+            assert at_start == cores[1:]  # kept off one core while it imported
+            assert after_init == cores and env is None  # then on every core, the variable gone
+    finally:
+        pool.shutdown(wait=True)
+    plain = start_pool(1, init_recording_cores)
+    try:
+        assert plain.submit(cores_seen, 0).result(timeout=60)[:2] == (cores, cores)  # by default: no change
+    finally:
+        plain.shutdown(wait=True)
