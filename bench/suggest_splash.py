@@ -28,15 +28,11 @@ luminance as PNG) under ``--cache``; the splash measurements are added from the 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from rainset.rainstats.splash import SPLASH_VERSION, splash_stats
@@ -46,48 +42,16 @@ from rainset.suggest.tuning import calibrate_by_type
 from rainset.suggest.tuning import best_threshold
 from rainset.suggest.validation import LabelledSet, balanced_accuracy, confusion, recalls, union
 from run_record import finish_run  # bench/ is on sys.path
-from suggest_layer import Capture, real_layers, real_photos, renderer1, renderer2  # bench/ is on sys.path
-from suggest_streak import TAXONOMY, TYPES, check, measured, rain4  # bench/ is on sys.path
+from suggest_streak import TAXONOMY, TYPES, check, measured, rain4, set_makers, with_luma  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ("splash_tilt", "splash_bottom")
 RULE_FEATURE = "splash_tilt"  # declared in docs/suggestions.md, Round 5, before any test set was measured
 
 
-def set_makers(args: argparse.Namespace) -> dict[str, Callable[[], Iterator[Capture]]]:
-    sets: dict[str, Callable[[], Iterator[Capture]]] = {
-        "renderer1-seed0-16": lambda: renderer1(16, 0),
-        "renderer2-seed940001-10x2": lambda: renderer2(10, 940001, 2),
-        "renderer2-seed940002-10x2": lambda: renderer2(10, 940002, 2),
-        "renderer1-seed1-16": lambda: renderer1(16, 1),
-    }
-    for s in (int(v) for v in args.fresh_seeds.split(",")):
-        sets[f"renderer2-seed{s}-{args.fresh_scenes}x1"] = lambda s=s: renderer2(args.fresh_scenes, s, 1)
-    if (args.fixtures / "SOURCES.md").is_file():
-        sets["real-layers-700000x4"] = lambda: real_layers(args.fixtures)
-        sets["real-photos"] = lambda: real_photos(args.fixtures)
-    return sets
-
-
 def with_splash(cache: Path, key: str, data: LabelledSet) -> LabelledSet:
     """``data`` with the splash measurements of each capture's luminance added (cached)."""
-    path = cache / f"{key}-splash-v{SPLASH_VERSION}.json"
-    if path.is_file():
-        extra = json.loads(path.read_text())
-    else:
-        c0 = time.process_time()
-        extra = []
-        for i in range(len(data.labels)):
-            y = cv2.imread(str(cache / "luma" / key / f"{i:04d}.png"), cv2.IMREAD_GRAYSCALE)
-            extra.append(splash_stats(y.astype(np.float32) * np.float32(1 / 255)).to_dict())
-        path.write_text(json.dumps(extra) + "\n")
-        cpu = time.process_time() - c0
-        print(f"splash {key}: {len(extra)} captures, {1000 * cpu / max(1, len(extra)):.0f} ms CPU per capture, "
-              f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    out = LabelledSet(data.name)
-    for v, e, lab, scene, f in zip(data.values, extra, data.labels, data.scenes, data.files):
-        out.add({**v, **e}, lab, scene, f)
-    return out
+    return with_luma(cache, key, data, f"splash-v{SPLASH_VERSION}", lambda y: splash_stats(y).to_dict())
 
 
 def tune_rule(data: LabelledSet, feature: str = RULE_FEATURE) -> dict[str, float]:

@@ -97,26 +97,33 @@ def measured(cache: Path, key: str, make: Callable[[], Iterator[Capture]]) -> La
     return out
 
 
-def with_lines(cache: Path, key: str, data: LabelledSet) -> LabelledSet:
-    """``data`` with the line measurements (``line_*``) of each capture's luminance added (cached)."""
-    path = cache / f"{key}-lines-v{LINES_VERSION}.json"
+def with_luma(cache: Path, key: str, data: LabelledSet, name: str,
+              measure: Callable[[np.ndarray], dict]) -> LabelledSet:
+    """``data`` with ``measure(luminance)`` of each capture added (the luminance kept by :func:`measured`,
+    as float32 in 0-1), cached as ``KEY-NAME.json``."""
+    path = cache / f"{key}-{name}.json"
     if path.is_file():
-        lines = json.loads(path.read_text())
+        extras = json.loads(path.read_text())
     else:
         t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
-        lines = []
+        extras = []
         for i in range(len(data.labels)):
             y = cv2.imread(str(cache / "luma" / key / f"{i:04d}.png"), cv2.IMREAD_GRAYSCALE)
-            lines.append(line_stats(y.astype(np.float32) * np.float32(1 / 255)).to_dict())
-        path.write_text(json.dumps(lines) + "\n")
+            extras.append(measure(y.astype(np.float32) * np.float32(1 / 255)))
+        path.write_text(json.dumps(extras) + "\n")
         cpu = time.process_time() - c0
-        print(f"lines {key}: {len(lines)} captures, {time.perf_counter() - t0:.0f} s wall, {cpu:.1f} s CPU "
-              f"({1000 * cpu / max(1, len(lines)):.0f} ms per capture), load {load0:.1f} → {os.getloadavg()[0]:.1f}",
+        print(f"{name} {key}: {len(extras)} captures, {time.perf_counter() - t0:.0f} s wall, {cpu:.1f} s CPU "
+              f"({1000 * cpu / max(1, len(extras)):.0f} ms per capture), load {load0:.1f} → {os.getloadavg()[0]:.1f}",
               file=sys.stderr)
     out = LabelledSet(data.name)
-    for v, extra, lab, scene, f in zip(data.values, lines, data.labels, data.scenes, data.files):
+    for v, extra, lab, scene, f in zip(data.values, extras, data.labels, data.scenes, data.files):
         out.add({**v, **extra}, lab, scene, f)
     return out
+
+
+def with_lines(cache: Path, key: str, data: LabelledSet) -> LabelledSet:
+    """``data`` with the line measurements (``line_*``) of each capture's luminance added (cached)."""
+    return with_luma(cache, key, data, f"lines-v{LINES_VERSION}", lambda y: line_stats(y).to_dict())
 
 
 LINE_FEATURES = ("line_gain", "line_agree", "line_excess")
