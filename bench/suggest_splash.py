@@ -27,7 +27,6 @@ luminance as PNG) under ``--cache``; the splash measurements are added from the 
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import time
@@ -40,9 +39,10 @@ from rainset.suggest.features import number
 from rainset.suggest.rules import RULES_V4, RULES_V5, THRESHOLDS, RuleDecision, Thresholds, classify, walk_tree
 from rainset.suggest.tuning import calibrate_by_type
 from rainset.suggest.tuning import best_threshold
-from rainset.suggest.validation import LabelledSet, balanced_accuracy, confusion, recalls, union
+from rainset.suggest.validation import LabelledSet, union
 from run_record import finish_run  # bench/ is on sys.path
-from suggest_streak import TAXONOMY, TYPES, check, measured, rain4, set_makers, with_luma  # bench/ is on sys.path
+from suggest_streak import (TAXONOMY, TYPES, check, judge, measured, paired_bootstrap, report_by,  # bench/ is on sys.path
+                            round_parser, scored_sets, set_makers, table, with_luma)
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ("splash_tilt", "splash_bottom")
@@ -95,32 +95,12 @@ def decisions(data: LabelledSet, rule: dict | None) -> list[str | None]:
 
 
 def report(data: LabelledSet, rule: dict) -> dict:
-    out = {"captures": len(data.labels)}
-    for name, r in (("rules-v4", None), ("candidate", rule)):
-        guess = decisions(data, r)
-        out[name] = {"balanced_accuracy": round(balanced_accuracy(data.labels, guess), 4),
-                     "four_types": round(rain4(data.labels, guess), 4),
-                     "right": int(sum(g == t for g, t in zip(guess, data.labels))),
-                     "recall": {k: round(v, 4) for k, v in recalls(data.labels, guess).items()},
-                     "confusion": confusion(data.labels, guess, TAXONOMY)}
-    return out
+    return report_by(decisions, data, rule)
 
 
 def bootstrap(data: LabelledSet, rule: dict, draws: int = 2000, seed: int = 0) -> dict:
     """Paired bootstrap over scenes of (candidate − rules-v4) balanced accuracy (round 4's)."""
-    v4, cand = decisions(data, None), decisions(data, rule)
-    scenes = sorted(set(data.scenes))
-    members = {s: [i for i, x in enumerate(data.scenes) if x == s] for s in scenes}
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(draws):
-        idx = [i for k in rng.integers(0, len(scenes), len(scenes)) for i in members[scenes[k]]]
-        truth = [data.labels[i] for i in idx]
-        diffs.append(balanced_accuracy(truth, [cand[i] for i in idx]) - balanced_accuracy(truth, [v4[i] for i in idx]))
-    d = np.array(diffs)
-    return {"observed": round(balanced_accuracy(data.labels, cand) - balanced_accuracy(data.labels, v4), 4),
-            "p05": round(float(np.percentile(d, 5)), 4), "p95": round(float(np.percentile(d, 95)), 4),
-            "draws": draws, "scenes": len(scenes)}
+    return paired_bootstrap(decisions, data, rule, draws, seed)
 
 
 def medians(data: LabelledSet, name: str) -> str:
@@ -144,18 +124,6 @@ def transfer(tune: LabelledSet, other: LabelledSet) -> list[str]:
     return lines
 
 
-def table(rows: list[tuple[str, dict]]) -> list[str]:
-    out = ["| set | rules | captures | balanced accuracy | four rain types | right | " +
-           " | ".join(f"recall {t}" for t in TYPES) + " |", "|---|---|---|---|---|---|" + "---|" * len(TYPES)]
-    for name, r in rows:
-        for rules in ("rules-v4", "candidate"):
-            x = r[rules]
-            rec = " | ".join(f"{x['recall'][t]:.2f}" if t in x["recall"] else "" for t in TYPES)
-            out.append(f"| {name} | {rules} | {r['captures']} | {x['balanced_accuracy']:.3f} | {x['four_types']:.3f} | "
-                       f"{x['right']} | {rec} |")
-    return out
-
-
 def confusions(name: str, r: dict) -> list[str]:
     out = [f"\n{name}, rules-v4 → candidate (rows truth, columns suggestion):\n",
            "| truth \\ suggestion | " + " | ".join(TAXONOMY) + " |", "|---|" + "---|" * len(TAXONOMY)]
@@ -166,14 +134,7 @@ def confusions(name: str, r: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fresh-seeds", default="990011,990012,990013")
-    ap.add_argument("--fresh-scenes", type=int, default=8)
-    ap.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/s17-eye-cache/sets"))
-    ap.add_argument("--tune", action="store_true", help="tuning (renderer 1 seed 0) and diagnosis only")
-    ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
+    args = round_parser(__doc__.split("\n")[0], "990011,990012,990013", Path("/tmp/s17-eye-cache/sets")).parse_args()
     makers = set_makers(args)
     t0, load0 = time.perf_counter(), os.getloadavg()
 
@@ -197,17 +158,7 @@ def main() -> None:
         for name, r in rows:
             print("\n".join(confusions(name, r)))
         return
-    fresh = [get(f"renderer2-seed{s}-{args.fresh_scenes}x1") for s in args.fresh_seeds.split(",")]
-    for s, d in zip(args.fresh_seeds.split(","), fresh):
-        d.name = f"renderer 2, seed {s}"
-    together = union(f"renderer 2, seeds {args.fresh_seeds.replace(',', ', ')} together (criterion)", fresh)
-    r1 = get("renderer1-seed1-16")
-    r1.name = "renderer 1, seed 1"
-    named = [*fresh, together, r1]
-    if "real-photos" in makers:
-        layers, real = get("real-layers-700000x4"), get("real-photos")
-        layers.name, real.name = "real rain layers", "real photos (test set)"
-        named += [layers, real]
+    named, together, r1 = scored_sets(args, makers, get)
     rows = [(d.name, report(d, rule)) for d in (*named, tune, diag)]
     result["sets"] = dict(rows)
     boot = bootstrap(together, rule)
@@ -216,18 +167,7 @@ def main() -> None:
     for name, r in rows:
         if "together" in name or name.startswith("real photos") or name.startswith("renderer 1, seed 1"):
             print("\n".join(confusions(name, r)))
-    s = result["sets"]
-    r1_drop = s[r1.name]["rules-v4"]["balanced_accuracy"] - s[r1.name]["candidate"]["balanced_accuracy"]
-    real = s.get("real photos (test set)")
-    real_ok = real is None or real["candidate"]["right"] >= real["rules-v4"]["right"]
-    adopt = boot["p05"] > 0 and r1_drop <= 0.03 + 1e-9 and real_ok
-    result["criterion"] = {"bootstrap_p05_above_0": boot["p05"] > 0, "renderer1_seed1_drop": round(r1_drop, 4),
-                           "real_photos_right_kept": real_ok, "adopt": adopt}
-    print(f"\npaired bootstrap over {boot['scenes']} scenes ({boot['draws']} draws), candidate − rules-v4 balanced "
-          f"accuracy on the fresh seeds together: observed {boot['observed']:+.3f}, 90 % interval "
-          f"[{boot['p05']:+.3f}, {boot['p95']:+.3f}]")
-    print(f"criterion: interval above 0: {boot['p05'] > 0}; renderer-1 seed 1 drop {r1_drop:+.3f} (≤ 0.03: "
-          f"{r1_drop <= 0.03 + 1e-9}); real photos right kept: {real_ok} → {'ADOPT' if adopt else 'not adopted'}")
+    judge(result, boot, r1.name)
     same = all(decisions(d, rule) == [x.rain_type if x else None for x in (classify(v, TAXONOMY, RULES_V5)
                                                                             for v in d.values)] for d in named)
     cal = calibrate_by_type([("renderer-1 seed 1", r1.values, r1.labels),

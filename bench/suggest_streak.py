@@ -202,12 +202,16 @@ def transfer(tune: LabelledSet, other: LabelledSet) -> list[str]:
     return lines
 
 
-def report(data: LabelledSet, rule: dict[str, float]) -> dict:
-    """rules-v4 and the candidate on one set: balanced accuracy (types present), the four-type one,
-    right decisions, recalls and confusion (rows truth, columns suggestion, TAXONOMY order)."""
-    out = {"captures": len(data.labels)}
+Decide = Callable[[LabelledSet, "dict | None"], "list[str | None]"]
+
+
+def report_by(decide: Decide, data: LabelledSet, rule: dict) -> dict:
+    """rules-v4 (``decide(data, None)``) and the candidate (``decide(data, rule)``) on one set:
+    balanced accuracy (types present), the four-type one, right decisions, recalls and confusion
+    (rows truth, columns suggestion, TAXONOMY order)."""
+    out: dict = {"captures": len(data.labels)}
     for name, r in (("rules-v4", None), ("candidate", rule)):
-        guess = decisions(data, r)
+        guess = decide(data, r)
         out[name] = {"balanced_accuracy": round(balanced_accuracy(data.labels, guess), 4),
                      "four_types": round(rain4(data.labels, guess), 4),
                      "right": int(sum(g == t for g, t in zip(guess, data.labels))),
@@ -216,10 +220,10 @@ def report(data: LabelledSet, rule: dict[str, float]) -> dict:
     return out
 
 
-def bootstrap(data: LabelledSet, rule: dict[str, float], draws: int = 2000, seed: int = 0) -> dict:
+def paired_bootstrap(decide: Decide, data: LabelledSet, rule: dict, draws: int = 2000, seed: int = 0) -> dict:
     """Paired bootstrap over scenes of (candidate − rules-v4) balanced accuracy: the same resample
     of scenes for both; a draw missing a type scores over the types it holds."""
-    v4, cand = decisions(data, None), decisions(data, rule)
+    v4, cand = decide(data, None), decide(data, rule)
     scenes = sorted(set(data.scenes))
     members = {s: [i for i, x in enumerate(data.scenes) if x == s] for s in scenes}
     rng = np.random.default_rng(seed)
@@ -232,6 +236,54 @@ def bootstrap(data: LabelledSet, rule: dict[str, float], draws: int = 2000, seed
     return {"observed": round(balanced_accuracy(data.labels, cand) - balanced_accuracy(data.labels, v4), 4),
             "p05": round(float(np.percentile(d, 5)), 4), "p95": round(float(np.percentile(d, 95)), 4),
             "draws": draws, "scenes": len(scenes)}
+
+
+def report(data: LabelledSet, rule: dict[str, float]) -> dict:
+    """:func:`report_by` with this round's decisions."""
+    return report_by(decisions, data, rule)
+
+
+def bootstrap(data: LabelledSet, rule: dict[str, float], draws: int = 2000, seed: int = 0) -> dict:
+    """:func:`paired_bootstrap` with this round's decisions."""
+    return paired_bootstrap(decisions, data, rule, draws, seed)
+
+
+def scored_sets(args: argparse.Namespace, makers: dict, get: Callable[[str], LabelledSet],
+                ) -> tuple[list[LabelledSet], LabelledSet, LabelledSet]:
+    """The sets a round scores, named for its tables: each fresh renderer-2 seed, their union (the
+    criterion's), renderer 1 seed 1, and the real rain layers and photos when the fixtures are
+    there. Returns (all of them, the union, renderer 1 seed 1)."""
+    fresh = [get(f"renderer2-seed{s}-{args.fresh_scenes}x1") for s in args.fresh_seeds.split(",")]
+    for seed, d in zip(args.fresh_seeds.split(","), fresh):
+        d.name = f"renderer 2, seed {seed}"
+    together = union(f"renderer 2, seeds {args.fresh_seeds.replace(',', ', ')} together (criterion)", fresh)
+    r1 = get("renderer1-seed1-16")
+    r1.name = "renderer 1, seed 1"
+    named = [*fresh, together, r1]
+    if "real-photos" in makers:
+        layers, real = get("real-layers-700000x4"), get("real-photos")
+        layers.name, real.name = "real rain layers", "real photos (test set)"
+        named += [layers, real]
+    return named, together, r1
+
+
+def judge(result: dict, boot: dict, r1_name: str) -> bool:
+    """Round 4's criterion on a run's ``result`` (its ``sets`` scored by :func:`report_by`) and the
+    fresh seeds' bootstrap: the 90 % interval above 0, renderer 1 seed 1 (``r1_name``) at most 0.03
+    lower, the real photos right not fewer. Recorded under ``result["criterion"]`` and printed."""
+    sets = result["sets"]
+    r1_drop = sets[r1_name]["rules-v4"]["balanced_accuracy"] - sets[r1_name]["candidate"]["balanced_accuracy"]
+    real = sets.get("real photos (test set)")
+    real_ok = real is None or real["candidate"]["right"] >= real["rules-v4"]["right"]
+    adopt = boot["p05"] > 0 and r1_drop <= 0.03 + 1e-9 and real_ok
+    result["criterion"] = {"bootstrap_p05_above_0": boot["p05"] > 0, "renderer1_seed1_drop": round(r1_drop, 4),
+                           "real_photos_right_kept": real_ok, "adopt": adopt}
+    print(f"\npaired bootstrap over {boot['scenes']} scenes ({boot['draws']} draws), candidate − rules-v4 balanced "
+          f"accuracy on the fresh seeds together: observed {boot['observed']:+.3f}, 90 % interval "
+          f"[{boot['p05']:+.3f}, {boot['p95']:+.3f}]")
+    print(f"criterion: interval above 0: {boot['p05'] > 0}; renderer-1 seed 1 drop {r1_drop:+.3f} (≤ 0.03: "
+          f"{r1_drop <= 0.03 + 1e-9}); real photos right kept: {real_ok} → {'ADOPT' if adopt else 'not adopted'}")
+    return adopt
 
 
 def table(rows: list[tuple[str, dict]]) -> list[str]:
@@ -298,15 +350,22 @@ def profile_lines(profiles: dict[str, dict[str, list[float]]]) -> list[str]:
     return out
 
 
-def parse() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fresh-seeds", default="980001,980002,980003")
+def round_parser(description: str, fresh_seeds: str, cache: Path) -> argparse.ArgumentParser:
+    """A round's command line: its fresh renderer-2 seeds and scenes, the fixtures, the cache,
+    ``--tune`` (tuning and diagnosis only) and ``--out``."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--fresh-seeds", default=fresh_seeds)
     ap.add_argument("--fresh-scenes", type=int, default=8)
     ap.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/s16-streak-cache"))
-    ap.add_argument("--sets", default="", help="measure only these cache names (comma-separated), then stop")
+    ap.add_argument("--cache", type=Path, default=cache)
     ap.add_argument("--tune", action="store_true", help="tuning (renderer 1 seed 0) and diagnosis only")
     ap.add_argument("--out", type=Path, default=None)
+    return ap
+
+
+def parse() -> argparse.Namespace:
+    ap = round_parser(__doc__.split("\n")[0], "980001,980002,980003", Path("/tmp/s16-streak-cache"))
+    ap.add_argument("--sets", default="", help="measure only these cache names (comma-separated), then stop")
     return ap.parse_args()
 
 
@@ -350,18 +409,8 @@ def main() -> None:
         result["sets"][d.name] = report(d, rule)
     if args.tune:
         return
-    fresh = [get(f"renderer2-seed{s}-{args.fresh_scenes}x1") for s in args.fresh_seeds.split(",")]
-    for s_, d in zip(args.fresh_seeds.split(","), fresh):
-        d.name = f"renderer 2, seed {s_}"
-    together = union(f"renderer 2, seeds {args.fresh_seeds.replace(',', ', ')} together (criterion)", fresh)
-    r1 = get("renderer1-seed1-16")
-    r1.name = "renderer 1, seed 1"
+    named, together, r1 = scored_sets(args, makers, get)
     tune.name, diag.name = "renderer 1, seed 0 (tuning)", "renderer 2, seeds 940001+940002 (diagnosis)"
-    named = [*fresh, together, r1]
-    if "real-layers-700000x4" in makers:
-        layers, real = get("real-layers-700000x4"), get("real-photos")
-        layers.name, real.name = "real rain layers", "real photos (test set)"
-        named += [layers, real]
     rows = [(d.name, report(d, rule)) for d in (*named, tune, diag)]
     result["sets"] = dict(rows)
     boot = bootstrap(together, rule)
@@ -370,18 +419,7 @@ def main() -> None:
     for name, r in rows:
         if "together" in name or name.startswith("real photos"):
             print("\n".join(confusions(name, r)))
-    s4 = result["sets"]
-    r1_drop = s4[r1.name]["rules-v4"]["balanced_accuracy"] - s4[r1.name]["candidate"]["balanced_accuracy"]
-    real_ok = ("real photos (test set)" not in s4 or
-               s4["real photos (test set)"]["candidate"]["right"] >= s4["real photos (test set)"]["rules-v4"]["right"])
-    adopt = boot["p05"] > 0 and r1_drop <= 0.03 + 1e-9 and real_ok
-    result["criterion"] = {"bootstrap_p05_above_0": boot["p05"] > 0, "renderer1_seed1_drop": round(r1_drop, 4),
-                           "real_photos_right_kept": real_ok, "adopt": adopt}
-    print(f"\npaired bootstrap over {boot['scenes']} scenes ({boot['draws']} draws), candidate − rules-v4 balanced "
-          f"accuracy on the fresh seeds together: observed {boot['observed']:+.3f}, 90 % interval "
-          f"[{boot['p05']:+.3f}, {boot['p95']:+.3f}]")
-    print(f"criterion: interval above 0: {boot['p05'] > 0}; renderer-1 seed 1 drop {r1_drop:+.3f} (≤ 0.03: "
-          f"{r1_drop <= 0.03 + 1e-9}); real photos right kept: {real_ok} → {'ADOPT' if adopt else 'not adopted'}")
+    judge(result, boot, r1.name)
     finish_run(result, args.out, t0, load0)
 
 
