@@ -37,6 +37,7 @@ def test_what_an_ingest_command_line_asks_of_its_workers(args: list[str], asked:
 @pytest.mark.parametrize("args", [
     [], ["status"], ["--help"], ["ingest", "--help"], ["ingest", "a", "--workers"], ["ingest", "a", "--workers", "two"],
     ["ingest", "a", "--wokers", "2"], ["ingest", "a", "-x"], ["verify", "--workers", "2"],
+    ["ingest", "a", "--workers", "100000"], ["ingest", "a", "--workers=-2"],
 ])
 def test_anything_else_or_anything_unsure_is_left_to_typer(args: list[str]) -> None:
     assert ingest_asked(args) is None

@@ -21,6 +21,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rainset.ranges import WORKERS
+
 INGEST_VALUE_OPTIONS = frozenset({"--store", "--source-name", "--license", "--owner", "--workers", "--engine",
                                   "--scheduler", "--batch-size", "--every", "--max-fps", "--min-change"})
 """The options of ``rainset ingest`` that take a value (a test checks them against the command)."""
@@ -41,7 +43,8 @@ class IngestAsk:
 def ingest_asked(args: Sequence[str]) -> IngestAsk | None:
     """What the arguments (``sys.argv[1:]``) ask of an ingest's workers; None for any other command,
     for ``--help``, and whenever a reading could be wrong (an option it does not know, a missing or
-    non-integer value): typer then decides alone and the command starts its own workers."""
+    non-integer value, a count the command refuses): typer then decides alone and the command
+    starts its own workers."""
     if not args or args[0] != "ingest":
         return None
     values: dict[str, str] = {}
@@ -63,6 +66,8 @@ def ingest_asked(args: Sequence[str]) -> IngestAsk | None:
         workers = int(values["--workers"]) if "--workers" in values else os.cpu_count() or 1
     except ValueError:
         return None
+    if not WORKERS.low <= workers <= WORKERS.high:
+        return None  # the command refuses it: start nothing
     return IngestAsk(workers=workers, engine=values.get("--engine", "local"))
 
 
