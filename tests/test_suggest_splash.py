@@ -57,6 +57,8 @@ def test_large_frames_are_binned_and_read_alike():
     small = add_marks(noisy(600, 800, 5), rng, 200, 9, horizontal=True, rows=(480, 600))
     big = np.kron(small, np.ones((2, 2), np.float32))  # 1600×1200, binned back to 800×600
     assert splash_stats(big).splash_tilt == pytest.approx(splash_stats(small).splash_tilt, abs=0.05)
+    huge = np.kron(small, np.ones((5, 5), np.float32))  # 4000×3000 (a 12-MP original), binned 5×5 to 800×600
+    assert splash_stats(huge).splash_tilt == pytest.approx(splash_stats(small).splash_tilt, abs=0.05)
 
 
 def test_measure_stores_the_splash_measurement():

@@ -5,7 +5,9 @@ the bottom of the frame) and its streaks by dashes along the rain, with no splas
 (docs/suggestions.md, "Round 5"); renderer 1's heavy rain has splash marks on the road, its streaks
 none. :func:`splash_stats` measures that cue with no length and no amount in it:
 
-1. the frame's luminance ``y`` (frames of 1280 px or more binned 2×2 first), its scene-removed
+1. the frame's luminance ``y`` (frames of 1280 px or more binned k×k first, k = their long side
+   / 800 rounded, at least 2: a 1600-px render and a 12-MP original are both read at ~800 px, the
+   scale the threshold was set at, instead of 800 and 2000), its scene-removed
    residual ``r = y − median₅(y)`` in noise units (over 1.4826 × its median absolute value), and its
    bright part ``p = clip(r, 0, 3)`` (rain and splashes are brighter than what they cover);
 2. ``p`` averaged along horizontal and along vertical segments of ``SEGMENT`` px; in a band of rows,
@@ -32,7 +34,8 @@ import numpy as np
 SPLASH_VERSION = 1
 SEGMENT = 7  # px after binning: splash marks are 5–30 px wide there
 BOTTOM = 0.2  # share of the rows that is "the ground nearest the camera"
-BIN_FROM = 1280  # frames with a long side of this or more are binned 2×2 first
+BIN_FROM = 1280  # frames with a long side of this or more are binned first ...
+BIN_TO = 800  # ... k×k, k = round(long side / BIN_TO), at least 2
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,9 @@ def splash_stats(y: np.ndarray) -> SplashStats:
     """The splash measurements of one frame's luminance ``y`` (float, 0..1)."""
     y = np.asarray(y, np.float32)
     if max(y.shape) >= BIN_FROM:
-        h2, w2 = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
-        y = y[:h2, :w2].reshape(h2 // 2, 2, w2 // 2, 2).mean(axis=(1, 3))
+        k = max(2, round(max(y.shape) / BIN_TO))
+        hk, wk = y.shape[0] // k * k, y.shape[1] // k * k
+        y = y[:hk, :wk].reshape(hk // k, k, wk // k, k).mean(axis=(1, 3))
     u8 = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
     r = y - cv2.medianBlur(u8, 5).astype(np.float32) / 255.0
     sigma = 1.4826 * float(np.median(np.abs(r)))
