@@ -9,7 +9,7 @@ import pytest
 
 from rainset.rainstats import measure
 from rainset.rainstats.splash import BOTTOM, splash_stats
-from rainset.suggest.rules import RULES_MODEL, RULES_V4, RULES_V5, THRESHOLDS, calibrated, classify
+from rainset.suggest.rules import RULES_V4, RULES_V5, THRESHOLDS, calibrated, classify
 from rainset.suggest.validation import RAIN_TYPES
 
 TAXONOMY = (*RAIN_TYPES, "not-usable")
@@ -74,8 +74,9 @@ RAIN = {"veil_edges": 0.3, "rain_sign": 0.3, "streak_length": 0.0, "streak_angle
                                             (None, "heavy", "heavy")])
 def test_rules_v5_split_rule_4_by_splashes(splash, v5, v4):
     values = {**RAIN, "rain_spots_half": 0.01, "splash_tilt": splash}
-    assert RULES_MODEL == "rules-v5" and THRESHOLDS is RULES_V5
-    assert classify(values, TAXONOMY).rain_type == v5
+    assert classify(values, TAXONOMY, RULES_V5).rain_type == v5
+    assert classify(values, TAXONOMY).rain_type == v5  # the default (rules-v6) decides as rules-v5
+    assert THRESHOLDS.splash_max == RULES_V5.splash_max
     assert classify(values, TAXONOMY, RULES_V4).rain_type == v4
 
 
@@ -89,8 +90,9 @@ def test_rules_v5_leave_drizzle_and_long_streaks_alone():
 
 def test_rules_v5_heavy_is_as_sure_as_its_splashes():
     t = RULES_V5
-    near = classify({**RAIN, "rain_spots_half": 0.05, "splash_tilt": t.splash_max + 0.1 * t.splash_width}, TAXONOMY)
-    far = classify({**RAIN, "rain_spots_half": 0.05, "splash_tilt": t.splash_max + 3 * t.splash_width}, TAXONOMY)
+    heavy = {**RAIN, "rain_spots_half": 0.05}
+    near = classify({**heavy, "splash_tilt": t.splash_max + 0.1 * t.splash_width}, TAXONOMY, t)
+    far = classify({**heavy, "splash_tilt": t.splash_max + 3 * t.splash_width}, TAXONOMY, t)
     assert near.rain_type == far.rain_type == "heavy"
     assert near.margin == pytest.approx(0.1, abs=1e-3) and near.confidence < far.confidence
     assert far.confidence == pytest.approx(calibrated(far.margin, t, "heavy"), abs=1e-4)

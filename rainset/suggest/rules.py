@@ -1,4 +1,4 @@
-"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v5``).
+"""Rules that need no labels: documented thresholds on scene-invariant measurements (``rules-v6``).
 
 Tried in order; the first rule whose test holds (and whose rain type is in the store's
 taxonomy) decides:
@@ -21,9 +21,12 @@ split there); the second renderer and the real photos never served to set them.
 of a value on its path to that test's threshold; for each decided type, ``sigmoid(a + b·margin)``
 is fitted (logistic regression of "the rules were right" on the margin) on first-renderer scenes
 other than the thresholds' and, separately, on a second-renderer tuning set; the confidence is
-the lower of the two (``rules-v4``): a type that one renderer's rain sends to the wrong rule is
-unsure everywhere. ``rules-v3`` (same decisions) had one calibration for all types, on renderer 1;
-``rules-v4`` had rules-v3's decisions, without rule 4's splash test (issue 16, round 5). A confidence below
+the lower of the two (``rules-v4``, ``rules-v5``): a type that one renderer's rain sends to the
+wrong rule is unsure everywhere. ``rules-v6`` (rules-v5's decisions) fits one sigmoid per decided type
+on both renderers' decisions, each renderer weighted equally (``pooled``, calibration round 6: the
+lower of the two was underconfident on rain neither had seen). ``rules-v3`` (same decisions as
+``rules-v4``) had one calibration for all types, on renderer 1; ``rules-v4`` had rules-v3's decisions,
+without rule 4's splash test (issue 16, round 5). A confidence below
 :data:`rainset.suggestions.UNSURE_BELOW` is shown as unsure: no pre-selection in the labelling UI.
 """
 
@@ -36,7 +39,7 @@ from typing import Any
 
 from rainset.suggest.features import number
 
-RULES_MODEL = "rules-v5"
+RULES_MODEL = "rules-v6"
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,25 @@ RULES_V5 = Thresholds(splash_max=0.0162, splash_width=0.1039, by_type=(
     ("no-rain", 1.6213, 0.7232, "renderer-2 seeds 940001+940002"),
     ("streak", -0.1994, 0.1415, "renderer-2 seeds 940001+940002"),
 ))
-"""rules-v5, the default: rules-v4's decisions with rule 4 split by ``splash_tilt`` (threshold set on
+"""rules-v5: rules-v4's decisions with rule 4 split by ``splash_tilt`` (threshold set on
 renderer 1 seed 0; adopted by the criterion of docs/suggestions.md, "Round 5"), each decided type's
 confidence the lower of its renderer-1 and renderer-2 calibrations."""
 
-THRESHOLDS = RULES_V5
+RULES_V6 = Thresholds(splash_max=0.0162, splash_width=0.1039, by_type=(
+    # ``python bench/suggest_calibration6.py``: calibrate_pooled on rules-v5's fitting data (renderer 1
+    # seed 1, 16 scenes per type; renderer-2 seeds 940001 + 940002, 10 scenes per type, 2 captures each),
+    # each renderer weighted equally
+    ("drizzle", 0.5166, 0.0465, "pooled renderer-1 seed 1 + renderer-2 seeds 940001+940002"),
+    ("fog-mixed", 3.8235, 0.1778, "pooled renderer-1 seed 1 + renderer-2 seeds 940001+940002"),
+    ("heavy", 1.9408, 0.5, "pooled renderer-1 seed 1 + renderer-2 seeds 940001+940002"),
+    ("no-rain", 0.2548, 0.7462, "pooled renderer-1 seed 1 + renderer-2 seeds 940001+940002"),
+    ("streak", -0.4802, 0.8785, "pooled renderer-1 seed 1 + renderer-2 seeds 940001+940002"),
+))
+"""rules-v6, the default: rules-v5's thresholds and decisions, each decided type's confidence one
+sigmoid fitted on both renderers' decisions, each renderer weighted equally (``pooled``; chosen by
+the criterion of docs/suggestions.md, "Calibration round 6")."""
+
+THRESHOLDS = RULES_V6
 
 
 @dataclass(frozen=True)
