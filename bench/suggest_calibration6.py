@@ -74,7 +74,8 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
-    makers = set_makers(argparse.Namespace(**{**vars(args), "fresh_seeds": f"{args.fresh_seeds},{args.old_seeds}"}))
+    both = f"{args.fresh_seeds},{args.old_seeds}"
+    makers = set_makers(argparse.Namespace(**{**vars(args), "fresh_seeds": both}))
     t0, load0 = time.perf_counter(), os.getloadavg()
     loaded: dict[str, LabelledSet] = {}
 

@@ -53,7 +53,7 @@ def captures(prefix: str, seed: int):
     return renderer2(SCENES_PER_TYPE, seed, 1) if prefix == "r2" else renderer1(SCENES_PER_TYPE, seed)
 
 
-RULES = {"rules-v4": RULES_V4, RULES_MODEL: THRESHOLDS}  # the round's baseline, and the default (rules-v5)
+RULES = {"rules-v4": RULES_V4, RULES_MODEL: THRESHOLDS}  # the round's baseline, and the default (rules-v5's decisions)
 
 
 def rules_decision(original: np.ndarray, exif: dict) -> dict:

@@ -36,7 +36,7 @@ import numpy as np
 
 from rainset.rainstats.splash import SPLASH_VERSION, splash_stats
 from rainset.suggest.features import number
-from rainset.suggest.rules import RULES_V4, RULES_V5, THRESHOLDS, RuleDecision, Thresholds, classify, walk_tree
+from rainset.suggest.rules import RULES_V4, RULES_V5, RuleDecision, Thresholds, classify, walk_tree
 from rainset.suggest.tuning import calibrate_by_type
 from rainset.suggest.tuning import best_threshold
 from rainset.suggest.validation import LabelledSet, union
@@ -173,11 +173,12 @@ def main() -> None:
     cal = calibrate_by_type([("renderer-1 seed 1", r1.values, r1.labels),
                              ("renderer-2 seeds 940001+940002", diag.values, diag.labels)], TAXONOMY,
                             Thresholds(splash_max=rule["threshold"], splash_width=rule["width"]))
-    result["rules_v5"] = {"decisions_match_candidate": same, "default_matches": THRESHOLDS == cal,
+    result["rules_v5"] = {"decisions_match_candidate": same, "rules_v5_matches": RULES_V5 == cal,
                           "by_type": [list(e) for e in cal.by_type]}
     print(f"\nrules-v5 (rainset.suggest.rules) decides as the candidate on every scored set: {same}")
-    print(f"per-type calibration entries for rules-v5 (the default "
-          f"{'holds exactly these' if THRESHOLDS == cal else 'DIFFERS: paste these'}):")
+    print(f"per-type calibration entries for rules-v5 (rainset.suggest.rules.RULES_V5 "
+          f"{'holds exactly these' if RULES_V5 == cal else 'DIFFERS: paste these'}; the default since "
+          f"calibration round 6 is rules-v6, bench/suggest_calibration6.py):")
     for e in cal.by_type:
         print(f"    {e!r},")
     finish_run(result, args.out, t0, load0)
