@@ -35,7 +35,7 @@ from rainset.suggest.validation import (
     score_rules,
     transfer_curve,
 )
-from rainset.suggest.rules import RULES_V3, RULES_V4
+from rainset.suggest.rules import RULES_V3, RULES_V4, RULES_V5
 from rainset.suggest.shift import medians, transfer
 from rainset.suggestions import UNSURE_BELOW
 from rainset.synth import render_scene
@@ -87,12 +87,16 @@ def test_rules_are_calibrated_probabilities_on_unseen_renderer1_scenes() -> None
     data = renderer1_set(8, seed=2)  # seeds 0 and 1 set the thresholds and the calibration
     score = score_rules(data, TAXONOMY, UNSURE_BELOW)
     assert score.balanced_accuracy >= 0.7, score
-    # rules-v4 claim the lower of two renderers' probabilities: on renderer 1 they may be
-    # underconfident (ECE large), never overconfident
+    # rules-v6 (the default) pool both renderers' decisions: on unseen renderer-1 scenes they are
+    # not overconfident either, and what the UI pre-selects is right 4 times in 5 (round 3's goal)
     assert score.overconfidence <= 0.05, score
     assert 0.3 < score.mean_confidence < 1.0
-    # the suggestions the UI pre-selects are right more often than the others
-    assert score.sure_accuracy >= score.balanced_accuracy + 0.05, score
+    assert score.sure_accuracy >= 0.8, score
+    # rules-v5 claim the lower of two renderers' probabilities: underconfident on renderer 1, never
+    # overconfident, and the suggestions they pre-select are right more often than the others
+    v5 = score_rules(data, TAXONOMY, UNSURE_BELOW, RULES_V5)
+    assert v5.balanced_accuracy == score.balanced_accuracy and v5.overconfidence <= 0.05, v5
+    assert v5.sure_accuracy >= v5.balanced_accuracy + 0.05, v5
 
 
 @pytest.mark.slow
