@@ -42,7 +42,7 @@ from rainset.suggest.tuning import best_threshold
 from rainset.suggest.validation import LabelledSet, union
 from run_record import finish_run  # bench/ is on sys.path
 from suggest_streak import (TAXONOMY, TYPES, check, judge, measured, paired_bootstrap, report_by,  # bench/ is on sys.path
-                            round_parser, scored_sets, set_makers, table, with_luma)
+                            round_parser, score_sets, scored_sets, set_makers, table, with_luma)
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ("splash_tilt", "splash_bottom")
@@ -159,15 +159,11 @@ def main() -> None:
             print("\n".join(confusions(name, r)))
         return
     named, together, r1 = scored_sets(args, makers, get)
-    rows = [(d.name, report(d, rule)) for d in (*named, tune, diag)]
-    result["sets"] = dict(rows)
-    boot = bootstrap(together, rule)
-    result["bootstrap"] = boot
-    print("\n".join(table(rows)))
+    rows = score_sets(result, [*named, tune, diag], rule, report, bootstrap, together)
     for name, r in rows:
         if "together" in name or name.startswith("real photos") or name.startswith("renderer 1, seed 1"):
             print("\n".join(confusions(name, r)))
-    judge(result, boot, r1.name)
+    judge(result, result["bootstrap"], r1.name)
     same = all(decisions(d, rule) == [x.rain_type if x else None for x in (classify(v, TAXONOMY, RULES_V5)
                                                                             for v in d.values)] for d in named)
     cal = calibrate_by_type([("renderer-1 seed 1", r1.values, r1.labels),

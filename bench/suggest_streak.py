@@ -267,6 +267,17 @@ def scored_sets(args: argparse.Namespace, makers: dict, get: Callable[[str], Lab
     return named, together, r1
 
 
+def score_sets(result: dict, sets: list[LabelledSet], rule: dict, report: Callable[[LabelledSet, dict], dict],
+               bootstrap: Callable[[LabelledSet, dict], dict], together: LabelledSet) -> list[tuple[str, dict]]:
+    """Score every set with a round's ``report``, and its ``bootstrap`` on the criterion's union,
+    into ``result`` (``sets``, ``bootstrap``); print the table. Returns the (name, report) rows."""
+    rows = [(d.name, report(d, rule)) for d in sets]
+    result["sets"] = dict(rows)
+    result["bootstrap"] = bootstrap(together, rule)
+    print("\n".join(table(rows)))
+    return rows
+
+
 def judge(result: dict, boot: dict, r1_name: str) -> bool:
     """Round 4's criterion on a run's ``result`` (its ``sets`` scored by :func:`report_by`) and the
     fresh seeds' bootstrap: the 90 % interval above 0, renderer 1 seed 1 (``r1_name``) at most 0.03
@@ -411,15 +422,11 @@ def main() -> None:
         return
     named, together, r1 = scored_sets(args, makers, get)
     tune.name, diag.name = "renderer 1, seed 0 (tuning)", "renderer 2, seeds 940001+940002 (diagnosis)"
-    rows = [(d.name, report(d, rule)) for d in (*named, tune, diag)]
-    result["sets"] = dict(rows)
-    boot = bootstrap(together, rule)
-    result["bootstrap"] = boot
-    print("\n".join(table(rows)))
+    rows = score_sets(result, [*named, tune, diag], rule, report, bootstrap, together)
     for name, r in rows:
         if "together" in name or name.startswith("real photos"):
             print("\n".join(confusions(name, r)))
-    judge(result, boot, r1.name)
+    judge(result, result["bootstrap"], r1.name)
     finish_run(result, args.out, t0, load0)
 
 
