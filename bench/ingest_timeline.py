@@ -3,7 +3,7 @@
 Runs the console command's own ``main()`` in this process (so every import, the workers started
 ahead, typer's parse, the store's opening and the exit are those of ``rainset ingest``), with marks
 put in through public functions only: when the workers are started ahead
-(``rainset.cli.start_ahead``), when the command asks for its pool (after typer has parsed:
+(``rainset.ingest.pool.start_ahead``), when the command asks for its pool (after typer has parsed:
 ``rainset.ingest.pool.start_workers``), when the driver calls ``rainset.ingest.ingest``, the first
 and last files done (its ``progress`` callback), its return, and the process's exit (the parent
 sees it end). Times are seconds since the kernel started the process (``/proc/self/stat``).
@@ -57,7 +57,7 @@ def child(args: list[str]) -> None:
         setattr(module, name, marked)
 
     mark("command line imported")
-    wrap(cli, "start_ahead", "workers started ahead")
+    wrap(pool, "start_ahead", "workers started ahead")
     real_start = pool.start_workers
 
     def start_workers(*a, **k):  # noqa: ANN002, ANN003, ANN202

@@ -103,12 +103,14 @@ def one_thread_children() -> Iterator[None]:
 # start-up is done, and the environment variable through which they learn all the cores to go back to.
 _START_CORES: set[int] | None = None
 CORES_ENV = "RAINSET_WORKER_CORES"
+_HELD_OFF: dict[int, set[int]] = {}  # pid of a process started off one core -> the cores it may go back to
 
 
 @contextmanager
 def starting_off_one_core() -> Iterator[None]:
     """While processes start here, they start on every core this process may use but one, and
-    move onto all of them when :func:`worker_init` has run (after their imports).
+    move onto all of them when :func:`worker_init` has run (after their imports), or when this
+    process hands them work (:func:`run` calls :func:`release_held_cores`), whichever comes first.
 
     A driver that starts its workers before its own set-up (imports, opening the store) is then
     on the critical path: on 2 cores, three processes starting at once leave it 2/3 of a core,
@@ -141,7 +143,18 @@ class ScriptlessSpawnProcess(SpawnProcess):
             try:
                 os.sched_setaffinity(self.pid, _START_CORES)
             except OSError:  # it has already exited, or the cores changed: it starts anywhere
-                pass
+                return
+            _HELD_OFF[self.pid] = {int(c) for c in os.environ[CORES_ENV].split(",")}
+
+
+def release_held_cores() -> None:
+    """Let every process started off one core (:func:`starting_off_one_core`) use all its cores
+    now: the driver is done with its own set-up and hands out work, so the core kept for it would
+    otherwise sit idle while those workers finish starting on the others."""
+    while _HELD_OFF:
+        pid, cores = _HELD_OFF.popitem()
+        with suppress(OSError):  # it has exited, or moved back itself (worker_init)
+            os.sched_setaffinity(pid, cores)
 
 
 class ScriptlessSpawnContext(SpawnContext):
@@ -287,6 +300,7 @@ def run_local(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
     ctx = spawn_context()
     given = pool
     window = max(window or 0, 4, workers * 4)
+    release_held_cores()  # work goes out now: workers still starting may use the driver's core too
     it = iter(items)
     solo: SoloWorker | None = None
     try:

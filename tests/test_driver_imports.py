@@ -178,3 +178,25 @@ def test_workers_started_off_one_core_start_beside_the_driver_then_use_every_cor
         assert plain.submit(cores_seen, 0).result(timeout=60)[:2] == (cores, cores)  # by default: no change
     finally:
         plain.shutdown(wait=True)
+
+
+def hold_still() -> None:
+    """A worker initializer that does not call worker_init: the worker stays where it started."""
+
+
+def cores_now(_item: int) -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+@pytest.mark.timeout(120)
+def test_workers_kept_off_a_core_get_it_back_when_the_driver_hands_out_work() -> None:
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux's sched_setaffinity and 2 or more cores")
+    cores = sorted(os.sched_getaffinity(0))
+    pool = start_pool(2, hold_still, off_one_core=True)
+    try:
+        assert pool.submit(cores_now, 0).result(timeout=60) == cores[1:]  # still held: no worker_init ran
+    except BaseException:
+        pool.shutdown(wait=True)
+        raise
+    assert list(run(cores_now, [0, 1, 2, 3], workers=2, pool=pool)) == [cores] * 4  # run released them

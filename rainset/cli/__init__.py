@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rainset.cli.ahead import ingest_asked, skip_final_collection
-from rainset.ingest.pool import discard_ahead, start_ahead
 
 if TYPE_CHECKING:
     import typer
@@ -61,11 +60,15 @@ def main() -> None:
     """Entry point of the ``rainset`` script (the app, cut to the one command the arguments name)."""
     args = sys.argv[1:]
     asked = ingest_asked(args)
+    ahead = None
     if asked is not None and asked.engine == "local":
-        start_ahead(asked.workers)  # they start while typer and the driver are imported
+        from rainset.ingest import pool as ahead  # multiprocessing (~20 ms): only an ingest starts workers here
+
+        ahead.start_ahead(asked.workers)  # they start while typer and the driver are imported
     try:
         load_app(args)()
     finally:
-        discard_ahead()
+        if ahead is not None:
+            ahead.discard_ahead()  # unless the command claimed them
         if asked is not None:
             skip_final_collection()  # the run has closed its catalog and stopped its workers
