@@ -156,15 +156,20 @@ def init_recording_cores() -> None:
     worker_init(quiet_stderr=False)
 
 
+def cores_or_skip() -> list[int]:
+    """This process's cores; the test is skipped without sched_setaffinity (Linux) or a second core."""
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux's sched_setaffinity and 2 or more cores")
+    return sorted(os.sched_getaffinity(0))
+
+
 def cores_seen(_item: int) -> tuple[list[int], list[int], str | None]:
     return _CORES_AT_START, sorted(os.sched_getaffinity(0)), os.environ.get(CORES_ENV)
 
 
 @pytest.mark.timeout(120)
 def test_workers_started_off_one_core_start_beside_the_driver_then_use_every_core() -> None:
-    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs Linux's sched_setaffinity and 2 or more cores")
-    cores = sorted(os.sched_getaffinity(0))
+    cores = cores_or_skip()
     pool = start_pool(2, init_recording_cores, off_one_core=True)
     try:
         assert CORES_ENV not in os.environ and sorted(os.sched_getaffinity(0)) == cores  # the driver keeps all
@@ -190,9 +195,7 @@ def cores_now(_item: int) -> list[int]:
 
 @pytest.mark.timeout(120)
 def test_workers_kept_off_a_core_get_it_back_when_the_driver_hands_out_work() -> None:
-    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs Linux's sched_setaffinity and 2 or more cores")
-    cores = sorted(os.sched_getaffinity(0))
+    cores = cores_or_skip()
     pool = start_pool(2, hold_still, off_one_core=True)
     try:
         assert pool.submit(cores_now, 0).result(timeout=60) == cores[1:]  # still held: no worker_init ran
